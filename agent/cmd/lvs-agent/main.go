@@ -1,0 +1,318 @@
+// Command lvs-agent runs on every director and real server managed by terraform-provider-lvs.
+//
+// It keeps the host's VRRP, health checks and IPVS table as the provider asked, serves the agent
+// API on a root-only unix socket, and bridges that API over SSH with `dial-stdio`.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/supervisor"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
+)
+
+const usage = `usage: lvs-agent <command> [flags]
+
+commands:
+  serve        run the agent (systemd or the supervisor starts it)
+  supervise    run and restart "serve" on hosts without systemd
+  dial-stdio   bridge the API socket to stdin/stdout (the provider runs this over SSH)
+  status       print what the agent holds and does
+  version      print the agent's version
+  install      start the agent as a service (restart it with --restart)
+  stop         stop the service; what it programmed stays in place
+  uninstall    remove everything the agent programmed, stop it and delete its files
+`
+
+// Exit codes of dial-stdio that the provider tells apart.
+const (
+	exitUsage         = 2
+	exitAgentNotReady = 3
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(exitUsage)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "supervise":
+		err = supervise(args)
+	case "dial-stdio":
+		err = dialStdio(args)
+	case "status":
+		err = status(args)
+	case "version", "--version", "-v":
+		err = printVersion(args)
+	case "install":
+		err = install(args)
+	case "stop":
+		err = stop(args)
+	case "uninstall":
+		err = uninstall(args)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "lvs-agent: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(exitUsage)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lvs-agent %s: %v\n", cmd, err)
+		var ec exitCoder
+		if errors.As(err, &ec) {
+			os.Exit(ec.ExitCode())
+		}
+		os.Exit(1)
+	}
+}
+
+type exitCoder interface{ ExitCode() int }
+
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+func (e *exitError) ExitCode() int { return e.code }
+
+// common flags shared by the commands that touch the agent's files.
+type common struct {
+	socket, state string
+}
+
+func flags(name string, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	fs.StringVar(&c.socket, "socket", agentapi.SocketPath, "API socket path")
+	fs.StringVar(&c.state, "state", agentapi.StatePath, "state file path")
+	return fs
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+func serve(args []string) error {
+	var c common
+	fs := flags("serve", &c)
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	resync := fs.Duration("resync", 5*time.Second, "how often the desired state is re-applied to repair drift")
+	_ = fs.Parse(args)
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	srv, err := server.New(server.Config{Store: store.New(c.state), Logger: log, Resync: *resync})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	return srv.Run(ctx, c.socket)
+}
+
+func supervise(args []string) error {
+	var c common
+	fs := flags("supervise", &c)
+	pidFile := fs.String("pid-file", agentapi.SupervisorPID, "supervisor pid file")
+	_ = fs.Parse(args)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	return supervisor.Run(ctx, supervisor.Config{
+		Command: []string{self, "serve", "--socket", c.socket, "--state", c.state},
+		PIDFile: *pidFile,
+		Logger:  log,
+	})
+}
+
+// dialStdio copies stdin to the socket and the socket to stdout, like `docker system dial-stdio`.
+// It half-closes each direction so HTTP clients see a clean end of stream.
+func dialStdio(args []string) error {
+	var c common
+	fs := flags("dial-stdio", &c)
+	_ = fs.Parse(args)
+	conn, err := net.Dial("unix", c.socket)
+	if err != nil {
+		return &exitError{code: exitAgentNotReady, err: fmt.Errorf("agent not running (%w)", err)}
+	}
+	uc := conn.(*net.UnixConn)
+	defer uc.Close()
+	go func() {
+		_, _ = io.Copy(uc, os.Stdin)
+		_ = uc.CloseWrite()
+	}()
+	// Only the answer direction ending means the client has everything it will get; stdin may
+	// close long before that.
+	_, err = io.Copy(os.Stdout, uc)
+	return err
+}
+
+func client(socket string) *agentclient.Client {
+	return agentclient.New("localhost", agentclient.Unix(socket))
+}
+
+func status(args []string) error {
+	var c common
+	fs := flags("status", &c)
+	asJSON := fs.Bool("json", false, "print JSON")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := client(c.socket)
+	defer cl.Close()
+	st, err := cl.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	fmt.Print(formatStatus(st))
+	return nil
+}
+
+func formatStatus(st *agentapi.Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "lvs-agent %s (API v%d, %s/%s), running since %s, %d stored changes\n",
+		st.Version.Version, st.Version.APIVersion, st.Version.GOOS, st.Version.GOARCH, st.StartedAt, st.Serial)
+	p := st.Pair
+	if p == nil {
+		b.WriteString("director pair: none (this host holds no configuration)\n")
+		return b.String()
+	}
+	fmt.Fprintf(&b, "director pair %q\n", p.Name)
+	for i, d := range p.Directors {
+		self := ""
+		if i == p.Self {
+			self = "  <- this host"
+		}
+		fmt.Fprintf(&b, "  director %d: %s on %s%s\n", i, d.Host, d.Interface, self)
+	}
+	fmt.Fprintf(&b, "  sync_connections: %v   vrrp_unicast: %v\n", p.SyncConnections, p.VRRPUnicast)
+	if t := p.IPVSTimeouts; t != nil {
+		fmt.Fprintf(&b, "  ipvs_timeouts: tcp %ds, tcp_fin %ds, udp %ds (0 = kernel default)\n", t.TCP, t.TCPFin, t.UDP)
+	}
+	return b.String()
+}
+
+func printVersion(args []string) error {
+	fs := flag.NewFlagSet("version", flag.ExitOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	_ = fs.Parse(args)
+	info := server.Info()
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(info)
+	}
+	fmt.Printf("lvs-agent %s (API v%d, %s/%s)\n", info.Version, info.APIVersion, info.GOOS, info.GOARCH)
+	return nil
+}
+
+// manager builds a hostinstall.Manager whose paths follow the flags, so tests can run it in a
+// temp dir; the binary is the running executable.
+func manager(c common) (*hostinstall.Manager, error) {
+	m := hostinstall.New()
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	m.Paths.Binary = self
+	m.Paths.Socket = c.socket
+	m.Paths.RunDir = filepath.Dir(c.socket)
+	m.Paths.StateDir = filepath.Dir(c.state)
+	if m.Paths.Socket != agentapi.SocketPath {
+		// A non-default layout (tests): keep every file of the agent under it.
+		m.Paths.PIDFile = filepath.Join(m.Paths.RunDir, "supervisor.pid")
+		m.Paths.Log = filepath.Join(m.Paths.StateDir, "agent.log")
+		m.Init = hostinstall.InitSupervisor
+	}
+	return m, nil
+}
+
+func install(args []string) error {
+	var c common
+	fs := flags("install", &c)
+	restart := fs.Bool("restart", false, "restart a running agent (after an upgrade)")
+	_ = fs.Parse(args)
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := m.Start(ctx, *restart); err != nil {
+		return err
+	}
+	fmt.Printf("lvs-agent %s running (%s)\n", version.Version, m.Init)
+	return nil
+}
+
+func stop(args []string) error {
+	var c common
+	fs := flags("stop", &c)
+	_ = fs.Parse(args)
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return m.Stop(ctx)
+}
+
+func uninstall(args []string) error {
+	var c common
+	fs := flags("uninstall", &c)
+	_ = fs.Parse(args)
+	m, err := manager(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if m.Running(ctx) {
+		// Let the running agent remove what it programmed before it goes.
+		cl := client(c.socket)
+		err := cl.DeletePair(ctx)
+		cl.Close()
+		if err != nil && !errors.Is(err, agentapi.ErrNotFound) {
+			return fmt.Errorf("remove the configuration before uninstalling: %w", err)
+		}
+	}
+	if err := m.Uninstall(ctx); err != nil {
+		return err
+	}
+	fmt.Println("lvs-agent uninstalled")
+	return nil
+}

@@ -1,0 +1,334 @@
+// Package server is the agent's API: versioned HTTP+JSON on a root-only unix socket.
+//
+// Every change is validated before anything is stored or applied, then saved atomically and handed
+// to the Reconciler. Objects have their own paths so that parallel Terraform operations touch
+// different objects and never overwrite each other.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
+)
+
+// Reconciler makes the host match a desired state. Apply is called after every stored change, at
+// start and periodically, so it must be idempotent and must not disturb what already matches.
+type Reconciler interface {
+	Apply(ctx context.Context, st *store.State) error
+}
+
+// NopReconciler applies nothing; the agent then only stores and reports state.
+type NopReconciler struct{}
+
+// Apply implements Reconciler.
+func (NopReconciler) Apply(context.Context, *store.State) error { return nil }
+
+// Config holds what a Server needs.
+type Config struct {
+	Store      *store.Store
+	Reconciler Reconciler
+	Logger     *slog.Logger
+	// Resync is how often the desired state is re-applied to repair drift; zero disables it.
+	Resync time.Duration
+}
+
+// Server serves the agent API.
+type Server struct {
+	store   *store.Store
+	rec     Reconciler
+	log     *slog.Logger
+	resync  time.Duration
+	started time.Time
+
+	mu    sync.Mutex // guards state and serialises store writes
+	state *store.State
+
+	applyMu sync.Mutex // serialises Reconciler.Apply calls
+}
+
+// New loads the stored state and returns a server ready to Run.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if cfg.Reconciler == nil {
+		cfg.Reconciler = NopReconciler{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	st, err := cfg.Store.Load()
+	if err != nil {
+		return nil, err
+	}
+	return &Server{store: cfg.Store, rec: cfg.Reconciler, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st}, nil
+}
+
+// Run listens on socketPath (0600 in a 0700 directory), re-applies the stored state and serves until
+// ctx is done.
+func (s *Server) Run(ctx context.Context, socketPath string) error {
+	if err := os.MkdirAll(filepath.Dir(socketPath), 0o700); err != nil {
+		return fmt.Errorf("create socket dir: %w", err)
+	}
+	if err := os.Chmod(filepath.Dir(socketPath), 0o700); err != nil {
+		return fmt.Errorf("restrict socket dir: %w", err)
+	}
+	_ = os.Remove(socketPath) // a stale socket from a killed run
+	ln, err := net.Listen("unix", socketPath)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", socketPath, err)
+	}
+	if err := os.Chmod(socketPath, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("restrict socket: %w", err)
+	}
+	s.applyCurrent(ctx, "start")
+
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("agent serving", "socket", socketPath, "version", version.Version)
+
+	var tick <-chan time.Time
+	if s.resync > 0 {
+		t := time.NewTicker(s.resync)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := hs.Shutdown(sctx)
+			<-errc
+			_ = os.Remove(socketPath)
+			return err
+		case err := <-errc:
+			return fmt.Errorf("serve: %w", err)
+		case <-tick:
+			s.applyCurrent(ctx, "resync")
+		}
+	}
+}
+
+func (s *Server) applyCurrent(ctx context.Context, why string) {
+	s.mu.Lock()
+	st := s.state.Clone()
+	s.mu.Unlock()
+	if err := s.apply(ctx, st); err != nil {
+		s.log.Error("apply failed", "why", why, "err", err)
+	}
+}
+
+func (s *Server) apply(ctx context.Context, st *store.State) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	return s.rec.Apply(ctx, st)
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+agentapi.PathVersion, s.getVersion)
+	mux.Handle("GET "+agentapi.PathStatus, s.versioned(s.getStatus))
+	mux.Handle("GET "+agentapi.PathPair, s.versioned(s.getPair))
+	mux.Handle("PUT "+agentapi.PathPair, s.versioned(s.putPair))
+	mux.Handle("DELETE "+agentapi.PathPair, s.versioned(s.deletePair))
+	mux.Handle("GET "+agentapi.PathState, s.versioned(s.getState))
+	mux.Handle("PUT "+agentapi.PathState, s.versioned(s.putState))
+	mux.Handle("/", s.versioned(func(w http.ResponseWriter, r *http.Request) error {
+		return agentapi.NotFound(fmt.Sprintf("no API path %s %s", r.Method, r.URL.Path))
+	}))
+	return mux
+}
+
+// Info returns this agent's identity.
+func Info() agentapi.VersionInfo {
+	return agentapi.VersionInfo{Version: version.Version, APIVersion: agentapi.APIVersion, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request) error
+
+// versioned rejects clients of another API major and turns returned errors into typed answers.
+func (s *Server) versioned(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := checkVersion(r.Header.Get(agentapi.HeaderAPIVersion))
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+func checkVersion(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n != agentapi.APIVersion {
+		return &agentapi.Error{Code: agentapi.CodeVersionSkew, Message: fmt.Sprintf(
+			"client speaks API version %q, this agent (%s) speaks %d; let the provider upgrade the agent", v, version.Version, agentapi.APIVersion)}
+	}
+	return nil
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *agentapi.Error
+	if !errors.As(err, &ae) {
+		ae = &agentapi.Error{Code: agentapi.CodeInternal, Message: err.Error()}
+	}
+	if ae.Code == agentapi.CodeInternal {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, ae.HTTPStatus(), ae)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a JSON body strictly: an unknown field means a newer client, which must not be
+// silently half-understood.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &agentapi.Error{Code: agentapi.CodeValidation, Message: fmt.Sprintf("request body: %v", err)}
+	}
+	return nil
+}
+
+func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, Info())
+}
+
+func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
+	s.mu.Lock()
+	st := s.state.Clone()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair})
+	return nil
+}
+
+func (s *Server) getPair(w http.ResponseWriter, _ *http.Request) error {
+	s.mu.Lock()
+	p := s.state.Clone().Pair
+	s.mu.Unlock()
+	if p == nil {
+		return agentapi.NotFound("this agent holds no director pair")
+	}
+	writeJSON(w, http.StatusOK, p)
+	return nil
+}
+
+func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
+	var p agentapi.Pair
+	if err := decode(r, &p); err != nil {
+		return err
+	}
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	st, err := s.update(func(st *store.State) error {
+		st.Pair = &p
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.apply(r.Context(), st); err != nil {
+		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
+	}
+	writeJSON(w, http.StatusOK, st.Pair)
+	return nil
+}
+
+func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
+	// Deleting the pair removes everything configured under it: the host is left as the agent
+	// found it.
+	st, err := s.update(func(st *store.State) error {
+		if st.Pair == nil {
+			return agentapi.NotFound("this agent holds no director pair")
+		}
+		*st = store.State{Serial: st.Serial}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.apply(r.Context(), st); err != nil {
+		return fmt.Errorf("removed from the state, but cleaning the host failed (the agent retries): %w", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) getState(w http.ResponseWriter, _ *http.Request) error {
+	s.mu.Lock()
+	st := s.state.Clone()
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// putState replaces the whole desired state; the provider uses it to move a pair's configuration
+// to a replacement director.
+func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
+	var in store.State
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.Pair != nil {
+		if err := in.Pair.Validate(); err != nil {
+			return err
+		}
+	}
+	st, err := s.update(func(st *store.State) error {
+		serial := st.Serial
+		*st = in
+		st.Serial = serial
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.apply(r.Context(), st); err != nil {
+		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// update changes a copy of the state, saves it and only then makes it current, so a failed save
+// leaves memory and disk agreeing.
+func (s *Server) update(change func(*store.State) error) (*store.State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.state.Clone()
+	if err := change(next); err != nil {
+		return nil, err
+	}
+	next.Serial++
+	if err := s.store.Save(next); err != nil {
+		return nil, err
+	}
+	s.state = next
+	return next.Clone(), nil
+}

@@ -1,0 +1,110 @@
+// Package store keeps the agent's desired state on disk.
+//
+// The state is one JSON document, root-only, replaced atomically (temp file, fsync, rename, fsync of
+// the directory) so that a crash or power cut leaves either the old or the new document, never a
+// torn one. The agent re-applies it on start without flushing what the kernel already has.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// State is everything the agent has been asked to keep on its host.
+type State struct {
+	// Serial increases with every saved change; it lets tests and the status output tell
+	// whether anything was written.
+	Serial uint64         `json:"serial"`
+	Pair   *agentapi.Pair `json:"pair,omitempty"`
+}
+
+// Clone returns a deep copy so callers can change it without holding the server's lock.
+func (s *State) Clone() *State {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("store: state does not marshal: %v", err)) // only plain data types: cannot fail
+	}
+	var c State
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic(fmt.Sprintf("store: state does not unmarshal: %v", err))
+	}
+	return &c
+}
+
+// Store reads and writes the state file at Path.
+type Store struct {
+	Path string
+}
+
+// New returns a store for the file at path.
+func New(path string) *Store { return &Store{Path: path} }
+
+// Load returns the stored state, or an empty state when none was ever saved.
+func (s *Store) Load() (*State, error) {
+	b, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
+	}
+	return &st, nil
+}
+
+// Save writes st atomically with mode 0600 in a 0700 directory.
+func (s *Store) Save(st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	dir := filepath.Dir(s.Path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create state dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".state-*.json")
+	if err != nil {
+		return fmt.Errorf("create temp state: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write temp state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync temp state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("close temp state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.Path); err != nil {
+		return fmt.Errorf("replace state: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open state dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync state dir: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes the state file; a missing file is not an error.
+func (s *Store) Remove() error {
+	if err := os.Remove(s.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove state: %w", err)
+	}
+	return nil
+}

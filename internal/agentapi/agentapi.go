@@ -1,0 +1,183 @@
+// Package agentapi holds the wire types of the lvs-agent API, shared by the agent and the provider.
+//
+// It imports only the standard library so that the provider never depends on agent internals.
+// The API is HTTP+JSON on a root-only unix socket, versioned by path prefix (/v1) and by the
+// APIVersion header so that a provider and an agent of different majors fail with a clear error.
+package agentapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// APIVersion is the major version of this wire format. A change that an older peer would
+// misread bumps it.
+const APIVersion = 1
+
+// HeaderAPIVersion carries the client's APIVersion on every request.
+const HeaderAPIVersion = "X-LVS-API-Version"
+
+// Fixed paths on a host. The agent is a single static binary; its state and socket are root-only.
+const (
+	BinaryPath     = "/usr/local/sbin/lvs-agent"
+	StateDir       = "/var/lib/lvs-agent"
+	StatePath      = StateDir + "/state.json"
+	RunDir         = "/run/lvs-agent"
+	SocketPath     = RunDir + "/agent.sock"
+	SupervisorPID  = RunDir + "/supervisor.pid"
+	LogPath        = "/var/log/lvs-agent.log"
+	SystemdUnit    = "lvs-agent.service"
+	SystemdUnitDir = "/etc/systemd/system"
+)
+
+// API paths, relative to the socket's HTTP root.
+const (
+	PathVersion = "/v1/version"
+	PathStatus  = "/v1/status"
+	PathPair    = "/v1/pair"
+	// PathState is the whole desired state, used to move a configuration to a replacement
+	// director; its body is opaque to the provider.
+	PathState = "/v1/state"
+)
+
+// VersionInfo identifies a running agent.
+type VersionInfo struct {
+	Version    string `json:"version"`
+	APIVersion int    `json:"api_version"`
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+}
+
+// Director is one of the two hosts of a pair.
+type Director struct {
+	Host      string `json:"host"`
+	Interface string `json:"interface"`
+}
+
+// IPVSTimeouts are the kernel's IPVS connection timeouts in seconds (ipvsadm --set); zero keeps
+// the kernel's value.
+type IPVSTimeouts struct {
+	TCP    int `json:"tcp"`
+	TCPFin int `json:"tcp_fin"`
+	UDP    int `json:"udp"`
+}
+
+// Pair is the director pair as one agent holds it. Self is the index in Directors of the host that
+// stores it, so each agent knows its peer.
+type Pair struct {
+	Name            string        `json:"name"`
+	Directors       []Director    `json:"directors"`
+	Self            int           `json:"self"`
+	SyncConnections bool          `json:"sync_connections"`
+	IPVSTimeouts    *IPVSTimeouts `json:"ipvs_timeouts,omitempty"`
+	VRRPUnicast     bool          `json:"vrrp_unicast"`
+}
+
+// Validate reports the first field that cannot be applied, as a *Error with Field set.
+func (p *Pair) Validate() error {
+	if p.Name == "" {
+		return Invalid("name", "must not be empty")
+	}
+	if len(p.Directors) != 2 {
+		return Invalid("directors", fmt.Sprintf("must hold exactly two directors, got %d", len(p.Directors)))
+	}
+	for i, d := range p.Directors {
+		if d.Host == "" {
+			return Invalid(fmt.Sprintf("directors[%d].host", i), "must not be empty")
+		}
+		if d.Interface == "" {
+			return Invalid(fmt.Sprintf("directors[%d].interface", i), "must not be empty")
+		}
+	}
+	if p.Directors[0].Host == p.Directors[1].Host {
+		return Invalid("directors[1].host", "must differ from directors[0].host")
+	}
+	if p.Self < 0 || p.Self > 1 {
+		return Invalid("self", "must be 0 or 1")
+	}
+	if t := p.IPVSTimeouts; t != nil {
+		for name, v := range map[string]int{"tcp": t.TCP, "tcp_fin": t.TCPFin, "udp": t.UDP} {
+			if v < 0 {
+				return Invalid("ipvs_timeouts."+name, "must not be negative")
+			}
+		}
+	}
+	return nil
+}
+
+// Status is what `lvs-agent status` and the lvs_director_status data source show.
+type Status struct {
+	Version   VersionInfo `json:"version"`
+	StartedAt string      `json:"started_at"`
+	// Serial counts the stored changes since the state was created.
+	Serial uint64 `json:"serial"`
+	Pair   *Pair  `json:"pair,omitempty"`
+}
+
+// ErrorCode classifies an API error so clients branch with errors.Is, never on message text.
+type ErrorCode string
+
+const (
+	CodeNotFound    ErrorCode = "not_found"
+	CodeConflict    ErrorCode = "conflict"
+	CodeVersionSkew ErrorCode = "version_skew"
+	CodeValidation  ErrorCode = "validation"
+	CodeInternal    ErrorCode = "internal"
+)
+
+// Sentinels for errors.Is on an *Error.
+var (
+	ErrNotFound    = &Error{Code: CodeNotFound}
+	ErrConflict    = &Error{Code: CodeConflict}
+	ErrVersionSkew = &Error{Code: CodeVersionSkew}
+	ErrValidation  = &Error{Code: CodeValidation}
+)
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Code    ErrorCode `json:"code"`
+	Message string    `json:"message"`
+	// Field names the attribute at fault for CodeValidation, in the provider's attribute syntax.
+	Field string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Is matches on Code so that errors.Is(err, ErrNotFound) works for any not-found error.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	if !errors.As(target, &t) {
+		return false
+	}
+	return t.Code == e.Code
+}
+
+// HTTPStatus is the status code the agent answers with for this error.
+func (e *Error) HTTPStatus() int {
+	switch e.Code {
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeConflict:
+		return http.StatusConflict
+	case CodeVersionSkew:
+		return http.StatusPreconditionFailed
+	case CodeValidation:
+		return http.StatusUnprocessableEntity
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// Invalid builds a validation error for field.
+func Invalid(field, msg string) *Error {
+	return &Error{Code: CodeValidation, Field: field, Message: msg}
+}
+
+// NotFound builds a not-found error.
+func NotFound(msg string) *Error { return &Error{Code: CodeNotFound, Message: msg} }

@@ -1,0 +1,154 @@
+// Package agentclient is the typed client of the lvs-agent API.
+//
+// It speaks HTTP+JSON over whatever stream a DialFunc returns: the agent's unix socket on the host
+// itself, or an SSH session running `lvs-agent dial-stdio` from the provider. It has no Terraform
+// imports; errors are *agentapi.Error for answers and *TransportError when the agent was not reached.
+package agentclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// DialFunc opens one byte stream to the agent's API.
+type DialFunc func(ctx context.Context) (net.Conn, error)
+
+// Unix dials the agent's socket directly, for use on the host itself.
+func Unix(path string) DialFunc {
+	return func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}
+}
+
+// ErrUnreachable matches every *TransportError.
+var ErrUnreachable = errors.New("agent not reachable")
+
+// TransportError means no answer came from the agent: it is not installed, not running, or the
+// stream to it broke.
+type TransportError struct {
+	Host string
+	Err  error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("agent on %s did not answer: %v", e.Host, e.Err)
+}
+
+func (e *TransportError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+
+// Client talks to one agent.
+type Client struct {
+	host string
+	hc   *http.Client
+}
+
+// New returns a client for the agent on host (used in messages) reached through dial.
+func New(host string, dial DialFunc) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
+		// Streams are SSH sessions: keep a few for parallel requests, reuse them for later ones.
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     60 * time.Second,
+		DisableCompression:  true,
+	}
+	return &Client{host: host, hc: &http.Client{Transport: tr}}
+}
+
+// Host is the host this client talks to.
+func (c *Client) Host() string { return c.host }
+
+// Close drops idle streams.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Version returns the running agent's identity. It works across API versions.
+func (c *Client) Version(ctx context.Context) (*agentapi.VersionInfo, error) {
+	var v agentapi.VersionInfo
+	return &v, c.do(ctx, http.MethodGet, agentapi.PathVersion, nil, &v)
+}
+
+// Status returns what the agent reports about itself and the host.
+func (c *Client) Status(ctx context.Context) (*agentapi.Status, error) {
+	var s agentapi.Status
+	return &s, c.do(ctx, http.MethodGet, agentapi.PathStatus, nil, &s)
+}
+
+// Pair returns the stored director pair, or an error matching agentapi.ErrNotFound.
+func (c *Client) Pair(ctx context.Context) (*agentapi.Pair, error) {
+	var p agentapi.Pair
+	return &p, c.do(ctx, http.MethodGet, agentapi.PathPair, nil, &p)
+}
+
+// PutPair stores and applies p.
+func (c *Client) PutPair(ctx context.Context, p *agentapi.Pair) (*agentapi.Pair, error) {
+	var out agentapi.Pair
+	return &out, c.do(ctx, http.MethodPut, agentapi.PathPair, p, &out)
+}
+
+// DeletePair removes the pair and everything configured under it from the host.
+func (c *Client) DeletePair(ctx context.Context) error {
+	return c.do(ctx, http.MethodDelete, agentapi.PathPair, nil, nil)
+}
+
+// State returns the agent's whole desired state, opaque to the caller.
+func (c *Client) State(ctx context.Context) (json.RawMessage, error) {
+	var raw json.RawMessage
+	return raw, c.do(ctx, http.MethodGet, agentapi.PathState, nil, &raw)
+}
+
+// PutState replaces the agent's whole desired state.
+func (c *Client) PutState(ctx context.Context, st json.RawMessage) error {
+	return c.do(ctx, http.MethodPut, agentapi.PathState, st, nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(agentapi.HeaderAPIVersion, strconv.Itoa(agentapi.APIVersion))
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return &TransportError{Host: c.host, Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return &TransportError{Host: c.host, Err: err}
+	}
+	if resp.StatusCode >= 300 {
+		var ae agentapi.Error
+		if json.Unmarshal(b, &ae) != nil || ae.Code == "" {
+			return &TransportError{Host: c.host, Err: fmt.Errorf("unexpected answer %s: %.200q", resp.Status, b)}
+		}
+		return &ae
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s from %s: %w", method, path, c.host, err)
+	}
+	return nil
+}
