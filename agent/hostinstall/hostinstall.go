@@ -91,39 +91,37 @@ func (m *Manager) Running(ctx context.Context) bool {
 }
 
 // Start makes sure the agent runs; with restart it restarts a running agent (after an upgrade of
-// the binary). It returns once the API socket accepts connections.
-func (m *Manager) Start(ctx context.Context, restart bool) error {
+// the binary). It returns once the API socket accepts connections, and reports whether it started
+// or restarted anything.
+func (m *Manager) Start(ctx context.Context, restart bool) (changed bool, err error) {
+	running := m.Running(ctx)
+	if running && !restart {
+		return false, m.waitReady(ctx)
+	}
 	if m.Init == InitSystemd {
 		if err := m.writeUnit(); err != nil {
-			return err
+			return false, err
 		}
 		if err := systemctl(ctx, "daemon-reload"); err != nil {
-			return err
+			return false, err
 		}
 		if err := systemctl(ctx, "enable", agentapi.SystemdUnit); err != nil {
-			return err
+			return false, err
 		}
-		verb := "start"
-		if restart {
-			verb = "restart"
+		if err := systemctl(ctx, "restart", agentapi.SystemdUnit); err != nil {
+			return false, err
 		}
-		if err := systemctl(ctx, verb, agentapi.SystemdUnit); err != nil {
-			return err
-		}
-		return m.waitReady(ctx)
+		return true, m.waitReady(ctx)
 	}
-	if m.Running(ctx) {
-		if !restart {
-			return m.waitReady(ctx)
-		}
+	if running {
 		if err := m.Stop(ctx); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := m.startSupervisor(); err != nil {
-		return err
+		return false, err
 	}
-	return m.waitReady(ctx)
+	return true, m.waitReady(ctx)
 }
 
 func (m *Manager) writeUnit() error {

@@ -16,26 +16,9 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
-// State is everything the agent has been asked to keep on its host.
-type State struct {
-	// Serial increases with every saved change; it lets tests and the status output tell
-	// whether anything was written.
-	Serial uint64         `json:"serial"`
-	Pair   *agentapi.Pair `json:"pair,omitempty"`
-}
-
-// Clone returns a deep copy so callers can change it without holding the server's lock.
-func (s *State) Clone() *State {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(fmt.Sprintf("store: state does not marshal: %v", err)) // only plain data types: cannot fail
-	}
-	var c State
-	if err := json.Unmarshal(b, &c); err != nil {
-		panic(fmt.Sprintf("store: state does not unmarshal: %v", err))
-	}
-	return &c
-}
+// State is the stored document; its type is the wire type so that the provider can move a whole
+// configuration between hosts.
+type State = agentapi.State
 
 // Store reads and writes the state file at Path.
 type Store struct {

@@ -6,6 +6,7 @@
 package agentapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,6 +30,16 @@ const (
 	LogPath        = "/var/log/lvs-agent.log"
 	SystemdUnit    = "lvs-agent.service"
 	SystemdUnitDir = "/etc/systemd/system"
+)
+
+// The command-line contract between the provider and the agent binary over SSH.
+const (
+	// ExitAgentNotRunning is dial-stdio's exit status when nothing listens on the socket.
+	ExitAgentNotRunning = 3
+	// InstallStarted and InstallUnchanged are the first word of the line `lvs-agent install`
+	// prints: whether it started (or restarted) the agent or found it running.
+	InstallStarted   = "started"
+	InstallUnchanged = "running"
 )
 
 // API paths, relative to the socket's HTTP root.
@@ -104,6 +115,27 @@ func (p *Pair) Validate() error {
 		}
 	}
 	return nil
+}
+
+// State is everything an agent has been asked to keep on its host: the document the agent stores
+// on disk and the body of PathState.
+type State struct {
+	// Serial increases with every stored change.
+	Serial uint64 `json:"serial"`
+	Pair   *Pair  `json:"pair,omitempty"`
+}
+
+// Clone returns a deep copy, so a holder can hand out its state without sharing memory.
+func (s *State) Clone() *State {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("agentapi: state does not marshal: %v", err)) // plain data: cannot fail
+	}
+	var c State
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic(fmt.Sprintf("agentapi: state does not unmarshal: %v", err))
+	}
+	return &c
 }
 
 // Status is what `lvs-agent status` and the lvs_director_status data source show.

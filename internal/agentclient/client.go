@@ -100,14 +100,14 @@ func (c *Client) DeletePair(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, agentapi.PathPair, nil, nil)
 }
 
-// State returns the agent's whole desired state, opaque to the caller.
-func (c *Client) State(ctx context.Context) (json.RawMessage, error) {
-	var raw json.RawMessage
-	return raw, c.do(ctx, http.MethodGet, agentapi.PathState, nil, &raw)
+// State returns the agent's whole desired state.
+func (c *Client) State(ctx context.Context) (*agentapi.State, error) {
+	var st agentapi.State
+	return &st, c.do(ctx, http.MethodGet, agentapi.PathState, nil, &st)
 }
 
 // PutState replaces the agent's whole desired state.
-func (c *Client) PutState(ctx context.Context, st json.RawMessage) error {
+func (c *Client) PutState(ctx context.Context, st *agentapi.State) error {
 	return c.do(ctx, http.MethodPut, agentapi.PathState, st, nil)
 }
 

@@ -42,11 +42,7 @@ commands:
   uninstall    remove everything the agent programmed, stop it and delete its files
 `
 
-// Exit codes of dial-stdio that the provider tells apart.
-const (
-	exitUsage         = 2
-	exitAgentNotReady = 3
-)
+const exitUsage = 2
 
 func main() {
 	if len(os.Args) < 2 {
@@ -163,7 +159,7 @@ func dialStdio(args []string) error {
 	_ = fs.Parse(args)
 	conn, err := net.Dial("unix", c.socket)
 	if err != nil {
-		return &exitError{code: exitAgentNotReady, err: fmt.Errorf("agent not running (%w)", err)}
+		return &exitError{code: agentapi.ExitAgentNotRunning, err: fmt.Errorf("agent not running (%w)", err)}
 	}
 	uc := conn.(*net.UnixConn)
 	defer uc.Close()
@@ -271,10 +267,16 @@ func install(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := m.Start(ctx, *restart); err != nil {
+	changed, err := m.Start(ctx, *restart)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("lvs-agent %s running (%s)\n", version.Version, m.Init)
+	// The provider reads this line to report whether install changed anything.
+	what := agentapi.InstallUnchanged
+	if changed {
+		what = agentapi.InstallStarted
+	}
+	fmt.Printf("%s %s %s\n", what, version.Version, m.Init)
 	return nil
 }
 

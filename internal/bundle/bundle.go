@@ -1,0 +1,104 @@
+// Package bundle holds the lvs-agent binaries embedded in the provider, one per host architecture.
+//
+// `make build` compiles them into agents/ before compiling the provider. A provider built without
+// them still runs, and says which architecture is missing and how to build it when it needs one.
+package bundle
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+)
+
+//go:embed agents
+var agents embed.FS
+
+const prefix = "lvs-agent_linux_"
+
+// ErrNotBundled matches every *NotBundledError.
+var ErrNotBundled = errors.New("agent not bundled")
+
+// NotBundledError says that this provider build carries no agent for a host's architecture.
+type NotBundledError struct {
+	Arch    string
+	Bundled []string
+}
+
+func (e *NotBundledError) Error() string {
+	have := "none"
+	if len(e.Bundled) > 0 {
+		have = strings.Join(e.Bundled, ", ")
+	}
+	return fmt.Sprintf("this provider build bundles no lvs-agent for linux/%s (bundled: %s); build the provider with `make build`, which bundles linux/amd64 and linux/arm64", e.Arch, have)
+}
+
+func (e *NotBundledError) Is(target error) bool { return target == ErrNotBundled }
+
+// Agent is one bundled binary.
+type Agent struct {
+	Arch   string
+	Binary []byte
+	SHA256 string
+}
+
+var (
+	once  sync.Once
+	cache map[string]*Agent
+)
+
+func load() {
+	cache = map[string]*Agent{}
+	entries, err := fs.ReadDir(agents, "agents")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		arch, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		b, err := agents.ReadFile("agents/" + e.Name())
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		sum := sha256.Sum256(b)
+		cache[arch] = &Agent{Arch: arch, Binary: b, SHA256: hex.EncodeToString(sum[:])}
+	}
+}
+
+// For returns the agent for a Go architecture name (amd64, arm64).
+func For(arch string) (*Agent, error) {
+	once.Do(load)
+	if a, ok := cache[arch]; ok {
+		return a, nil
+	}
+	return nil, &NotBundledError{Arch: arch, Bundled: Arches()}
+}
+
+// Arches lists the bundled architectures.
+func Arches() []string {
+	once.Do(load)
+	out := make([]string, 0, len(cache))
+	for a := range cache {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GoArch maps `uname -m` output to a Go architecture name.
+func GoArch(unameM string) (string, bool) {
+	switch strings.TrimSpace(unameM) {
+	case "x86_64", "amd64":
+		return "amd64", true
+	case "aarch64", "arm64":
+		return "arm64", true
+	}
+	return "", false
+}

@@ -1,0 +1,504 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
+)
+
+var (
+	_ resource.Resource                   = (*directorPairResource)(nil)
+	_ resource.ResourceWithConfigure      = (*directorPairResource)(nil)
+	_ resource.ResourceWithImportState    = (*directorPairResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*directorPairResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*directorPairResource)(nil)
+)
+
+// NewDirectorPairResource is the lvs_director_pair resource.
+func NewDirectorPairResource() resource.Resource { return &directorPairResource{} }
+
+type directorPairResource struct {
+	hosts *remote.Hosts
+}
+
+type directorPairModel struct {
+	ID              types.String       `tfsdk:"id"`
+	Name            types.String       `tfsdk:"name"`
+	Directors       []directorModel    `tfsdk:"directors"`
+	SyncConnections types.Bool         `tfsdk:"sync_connections"`
+	IPVSTimeouts    *ipvsTimeoutsModel `tfsdk:"ipvs_timeouts"`
+	VRRPUnicast     types.Bool         `tfsdk:"vrrp_unicast"`
+}
+
+type directorModel struct {
+	Host         types.String `tfsdk:"host"`
+	Interface    types.String `tfsdk:"interface"`
+	AgentVersion types.String `tfsdk:"agent_version"`
+	Status       types.String `tfsdk:"status"`
+}
+
+type ipvsTimeoutsModel struct {
+	TCP    types.Int64 `tfsdk:"tcp"`
+	TCPFin types.Int64 `tfsdk:"tcp_fin"`
+	UDP    types.Int64 `tfsdk:"udp"`
+}
+
+// Director status values; anything but statusReady is drift that apply repairs.
+const (
+	statusReady        = "ready"
+	statusUnconfigured = "unconfigured"
+)
+
+func (r *directorPairResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_director_pair"
+}
+
+func (r *directorPairResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	timeout := func(what string) schema.Int64Attribute {
+		return schema.Int64Attribute{
+			Optional:            true,
+			MarkdownDescription: fmt.Sprintf("Timeout of %s, in seconds (`ipvsadm --set`). Unset or `0` keeps the kernel's value.", what),
+			Validators:          []validatorInt64{int64validator.Between(0, 2147483)},
+		}
+	}
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Two LVS directors that share VIPs by VRRP. Create installs and starts `lvs-agent` on both hosts over SSH; destroy removes everything the agent programmed, stops it and uninstalls it. " +
+			"Replacing one director is an in-place update: the configuration moves to the new host and the old one is cleaned.\n\n" +
+			"The ID is `NAME@HOST1,HOST2`, e.g. `edge@198.51.100.11,198.51.100.12`.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "`NAME@HOST1,HOST2`. Children refer to the pair by it.",
+			},
+			"name": schema.StringAttribute{
+				Required:            true,
+				MarkdownDescription: "Name of the pair: " + resourceid.NamePattern + ".",
+				Validators:          []validatorString{stringvalidator.RegexMatches(nameRegexp, "must be "+resourceid.NamePattern)},
+			},
+			"directors": schema.ListNestedAttribute{
+				Required:            true,
+				MarkdownDescription: "Exactly two directors. The order matters: per-director settings of VIPs refer to it.",
+				Validators:          []validatorList{listvalidator.SizeBetween(2, 2)},
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"host": schema.StringAttribute{
+						Required:            true,
+						MarkdownDescription: "Address (or DNS name) the provider reaches the director at over SSH; SSH settings come from the provider's `ssh` block and its `hosts` overrides.",
+						Validators:          []validatorString{stringvalidator.RegexMatches(hostRegexp, "must be an IPv4 or IPv6 address or a DNS name")},
+					},
+					"interface": schema.StringAttribute{
+						Required:            true,
+						MarkdownDescription: "Network interface that carries the VIPs and VRRP on this director, e.g. `eth0`.",
+						Validators:          []validatorString{stringvalidator.RegexMatches(ifnameRegexp, "must be a Linux interface name: 1-15 characters, no '/', ':' or white space")},
+					},
+					"agent_version": schema.StringAttribute{
+						Computed:            true,
+						MarkdownDescription: "Version of the `lvs-agent` answering on the director; empty when none answers. A plan that changes it upgrades, reinstalls or restarts the agent.",
+					},
+					"status": schema.StringAttribute{
+						Computed: true,
+						MarkdownDescription: "What the provider found on the director: `ready`; `agent_missing` (no agent installed, e.g. a rebuilt host); `agent_stopped` (installed, not answering); " +
+							"`unconfigured` (the agent lost this pair's configuration). Anything but `ready` shows as a change that apply repairs.",
+					},
+				}},
+			},
+			"sync_connections": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(true),
+				MarkdownDescription: "Run the IPVS connection sync daemon between the two directors so established connections survive a failover. Default `true`.",
+			},
+			"ipvs_timeouts": schema.SingleNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "IPVS connection timeouts on both directors, like `ipvsadm --set TCP TCPFIN UDP`.",
+				Attributes: map[string]schema.Attribute{
+					"tcp":     timeout("established TCP connections"),
+					"tcp_fin": timeout("TCP connections after a FIN"),
+					"udp":     timeout("UDP flows"),
+				},
+			},
+			"vrrp_unicast": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+				MarkdownDescription: "Send VRRP adverts to the peer director's address instead of the multicast group 224.0.0.18 / ff02::12, for networks that filter multicast. Default `false`.",
+			},
+		},
+	}
+	// id changes only with name or directors; keep it known otherwise so children plan cleanly.
+	idAttr := resp.Schema.Attributes["id"].(schema.StringAttribute)
+	idAttr.PlanModifiers = []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	resp.Schema.Attributes["id"] = idAttr
+}
+
+func (r *directorPairResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	hosts, ok := req.ProviderData.(*remote.Hosts)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
+		return
+	}
+	r.hosts = hosts
+}
+
+func (r *directorPairResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m directorPairModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || len(m.Directors) != 2 {
+		return
+	}
+	a, b := m.Directors[0].Host, m.Directors[1].Host
+	if !a.IsUnknown() && !b.IsUnknown() && a.ValueString() == b.ValueString() {
+		resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(1).AtName("host"), "Duplicate Director",
+			fmt.Sprintf("Both directors are %q. A pair needs two different hosts, so that one takes over when the other fails.", a.ValueString()))
+	}
+}
+
+// ModifyPlan plans every director as ready with the bundled agent, so that a stopped, missing,
+// outdated or wiped agent shows as a change.
+func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan directorPairModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for i := range plan.Directors {
+		plan.Directors[i].AgentVersion = types.StringValue(version.Version)
+		plan.Directors[i].Status = types.StringValue(statusReady)
+	}
+	plan.ID = types.StringUnknown()
+	if id, ok := pairID(plan); ok {
+		plan.ID = types.StringValue(id.String())
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func pairID(m directorPairModel) (resourceid.Pair, bool) {
+	if m.Name.IsUnknown() || len(m.Directors) != 2 || m.Directors[0].Host.IsUnknown() || m.Directors[1].Host.IsUnknown() {
+		return resourceid.Pair{}, false
+	}
+	return resourceid.Pair{Name: m.Name.ValueString(), Hosts: [2]string{m.Directors[0].Host.ValueString(), m.Directors[1].Host.ValueString()}}, true
+}
+
+// wirePair is the pair as the agent at index self stores it.
+func wirePair(m directorPairModel, self int) *agentapi.Pair {
+	p := &agentapi.Pair{
+		Name:            m.Name.ValueString(),
+		Self:            self,
+		SyncConnections: m.SyncConnections.ValueBool(),
+		VRRPUnicast:     m.VRRPUnicast.ValueBool(),
+	}
+	for _, d := range m.Directors {
+		p.Directors = append(p.Directors, agentapi.Director{Host: d.Host.ValueString(), Interface: d.Interface.ValueString()})
+	}
+	if t := m.IPVSTimeouts; t != nil {
+		p.IPVSTimeouts = &agentapi.IPVSTimeouts{TCP: int(t.TCP.ValueInt64()), TCPFin: int(t.TCPFin.ValueInt64()), UDP: int(t.UDP.ValueInt64())}
+	}
+	return p
+}
+
+// forEachDirector runs fn for both directors at once and collects diagnostics against each.
+func forEachDirector(hosts []string, fn func(i int, host string) error) diag.Diagnostics {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		diags diag.Diagnostics
+	)
+	for i, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(i, h); err != nil {
+				summary, detail := remote.Describe(h, err)
+				mu.Lock()
+				diags.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return diags
+}
+
+func hostsOf(m directorPairModel) []string {
+	out := make([]string, len(m.Directors))
+	for i, d := range m.Directors {
+		out[i] = d.Host.ValueString()
+	}
+	return out
+}
+
+func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan directorPairModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	hosts := hostsOf(plan)
+	installed := make([]bool, len(hosts))
+	diags := forEachDirector(hosts, func(i int, h string) error {
+		if _, err := r.hosts.Install(ctx, h); err != nil {
+			return err
+		}
+		installed[i] = true
+		_, err := r.hosts.Agent(h).PutPair(ctx, wirePair(plan, i))
+		return err
+	})
+	if diags.HasError() {
+		// The resource is not recorded, so leave neither host half set up.
+		resp.Diagnostics.Append(diags...)
+		for i, h := range hosts {
+			if installed[i] {
+				if err := r.hosts.Uninstall(ctx, h); err != nil {
+					summary, detail := remote.Describe(h, err)
+					resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
+				}
+			}
+		}
+		return
+	}
+	r.readInto(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// readInto refreshes m from both agents. It reports false when neither director holds the pair.
+func (r *directorPairResource) readInto(ctx context.Context, m *directorPairModel, diags *diag.Diagnostics) bool {
+	hosts := hostsOf(*m)
+	pairs := make([]*agentapi.Pair, len(hosts))
+	d := forEachDirector(hosts, func(i int, h string) error {
+		state, info, err := r.hosts.Probe(ctx, h)
+		if err != nil {
+			return err
+		}
+		m.Directors[i].AgentVersion = types.StringValue("")
+		m.Directors[i].Status = types.StringValue(string(state))
+		if state != remote.AgentReady {
+			return nil
+		}
+		m.Directors[i].AgentVersion = types.StringValue(info.Version)
+		p, err := r.hosts.Agent(h).Pair(ctx)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			m.Directors[i].Status = types.StringValue(statusUnconfigured)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		pairs[i] = p
+		return nil
+	})
+	diags.Append(d...)
+	if d.HasError() {
+		return true
+	}
+	var found *agentapi.Pair
+	for i, p := range pairs {
+		if p == nil {
+			continue
+		}
+		if p.Name != m.Name.ValueString() && !m.Name.IsNull() {
+			// The host holds another pair: for this resource it is unconfigured.
+			m.Directors[i].Status = types.StringValue(statusUnconfigured)
+			continue
+		}
+		// Prefer the director whose settings differ from what we knew, so drift shows.
+		if found == nil || !samePairSettings(p, wirePair(*m, i)) {
+			found = p
+		}
+	}
+	if found == nil {
+		return false
+	}
+	m.Name = types.StringValue(found.Name)
+	for i := range m.Directors {
+		if i < len(found.Directors) && found.Directors[i].Host == m.Directors[i].Host.ValueString() {
+			m.Directors[i].Interface = types.StringValue(found.Directors[i].Interface)
+		}
+	}
+	m.SyncConnections = types.BoolValue(found.SyncConnections)
+	m.VRRPUnicast = types.BoolValue(found.VRRPUnicast)
+	m.IPVSTimeouts = nil
+	if t := found.IPVSTimeouts; t != nil {
+		m.IPVSTimeouts = &ipvsTimeoutsModel{TCP: optInt(t.TCP), TCPFin: optInt(t.TCPFin), UDP: optInt(t.UDP)}
+	}
+	if id, ok := pairID(*m); ok {
+		m.ID = types.StringValue(id.String())
+	}
+	return true
+}
+
+func samePairSettings(a, b *agentapi.Pair) bool {
+	if a.SyncConnections != b.SyncConnections || a.VRRPUnicast != b.VRRPUnicast || len(a.Directors) != len(b.Directors) {
+		return false
+	}
+	for i := range a.Directors {
+		if a.Directors[i] != b.Directors[i] {
+			return false
+		}
+	}
+	ta, tb := a.IPVSTimeouts, b.IPVSTimeouts
+	if ta == nil || tb == nil {
+		return (ta == nil || *ta == agentapi.IPVSTimeouts{}) && (tb == nil || *tb == agentapi.IPVSTimeouts{})
+	}
+	return *ta == *tb
+}
+
+// optInt maps the agent's 0 (kernel default) back to an unset attribute.
+func optInt(v int) types.Int64 {
+	if v == 0 {
+		return types.Int64Null()
+	}
+	return types.Int64Value(int64(v))
+}
+
+func (r *directorPairResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state directorPairModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.readInto(ctx, &state, &resp.Diagnostics) {
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		if allGone(state) {
+			// Neither director has an agent or the pair any more: the pair is gone.
+			resp.State.RemoveResource(ctx)
+			return
+		}
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func allGone(m directorPairModel) bool {
+	for _, d := range m.Directors {
+		if d.Status.ValueString() == statusReady {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state directorPairModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	newHosts, oldHosts := hostsOf(plan), hostsOf(state)
+	replaced := map[string]bool{}
+	for _, h := range oldHosts {
+		replaced[h] = true
+	}
+	for _, h := range newHosts {
+		delete(replaced, h)
+	}
+	// Everything the pair holds comes along to a replacement director: copy the whole state of a
+	// director that stays.
+	var carried *agentapi.State
+	for _, h := range newHosts {
+		if contains(oldHosts, h) {
+			if st, err := r.hosts.Agent(h).State(ctx); err == nil && st.Pair != nil {
+				carried = st
+				break
+			}
+		}
+	}
+	resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
+		if _, err := r.hosts.Install(ctx, h); err != nil {
+			return err
+		}
+		a := r.hosts.Agent(h)
+		if !contains(oldHosts, h) && carried != nil {
+			st := carried.Clone()
+			st.Pair = wirePair(plan, i)
+			return a.PutState(ctx, st)
+		}
+		_, err := a.PutPair(ctx, wirePair(plan, i))
+		return err
+	})...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	for h := range replaced {
+		if err := r.hosts.Uninstall(ctx, h); err != nil {
+			summary, detail := remote.Describe(h, err)
+			resp.Diagnostics.AddError("Cleaning The Replaced Director: "+summary, detail)
+		}
+	}
+	r.readInto(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state directorPairModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(forEachDirector(hostsOf(state), func(_ int, h string) error {
+		return r.hosts.Uninstall(ctx, h)
+	})...)
+}
+
+func (r *directorPairResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id, err := resourceid.ParsePair(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	m := directorPairModel{ID: types.StringValue(id.String()), Name: types.StringValue(id.Name)}
+	for _, h := range id.Hosts {
+		m.Directors = append(m.Directors, directorModel{Host: types.StringValue(h), Interface: types.StringNull(), AgentVersion: types.StringNull(), Status: types.StringNull()})
+	}
+	m.SyncConnections = types.BoolNull()
+	m.VRRPUnicast = types.BoolNull()
+	if !r.readInto(ctx, &m, &resp.Diagnostics) {
+		if !resp.Diagnostics.HasError() {
+			resp.Diagnostics.AddError("Director Pair Not Found", fmt.Sprintf("Neither %s nor %s holds a director pair named %q; check the ID (%s).", id.Hosts[0], id.Hosts[1], id.Name, req.ID))
+		}
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}

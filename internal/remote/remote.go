@@ -1,0 +1,217 @@
+// Package remote gives the provider its hosts: the SSH settings of each address, one pooled SSH
+// connection per host for the whole provider run, agent API clients over `lvs-agent dial-stdio`,
+// and agent install and removal.
+//
+// It has no Terraform imports, so the provider package stays framework glue only.
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentinstall"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
+)
+
+// Resolver returns the SSH settings for a host address.
+type Resolver func(addr string) (sshx.Config, error)
+
+// Hosts hands out connections and agent clients per host address. It is safe for concurrent use.
+type Hosts struct {
+	resolve Resolver
+	pool    *sshx.Pool
+
+	mu     sync.Mutex // guards agents
+	agents map[string]*agentclient.Client
+}
+
+// New returns Hosts that resolve settings with resolve.
+func New(resolve Resolver) *Hosts {
+	return &Hosts{resolve: resolve, pool: sshx.NewPool(), agents: map[string]*agentclient.Client{}}
+}
+
+// Close closes every connection.
+func (h *Hosts) Close() error {
+	h.mu.Lock()
+	for _, a := range h.agents {
+		a.Close()
+	}
+	h.agents = map[string]*agentclient.Client{}
+	h.mu.Unlock()
+	return h.pool.Close()
+}
+
+// Dials reports how many SSH connections were opened, per connection key.
+func (h *Hosts) Dials() map[string]int { return h.pool.DialsByKey() }
+
+// SSH returns the pooled SSH client of addr.
+func (h *Hosts) SSH(ctx context.Context, addr string) (*sshx.Client, error) {
+	cfg, err := h.resolve(addr)
+	if err != nil {
+		return nil, err
+	}
+	return h.pool.Get(ctx, cfg)
+}
+
+func (h *Hosts) installHost(ctx context.Context, addr string) (agentinstall.Host, error) {
+	c, err := h.SSH(ctx, addr)
+	if err != nil {
+		return agentinstall.Host{}, err
+	}
+	return agentinstall.Host{Address: addr, User: c.User(), Runner: c}, nil
+}
+
+// Agent returns the API client of the agent on addr. Each HTTP stream is an SSH session on the
+// host's one pooled connection.
+func (h *Hosts) Agent(addr string) *agentclient.Client {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a, ok := h.agents[addr]; ok {
+		return a
+	}
+	a := agentclient.New(addr, func(ctx context.Context) (net.Conn, error) {
+		ih, err := h.installHost(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		return ih.Runner.(*sshx.Client).Stream(ctx, agentinstall.DialCommand(ih))
+	})
+	h.agents[addr] = a
+	return a
+}
+
+// Install makes addr run the bundled agent; see agentinstall.Install.
+func (h *Hosts) Install(ctx context.Context, addr string) (agentinstall.Result, error) {
+	ih, err := h.installHost(ctx, addr)
+	if err != nil {
+		return agentinstall.Result{}, err
+	}
+	res, err := agentinstall.Install(ctx, ih)
+	if res.Started {
+		h.dropAgent(addr) // streams to the old agent are dead
+	}
+	return res, err
+}
+
+// Uninstall removes the agent and everything it programmed from addr; a host without an agent
+// is not an error.
+func (h *Hosts) Uninstall(ctx context.Context, addr string) error {
+	ih, err := h.installHost(ctx, addr)
+	if err != nil {
+		return err
+	}
+	h.dropAgent(addr)
+	if err := agentinstall.Uninstall(ctx, ih); err != nil && !errors.Is(err, agentinstall.ErrNotInstalled) {
+		return err
+	}
+	return nil
+}
+
+func (h *Hosts) dropAgent(addr string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if a, ok := h.agents[addr]; ok {
+		a.Close()
+		delete(h.agents, addr)
+	}
+}
+
+// AgentState is what Probe found on a host.
+type AgentState string
+
+const (
+	AgentReady   AgentState = "ready"         // running and answering
+	AgentMissing AgentState = "agent_missing" // no agent binary on the host
+	AgentStopped AgentState = "agent_stopped" // installed but not answering
+)
+
+// Probe tells whether the agent on addr answers, and its version when it does. SSH failures
+// (unreachable, auth, host key) are returned as errors: they are not drift, they stop the run.
+func (h *Hosts) Probe(ctx context.Context, addr string) (AgentState, *agentapi.VersionInfo, error) {
+	v, err := h.Agent(addr).Version(ctx)
+	if err == nil {
+		return AgentReady, v, nil
+	}
+	if !errors.Is(err, agentclient.ErrUnreachable) {
+		return "", nil, err
+	}
+	if sshErr := sshFailure(err); sshErr != nil {
+		return "", nil, sshErr
+	}
+	// The stream opened but no agent answered: tell a missing binary from a stopped service.
+	ih, ierr := h.installHost(ctx, addr)
+	if ierr != nil {
+		return "", nil, ierr
+	}
+	p, perr := agentinstall.ProbeHost(ctx, ih)
+	if perr != nil {
+		return "", nil, perr
+	}
+	if p.InstalledHash == "" {
+		return AgentMissing, nil, nil
+	}
+	return AgentStopped, nil, nil
+}
+
+// sshFailure returns the SSH-level error inside err, if the agent could not be reached because
+// the host itself could not be.
+func sshFailure(err error) error {
+	var (
+		unreach  *sshx.UnreachableError
+		auth     *sshx.AuthError
+		unknown  *sshx.UnknownHostKeyError
+		mismatch *sshx.HostKeyMismatchError
+		sudo     *sshx.SudoError
+	)
+	switch {
+	case errors.As(err, &unreach):
+		return unreach
+	case errors.As(err, &auth):
+		return auth
+	case errors.As(err, &unknown):
+		return unknown
+	case errors.As(err, &mismatch):
+		return mismatch
+	case errors.As(err, &sudo):
+		return sudo
+	}
+	return nil
+}
+
+// Describe turns an error from this package into a one-line summary and a detail for a
+// diagnostic.
+func Describe(addr string, err error) (summary, detail string) {
+	var (
+		unreach  *sshx.UnreachableError
+		auth     *sshx.AuthError
+		unknown  *sshx.UnknownHostKeyError
+		mismatch *sshx.HostKeyMismatchError
+		sudo     *sshx.SudoError
+		ae       *agentapi.Error
+	)
+	switch {
+	case errors.As(err, &unreach):
+		return "Host Unreachable", err.Error()
+	case errors.As(err, &auth):
+		return "SSH Authentication Failed", err.Error()
+	case errors.As(err, &unknown):
+		return "Unknown SSH Host Key", err.Error()
+	case errors.As(err, &mismatch):
+		return "SSH Host Key Mismatch", err.Error()
+	case errors.As(err, &sudo):
+		return "Sudo Not Usable", err.Error()
+	case errors.As(err, &ae) && ae.Code == agentapi.CodeVersionSkew:
+		return "Agent Version Skew", fmt.Sprintf("The agent on %s speaks another API version: %v. Apply again to let the provider upgrade it.", addr, err)
+	case errors.As(err, &ae) && ae.Code == agentapi.CodeValidation:
+		return "Agent Rejected The Configuration", fmt.Sprintf("The agent on %s rejected %s: %s", addr, ae.Field, ae.Message)
+	case errors.Is(err, agentclient.ErrUnreachable):
+		return "Agent Not Answering", fmt.Sprintf("The lvs-agent on %s did not answer: %v. Apply installs and starts it; `lvs-agent status` on the host shows its state, and %s its log.", addr, err, agentapi.LogPath)
+	}
+	return "Host Operation Failed", fmt.Sprintf("On %s: %v", addr, strings.TrimSpace(err.Error()))
+}

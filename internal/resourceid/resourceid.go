@@ -1,0 +1,62 @@
+// Package resourceid formats and parses the provider's resource IDs.
+//
+// IDs are readable paths that carry the director addresses, so that import and every CRUD
+// operation work from the ID alone, with no hidden registry:
+//
+//	director pair: NAME@HOST1,HOST2            edge@198.51.100.11,198.51.100.12
+package resourceid
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Pair identifies a director pair.
+type Pair struct {
+	Name  string
+	Hosts [2]string
+}
+
+// String is the pair's ID.
+func (p Pair) String() string {
+	return p.Name + "@" + p.Hosts[0] + "," + p.Hosts[1]
+}
+
+var (
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	hostRE = regexp.MustCompile(`^[A-Za-z0-9.:_-]+$`)
+)
+
+// NamePattern describes valid names, for validation messages.
+const NamePattern = "1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+// ValidName reports whether s can be a pair name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
+// ValidHost reports whether s can be a host in an ID: an IPv4 or IPv6 address or a DNS name.
+func ValidHost(s string) bool { return hostRE.MatchString(s) }
+
+// ParsePair parses NAME@HOST1,HOST2.
+func ParsePair(id string) (Pair, error) {
+	name, hosts, ok := strings.Cut(id, "@")
+	if !ok {
+		return Pair{}, fmt.Errorf("director pair ID %q: want NAME@HOST1,HOST2, e.g. edge@198.51.100.11,198.51.100.12", id)
+	}
+	if !ValidName(name) {
+		return Pair{}, fmt.Errorf("director pair ID %q: name %q must be %s", id, name, NamePattern)
+	}
+	h := strings.Split(hosts, ",")
+	if len(h) != 2 {
+		return Pair{}, fmt.Errorf("director pair ID %q: want exactly two comma-separated hosts after '@'", id)
+	}
+	for _, x := range h {
+		if !ValidHost(x) {
+			return Pair{}, fmt.Errorf("director pair ID %q: %q is not an address or host name", id, x)
+		}
+	}
+	if h[0] == h[1] {
+		return Pair{}, fmt.Errorf("director pair ID %q: the two hosts must differ", id)
+	}
+	return Pair{Name: name, Hosts: [2]string{h[0], h[1]}}, nil
+}

@@ -1,0 +1,39 @@
+package resourceid_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
+)
+
+func TestPairRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"edge@198.51.100.11,198.51.100.12", "web-1@2001:db8::11,2001:db8::12", "x@lb1.example,lb2.example"} {
+		p, err := resourceid.ParsePair(id)
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if p.String() != id {
+			t.Fatalf("round trip %q -> %q", id, p.String())
+		}
+	}
+}
+
+func TestPairErrors(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"edge":                              "want NAME@HOST1,HOST2",
+		"@198.51.100.11,198.51.100.12":      "name",
+		"edge@198.51.100.11":                "exactly two",
+		"edge@198.51.100.11,198.51.100.11":  "must differ",
+		"edge@198.51.100.11,bad/host":       "not an address",
+		"ed ge@198.51.100.11,198.51.100.12": "name",
+	}
+	for id, want := range cases {
+		_, err := resourceid.ParsePair(id)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParsePair(%q) = %v, want error containing %q", id, err, want)
+		}
+	}
+}
