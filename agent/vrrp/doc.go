@@ -1,0 +1,37 @@
+// Package vrrp is the socket-free core of the agent's VRRP implementation:
+// VRRPv3 (RFC 5798 / RFC 9568, IPv4 and IPv6) and VRRPv2 (RFC 3768, IPv4).
+//
+// It holds three pure parts that the raw-socket engine builds on:
+//
+//   - the advertisement codec (Advert, Parse, Marshal), checksummed exactly as
+//     keepalived 2.2.7 does so that both implementations interoperate;
+//   - encoders for the gratuitous ARP and unsolicited neighbour advertisement
+//     sent when a router becomes master (GratuitousARP, UnsolicitedNA);
+//   - the protocol state machine (Machine), driven by explicit events that each
+//     carry the current time and answering with the Actions the engine must
+//     carry out, so that every RFC rule is testable without sockets or sleeps.
+//
+// The engine's loop is expected to look like:
+//
+//	acts := m.Start(now)
+//	for {
+//		exec(acts)
+//		deadline, ok := m.NextDeadline()
+//		select {
+//		case pkt := <-rx: // already Parse'd, TTL checked
+//			acts, err = m.HandleAdvert(now, pkt.Advert, pkt.From)
+//		case <-timer(deadline, ok):
+//			acts = m.Tick(now)
+//		case tr := <-tracking:
+//			acts = m.UpdateTracking(now, tr.Weight, tr.Fault)
+//		case <-stop:
+//			exec(m.Shutdown(now))
+//			return
+//		}
+//	}
+//
+// The behaviour follows keepalived where the RFCs leave room (preempt_delay,
+// the immediate advert a master sends on hearing a lower priority,
+// garp_master_repeat/garp_master_delay, tracking weights), because the other
+// side of a VRRP pair in the field is usually keepalived.
+package vrrp

@@ -1,0 +1,32 @@
+package provider_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/provider"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
+)
+
+// factories serve the provider in-process to the real terraform CLI the test framework runs.
+var factories = map[string]func() (tfprotov6.ProviderServer, error){
+	"lvs": providerserver.NewProtocol6WithError(provider.New(version.Version)()),
+}
+
+// requireTerraform fails clearly when no terraform CLI was given: `make test` always gives one.
+func requireTerraform(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC_TERRAFORM_PATH") == "" {
+		if os.Getenv("LVS_LAB_REQUIRED") == "1" {
+			t.Fatal("TF_ACC_TERRAFORM_PATH is not set; run the tests with `make test`")
+		}
+		t.Skip("needs a terraform CLI in TF_ACC_TERRAFORM_PATH; `make test` sets it")
+	}
+}
+
+// hcl joins lines into a configuration, to keep test configurations readable.
+func hcl(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
