@@ -32,6 +32,18 @@ type Reconciler interface {
 	Apply(ctx context.Context, st *store.State) error
 }
 
+// StatusReporter is implemented by reconcilers that have live state to show (VRRP roles, the
+// kernel's IPVS table); the server adds it to every status answer.
+type StatusReporter interface {
+	Report(st *agentapi.Status)
+}
+
+// Stopper is implemented by reconcilers that must act on a graceful stop, such as VRRP sending
+// priority 0 so the peer takes over at once. What is programmed in the kernel stays.
+type Stopper interface {
+	Stop(ctx context.Context) error
+}
+
 // NopReconciler applies nothing; the agent then only stores and reports state.
 type NopReconciler struct{}
 
@@ -118,6 +130,13 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 			err := hs.Shutdown(sctx)
 			<-errc
 			_ = os.Remove(socketPath)
+			if st, ok := s.rec.(Stopper); ok {
+				s.applyMu.Lock()
+				if serr := st.Stop(sctx); serr != nil {
+					s.log.Error("graceful stop failed", "err", serr)
+				}
+				s.applyMu.Unlock()
+			}
 			return err
 		case err := <-errc:
 			return fmt.Errorf("serve: %w", err)
@@ -150,6 +169,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+agentapi.PathPair, s.versioned(s.getPair))
 	mux.Handle("PUT "+agentapi.PathPair, s.versioned(s.putPair))
 	mux.Handle("DELETE "+agentapi.PathPair, s.versioned(s.deletePair))
+	mux.Handle("GET "+agentapi.PathVIPs, s.versioned(s.listVIPs))
+	mux.Handle("GET "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.getVIP))
+	mux.Handle("PUT "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.putVIP))
+	mux.Handle("DELETE "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.deleteVIP))
 	mux.Handle("GET "+agentapi.PathState, s.versioned(s.getState))
 	mux.Handle("PUT "+agentapi.PathState, s.versioned(s.putState))
 	mux.Handle("/", s.versioned(func(w http.ResponseWriter, r *http.Request) error {
@@ -223,7 +246,11 @@ func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
 	s.mu.Lock()
 	st := s.state.Clone()
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair})
+	out := agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair}
+	if r, ok := s.rec.(StatusReporter); ok {
+		r.Report(&out)
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -280,6 +307,100 @@ func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func vridOf(r *http.Request) (int, error) {
+	n, err := strconv.Atoi(r.PathValue("vrid"))
+	if err != nil || n < 1 || n > 255 {
+		return 0, agentapi.Invalid("virtual_router_id", fmt.Sprintf("%q in the path is not 1-255", r.PathValue("vrid")))
+	}
+	return n, nil
+}
+
+func (s *Server) listVIPs(w http.ResponseWriter, _ *http.Request) error {
+	s.mu.Lock()
+	st := s.state.Clone()
+	s.mu.Unlock()
+	out := []*agentapi.VIP{}
+	for vrid := 1; vrid <= 255; vrid++ {
+		if v, ok := st.VIPs[vrid]; ok {
+			out = append(out, v)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getVIP(w http.ResponseWriter, r *http.Request) error {
+	vrid, err := vridOf(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	v := s.state.Clone().VIPs[vrid]
+	s.mu.Unlock()
+	if v == nil {
+		return agentapi.NotFound(fmt.Sprintf("no VIP with virtual_router_id %d", vrid))
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
+	vrid, err := vridOf(r)
+	if err != nil {
+		return err
+	}
+	var v agentapi.VIP
+	if err := decode(r, &v); err != nil {
+		return err
+	}
+	if v.VRID != vrid {
+		return agentapi.Invalid("virtual_router_id", fmt.Sprintf("body says %d, path says %d", v.VRID, vrid))
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	st, err := s.update(func(st *store.State) error {
+		if st.Pair == nil {
+			return &agentapi.Error{Code: agentapi.CodeConflict, Message: "this agent holds no director pair; create the lvs_director_pair first"}
+		}
+		if st.VIPs == nil {
+			st.VIPs = map[int]*agentapi.VIP{}
+		}
+		st.VIPs[vrid] = &v
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.apply(r.Context(), st); err != nil {
+		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
+	}
+	writeJSON(w, http.StatusOK, st.VIPs[vrid])
+	return nil
+}
+
+func (s *Server) deleteVIP(w http.ResponseWriter, r *http.Request) error {
+	vrid, err := vridOf(r)
+	if err != nil {
+		return err
+	}
+	st, err := s.update(func(st *store.State) error {
+		if st.VIPs[vrid] == nil {
+			return agentapi.NotFound(fmt.Sprintf("no VIP with virtual_router_id %d", vrid))
+		}
+		delete(st.VIPs, vrid)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.apply(r.Context(), st); err != nil {
+		return fmt.Errorf("removed from the state, but applying failed (the agent retries): %w", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) getState(w http.ResponseWriter, _ *http.Request) error {
 	s.mu.Lock()
 	st := s.state.Clone()
@@ -297,6 +418,14 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	}
 	if in.Pair != nil {
 		if err := in.Pair.Validate(); err != nil {
+			return err
+		}
+	}
+	for vrid, v := range in.VIPs {
+		if v == nil || v.VRID != vrid {
+			return agentapi.Invalid("vips", fmt.Sprintf("entry %d does not hold VIP %d", vrid, vrid))
+		}
+		if err := v.Validate(); err != nil {
 			return err
 		}
 	}

@@ -123,6 +123,8 @@ type State struct {
 	// Serial increases with every stored change.
 	Serial uint64 `json:"serial"`
 	Pair   *Pair  `json:"pair,omitempty"`
+	// VIPs by VRID.
+	VIPs map[int]*VIP `json:"vips,omitempty"`
 }
 
 // Clone returns a deep copy, so a holder can hand out its state without sharing memory.
@@ -145,6 +147,8 @@ type Status struct {
 	// Serial counts the stored changes since the state was created.
 	Serial uint64 `json:"serial"`
 	Pair   *Pair  `json:"pair,omitempty"`
+	// VIPs by VRID.
+	VIPs map[int]*VIP `json:"vips,omitempty"`
 }
 
 // ErrorCode classifies an API error so clients branch with errors.Is, never on message text.

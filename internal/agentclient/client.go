@@ -152,3 +152,20 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	}
 	return nil
 }
+
+// VIP returns the VIP with vrid, or an error matching agentapi.ErrNotFound.
+func (c *Client) VIP(ctx context.Context, vrid int) (*agentapi.VIP, error) {
+	var v agentapi.VIP
+	return &v, c.do(ctx, http.MethodGet, fmt.Sprintf("%s/%d", agentapi.PathVIPs, vrid), nil, &v)
+}
+
+// PutVIP stores and applies v.
+func (c *Client) PutVIP(ctx context.Context, v *agentapi.VIP) (*agentapi.VIP, error) {
+	var out agentapi.VIP
+	return &out, c.do(ctx, http.MethodPut, fmt.Sprintf("%s/%d", agentapi.PathVIPs, v.VRID), v, &out)
+}
+
+// DeleteVIP removes the VIP with vrid; the addresses leave the interface.
+func (c *Client) DeleteVIP(ctx context.Context, vrid int) error {
+	return c.do(ctx, http.MethodDelete, fmt.Sprintf("%s/%d", agentapi.PathVIPs, vrid), nil, nil)
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/supervisor"
@@ -123,7 +124,9 @@ func serve(args []string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	srv, err := server.New(server.Config{Store: store.New(c.state), Logger: log, Resync: *resync})
+	// Subsystems are added here as they exist; each sees the whole desired state.
+	parts := reconcile.Multi{}
+	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
 	if err != nil {
 		return err
 	}

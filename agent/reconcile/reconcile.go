@@ -1,0 +1,57 @@
+// Package reconcile combines the agent's subsystems (VRRP, IPVS, real-server networking) into the
+// one Reconciler the API server drives.
+//
+// Each part sees the whole desired state and takes what concerns it; a failing part does not stop
+// the others, so a broken health check cannot keep a VIP from failing over.
+package reconcile
+
+import (
+	"context"
+	"errors"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// Multi applies every part in order and joins their errors.
+type Multi []server.Reconciler
+
+var (
+	_ server.Reconciler     = Multi(nil)
+	_ server.StatusReporter = Multi(nil)
+	_ server.Stopper        = Multi(nil)
+)
+
+// Apply implements server.Reconciler.
+func (m Multi) Apply(ctx context.Context, st *store.State) error {
+	var errs []error
+	for _, r := range m {
+		if err := r.Apply(ctx, st); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Report implements server.StatusReporter.
+func (m Multi) Report(st *agentapi.Status) {
+	for _, r := range m {
+		if sr, ok := r.(server.StatusReporter); ok {
+			sr.Report(st)
+		}
+	}
+}
+
+// Stop implements server.Stopper, stopping parts in reverse order.
+func (m Multi) Stop(ctx context.Context) error {
+	var errs []error
+	for i := len(m) - 1; i >= 0; i-- {
+		if s, ok := m[i].(server.Stopper); ok {
+			if err := s.Stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

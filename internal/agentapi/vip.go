@@ -1,0 +1,186 @@
+package agentapi
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// PathVIPs is the collection of VIPs; one VIP is PathVIPs + "/" + VRID.
+const PathVIPs = "/v1/vips"
+
+// VIP is one VRRP instance on the pair: the unit of failover. Both directors hold the same VIP;
+// each finds its own priority at Priorities[Pair.Self].
+type VIP struct {
+	VRID int `json:"vrid"` // 1-255, unique per pair and interface
+	// Addresses are the virtual addresses, each "ADDR" or "ADDR/LEN" (IPv4 default /32, IPv6
+	// /128). IPv4 and IPv6 may be mixed; with VRRPv3 the agent runs one instance per family.
+	Addresses []string `json:"addresses"`
+	// Priorities per director index, 1-254 (255 = address owner), different from each other.
+	Priorities [2]int `json:"priorities"`
+	// AdvertIntervalCS is the advertisement interval in centiseconds (v3: 1-4095; v2: whole
+	// seconds, so a multiple of 100).
+	AdvertIntervalCS int    `json:"advert_interval_cs"`
+	Version          int    `json:"version"` // 3 (default) or 2
+	Preempt          bool   `json:"preempt"`
+	PreemptDelayMS   int    `json:"preempt_delay_ms,omitempty"`
+	AuthPass         string `json:"auth_pass,omitempty"` // v2 simple password, at most 8 bytes
+
+	TrackInterfaces []TrackInterface `json:"track_interfaces,omitempty"`
+	TrackScripts    []TrackScript    `json:"track_scripts,omitempty"`
+	Notify          *Notify          `json:"notify,omitempty"`
+}
+
+// TrackInterface ties the VIP to a link: down means FAULT when Weight is 0, else the priority
+// drops by Weight.
+type TrackInterface struct {
+	Name   string `json:"name"`
+	Weight int    `json:"weight,omitempty"`
+}
+
+// TrackScript is a command run periodically; exit 0 is success. After Fall failures the VIP goes
+// to FAULT (Weight 0) or its priority changes by Weight; after Rise successes it is restored.
+type TrackScript struct {
+	Name       string `json:"name"`
+	Command    string `json:"command"`
+	IntervalMS int    `json:"interval_ms"`
+	TimeoutMS  int    `json:"timeout_ms"`
+	Weight     int    `json:"weight,omitempty"`
+	Rise       int    `json:"rise"`
+	Fall       int    `json:"fall"`
+}
+
+// Notify commands run on state changes, with the new state as their last argument
+// (MASTER, BACKUP or FAULT) and LVS_VRRP_STATE, LVS_VRRP_VRID in the environment.
+type Notify struct {
+	Master string `json:"master,omitempty"`
+	Backup string `json:"backup,omitempty"`
+	Fault  string `json:"fault,omitempty"`
+}
+
+// VIPStatus is what the agent reports of one VIP.
+type VIPStatus struct {
+	VRID           int      `json:"vrid"`
+	State          string   `json:"state"` // INIT, BACKUP, MASTER or FAULT
+	Priority       int      `json:"priority"`
+	Master         string   `json:"master,omitempty"` // address of the current master, if known
+	Addresses      []string `json:"addresses"`
+	HeldAddresses  []string `json:"held_addresses,omitempty"` // VIPs on the interface now
+	LastTransition string   `json:"last_transition,omitempty"`
+	Reason         string   `json:"reason,omitempty"` // why the last transition happened
+	// Counters of received adverts dropped, by reason (checksum, ttl, auth, vrid, ...).
+	Dropped    map[string]uint64 `json:"dropped,omitempty"`
+	AdvertsIn  uint64            `json:"adverts_in"`
+	AdvertsOut uint64            `json:"adverts_out"`
+}
+
+// Validate reports the first field that cannot be applied, named as in the lvs_vip resource.
+func (v *VIP) Validate() error {
+	if v.VRID < 1 || v.VRID > 255 {
+		return Invalid("virtual_router_id", fmt.Sprintf("%d is outside 1-255", v.VRID))
+	}
+	if v.Version != 2 && v.Version != 3 {
+		return Invalid("vrrp_version", fmt.Sprintf("%d is not 2 or 3", v.Version))
+	}
+	if len(v.Addresses) == 0 {
+		return Invalid("addresses", "needs at least one address")
+	}
+	seen := map[netip.Addr]bool{}
+	for i, a := range v.Addresses {
+		p, err := ParseVIPAddress(a)
+		if err != nil {
+			return Invalid(fmt.Sprintf("addresses[%d]", i), err.Error())
+		}
+		if p.Addr().Is6() && v.Version == 2 {
+			return Invalid(fmt.Sprintf("addresses[%d]", i), "IPv6 needs vrrp_version 3 (VRRPv2 is IPv4 only)")
+		}
+		if seen[p.Addr()] {
+			return Invalid(fmt.Sprintf("addresses[%d]", i), fmt.Sprintf("%s is listed twice", p.Addr()))
+		}
+		seen[p.Addr()] = true
+	}
+	for i, p := range v.Priorities {
+		if p < 1 || p > 255 {
+			return Invalid(fmt.Sprintf("priority[%d]", i), fmt.Sprintf("%d is outside 1-255 (255 = address owner)", p))
+		}
+	}
+	if v.Priorities[0] == v.Priorities[1] {
+		return Invalid("priority[1]", "equal priorities leave the election to the higher IP address; give the directors different priorities")
+	}
+	switch v.Version {
+	case 3:
+		if v.AdvertIntervalCS < 1 || v.AdvertIntervalCS > 4095 {
+			return Invalid("advert_interval", fmt.Sprintf("%d cs is outside VRRPv3's 10ms-40.95s", v.AdvertIntervalCS))
+		}
+	case 2:
+		if v.AdvertIntervalCS < 100 || v.AdvertIntervalCS > 25500 || v.AdvertIntervalCS%100 != 0 {
+			return Invalid("advert_interval", fmt.Sprintf("%d cs: VRRPv2 needs whole seconds from 1s to 255s", v.AdvertIntervalCS))
+		}
+	}
+	if v.AuthPass != "" {
+		if v.Version != 2 {
+			return Invalid("authentication", "authentication exists only in VRRPv2 (RFC 5798 removed it); set vrrp_version = 2 or drop it")
+		}
+		if len(v.AuthPass) > 8 {
+			return Invalid("authentication", "a VRRPv2 password is at most 8 bytes")
+		}
+	}
+	if v.PreemptDelayMS < 0 || v.PreemptDelayMS > 3600_000 {
+		return Invalid("preempt_delay", "must be between 0 and 1h")
+	}
+	for i, t := range v.TrackInterfaces {
+		if t.Name == "" {
+			return Invalid(fmt.Sprintf("track_interfaces[%d].name", i), "must not be empty")
+		}
+		if t.Weight < -253 || t.Weight > 253 {
+			return Invalid(fmt.Sprintf("track_interfaces[%d].weight", i), "must be between -253 and 253")
+		}
+	}
+	names := map[string]bool{}
+	for i, t := range v.TrackScripts {
+		f := func(n string) string { return fmt.Sprintf("track_scripts[%d].%s", i, n) }
+		switch {
+		case t.Name == "":
+			return Invalid(f("name"), "must not be empty")
+		case names[t.Name]:
+			return Invalid(f("name"), fmt.Sprintf("%q is used twice", t.Name))
+		case t.Command == "":
+			return Invalid(f("command"), "must not be empty")
+		case t.IntervalMS < 10:
+			return Invalid(f("interval"), "must be at least 10ms")
+		case t.TimeoutMS < 10:
+			return Invalid(f("timeout"), "must be at least 10ms")
+		case t.Rise < 1:
+			return Invalid(f("rise"), "must be at least 1")
+		case t.Fall < 1:
+			return Invalid(f("fall"), "must be at least 1")
+		case t.Weight < -253 || t.Weight > 253:
+			return Invalid(f("weight"), "must be between -253 and 253")
+		}
+		names[t.Name] = true
+	}
+	return nil
+}
+
+// ParseVIPAddress parses "ADDR" or "ADDR/LEN" into a prefix that keeps the address (IPv4
+// defaults to /32, IPv6 to /128). Only unicast addresses can be VIPs.
+func ParseVIPAddress(s string) (netip.Prefix, error) {
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return p, fmt.Errorf("%q is not an address or ADDR/LEN", s)
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return p, fmt.Errorf("%q is not an IPv4 or IPv6 address", s)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	a := p.Addr()
+	if a.Zone() != "" || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return p, fmt.Errorf("%s cannot be a VIP: use a global unicast address", a)
+	}
+	return p, nil
+}
