@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in user-mode-linux openssh-server openssh-client ipvsadm keepalived iproute2 sudo util-linux curl kmod; do
+for pkg in user-mode-linux openssh-server openssh-client ipvsadm keepalived iproute2 sudo util-linux curl kmod gcc libc6-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

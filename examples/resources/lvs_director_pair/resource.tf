@@ -1,0 +1,16 @@
+resource "lvs_director_pair" "edge" {
+  name = "edge"
+  directors = [
+    { host = "198.51.100.11", interface = "eth0" },
+    { host = "198.51.100.12", interface = "eth0" },
+  ]
+
+  sync_connections = true  # IPVS connection sync: established connections survive failover
+  vrrp_unicast     = false # true where the network filters VRRP multicast
+
+  ipvs_timeouts = {
+    tcp     = 900
+    tcp_fin = 120
+    udp     = 300
+  }
+}

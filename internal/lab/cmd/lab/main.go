@@ -1,0 +1,183 @@
+//go:build linux
+
+// Command lab runs commands in a kernel context with IP_VS and manages the lab's hosts there.
+//
+//	lab run [--mem 2G] [--timeout 40m] [--mode auto|uml|direct] [-v] -- CMD ARGS...
+//	lab up [--spec default|FILE.json]
+//	lab down
+//	lab status
+//	lab kill HOST
+//	lab boot HOST
+//	lab exec HOST -- CMD ARGS...
+//	lab partition HOST on|off
+//
+// `lab run` is usable as `go test -exec "/abs/bin/lab run --"`. The other commands work inside
+// the kernel context (from a command started by `lab run`), on the lab in $LVS_LAB_DIR. See
+// package internal/lab.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
+)
+
+const usage = `usage:
+  lab run [--mem 2G] [--timeout 40m] [--mode auto|uml|direct] [-v] -- CMD ARGS...
+  lab up [--spec default|FILE.json]
+  lab down
+  lab status
+  lab kill HOST
+  lab boot HOST
+  lab exec HOST -- CMD ARGS...
+  lab partition HOST on|off
+`
+
+func main() {
+	code, err := run(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "lab: %v\n", err)
+		if code == 0 {
+			code = lab.ExitInternal
+		}
+	}
+	os.Exit(code)
+}
+
+func run(args []string) (int, error) {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2, nil
+	}
+	ctx := context.Background()
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		fs := flag.NewFlagSet("run", flag.ContinueOnError)
+		var o lab.RunOptions
+		fs.StringVar(&o.Mem, "mem", "2G", "UML memory")
+		fs.DurationVar(&o.Timeout, "timeout", 40*time.Minute, "kill the command after this long")
+		fs.StringVar(&o.Mode, "mode", "auto", "auto, uml (User-Mode-Linux) or direct (this kernel)")
+		fs.BoolVar(&o.Verbose, "v", false, "show the kernel console")
+		if err := fs.Parse(args); err != nil {
+			return 2, err
+		}
+		if fs.NArg() == 0 {
+			return 2, errors.New("run: no command (lab run -- CMD ARGS...)")
+		}
+		return lab.Run(ctx, fs.Args(), o)
+	case "up":
+		fs := flag.NewFlagSet("up", flag.ContinueOnError)
+		specArg := fs.String("spec", "default", `"default" or a JSON file {"hosts":[{"name","ipv4","ipv6"}]}`)
+		if err := fs.Parse(args); err != nil {
+			return 2, err
+		}
+		spec, err := loadSpec(*specArg)
+		if err != nil {
+			return 2, err
+		}
+		start := time.Now()
+		l, err := lab.Up(ctx, spec)
+		if err != nil {
+			return 1, err
+		}
+		fmt.Printf("lab up in %s (%s): %d hosts\n", time.Since(start).Round(time.Millisecond), l.Dir(), len(l.Hosts()))
+		return 0, status(l)
+	case "down":
+		if l, err := lab.Load(lab.Dir()); err == nil {
+			return 0, l.Down(ctx)
+		}
+		return 0, lab.Clean(lab.Dir())
+	case "status":
+		l, err := lab.Load(lab.Dir())
+		if errors.Is(err, os.ErrNotExist) {
+			fmt.Println("no lab in", lab.Dir())
+			return 0, nil
+		}
+		if err != nil {
+			return 1, err
+		}
+		return 0, status(l)
+	case "kill", "boot", "exec", "partition":
+		if len(args) == 0 {
+			return 2, fmt.Errorf("%s: which host?", cmd)
+		}
+		l, err := lab.Load(lab.Dir())
+		if err != nil {
+			return 1, err
+		}
+		h := l.Host(args[0])
+		if h == nil {
+			return 2, fmt.Errorf("no host %q in the lab", args[0])
+		}
+		return hostCmd(ctx, cmd, h, args[1:])
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return 2, fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func hostCmd(ctx context.Context, cmd string, h *lab.Host, args []string) (int, error) {
+	switch cmd {
+	case "kill":
+		return 0, h.Kill()
+	case "boot":
+		return 0, h.Boot(ctx)
+	case "partition":
+		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+			return 2, errors.New("partition HOST on|off")
+		}
+		return 0, h.Partition(args[0] == "on")
+	}
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		return 2, errors.New("exec HOST -- CMD ARGS...")
+	}
+	c := h.Command(ctx, args...)
+	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err := c.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), nil
+	}
+	return 0, err
+}
+
+func loadSpec(arg string) (lab.Spec, error) {
+	if arg == "default" {
+		return lab.DefaultSpec(), nil
+	}
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		return lab.Spec{}, err
+	}
+	var s lab.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return lab.Spec{}, fmt.Errorf("%s: %w", arg, err)
+	}
+	return s, s.Validate()
+}
+
+func status(l *lab.Lab) error {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "HOST\tIPV4\tIPV6\tSTATE\tPID")
+	for _, h := range l.Hosts() {
+		st, pid := "down", "-"
+		if p := h.PID(); p != 0 {
+			st, pid = "running", fmt.Sprint(p)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", h.Name, h.IPv4, h.IPv6, st, pid)
+	}
+	fmt.Fprintf(w, "\nssh: ssh -i %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes %s@ADDRESS\n", l.PrivateKeyPath(), l.KnownHostsPath(), l.SSHUser())
+	return w.Flush()
+}
