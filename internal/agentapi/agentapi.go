@@ -125,6 +125,10 @@ type State struct {
 	Pair   *Pair  `json:"pair,omitempty"`
 	// VIPs by VRID.
 	VIPs map[int]*VIP `json:"vips,omitempty"`
+	// VirtualServers by key (see VirtualServer).
+	VirtualServers map[string]*VirtualServer `json:"virtual_servers,omitempty"`
+	// RealServerBindings by id, on real server hosts.
+	RealServerBindings map[string]*RealServerBinding `json:"real_server_bindings,omitempty"`
 }
 
 // Clone returns a deep copy, so a holder can hand out its state without sharing memory.
@@ -149,6 +153,10 @@ type Status struct {
 	Pair   *Pair  `json:"pair,omitempty"`
 	// VIPs by VRID.
 	VIPs map[int]*VIP `json:"vips,omitempty"`
+	// VirtualServers by key (see VirtualServer).
+	VirtualServers map[string]*VirtualServer `json:"virtual_servers,omitempty"`
+	// RealServerBindings by id, on real server hosts.
+	RealServerBindings map[string]*RealServerBinding `json:"real_server_bindings,omitempty"`
 }
 
 // ErrorCode classifies an API error so clients branch with errors.Is, never on message text.
