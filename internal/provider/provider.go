@@ -312,6 +312,7 @@ func boolSetting(v types.Bool, env string, def bool, name string) (bool, error) 
 func (p *lvsProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewDirectorPairResource,
+		NewVIPResource,
 	}
 }
 

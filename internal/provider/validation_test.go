@@ -39,6 +39,37 @@ func TestValidation(t *testing.T) {
 		{"bad timeout", hcl(`provider "lvs" {`, `  ssh = { password = "x", timeout = "soon" }`, `}`) + hcl(`resource "lvs_director_pair" "p" {`, `name = "edge"
   directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`, `}`), `(?s)timeout "soon" is not a positive duration`},
 	}
+	vip := func(body string) string {
+		return provider + hcl(`resource "lvs_vip" "v" {`, `  director_pair_id = "edge@198.51.100.11,198.51.100.12"`, body, `}`)
+	}
+	cases = append(cases, []struct{ name, config, want string }{
+		{"vrid 0", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 0`), `(?s)virtual_router_id.*between 1 and 255`},
+		{"equal priorities", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 91
+  priority = [100, 100]`), `(?s)priority\[1\].*equal priorities`},
+		{"auth with v3", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 91
+  authentication = "secret"`), `(?s)authentication.*only in VRRPv2`},
+		{"ipv6 with v2", vip(`addresses = ["2001:db8::100"]
+  virtual_router_id = 91
+  vrrp_version = 2`), `(?s)addresses\[0\].*IPv6 needs vrrp_version 3`},
+		{"v2 sub-second", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 91
+  vrrp_version = 2
+  advert_interval = "100ms"`), `(?s)advert_interval.*whole seconds`},
+		{"interval not in cs", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 91
+  advert_interval = "15ms"`), `(?s)advert_interval.*steps of\s+10ms`},
+		{"bad address", vip(`addresses = ["198.51.100.100", "not-an-ip"]
+  virtual_router_id = 91`), `(?s)addresses\[1\].*not an IPv4 or IPv6 address`},
+		{"multicast address", vip(`addresses = ["224.0.0.18"]
+  virtual_router_id = 91`), `(?s)addresses\[0\].*cannot be a VIP`},
+		{"bad pair id", hcl(provider, `resource "lvs_vip" "v" {`, `  director_pair_id = "edge"`, `  addresses = ["198.51.100.100"]`, `  virtual_router_id = 9`, `}`), `(?s)director_pair_id.*want NAME@HOST1,HOST2`},
+		{"script rise 0", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 91
+  track_scripts = [{ name = "nginx", command = "pidof nginx", rise = 0 }]`), `(?s)track_scripts\[0\].rise.*at least 1`},
+	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resource.UnitTest(t, resource.TestCase{

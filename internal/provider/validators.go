@@ -4,6 +4,8 @@ import (
 	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 )
 
 type (
@@ -17,3 +19,6 @@ var (
 	hostRegexp   = regexp.MustCompile(`^[A-Za-z0-9.:_-]+$`)
 	ifnameRegexp = regexp.MustCompile(`^[^/:\s]{1,15}$`)
 )
+
+// remoteUnreachable matches errors of an agent that did not answer at all.
+var remoteUnreachable = agentclient.ErrUnreachable

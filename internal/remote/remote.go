@@ -141,7 +141,7 @@ func (h *Hosts) Probe(ctx context.Context, addr string) (AgentState, *agentapi.V
 	if !errors.Is(err, agentclient.ErrUnreachable) {
 		return "", nil, err
 	}
-	if sshErr := sshFailure(err); sshErr != nil {
+	if sshErr := SSHFailure(err); sshErr != nil {
 		return "", nil, sshErr
 	}
 	// The stream opened but no agent answered: tell a missing binary from a stopped service.
@@ -159,9 +159,9 @@ func (h *Hosts) Probe(ctx context.Context, addr string) (AgentState, *agentapi.V
 	return AgentStopped, nil, nil
 }
 
-// sshFailure returns the SSH-level error inside err, if the agent could not be reached because
-// the host itself could not be.
-func sshFailure(err error) error {
+// SSHFailure returns the SSH-level error inside err, if the agent could not be reached because
+// the host itself could not be (unreachable, authentication, host key, sudo).
+func SSHFailure(err error) error {
 	var (
 		unreach  *sshx.UnreachableError
 		auth     *sshx.AuthError

@@ -4,11 +4,13 @@
 // operation work from the ID alone, with no hidden registry:
 //
 //	director pair: NAME@HOST1,HOST2            edge@198.51.100.11,198.51.100.12
+//	VIP:           PAIR/vrid/N                 edge@198.51.100.11,198.51.100.12/vrid/91
 package resourceid
 
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -59,4 +61,30 @@ func ParsePair(id string) (Pair, error) {
 		return Pair{}, fmt.Errorf("director pair ID %q: the two hosts must differ", id)
 	}
 	return Pair{Name: name, Hosts: [2]string{h[0], h[1]}}, nil
+}
+
+// VIP identifies a VRRP instance of a pair: PAIR/vrid/N.
+type VIP struct {
+	Pair Pair
+	VRID int
+}
+
+// String is the VIP's ID.
+func (v VIP) String() string { return fmt.Sprintf("%s/vrid/%d", v.Pair, v.VRID) }
+
+// ParseVIP parses PAIR/vrid/N.
+func ParseVIP(id string) (VIP, error) {
+	pair, vrid, ok := strings.Cut(id, "/vrid/")
+	if !ok {
+		return VIP{}, fmt.Errorf("VIP ID %q: want PAIR_ID/vrid/N, e.g. edge@198.51.100.11,198.51.100.12/vrid/91", id)
+	}
+	p, err := ParsePair(pair)
+	if err != nil {
+		return VIP{}, fmt.Errorf("VIP ID %q: %w", id, err)
+	}
+	n, err := strconv.Atoi(vrid)
+	if err != nil || n < 1 || n > 255 {
+		return VIP{}, fmt.Errorf("VIP ID %q: virtual router id %q is not 1-255", id, vrid)
+	}
+	return VIP{Pair: p, VRID: n}, nil
 }

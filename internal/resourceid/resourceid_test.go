@@ -37,3 +37,21 @@ func TestPairErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestVIP(t *testing.T) {
+	t.Parallel()
+	id := "edge@198.51.100.11,198.51.100.12/vrid/91"
+	v, err := resourceid.ParseVIP(id)
+	if err != nil || v.VRID != 91 || v.Pair.Name != "edge" || v.String() != id {
+		t.Fatalf("ParseVIP(%q) = %+v, %v", id, v, err)
+	}
+	for id, want := range map[string]string{
+		"edge@198.51.100.11,198.51.100.12":          "want PAIR_ID/vrid/N",
+		"edge@198.51.100.11,198.51.100.12/vrid/256": "not 1-255",
+		"edge@198.51.100.11/vrid/1":                 "exactly two",
+	} {
+		if _, err := resourceid.ParseVIP(id); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseVIP(%q) = %v, want %q", id, err, want)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package provider
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// addFieldError reports a validation error on its attribute, naming it in the text too: the CLI
+// shows the configuration line, but not always which element of a list is at fault.
+func addFieldError(diags *diag.Diagnostics, summary string, e *agentapi.Error) {
+	diags.AddAttributeError(fieldPath(e.Field), summary, "Attribute "+e.Field+": "+e.Message)
+}
+
+// fieldPath turns an agent validation field ("track_scripts[1].weight") into an attribute path
+// under root, so agent-side and plan-time validation report the same attribute.
+func fieldPath(field string) path.Path {
+	var p path.Path
+	first := true
+	for _, part := range strings.Split(field, ".") {
+		name, rest, _ := strings.Cut(part, "[")
+		if first {
+			p = path.Root(name)
+			first = false
+		} else {
+			p = p.AtName(name)
+		}
+		for rest != "" {
+			idx, after, _ := strings.Cut(rest, "]")
+			if n, err := strconv.Atoi(idx); err == nil {
+				p = p.AtListIndex(n)
+			}
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return p
+}

@@ -1,0 +1,656 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/listdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
+)
+
+var (
+	_ resource.Resource                   = (*vipResource)(nil)
+	_ resource.ResourceWithConfigure      = (*vipResource)(nil)
+	_ resource.ResourceWithImportState    = (*vipResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*vipResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*vipResource)(nil)
+)
+
+// NewVIPResource is the lvs_vip resource.
+func NewVIPResource() resource.Resource { return &vipResource{} }
+
+type vipResource struct {
+	hosts *remote.Hosts
+}
+
+type vipModel struct {
+	ID              types.String          `tfsdk:"id"`
+	DirectorPairID  types.String          `tfsdk:"director_pair_id"`
+	Addresses       []types.String        `tfsdk:"addresses"`
+	VirtualRouterID types.Int64           `tfsdk:"virtual_router_id"`
+	Priority        []types.Int64         `tfsdk:"priority"`
+	AdvertInterval  types.String          `tfsdk:"advert_interval"`
+	VRRPVersion     types.Int64           `tfsdk:"vrrp_version"`
+	Preempt         types.Bool            `tfsdk:"preempt"`
+	PreemptDelay    types.String          `tfsdk:"preempt_delay"`
+	Authentication  types.String          `tfsdk:"authentication"`
+	TrackInterfaces []trackInterfaceModel `tfsdk:"track_interfaces"`
+	TrackScripts    []trackScriptModel    `tfsdk:"track_scripts"`
+	Notify          *notifyModel          `tfsdk:"notify"`
+	Status          []types.String        `tfsdk:"status"`
+}
+
+type trackInterfaceModel struct {
+	Name   types.String `tfsdk:"name"`
+	Weight types.Int64  `tfsdk:"weight"`
+}
+
+type trackScriptModel struct {
+	Name     types.String `tfsdk:"name"`
+	Command  types.String `tfsdk:"command"`
+	Interval types.String `tfsdk:"interval"`
+	Timeout  types.String `tfsdk:"timeout"`
+	Weight   types.Int64  `tfsdk:"weight"`
+	Rise     types.Int64  `tfsdk:"rise"`
+	Fall     types.Int64  `tfsdk:"fall"`
+}
+
+type notifyModel struct {
+	Master types.String `tfsdk:"master"`
+	Backup types.String `tfsdk:"backup"`
+	Fault  types.String `tfsdk:"fault"`
+}
+
+// VIP status per director, besides statusReady.
+const statusMissing = "missing"
+
+func (r *vipResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_vip"
+}
+
+func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "One VRRP instance on a director pair: the unit of failover. Its addresses live on the master director and move to the other within " +
+			"`3 × advert_interval + skew` when the master fails (priority 0 on a graceful stop: at once). It works without any virtual server, " +
+			"for an nginx/haproxy pair whose VIP follows a healthy proxy (`track_scripts`).\n\n" +
+			"The ID is `PAIR_ID/vrid/N`, e.g. `edge@198.51.100.11,198.51.100.12/vrid/91`.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "`PAIR_ID/vrid/N`. Virtual servers refer to the VIP by it."},
+			"director_pair_id": schema.StringAttribute{
+				Required:            true,
+				MarkdownDescription: "ID of the `lvs_director_pair` that runs this VIP.",
+			},
+			"addresses": schema.ListAttribute{
+				ElementType:         types.StringType,
+				Required:            true,
+				MarkdownDescription: "Virtual addresses, `ADDR` or `ADDR/LEN` (default /32 and /128). IPv4 and IPv6 may be mixed with VRRPv3.",
+				Validators:          []validatorList{listvalidator.SizeAtLeast(1)},
+			},
+			"virtual_router_id": schema.Int64Attribute{
+				Required:            true,
+				MarkdownDescription: "VRRP virtual router ID, 1-255, unique per pair and interface (and per LAN segment: keepalived peers on the same link must not reuse it). Changing it replaces the VIP.",
+				Validators:          []validatorInt64{int64validator.Between(1, 255)},
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+			},
+			"priority": schema.ListAttribute{
+				ElementType: types.Int64Type,
+				Optional:    true,
+				Computed:    true,
+				Default:     listdefault.StaticValue(types.ListValueMust(types.Int64Type, []attr.Value{types.Int64Value(150), types.Int64Value(100)})),
+				MarkdownDescription: "VRRP priority of each director, in the order of the pair's `directors`: 1-254, or 255 for the address owner; the two must differ. " +
+					"Default `[150, 100]`: the first director is master while it is healthy.",
+				Validators: []validatorList{listvalidator.SizeBetween(2, 2)},
+			},
+			"advert_interval": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString("1s"),
+				MarkdownDescription: "Advertisement interval as a duration: VRRPv3 10ms to 40.95s in steps of 10ms (e.g. `100ms`), VRRPv2 whole seconds. Default `1s`.",
+			},
+			"vrrp_version": schema.Int64Attribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(3),
+				MarkdownDescription: "VRRP version: `3` (RFC 5798/9568, IPv4 and IPv6, default) or `2` (RFC 3768, for keepalived peers configured with v2).",
+				Validators:          []validatorInt64{int64validator.OneOf(2, 3)},
+			},
+			"preempt": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(true),
+				MarkdownDescription: "A higher-priority director takes the VIP back from a lower-priority master. `false` keeps the current master until it fails. Default `true`.",
+			},
+			"preempt_delay": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString("0s"),
+				MarkdownDescription: "How long a director waits after start before preempting, as a duration. Default `0s`.",
+			},
+			"authentication": schema.StringAttribute{
+				Optional:            true,
+				Sensitive:           true,
+				MarkdownDescription: "VRRPv2 simple password (`PASS`, at most 8 bytes), for keepalived peers that use `authentication { auth_type PASS }`. VRRPv3 has no authentication. It is sent in clear on the wire and kept (marked sensitive) in state.",
+			},
+			"track_interfaces": schema.ListNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Links whose state the VIP follows. A link down puts the director in FAULT (weight 0) or lowers its priority by `weight`.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"name":   schema.StringAttribute{Required: true, MarkdownDescription: "Interface name."},
+					"weight": schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while the link is down (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
+				}},
+			},
+			"track_scripts": schema.ListNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Commands run on each director; exit status 0 is success. After `fall` failures the director goes to FAULT (weight 0) or its priority changes by `weight`; after `rise` successes it is restored. This is how a VIP follows a healthy nginx or haproxy.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"name":     schema.StringAttribute{Required: true, MarkdownDescription: "Name, unique in this VIP (shown in status and logs)."},
+					"command":  schema.StringAttribute{Required: true, MarkdownDescription: "Command line, run with `/bin/sh -c` as root on the director."},
+					"interval": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("2s"), MarkdownDescription: "Time between runs. Default `2s`."},
+					"timeout":  schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("2s"), MarkdownDescription: "A run still going after this is killed and counts as a failure. Default `2s`."},
+					"weight":   schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while failing (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
+					"rise":     schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1), MarkdownDescription: "Successes in a row that restore the director. Default 1.", Validators: []validatorInt64{int64validator.AtLeast(1)}},
+					"fall":     schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1), MarkdownDescription: "Failures in a row that count as failed. Default 1.", Validators: []validatorInt64{int64validator.AtLeast(1)}},
+				}},
+			},
+			"notify": schema.SingleNestedAttribute{
+				Optional:            true,
+				MarkdownDescription: "Commands run on a director when this VIP's state changes there, with the new state (`MASTER`, `BACKUP`, `FAULT`) as last argument and `LVS_VRRP_STATE`, `LVS_VRRP_VRID` in the environment.",
+				Attributes: map[string]schema.Attribute{
+					"master": schema.StringAttribute{Optional: true, MarkdownDescription: "Run on becoming master."},
+					"backup": schema.StringAttribute{Optional: true, MarkdownDescription: "Run on becoming backup."},
+					"fault":  schema.StringAttribute{Optional: true, MarkdownDescription: "Run on entering FAULT."},
+				},
+			},
+			"status": schema.ListAttribute{
+				ElementType:         types.StringType,
+				Computed:            true,
+				MarkdownDescription: "Per director: `ready` when its agent holds this VIP as configured, `missing` when it lost it. Anything but `ready` shows as a change that apply repairs. The live VRRP role is in the `lvs_director_status` data source.",
+			},
+		},
+	}
+}
+
+func (r *vipResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	hosts, ok := req.ProviderData.(*remote.Hosts)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
+		return
+	}
+	r.hosts = hosts
+}
+
+// wireVIP builds the agent's VIP from a fully known model; errors name the attribute.
+func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
+	v := &agentapi.VIP{
+		VRID:    int(m.VirtualRouterID.ValueInt64()),
+		Version: int(m.VRRPVersion.ValueInt64()),
+		Preempt: m.Preempt.ValueBool(),
+	}
+	if m.VRRPVersion.IsNull() || m.VRRPVersion.IsUnknown() {
+		v.Version = 3
+	}
+	if m.Preempt.IsNull() {
+		v.Preempt = true
+	}
+	for _, a := range m.Addresses {
+		v.Addresses = append(v.Addresses, a.ValueString())
+	}
+	prio := m.Priority
+	if len(prio) == 0 {
+		prio = []types.Int64{types.Int64Value(150), types.Int64Value(100)}
+	}
+	for i := 0; i < 2 && i < len(prio); i++ {
+		v.Priorities[i] = int(prio[i].ValueInt64())
+	}
+	interval := m.AdvertInterval.ValueString()
+	if m.AdvertInterval.IsNull() || interval == "" {
+		interval = "1s"
+	}
+	d, err := time.ParseDuration(interval)
+	if err != nil || d <= 0 || d%(10*time.Millisecond) != 0 {
+		return nil, agentapi.Invalid("advert_interval", fmt.Sprintf("%q is not a positive duration in steps of 10ms, such as \"1s\" or \"100ms\"", interval))
+	}
+	v.AdvertIntervalCS = int(d / (10 * time.Millisecond))
+	if s := m.PreemptDelay.ValueString(); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return nil, agentapi.Invalid("preempt_delay", fmt.Sprintf("%q is not a duration such as \"30s\"", s))
+		}
+		v.PreemptDelayMS = int(d / time.Millisecond)
+	}
+	v.AuthPass = m.Authentication.ValueString()
+	for _, t := range m.TrackInterfaces {
+		v.TrackInterfaces = append(v.TrackInterfaces, agentapi.TrackInterface{Name: t.Name.ValueString(), Weight: int(t.Weight.ValueInt64())})
+	}
+	for i, t := range m.TrackScripts {
+		ts := agentapi.TrackScript{Name: t.Name.ValueString(), Command: t.Command.ValueString(), Weight: int(t.Weight.ValueInt64()), Rise: int(t.Rise.ValueInt64()), Fall: int(t.Fall.ValueInt64())}
+		if t.Rise.IsNull() {
+			ts.Rise = 1
+		}
+		if t.Fall.IsNull() {
+			ts.Fall = 1
+		}
+		for name, dst := range map[string]*int{"interval": &ts.IntervalMS, "timeout": &ts.TimeoutMS} {
+			s := "2s"
+			if name == "interval" && !t.Interval.IsNull() {
+				s = t.Interval.ValueString()
+			}
+			if name == "timeout" && !t.Timeout.IsNull() {
+				s = t.Timeout.ValueString()
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				return nil, agentapi.Invalid(fmt.Sprintf("track_scripts[%d].%s", i, name), fmt.Sprintf("%q is not a positive duration such as \"2s\"", s))
+			}
+			*dst = int(d / time.Millisecond)
+		}
+		v.TrackScripts = append(v.TrackScripts, ts)
+	}
+	if n := m.Notify; n != nil {
+		v.Notify = &agentapi.Notify{Master: n.Master.ValueString(), Backup: n.Backup.ValueString(), Fault: n.Fault.ValueString()}
+	}
+	if err := v.Validate(); err != nil {
+		var ae *agentapi.Error
+		if errors.As(err, &ae) {
+			return nil, ae
+		}
+		return nil, agentapi.Invalid("virtual_router_id", err.Error())
+	}
+	return v, nil
+}
+
+// known reports whether every attribute wireVIP reads is known, so that validation runs only on
+// complete values.
+func (m vipModel) known() bool {
+	vals := []attr.Value{m.DirectorPairID, m.VirtualRouterID, m.AdvertInterval, m.VRRPVersion, m.Preempt, m.PreemptDelay, m.Authentication}
+	for _, a := range m.Addresses {
+		vals = append(vals, a)
+	}
+	for _, p := range m.Priority {
+		vals = append(vals, p)
+	}
+	for _, t := range m.TrackScripts {
+		vals = append(vals, t.Name, t.Command, t.Interval, t.Timeout, t.Weight, t.Rise, t.Fall)
+	}
+	for _, t := range m.TrackInterfaces {
+		vals = append(vals, t.Name, t.Weight)
+	}
+	for _, v := range vals {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *vipResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m vipModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || !m.known() {
+		return
+	}
+	if !m.DirectorPairID.IsNull() {
+		if _, err := resourceid.ParsePair(m.DirectorPairID.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		}
+	}
+	if _, ae := wireVIP(m); ae != nil {
+		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
+	}
+}
+
+func (r *vipResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan vipModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.Status = []types.String{types.StringValue(statusReady), types.StringValue(statusReady)}
+	plan.ID = types.StringUnknown()
+	if !plan.DirectorPairID.IsUnknown() && !plan.VirtualRouterID.IsUnknown() {
+		if p, err := resourceid.ParsePair(plan.DirectorPairID.ValueString()); err == nil {
+			plan.ID = types.StringValue(resourceid.VIP{Pair: p, VRID: int(plan.VirtualRouterID.ValueInt64())}.String())
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func vipHosts(m vipModel) ([]string, error) {
+	p, err := resourceid.ParsePair(m.DirectorPairID.ValueString())
+	if err != nil {
+		return nil, err
+	}
+	return p.Hosts[:], nil
+}
+
+// forEachHost runs fn on every host at once; failures become errors on attr.
+func forEachHost(hosts []string, at path.Path, fn func(i int, host string) error) diag.Diagnostics {
+	var diags diag.Diagnostics
+	errs := make([]error, len(hosts))
+	done := make(chan struct{}, len(hosts))
+	for i, h := range hosts {
+		go func() {
+			errs[i] = fn(i, h)
+			done <- struct{}{}
+		}()
+	}
+	for range hosts {
+		<-done
+	}
+	for i, err := range errs {
+		if err != nil {
+			summary, detail := remote.Describe(hosts[i], err)
+			diags.AddAttributeError(at, summary, detail)
+		}
+	}
+	return diags
+}
+
+func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan vipModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	v, ae := wireVIP(plan)
+	if ae != nil {
+		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
+		return
+	}
+	hosts, err := vipHosts(plan)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		return
+	}
+	// A VRID held by another VIP of the pair would be overwritten: refuse, before touching anything.
+	resp.Diagnostics.Append(forEachHost(hosts, path.Root("virtual_router_id"), func(_ int, h string) error {
+		got, err := r.hosts.Agent(h).VIP(ctx, v.VRID)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return &agentapi.Error{Code: agentapi.CodeConflict, Message: fmt.Sprintf(
+			"virtual_router_id %d is already used on %s by a VIP with addresses %v; pick another ID or import it (terraform import ... %s)",
+			v.VRID, h, got.Addresses, resourceid.VIP{Pair: mustPair(plan.DirectorPairID.ValueString()), VRID: v.VRID})}
+	})...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	put := make([]bool, len(hosts))
+	diags := forEachHost(hosts, path.Root("director_pair_id"), func(i int, h string) error {
+		if _, err := r.hosts.Agent(h).PutVIP(ctx, v); err != nil {
+			return err
+		}
+		put[i] = true
+		return nil
+	})
+	if diags.HasError() {
+		resp.Diagnostics.Append(diags...)
+		for i, h := range hosts {
+			if put[i] {
+				if err := r.hosts.Agent(h).DeleteVIP(ctx, v.VRID); err != nil {
+					summary, detail := remote.Describe(h, err)
+					resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
+				}
+			}
+		}
+		return
+	}
+	if r.readInto(ctx, &plan, &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+}
+
+func mustPair(id string) resourceid.Pair {
+	p, _ := resourceid.ParsePair(id)
+	return p
+}
+
+// readInto refreshes m from both directors; false when neither holds the VIP.
+func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Diagnostics) bool {
+	hosts, err := vipHosts(*m)
+	if err != nil {
+		diags.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		return false
+	}
+	vrid := int(m.VirtualRouterID.ValueInt64())
+	got := make([]*agentapi.VIP, len(hosts))
+	d := forEachHost(hosts, path.Root("director_pair_id"), func(i int, h string) error {
+		v, err := r.hosts.Agent(h).VIP(ctx, vrid)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			return nil
+		}
+		if errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil {
+			// The host answers but its agent does not: the pair shows and repairs that; for
+			// this VIP it means missing.
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		got[i] = v
+		return nil
+	})
+	diags.Append(d...)
+	if d.HasError() {
+		return false
+	}
+	want, _ := wireVIP(*m)
+	var found *agentapi.VIP
+	m.Status = make([]types.String, len(hosts))
+	for i, v := range got {
+		m.Status[i] = types.StringValue(statusMissing)
+		if v == nil {
+			continue
+		}
+		m.Status[i] = types.StringValue(statusReady)
+		if found == nil || want == nil || !reflect.DeepEqual(v, want) {
+			found = v
+		}
+	}
+	if found == nil {
+		return false
+	}
+	setVIPModel(m, found)
+	if p, err := resourceid.ParsePair(m.DirectorPairID.ValueString()); err == nil {
+		m.ID = types.StringValue(resourceid.VIP{Pair: p, VRID: found.VRID}.String())
+	}
+	return true
+}
+
+// setVIPModel writes what an agent holds into m, keeping m's spelling of equal values (a
+// duration written "1000ms" stays so when it still means 1s).
+func setVIPModel(m *vipModel, v *agentapi.VIP) {
+	m.VirtualRouterID = types.Int64Value(int64(v.VRID))
+	m.VRRPVersion = types.Int64Value(int64(v.Version))
+	m.Preempt = types.BoolValue(v.Preempt)
+	m.Addresses = nil
+	for _, a := range v.Addresses {
+		m.Addresses = append(m.Addresses, types.StringValue(a))
+	}
+	m.Priority = []types.Int64{types.Int64Value(int64(v.Priorities[0])), types.Int64Value(int64(v.Priorities[1]))}
+	m.AdvertInterval = keepDuration(m.AdvertInterval, time.Duration(v.AdvertIntervalCS)*10*time.Millisecond)
+	m.PreemptDelay = keepDuration(m.PreemptDelay, time.Duration(v.PreemptDelayMS)*time.Millisecond)
+	if v.AuthPass != "" || !m.Authentication.IsNull() {
+		m.Authentication = types.StringValue(v.AuthPass)
+		if v.AuthPass == "" {
+			m.Authentication = types.StringNull()
+		}
+	}
+	var tis []trackInterfaceModel
+	for _, t := range v.TrackInterfaces {
+		w := types.Int64Null()
+		if t.Weight != 0 {
+			w = types.Int64Value(int64(t.Weight))
+		}
+		tis = append(tis, trackInterfaceModel{Name: types.StringValue(t.Name), Weight: w})
+	}
+	m.TrackInterfaces = tis
+	old := map[string]trackScriptModel{}
+	for _, t := range m.TrackScripts {
+		old[t.Name.ValueString()] = t
+	}
+	var tss []trackScriptModel
+	for _, t := range v.TrackScripts {
+		o := old[t.Name]
+		w := types.Int64Null()
+		if t.Weight != 0 {
+			w = types.Int64Value(int64(t.Weight))
+		}
+		tss = append(tss, trackScriptModel{
+			Name: types.StringValue(t.Name), Command: types.StringValue(t.Command),
+			Interval: keepDuration(o.Interval, time.Duration(t.IntervalMS)*time.Millisecond),
+			Timeout:  keepDuration(o.Timeout, time.Duration(t.TimeoutMS)*time.Millisecond),
+			Weight:   w, Rise: types.Int64Value(int64(t.Rise)), Fall: types.Int64Value(int64(t.Fall)),
+		})
+	}
+	m.TrackScripts = tss
+	if n := v.Notify; n != nil && (n.Master != "" || n.Backup != "" || n.Fault != "") {
+		m.Notify = &notifyModel{Master: optString(n.Master), Backup: optString(n.Backup), Fault: optString(n.Fault)}
+	} else {
+		m.Notify = nil
+	}
+}
+
+func optString(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+// keepDuration returns prev when it spells d, else d in Go's duration syntax.
+func keepDuration(prev types.String, d time.Duration) types.String {
+	if !prev.IsNull() && !prev.IsUnknown() {
+		if p, err := time.ParseDuration(prev.ValueString()); err == nil && p == d {
+			return prev
+		}
+	}
+	return types.StringValue(d.String())
+}
+
+func (r *vipResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state vipModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.readInto(ctx, &state, &resp.Diagnostics) {
+		if !resp.Diagnostics.HasError() {
+			resp.State.RemoveResource(ctx)
+		}
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state vipModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	v, ae := wireVIP(plan)
+	if ae != nil {
+		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
+		return
+	}
+	hosts, err := vipHosts(plan)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(forEachHost(hosts, path.Root("director_pair_id"), func(_ int, h string) error {
+		_, err := r.hosts.Agent(h).PutVIP(ctx, v)
+		return err
+	})...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// A director replaced in the pair was cleaned by the pair's update; a host that is gone
+	// from the pair but still answers loses the VIP here.
+	if oldHosts, err := vipHosts(state); err == nil {
+		for _, h := range oldHosts {
+			if contains(hosts, h) {
+				continue
+			}
+			if err := r.hosts.Agent(h).DeleteVIP(ctx, v.VRID); err != nil && !errors.Is(err, agentapi.ErrNotFound) && !errors.Is(err, remoteUnreachable) {
+				summary, detail := remote.Describe(h, err)
+				resp.Diagnostics.AddWarning("Removing The VIP From A Former Director: "+summary, detail)
+			}
+		}
+	}
+	if r.readInto(ctx, &plan, &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+}
+
+func (r *vipResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state vipModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	hosts, err := vipHosts(state)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		return
+	}
+	vrid := int(state.VirtualRouterID.ValueInt64())
+	resp.Diagnostics.Append(forEachHost(hosts, path.Root("director_pair_id"), func(_ int, h string) error {
+		err := r.hosts.Agent(h).DeleteVIP(ctx, vrid)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			return nil
+		}
+		return err
+	})...)
+}
+
+func (r *vipResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id, err := resourceid.ParseVIP(req.ID)
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	m := vipModel{
+		ID: types.StringValue(id.String()), DirectorPairID: types.StringValue(id.Pair.String()),
+		VirtualRouterID: types.Int64Value(int64(id.VRID)),
+		AdvertInterval:  types.StringNull(), PreemptDelay: types.StringNull(), Authentication: types.StringNull(),
+		VRRPVersion: types.Int64Null(), Preempt: types.BoolNull(),
+	}
+	if !r.readInto(ctx, &m, &resp.Diagnostics) {
+		if !resp.Diagnostics.HasError() {
+			resp.Diagnostics.AddError("VIP Not Found", fmt.Sprintf("Neither director of %s holds a VIP with virtual_router_id %d.", id.Pair, id.VRID))
+		}
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
