@@ -128,7 +128,9 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			err := hs.Shutdown(sctx)
-			<-errc
+			if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+				s.log.Warn("server ended", "err", serr)
+			}
 			_ = os.Remove(socketPath)
 			if st, ok := s.rec.(Stopper); ok {
 				s.applyMu.Lock()

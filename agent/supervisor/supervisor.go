@@ -72,13 +72,15 @@ func Run(ctx context.Context, cfg Config) error {
 			select {
 			case <-ctx.Done():
 				_ = cmd.Process.Signal(syscall.SIGTERM)
+				var err error
 				select {
-				case <-exited:
+				case err = <-exited:
 				case <-time.After(cfg.StopTimeout):
 					cfg.Logger.Warn("server ignored SIGTERM; killing it", "timeout", cfg.StopTimeout)
 					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-					<-exited
+					err = <-exited
 				}
+				cfg.Logger.Info("server stopped", "exit", err)
 				return nil
 			case err := <-exited:
 				cfg.Logger.Warn("server exited; restarting", "err", err, "after", backoff)

@@ -159,6 +159,7 @@ func TestDialStdioSpeaksHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatalf("answer is not HTTP: %v\n%s", err, out)
 	}
+	defer resp.Body.Close()
 	var info agentapi.VersionInfo
 	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || info.APIVersion != agentapi.APIVersion {
 		t.Fatalf("version answer %+v %v", info, err)
