@@ -151,12 +151,12 @@ type Status struct {
 	// Serial counts the stored changes since the state was created.
 	Serial uint64 `json:"serial"`
 	Pair   *Pair  `json:"pair,omitempty"`
-	// VIPs by VRID.
-	VIPs map[int]*VIP `json:"vips,omitempty"`
-	// VirtualServers by key (see VirtualServer).
-	VirtualServers map[string]*VirtualServer `json:"virtual_servers,omitempty"`
-	// RealServerBindings by id, on real server hosts.
-	RealServerBindings map[string]*RealServerBinding `json:"real_server_bindings,omitempty"`
+	// VIPs is the live VRRP state of every VIP.
+	VIPs []VIPStatus `json:"vips,omitempty"`
+	// IPVS is the kernel's table as read now, merged with the configuration and health.
+	IPVS []IPVSService `json:"ipvs,omitempty"`
+	// Bindings are the real-server-role VIPs this host holds.
+	Bindings []RealServerBinding `json:"bindings,omitempty"`
 }
 
 // ErrorCode classifies an API error so clients branch with errors.Is, never on message text.
