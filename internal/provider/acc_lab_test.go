@@ -158,6 +158,15 @@ func TestAccDirectorPair(t *testing.T) {
 			},
 			{ResourceName: res, ImportState: true, ImportStateVerify: true},
 			{
+				Config: pairConfig(a, orig) + hcl(`data "lvs_director_status" "s" {`, `  director_pair_id = lvs_director_pair.p.id`, `}`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("data.lvs_director_status.s", "directors.#", "2"),
+					resource.TestCheckResourceAttr("data.lvs_director_status.s", "directors.0.host", "198.51.100.11"),
+					resource.TestCheckResourceAttr("data.lvs_director_status.s", "directors.1.agent_state", "ready"),
+					resource.TestCheckResourceAttrPair("data.lvs_director_status.s", "directors.1.agent_version", res, "directors.1.agent_version"),
+				),
+			},
+			{
 				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
 				Check: a.checkPairOnHost("director2", 1, func(p *agentapi.Pair) error {
 					if p.SyncConnections || !p.VRRPUnicast || p.IPVSTimeouts == nil || p.IPVSTimeouts.TCP != 900 || p.IPVSTimeouts.UDP != 60 || p.IPVSTimeouts.TCPFin != 0 {

@@ -317,5 +317,7 @@ func (p *lvsProvider) Resources(context.Context) []func() resource.Resource {
 }
 
 func (p *lvsProvider) DataSources(context.Context) []func() datasource.DataSource {
-	return nil
+	return []func() datasource.DataSource{
+		NewDirectorStatusDataSource,
+	}
 }
