@@ -37,7 +37,7 @@ func guestInitMain(args []string) {
 }
 
 func guestInit(runDir string) (int, error) {
-	os.Setenv("PATH", hostPATH)
+	_ = os.Setenv("PATH", hostPATH)
 	const nosuid, nodev, noexec = syscall.MS_NOSUID, syscall.MS_NODEV, syscall.MS_NOEXEC
 	type mnt struct {
 		src, dst, fstype string

@@ -141,7 +141,7 @@ func hostCmd(ctx context.Context, cmd string, h *lab.Host, args []string) (int, 
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		return 2, errors.New("exec HOST -- CMD ARGS...")
+		return 2, errors.New("usage: exec HOST -- CMD ARGS")
 	}
 	c := h.Command(ctx, args...)
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr

@@ -1,0 +1,163 @@
+package sshx
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// UnreachableError means no SSH server could be reached at Addr: the TCP connection was refused
+// or timed out, the bastion could not open a channel to it, or the SSH handshake never finished.
+type UnreachableError struct {
+	Addr string // host:port that was dialled
+	Via  string // Key of the bastion the connection went through, if any
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	via := ""
+	if e.Via != "" {
+		via = " through bastion " + e.Via
+	}
+	return fmt.Sprintf("cannot reach SSH server at %s%s: %v; check the host address and port, "+
+		"that sshd is running there and that no firewall blocks the port", e.Addr, via, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// AuthError means the server refused every authentication method that was offered.
+type AuthError struct {
+	User    string
+	Addr    string
+	Methods []string // methods offered by the client: "publickey" (private_key), "agent", "password"
+	Allowed []string // methods the server said it accepts, when known
+	Err     error
+}
+
+func (e *AuthError) Error() string {
+	tried := "none (configure private_key, password or the SSH agent)"
+	if len(e.Methods) > 0 {
+		tried = strings.Join(e.Methods, ", ")
+	}
+	allowed := ""
+	if len(e.Allowed) > 0 {
+		allowed = "; the server accepts " + strings.Join(e.Allowed, ", ")
+	}
+	return fmt.Sprintf("SSH authentication as %q on %s failed (tried %s%s): check the user name, "+
+		"that the public key is in that user's ~/.ssh/authorized_keys on the host (or loaded in the "+
+		"SSH agent) and the password; underlying error: %v", e.User, e.Addr, tried, allowed, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// UnknownHostKeyError means the host is not in the known_hosts file. No connection was made.
+type UnknownHostKeyError struct {
+	Host           string // host:port as dialled
+	Fingerprint    string // SHA256 fingerprint of the key the server presented
+	KeyType        string // e.g. "ssh-ed25519"
+	PublicKey      string // the presented key in authorized_keys format, for host_key pinning
+	KnownHostsFile string
+	Line           string // the known_hosts line (knownhosts.Line format) that would trust this key
+}
+
+func (e *UnknownHostKeyError) Error() string {
+	return fmt.Sprintf("host key of %s is unknown: it is not in %s. The server presented %s key %s. "+
+		"Verify that fingerprint out of band (on the host: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "+
+		"then append this line to %s (create the file if needed):\n%s\n"+
+		"or pin the key with host_key = %q in the provider's ssh settings",
+		e.Host, e.KnownHostsFile, e.KeyType, e.Fingerprint, e.KnownHostsFile, e.Line, e.PublicKey)
+}
+
+// HostKeyMismatchError means the host presented a key other than the expected one(s): either the
+// host was reinstalled or someone is intercepting the connection. No connection was made.
+type HostKeyMismatchError struct {
+	Host        string   // host:port as dialled
+	Fingerprint string   // SHA256 fingerprint of the key the server presented
+	Want        []string // SHA256 fingerprints that were expected
+	Source      string   // where the expected keys come from: a known_hosts path or "host_key"
+}
+
+func (e *HostKeyMismatchError) Error() string {
+	fix := fmt.Sprintf("remove the old entry (ssh-keygen -R '%s' -f %s) and add the new key", e.Host, e.Source)
+	if e.Source == "host_key" {
+		fix = "update host_key in the provider's ssh settings"
+	}
+	return fmt.Sprintf("WARNING: HOST KEY MISMATCH for %s — POSSIBLE MAN-IN-THE-MIDDLE ATTACK. "+
+		"The server presented %s but %s expects %s. Refusing to connect. If the host was "+
+		"legitimately reinstalled, verify the new fingerprint out of band, then %s",
+		e.Host, e.Fingerprint, e.Source, strings.Join(e.Want, " or "), fix)
+}
+
+// CommandError means a remote command ran but did not succeed.
+type CommandError struct {
+	Host       string // Key of the connection
+	Cmd        string
+	ExitStatus int    // -1 when the server sent none
+	Signal     string // set when the command was killed by a signal, e.g. "KILL"
+	Stderr     string
+}
+
+func (e *CommandError) Error() string {
+	how := fmt.Sprintf("exited with status %d", e.ExitStatus)
+	switch {
+	case e.Signal != "":
+		how = "was killed by signal " + e.Signal
+	case e.ExitStatus < 0:
+		how = "ended without an exit status"
+	}
+	msg := fmt.Sprintf("command %q on %s %s", e.Cmd, e.Host, how)
+	if s := tail(strings.TrimSpace(e.Stderr), 2048); s != "" {
+		msg += ": " + s
+	}
+	return msg
+}
+
+// ErrSudoPassword matches (errors.Is) a [SudoError] caused by sudo asking for a password.
+var ErrSudoPassword = errors.New("sudo requires a password")
+
+// ErrSudoMissing matches (errors.Is) a [SudoError] caused by sudo not being installed.
+var ErrSudoMissing = errors.New("sudo is not installed")
+
+// SudoError means a command wrapped by [Client.Sudo] could not gain root.
+type SudoError struct {
+	User   string
+	Host   string
+	Reason error // ErrSudoPassword or ErrSudoMissing
+	Err    *CommandError
+}
+
+func (e *SudoError) Error() string {
+	if errors.Is(e.Reason, ErrSudoMissing) {
+		return fmt.Sprintf("user %q on %s is not root and sudo is not installed there; install sudo "+
+			"with a NOPASSWD rule for %s, or log in as root: %v", e.User, e.Host, e.User, e.Err)
+	}
+	return fmt.Sprintf("user %q cannot run sudo without a password on %s; add NOPASSWD for it "+
+		"(e.g. \"%s ALL=(root) NOPASSWD: ALL\" in /etc/sudoers.d/lvs) or log in as root: %v",
+		e.User, e.Host, e.User, e.Err)
+}
+
+func (e *SudoError) Is(target error) bool { return target == e.Reason }
+func (e *SudoError) Unwrap() error        { return e.Err }
+
+// sudoFailure recognises sudo's own failure messages. sudo reports these only as text on stderr
+// (exit status 1, like any failing command), so matching its words is the only way to tell them
+// apart; keep every such match here.
+func sudoFailure(exitStatus int, stderr string) error {
+	switch {
+	case strings.Contains(stderr, "sudo: a password is required"),
+		strings.Contains(stderr, "sudo: a terminal is required"),
+		strings.Contains(stderr, "sudo: no tty present"):
+		return ErrSudoPassword
+	case exitStatus == 127 && (strings.Contains(stderr, "sudo: not found") ||
+		strings.Contains(stderr, "sudo: command not found")):
+		return ErrSudoMissing
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}

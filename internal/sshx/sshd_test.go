@@ -1,0 +1,430 @@
+package sshx_test
+
+// Helpers that run real OpenSSH servers on 127.0.0.1 for the tests.
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
+)
+
+const sshdPath = "/usr/sbin/sshd"
+
+// requireLab skips the test when it cannot run a real sshd, or fails it when
+// LVS_LAB_REQUIRED=1 says the lab must be available.
+func requireLab(t *testing.T) {
+	t.Helper()
+	reason := ""
+	if os.Geteuid() != 0 {
+		reason = "needs root to run sshd"
+	} else if _, err := os.Stat(sshdPath); err != nil {
+		reason = sshdPath + " is missing (apt-get install openssh-server)"
+	}
+	if reason == "" {
+		return
+	}
+	if os.Getenv("LVS_LAB_REQUIRED") == "1" {
+		t.Fatalf("LVS_LAB_REQUIRED=1 but %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// keyPair is a generated key: its signer, public key and private key as PEM.
+type keyPair struct {
+	signer ssh.Signer
+	pub    ssh.PublicKey
+	pem    string
+}
+
+func (k keyPair) authorized() string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k.pub)))
+}
+
+// Key generation from crypto/rand does not fail in practice; must keeps the helpers free of t.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func newEd25519(passphrase string) keyPair {
+	_, priv := must2(ed25519.GenerateKey(rand.Reader))
+	return makeKeyPair(priv, passphrase)
+}
+
+func must2[A, B any](a A, b B, err error) (A, B) {
+	if err != nil {
+		panic(err)
+	}
+	return a, b
+}
+
+func newECDSA() keyPair {
+	return makeKeyPair(must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader)), "")
+}
+
+func makeKeyPair(priv any, passphrase string) keyPair {
+	var block *pem.Block
+	if passphrase == "" {
+		block = must(ssh.MarshalPrivateKey(priv, ""))
+	} else {
+		block = must(ssh.MarshalPrivateKeyWithPassphrase(priv, "", []byte(passphrase)))
+	}
+	signer := must(ssh.NewSignerFromKey(priv))
+	return keyPair{signer: signer, pub: signer.PublicKey(), pem: string(pem.EncodeToMemory(block))}
+}
+
+// clientKey is the key every test sshd authorizes for root.
+var clientKey = sync.OnceValue(func() keyPair { return newEd25519("") })
+
+type sshd struct {
+	Port       int
+	Addr       string  // 127.0.0.1:port
+	Ed25519    keyPair // host key
+	ECDSA      keyPair // second host key: x/crypto would prefer it; known_hosts lists Ed25519 only
+	KnownHosts string  // a known_hosts file listing the Ed25519 host key
+	cmd        *exec.Cmd
+	log        *syncBuffer
+}
+
+// startSSHD runs sshd on a free loopback port with extra config lines, and stops it at cleanup.
+func startSSHD(t *testing.T, extra ...string) *sshd {
+	t.Helper()
+	return startSSHDPath(t, "", extra...)
+}
+
+// startSSHDPath is startSSHD with binDir first in the sessions' PATH.
+//
+// Sessions get a private empty HOME: a login shell's rc files (Debian's bash reads ~/.bashrc
+// for ssh commands) are the host's business, slow, and leave stale locks behind when the
+// test kills the session mid-way.
+func startSSHDPath(t *testing.T, binDir string, extra ...string) *sshd {
+	t.Helper()
+	requireLab(t)
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := &sshd{Ed25519: newEd25519(""), ECDSA: newECDSA()}
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	edPath := write("host_ed25519", s.Ed25519.pem, 0o600)
+	ecPath := write("host_ecdsa", s.ECDSA.pem, 0o600)
+	authPath := write("authorized_keys", clientKey().authorized()+"\n", 0o644)
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	if binDir != "" {
+		path = binDir + ":" + path
+	}
+
+	for attempt := 0; ; attempt++ {
+		s.Port = freePort(t)
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		cfg := strings.Join(append([]string{
+			"Port " + strconv.Itoa(s.Port),
+			"ListenAddress 127.0.0.1",
+			"HostKey " + edPath,
+			"HostKey " + ecPath,
+			"AuthorizedKeysFile " + authPath,
+			"PidFile " + filepath.Join(dir, "sshd.pid"),
+			"PermitRootLogin yes",
+			"StrictModes no",
+			"UsePAM no",
+			"PasswordAuthentication yes",
+			"KbdInteractiveAuthentication no",
+			"LogLevel VERBOSE",
+			"SetEnv HOME=" + home + " PATH=" + path,
+		}, extra...), "\n") + "\n"
+		cfgPath := write("sshd_config", cfg, 0o600)
+		s.log = &syncBuffer{}
+		s.cmd = exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
+		s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+		if err := s.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { s.cmd.Wait(); close(exited) }()
+		if waitPort(s.Addr, exited) {
+			t.Cleanup(func() {
+				killTree(s.cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+				if t.Failed() {
+					t.Logf("sshd %s log:\n%s", s.Addr, s.log.String())
+				}
+			})
+			break
+		}
+		killTree(s.cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+		if attempt == 4 {
+			t.Fatalf("sshd did not start:\n%s", s.log.String())
+		}
+	}
+	s.KnownHosts = write("known_hosts", knownhosts.Line([]string{knownhosts.Normalize(s.Addr)}, s.Ed25519.pub)+"\n", 0o600)
+	return s
+}
+
+// Config returns a Config that reaches s as root with the client key, verified by KnownHosts.
+func (s *sshd) Config() sshx.Config {
+	return sshx.Config{
+		Host:           "127.0.0.1",
+		Port:           s.Port,
+		PrivateKey:     clientKey().pem,
+		KnownHostsFile: s.KnownHosts,
+		Timeout:        10 * time.Second,
+	}
+}
+
+// KillConnections kills the server side of every connection s serves (its child processes).
+func (s *sshd) KillConnections(t *testing.T) {
+	t.Helper()
+	signalChildren(t, s.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// signalChildren signals the descendants of pid, not pid itself.
+func signalChildren(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	kids := descendants(pid)
+	if len(kids) == 0 {
+		t.Fatalf("sshd %d has no connection processes", pid)
+	}
+	for _, k := range kids {
+		syscall.Kill(k, sig)
+	}
+}
+
+// killTree kills pid and its descendants: per-connection sshd processes outlive the listener.
+func killTree(pid int, sig syscall.Signal) {
+	kids := descendants(pid)
+	syscall.Kill(pid, sig)
+	for _, k := range kids {
+		syscall.Kill(k, sig)
+	}
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	children := map[int][]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name is in parentheses and may contain spaces: parse after the last ')'.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitPort reports whether addr accepts connections before the process exits or 10s pass.
+func waitPort(addr string, exited <-chan struct{}) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startAgent serves an in-process SSH agent holding keys on a unix socket.
+func startAgent(t *testing.T, keys ...keyPair) string {
+	t.Helper()
+	ring := agent.NewKeyring()
+	for _, k := range keys {
+		priv, err := ssh.ParseRawPrivateKey([]byte(k.pem))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ring.Add(agent.AddedKey{PrivateKey: priv}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() { defer wg.Done(); agent.ServeAgent(ring, c) }()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return sock
+}
+
+// testUser is a throwaway local user for password and sudo tests, created on first use and
+// removed by TestMain. The name carries the pid so that concurrent test processes do not clash.
+var (
+	testUserOnce sync.Once
+	testUserName = fmt.Sprintf("%s%d", testUserPrefix, os.Getpid())
+	testUserErr  error
+	testUserMade bool
+)
+
+const testUserPrefix = "lvssshxtest"
+
+// removeStaleTestUsers deletes the users (and sudoers rules) left by test processes that died
+// before TestMain could clean up.
+func removeStaleTestUsers() {
+	passwd, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(passwd), "\n") {
+		name, _, _ := strings.Cut(line, ":")
+		pid, err := strconv.Atoi(strings.TrimPrefix(name, testUserPrefix))
+		if !strings.HasPrefix(name, testUserPrefix) || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil &&
+			strings.TrimSpace(string(comm)) == "sshx.test" {
+			continue // a concurrent test process still uses it
+		}
+		exec.Command("userdel", name).Run()
+		os.Remove("/etc/sudoers.d/" + name)
+	}
+}
+
+const testUserPassword = "Lvs-sshx-test-pw-1"
+
+func requireTestUser(t *testing.T) string {
+	t.Helper()
+	requireLab(t)
+	testUserOnce.Do(func() {
+		if _, err := exec.LookPath("useradd"); err != nil {
+			testUserErr = err
+			return
+		}
+		removeStaleTestUsers()
+		out, err := exec.Command("useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", testUserName).CombinedOutput()
+		if err != nil {
+			testUserErr = fmt.Errorf("useradd: %v: %s", err, out)
+			return
+		}
+		testUserMade = true
+		cmd := exec.Command("chpasswd")
+		cmd.Stdin = strings.NewReader(testUserName + ":" + testUserPassword + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			testUserErr = fmt.Errorf("chpasswd: %v: %s", err, out)
+		}
+	})
+	if testUserErr != nil {
+		if os.Getenv("LVS_LAB_REQUIRED") == "1" {
+			t.Fatalf("cannot create test user: %v", testUserErr)
+		}
+		t.Skipf("cannot create test user: %v", testUserErr)
+	}
+	return testUserName
+}
+
+func removeTestUser() {
+	if testUserMade {
+		exec.Command("userdel", testUserName).Run()
+	}
+}
