@@ -16,12 +16,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/ha"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
@@ -127,7 +125,7 @@ func serve(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	// Subsystems are added here as they exist; each sees the whole desired state.
-	parts := reconcile.Multi{ha.New(ha.Config{Logger: log})}
+	parts := reconcile.Multi{}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
 	if err != nil {
 		return err
@@ -225,44 +223,7 @@ func formatStatus(st *agentapi.Status) string {
 	if t := p.IPVSTimeouts; t != nil {
 		fmt.Fprintf(&b, "  ipvs_timeouts: tcp %ds, tcp_fin %ds, udp %ds (0 = kernel default)\n", t.TCP, t.TCPFin, t.UDP)
 	}
-	for _, v := range ha.StatusOf(st) {
-		fmt.Fprintf(&b, "VIP vrid %d: %s, priority %d", v.VRID, v.State, v.Priority)
-		if v.Master != "" {
-			fmt.Fprintf(&b, ", master %s", v.Master)
-		}
-		if v.LastTransition != "" {
-			fmt.Fprintf(&b, ", since %s", v.LastTransition)
-		}
-		fmt.Fprintf(&b, "\n  addresses %s; held here: %s\n", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
-		fmt.Fprintf(&b, "  adverts in %d, out %d; dropped: %s\n", v.AdvertsIn, v.AdvertsOut, formatCounts(v.Dropped))
-		if v.Reason != "" {
-			fmt.Fprintf(&b, "  why: %s\n", v.Reason)
-		}
-	}
 	return b.String()
-}
-
-func orNone(s []string) string {
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, " ")
-}
-
-func formatCounts(m map[string]uint64) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
-	}
-	return strings.Join(parts, ", ")
 }
 
 func printVersion(args []string) error {
