@@ -177,6 +177,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.deleteVIP))
 	mux.Handle("GET "+agentapi.PathState, s.versioned(s.getState))
 	mux.Handle("PUT "+agentapi.PathState, s.versioned(s.putState))
+	s.registerIPVS(mux)
 	mux.Handle("/", s.versioned(func(w http.ResponseWriter, r *http.Request) error {
 		return agentapi.NotFound(fmt.Sprintf("no API path %s %s", r.Method, r.URL.Path))
 	}))
@@ -430,6 +431,9 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 		if err := v.Validate(); err != nil {
 			return err
 		}
+	}
+	if err := validateIPVSState(&in); err != nil {
+		return err
 	}
 	st, err := s.update(func(st *store.State) error {
 		serial := st.Serial

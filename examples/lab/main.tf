@@ -1,4 +1,6 @@
-# The lab cluster that `make demo` applies: the classic LVS-DR tutorial, as code.
+# The lab cluster that `make demo` applies: the classic LVS-DR tutorial as code. Two directors
+# share the VIP 198.51.100.100 by VRRP; IPVS spreads port 80 over two web servers with wrr 1:2;
+# the provider puts the VIP on the web servers' loopback with ARP suppression (no lo:0 script).
 # The lab (internal/lab) provides the hosts, their SSH key and known_hosts file.
 
 terraform {
@@ -32,6 +34,32 @@ resource "lvs_director_pair" "lab" {
     { host = "198.51.100.11", interface = "eth0" },
     { host = "198.51.100.12", interface = "eth0" },
   ]
+}
+
+resource "lvs_vip" "web" {
+  director_pair_id  = lvs_director_pair.lab.id
+  virtual_router_id = 91
+  addresses         = ["198.51.100.100/24"]
+  priority          = [150, 100]
+  advert_interval   = "100ms"
+}
+
+resource "lvs_virtual_server" "http" {
+  vip_id            = lvs_vip.web.id
+  address           = "198.51.100.100"
+  port              = 80
+  scheduler         = "wrr"
+  forwarding_method = "dr"
+}
+
+resource "lvs_real_server" "web" {
+  for_each = { "198.51.100.21" = 1, "198.51.100.22" = 2 }
+
+  virtual_server_id = lvs_virtual_server.http.id
+  address           = each.key
+  port              = 80
+  weight            = each.value
+  host              = {}
 }
 
 output "directors" {

@@ -144,6 +144,11 @@ func cmdEnv(base []string, mode string, started time.Time) []string {
 		EnvMode:     mode,
 		EnvBootSecs: strconv.FormatFloat(time.Since(started).Seconds(), 'f', 2, 64),
 	}
+	// The lab binary itself, so commands can call its host tools (serve, fetch) on lab hosts,
+	// whose root shows the machine's files at the same paths.
+	if exe, err := os.Executable(); err == nil {
+		set[EnvBin] = exe
+	}
 	if mode == "uml" {
 		set["TMPDIR"] = "/tmp" // the only writable temporary directory inside UML
 	}

@@ -4,8 +4,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -38,4 +40,13 @@ func fieldPath(field string) path.Path {
 		}
 	}
 	return p
+}
+
+// stringList builds a known list of strings.
+func stringList(vals []string) types.List {
+	elems := make([]attr.Value, len(vals))
+	for i, v := range vals {
+		elems[i] = types.StringValue(v)
+	}
+	return types.ListValueMust(types.StringType, elems)
 }

@@ -313,6 +313,8 @@ func (p *lvsProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
 		NewDirectorPairResource,
 		NewVIPResource,
+		NewVirtualServerResource,
+		NewRealServerResource,
 	}
 }
 

@@ -56,7 +56,7 @@ type vipModel struct {
 	TrackInterfaces []trackInterfaceModel `tfsdk:"track_interfaces"`
 	TrackScripts    []trackScriptModel    `tfsdk:"track_scripts"`
 	Notify          *notifyModel          `tfsdk:"notify"`
-	Status          []types.String        `tfsdk:"status"`
+	Status          types.List            `tfsdk:"status"`
 }
 
 type trackInterfaceModel struct {
@@ -330,7 +330,7 @@ func (r *vipResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.Status = []types.String{types.StringValue(statusReady), types.StringValue(statusReady)}
+	plan.Status = stringList([]string{statusReady, statusReady})
 	plan.ID = types.StringUnknown()
 	if !plan.DirectorPairID.IsUnknown() && !plan.VirtualRouterID.IsUnknown() {
 		if p, err := resourceid.ParsePair(plan.DirectorPairID.ValueString()); err == nil {
@@ -464,13 +464,14 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 	}
 	want, _ := wireVIP(*m)
 	var found *agentapi.VIP
-	m.Status = make([]types.String, len(hosts))
+	status := make([]string, len(hosts))
+	defer func() { m.Status = stringList(status) }()
 	for i, v := range got {
-		m.Status[i] = types.StringValue(statusMissing)
+		status[i] = statusMissing
 		if v == nil {
 			continue
 		}
-		m.Status[i] = types.StringValue(statusReady)
+		status[i] = statusReady
 		if found == nil || want == nil || !reflect.DeepEqual(v, want) {
 			found = v
 		}

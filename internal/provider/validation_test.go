@@ -70,6 +70,43 @@ func TestValidation(t *testing.T) {
   virtual_router_id = 91
   track_scripts = [{ name = "nginx", command = "pidof nginx", rise = 0 }]`), `(?s)track_scripts\[0\].rise.*at least 1`},
 	}...)
+	vs := func(body string) string {
+		return provider + hcl(`resource "lvs_virtual_server" "s" {`, `  vip_id = "edge@198.51.100.11,198.51.100.12/vrid/91"`, body, `}`)
+	}
+	rs := func(body string) string {
+		return provider + hcl(`resource "lvs_real_server" "r" {`, `  virtual_server_id = "edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80"`, body, `}`)
+	}
+	cases = append(cases, []struct{ name, config, want string }{
+		{"unknown scheduler", vs(`address = "198.51.100.100"
+  port = 80
+  scheduler = "fastest"`), `(?s)scheduler.*value must be one of`},
+		{"flag of another scheduler", vs(`address = "198.51.100.100"
+  port = 80
+  scheduler = "wrr"
+  scheduler_flags = ["sh-port"]`), `(?s)scheduler_flags\[0\].*only valid with scheduler sh`},
+		{"port 0 without persistence", vs(`address = "198.51.100.100"
+  port = 0`), `(?s)port.*needs persistence`},
+		{"fwmark with address", vs(`address = "198.51.100.100"
+  fwmark = 7`), `(?s)fwmark.*has no protocol, address or port`},
+		{"http fields on tcp check", vs(`address = "198.51.100.100"
+  port = 80
+  health_check = { type = "tcp", path = "/healthz" }`), `(?s)health_check.path.*do not apply to a tcp check`},
+		{"exec without command", vs(`address = "198.51.100.100"
+  port = 80
+  health_check = { type = "exec" }`), `(?s)health_check.command.*needs a command`},
+		{"bad status range", vs(`address = "198.51.100.100"
+  port = 80
+  health_check = { type = "http", expected_status = ["2xx"] }`), `(?s)expected_status\[0\]`},
+		{"weight too high", rs(`address = "198.51.100.21"
+  port = 80
+  weight = 70000`), `(?s)weight.*between 0 and 65535`},
+		{"dr port mapping", rs(`address = "198.51.100.21"
+  port = 8080
+  forwarding_method = "dr"`), `(?s)port.*keeps its port`},
+		{"thresholds inverted", rs(`address = "198.51.100.21"
+  port = 80
+  thresholds = { upper = 10, lower = 20 }`), `(?s)thresholds.lower.*above the upper`},
+	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resource.UnitTest(t, resource.TestCase{

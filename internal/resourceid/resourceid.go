@@ -5,6 +5,8 @@
 //
 //	director pair: NAME@HOST1,HOST2            edge@198.51.100.11,198.51.100.12
 //	VIP:           PAIR/vrid/N                 edge@198.51.100.11,198.51.100.12/vrid/91
+//	virtual server VIP_ID/PROTO/ADDR:PORT       edge@…/vrid/91/tcp/198.51.100.100:80  (or VIP_ID/fwmark/inet/1)
+//	real server:   VIRTUAL_SERVER_ID/ADDR:PORT  edge@…/vrid/91/tcp/198.51.100.100:80/198.51.100.21:80
 package resourceid
 
 import (
@@ -87,4 +89,58 @@ func ParseVIP(id string) (VIP, error) {
 		return VIP{}, fmt.Errorf("VIP ID %q: virtual router id %q is not 1-255", id, vrid)
 	}
 	return VIP{Pair: p, VRID: n}, nil
+}
+
+// VirtualServer identifies an IPVS service of a VIP: VIP_ID/KEY, where KEY is
+// PROTO/ADDR:PORT or fwmark/FAMILY/MARK.
+type VirtualServer struct {
+	VIP VIP
+	Key string
+}
+
+// String is the virtual server's ID.
+func (v VirtualServer) String() string { return v.VIP.String() + "/" + v.Key }
+
+// ParseVirtualServer parses VIP_ID/KEY. The key's own syntax is checked by the caller, which
+// knows the agent's key rules.
+func ParseVirtualServer(id string) (VirtualServer, error) {
+	i := strings.Index(id, "/vrid/")
+	if i < 0 {
+		return VirtualServer{}, fmt.Errorf("virtual server ID %q: want VIP_ID/PROTO/ADDR:PORT, e.g. edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80", id)
+	}
+	rest := id[i+len("/vrid/"):]
+	vrid, key, ok := strings.Cut(rest, "/")
+	if !ok || key == "" {
+		return VirtualServer{}, fmt.Errorf("virtual server ID %q: missing PROTO/ADDR:PORT after the VIP ID", id)
+	}
+	vip, err := ParseVIP(id[:i] + "/vrid/" + vrid)
+	if err != nil {
+		return VirtualServer{}, fmt.Errorf("virtual server ID %q: %w", id, err)
+	}
+	return VirtualServer{VIP: vip, Key: key}, nil
+}
+
+// RealServer identifies a destination of a virtual server: VIRTUAL_SERVER_ID/ADDR:PORT.
+type RealServer struct {
+	VirtualServer VirtualServer
+	Key           string
+}
+
+// String is the real server's ID.
+func (r RealServer) String() string { return r.VirtualServer.String() + "/" + r.Key }
+
+// ParseRealServer parses VIRTUAL_SERVER_ID/ADDR:PORT.
+func ParseRealServer(id string) (RealServer, error) {
+	i := strings.LastIndex(id, "/")
+	if i < 0 {
+		return RealServer{}, fmt.Errorf("real server ID %q: want VIRTUAL_SERVER_ID/ADDR:PORT", id)
+	}
+	vs, err := ParseVirtualServer(id[:i])
+	if err != nil {
+		return RealServer{}, fmt.Errorf("real server ID %q: %w", id, err)
+	}
+	if strings.Count(vs.Key, "/") < 1 {
+		return RealServer{}, fmt.Errorf("real server ID %q: want VIRTUAL_SERVER_ID/ADDR:PORT", id)
+	}
+	return RealServer{VirtualServer: vs, Key: id[i+1:]}, nil
 }

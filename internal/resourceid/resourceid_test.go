@@ -55,3 +55,28 @@ func TestVIP(t *testing.T) {
 		}
 	}
 }
+
+func TestVirtualAndRealServer(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{
+		"edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80",
+		"edge@198.51.100.11,198.51.100.12/vrid/91/udp/[2001:db8::100]:53",
+		"edge@198.51.100.11,198.51.100.12/vrid/91/fwmark/inet/7",
+	} {
+		vs, err := resourceid.ParseVirtualServer(id)
+		if err != nil || vs.String() != id || vs.VIP.VRID != 91 {
+			t.Fatalf("ParseVirtualServer(%q) = %+v, %v", id, vs, err)
+		}
+		rsID := id + "/198.51.100.21:8080"
+		rs, err := resourceid.ParseRealServer(rsID)
+		if err != nil || rs.String() != rsID || rs.Key != "198.51.100.21:8080" || rs.VirtualServer != vs {
+			t.Fatalf("ParseRealServer(%q) = %+v, %v", rsID, rs, err)
+		}
+	}
+	if _, err := resourceid.ParseVirtualServer("edge@198.51.100.11,198.51.100.12/vrid/91"); err == nil {
+		t.Fatal("a VIP ID is not a virtual server ID")
+	}
+	if _, err := resourceid.ParseRealServer("edge@198.51.100.11,198.51.100.12/vrid/91/198.51.100.21:80"); err == nil {
+		t.Fatal("a real server ID needs a virtual server key")
+	}
+}

@@ -16,12 +16,16 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/ha"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/rshost"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/supervisor"
@@ -125,7 +129,8 @@ func serve(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	// Subsystems are added here as they exist; each sees the whole desired state.
-	parts := reconcile.Multi{}
+	parts := reconcile.Multi{ha.New(ha.Config{Logger: log}),
+		ipvs.New(ipvs.Config{Logger: log, StateDir: filepath.Dir(c.state)}), rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
 	if err != nil {
 		return err
@@ -206,6 +211,7 @@ func formatStatus(st *agentapi.Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lvs-agent %s (API v%d, %s/%s), running since %s, %d stored changes\n",
 		st.Version.Version, st.Version.APIVersion, st.Version.GOOS, st.Version.GOARCH, st.StartedAt, st.Serial)
+	b.WriteString(formatBindings(st.Bindings))
 	p := st.Pair
 	if p == nil {
 		b.WriteString("director pair: none (this host holds no configuration)\n")
@@ -223,7 +229,45 @@ func formatStatus(st *agentapi.Status) string {
 	if t := p.IPVSTimeouts; t != nil {
 		fmt.Fprintf(&b, "  ipvs_timeouts: tcp %ds, tcp_fin %ds, udp %ds (0 = kernel default)\n", t.TCP, t.TCPFin, t.UDP)
 	}
+	for _, v := range st.VIPs {
+		fmt.Fprintf(&b, "VIP vrid %d: %s, priority %d", v.VRID, v.State, v.Priority)
+		if v.Master != "" {
+			fmt.Fprintf(&b, ", master %s", v.Master)
+		}
+		if v.LastTransition != "" {
+			fmt.Fprintf(&b, ", since %s", v.LastTransition)
+		}
+		fmt.Fprintf(&b, "\n  addresses %s; held here: %s\n", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
+		fmt.Fprintf(&b, "  adverts in %d, out %d; dropped: %s\n", v.AdvertsIn, v.AdvertsOut, formatCounts(v.Dropped))
+		if v.Reason != "" {
+			fmt.Fprintf(&b, "  why: %s\n", v.Reason)
+		}
+	}
+	b.WriteString(formatIPVS(st.IPVS))
 	return b.String()
+}
+
+func orNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, " ")
+}
+
+func formatCounts(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func printVersion(args []string) error {
@@ -307,11 +351,12 @@ func uninstall(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if m.Running(ctx) {
-		// Let the running agent remove what it programmed before it goes.
+		// Let the running agent remove everything it programmed (director and real-server
+		// roles alike) before it goes: an empty desired state tears all of it down.
 		cl := client(c.socket)
-		err := cl.DeletePair(ctx)
+		err := cl.PutState(ctx, &agentapi.State{})
 		cl.Close()
-		if err != nil && !errors.Is(err, agentapi.ErrNotFound) {
+		if err != nil {
 			return fmt.Errorf("remove the configuration before uninstalling: %w", err)
 		}
 	}

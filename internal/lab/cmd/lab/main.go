@@ -10,6 +10,9 @@
 //	lab boot HOST
 //	lab exec HOST -- CMD ARGS...
 //	lab partition HOST on|off
+//	lab serve ADDR NAME             (on a lab host: HTTP server answering NAME)
+//	lab fetch URL N [--timeout 3s]  (on a lab host: N GETs, counts of answers as JSON)
+//	lab probe URL DURATION [--interval 10ms] [--timeout 200ms]  (on a lab host: the longest outage seen)
 //
 // `lab run` is usable as `go test -exec "/abs/bin/lab run --"`. The other commands work inside
 // the kernel context (from a command started by `lab run`), on the lab in $LVS_LAB_DIR. See
@@ -24,6 +27,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
+	"strconv"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -39,6 +45,9 @@ const usage = `usage:
   lab boot HOST
   lab exec HOST -- CMD ARGS...
   lab partition HOST on|off
+  lab serve ADDR NAME
+  lab fetch URL N [--timeout 3s]
+  lab probe URL DURATION [--interval 10ms] [--timeout 200ms]
 `
 
 func main() {
@@ -106,6 +115,52 @@ func run(args []string) (int, error) {
 			return 1, err
 		}
 		return 0, status(l)
+	case "serve":
+		if len(args) != 2 {
+			return 2, errors.New("usage: serve ADDR NAME, e.g. serve :80 real1")
+		}
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return 0, lab.Serve(ctx, args[0], args[1])
+	case "fetch":
+		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
+		timeout := fs.Duration("timeout", 3*time.Second, "bound of each request")
+		if len(args) < 2 {
+			return 2, errors.New("usage: fetch URL N [--timeout 3s]")
+		}
+		if err := fs.Parse(args[2:]); err != nil {
+			return 2, err
+		}
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 1 || n > 100000 {
+			return 2, fmt.Errorf("fetch: N %q is not 1-100000", args[1])
+		}
+		b, err := json.Marshal(lab.Fetch(ctx, args[0], n, *timeout))
+		if err != nil {
+			return 1, err
+		}
+		fmt.Println(string(b))
+		return 0, nil
+	case "probe":
+		fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+		interval := fs.Duration("interval", 10*time.Millisecond, "time between requests")
+		timeout := fs.Duration("timeout", 200*time.Millisecond, "bound of each request")
+		if len(args) < 2 {
+			return 2, errors.New("usage: probe URL DURATION [--interval 10ms] [--timeout 200ms]")
+		}
+		if err := fs.Parse(args[2:]); err != nil {
+			return 2, err
+		}
+		d, err := time.ParseDuration(args[1])
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return 2, fmt.Errorf("probe: DURATION %q is not a duration up to 10m", args[1])
+		}
+		b, err := json.Marshal(lab.Probe(ctx, args[0], d, *interval, *timeout))
+		if err != nil {
+			return 1, err
+		}
+		fmt.Println(string(b))
+		return 0, nil
 	case "kill", "boot", "exec", "partition":
 		if len(args) == 0 {
 			return 2, fmt.Errorf("%s: which host?", cmd)

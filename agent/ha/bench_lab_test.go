@@ -1,0 +1,163 @@
+//go:build linux
+
+package ha_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// TestLabBenchFailover measures, side by side, how long a client is cut off from a VIP when
+// the master director dies (host killed) or is stopped on purpose, with lvs-agent and with
+// keepalived 2.2.7 under identical settings (VRRPv3, priorities 200/100, preempt, one IPv4
+// VIP), at 1 s and 100 ms adverts. It is a benchmark, not a test of bounds: run it with
+//
+//	LVS_BENCH=1 go test -exec "$PWD/bin/lab run --" -run '^TestLabBenchFailover$' -v -timeout 60m ./agent/ha/
+//
+// (LVS_BENCH_REPS sets the repetitions, default 5). Events: the master's host is killed; the
+// master is stopped (`lvs-agent stop`, or SIGTERM to keepalived) and then started again, when
+// it preempts — the two halves of an upgrade. Method: a client host starts a TCP connection to
+// VIP:7 every 5 ms, each with a 300 ms timeout, so that connections stuck on the dead master do
+// not hold the probe up. gap = from the kill (or the stop or start command) to the first
+// connection answered by the new master; failed = connections that got no answer; outage = from
+// the first failed connection's start to the first success started after the last failure.
+func TestLabBenchFailover(t *testing.T) {
+	if os.Getenv("LVS_BENCH") != "1" {
+		t.Skip("benchmark: set LVS_BENCH=1")
+	}
+	reps := 5
+	if s := os.Getenv("LVS_BENCH_REPS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("LVS_BENCH_REPS=%q", s)
+		}
+		reps = n
+	}
+	e := newLabEnv(t)
+	type row struct {
+		impl, interval, event string
+		gaps, outages         []time.Duration
+		failed                []int
+	}
+	var rows []*row
+	rowFor := func(impl, interval, event string) *row {
+		for _, r := range rows {
+			if r.impl == impl && r.interval == interval && r.event == event {
+				return r
+			}
+		}
+		r := &row{impl: impl, interval: interval, event: event}
+		rows = append(rows, r)
+		return r
+	}
+	record := func(r *row, run int, start int64, res watchResult) {
+		t.Helper()
+		if res.FirstExpect == 0 {
+			t.Fatalf("%s %s %s: the new master never answered: %+v", r.impl, r.interval, r.event, res)
+		}
+		gap := time.Duration(res.FirstExpect - start)
+		var outage time.Duration
+		if res.Failed > 0 && res.Recovered > 0 {
+			outage = time.Duration(res.Recovered - res.FirstFail)
+		}
+		r.gaps, r.outages, r.failed = append(r.gaps, gap), append(r.outages, outage), append(r.failed, res.Failed)
+		t.Logf("%-10s %-5s %-17s run %d: gap %v, %d failed, outage %v", r.impl, r.interval, r.event, run,
+			gap.Round(time.Millisecond), res.Failed, outage.Round(time.Millisecond))
+	}
+	for _, event := range []string{"host killed", "planned stop"} {
+		for _, iv := range []struct {
+			name  string
+			cs    int
+			kaInt string
+		}{{"1s", 100, "1"}, {"100ms", 10, "0.1"}} {
+			for _, impl := range []string{"lvs-agent", "keepalived"} {
+				r := rowFor(impl, iv.name, event)
+				for i := range reps {
+					e.reset()
+					if impl == "lvs-agent" {
+						e.putPair(false)
+						e.putVIP(&agentapi.VIP{VRID: 70, Addresses: []string{vip4}, Priorities: [2]int{200, 100},
+							AdvertIntervalCS: iv.cs, Version: 3, Preempt: true})
+						e.waitState(d1, 70, "MASTER", settle)
+						e.waitState(d2, 70, "BACKUP", settle)
+					} else {
+						for j, d := range directors {
+							e.startKeepalived(d, kaConf{Version: 3, VRID: 70, Priority: 200 - 100*j, Interval: iv.kaInt, VIPs: []string{vip4}}.String())
+						}
+						e.waitFor("keepalived master on director1", settle, func() bool {
+							return slices.Equal(e.holders(vip4), []string{d1}) && strings.Contains(e.keepalivedLog(d2), "Entering BACKUP STATE")
+						}, nil)
+					}
+					e.waitAnswers(vip4, d1, settle)
+					time.Sleep(time.Second) // steady state
+					w := e.startWatch(vip4, d2, 5*time.Millisecond)
+					start := monoNow()
+					switch {
+					case event == "host killed":
+						if err := e.host(d1).Kill(); err != nil {
+							t.Fatal(err)
+						}
+					case impl == "lvs-agent":
+						e.exec(d1, agentapi.BinaryPath+" stop")
+					default:
+						e.stopKeepalived(d1, false)
+					}
+					record(r, i+1, start, w.result())
+					if event == "planned stop" {
+						// The stopped one starts again and preempts: the second half of an
+						// upgrade.
+						w := e.startWatch(vip4, d1, 5*time.Millisecond)
+						start := monoNow()
+						if impl == "lvs-agent" {
+							e.startServices(d1)
+						} else {
+							e.startKeepalived(d1, kaConf{Version: 3, VRID: 70, Priority: 200, Interval: iv.kaInt, VIPs: []string{vip4}}.String())
+						}
+						record(rowFor(impl, iv.name, "restart, preempt"), i+1, start, w.result())
+					}
+					if impl == "keepalived" {
+						e.stopKeepalived(d1, false)
+						e.stopKeepalived(d2, false)
+					}
+					if event == "host killed" {
+						ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+						err := e.host(d1).Boot(ctx)
+						cancel()
+						if err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nfailover of one IPv4 VIP, VRRPv3, priorities 200/100, %d runs each (median / max)\n", reps)
+	fmt.Fprintf(&b, "%-17s %-9s %-11s %-21s %-21s %s\n", "event", "adverts", "impl", "gap", "outage", "failed connects")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-17s %-9s %-11s %-21s %-21s %s\n", r.event, r.interval, r.impl,
+			medMax(r.gaps), medMax(r.outages), medMaxInt(r.failed))
+	}
+	t.Log(b.String())
+	fmt.Print(b.String())
+}
+
+func medMax(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return fmt.Sprintf("%v / %v", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+}
+
+func medMaxInt(ns []int) string {
+	s := slices.Clone(ns)
+	slices.Sort(s)
+	return fmt.Sprintf("%d / %d", s[len(s)/2], s[len(s)-1])
+}

@@ -1,0 +1,666 @@
+//go:build linux
+
+package ha_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
+)
+
+// The lab tests drive real lvs-agent binaries on lab hosts through the agent API over SSH
+// (`lvs-agent dial-stdio`, the provider's path), next to real keepalived. Programs the hosts run
+// besides the agent — a TCP server naming its host, a client that probes the VIP, an advert
+// injector — are this test binary itself, re-executed with LVS_HA_HELPER=1 (see helperMain),
+// from a directory under the package that the hosts' root file systems show.
+
+const helperEnv = "LVS_HA_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "1" {
+		os.Exit(helperMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+const (
+	d1, d2, client = "director1", "director2", "client"
+	servePort      = "7"
+)
+
+var labSpec = lab.Spec{Hosts: []lab.HostSpec{
+	{Name: d1, IPv4: "198.51.100.11", IPv6: "2001:db8::11"},
+	{Name: d2, IPv4: "198.51.100.12", IPv6: "2001:db8::12"},
+	{Name: client, IPv4: "198.51.100.31", IPv6: "2001:db8::31"},
+}}
+
+var directors = []string{d1, d2}
+
+// labEnv is a running lab with the agent installed on both directors.
+type labEnv struct {
+	t      *testing.T
+	lab    *lab.Lab
+	key    string
+	agent  string // binary, visible in the hosts
+	helper string // this test binary, visible in the hosts
+}
+
+func newLabEnv(t *testing.T) *labEnv {
+	t.Helper()
+	l := lab.NewForTest(t, labSpec)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Under the package directory: the lab shares it with the hosts (their root is an overlay
+	// of the machine's /); /tmp is private to each.
+	dir, err := os.MkdirTemp(wd, ".lab-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	e := &labEnv{t: t, lab: l, agent: filepath.Join(dir, "lvs-agent"), helper: filepath.Join(dir, "helper")}
+	start := time.Now()
+	build := exec.Command("go", "build", "-o", e.agent, "./agent/cmd/lvs-agent")
+	build.Dir = filepath.Join(wd, "..", "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build lvs-agent: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", self, e.helper).CombinedOutput(); err != nil {
+		t.Fatalf("copy the test binary: %v: %s", err, out)
+	}
+	t.Logf("lvs-agent built in %s", time.Since(start).Round(time.Millisecond))
+	key, err := os.ReadFile(l.PrivateKeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.key = string(key)
+	for _, d := range directors {
+		// What a booted director starts, as systemd would: the agent and the named TCP server.
+		e.exec(d, fmt.Sprintf("install -m 0755 %s %s && mkdir -p %s && printf '%%s\\n' %q %q > %s",
+			e.agent, agentapi.BinaryPath, filepath.Dir(lab.AutostartPath),
+			agentapi.BinaryPath+" install",
+			fmt.Sprintf("env %s=1 %s serve %s %s", helperEnv, e.helper, servePort, d),
+			lab.AutostartPath))
+		e.startServices(d)
+	}
+	return e
+}
+
+// startServices starts the agent (if not running) and the TCP server on a director.
+func (e *labEnv) startServices(d string) {
+	e.t.Helper()
+	e.exec(d, agentapi.BinaryPath+" install")
+	e.exec(d, fmt.Sprintf("pid=$(cat /run/lab-serve.pid 2>/dev/null) && kill -0 $pid 2>/dev/null || "+
+		"{ env %s=1 setsid %s serve %s %s </dev/null >/dev/null 2>&1 & echo $! > /run/lab-serve.pid; }", helperEnv, e.helper, servePort, d))
+}
+
+func (e *labEnv) host(name string) *lab.Host { return e.lab.Host(name) }
+
+func (e *labEnv) addr(name string) string { return e.host(name).IPv4 }
+
+// exec runs a shell script on a host; failure fails the test.
+func (e *labEnv) exec(host, script string) string {
+	e.t.Helper()
+	out, err := e.tryExec(host, script)
+	if err != nil {
+		e.t.Fatalf("%s: %s: %v\n%s", host, script, err, out)
+	}
+	return out
+}
+
+func (e *labEnv) tryExec(host, script string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := e.host(host).Exec(ctx, "sh", "-c", script)
+	return string(out), err
+}
+
+// client returns an API client of the agent on a director, over SSH and `lvs-agent
+// dial-stdio` as the provider reaches it. Every stream has its own SSH connection, so that a
+// killed host leaves nothing stale behind.
+func (e *labEnv) client(host string) *agentclient.Client {
+	addr := e.addr(host)
+	return agentclient.New(addr, func(ctx context.Context) (net.Conn, error) {
+		c, err := sshx.Dial(ctx, sshx.Config{Host: addr, PrivateKey: e.key, KnownHostsFile: e.lab.KnownHostsPath(), Timeout: 20 * time.Second})
+		if err != nil {
+			return nil, err
+		}
+		s, err := c.Stream(ctx, agentapi.BinaryPath+" dial-stdio")
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return &ownedConn{Conn: s, owner: c}, nil
+	})
+}
+
+type ownedConn struct {
+	net.Conn
+	owner *sshx.Client
+	once  sync.Once
+}
+
+func (c *ownedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.owner.Close() })
+	return err
+}
+
+func (e *labEnv) call(host string, f func(ctx context.Context, c *agentclient.Client) error) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := e.client(host)
+	defer c.Close()
+	if err := f(ctx, c); err != nil {
+		e.t.Fatalf("%s: %v", host, err)
+	}
+}
+
+// putPair stores the pair on both directors, each as itself.
+func (e *labEnv) putPair(unicast bool) {
+	e.t.Helper()
+	for i, d := range directors {
+		p := &agentapi.Pair{Name: "edge", Self: i, VRRPUnicast: unicast, Directors: []agentapi.Director{
+			{Host: e.addr(d1), Interface: lab.HostIface}, {Host: e.addr(d2), Interface: lab.HostIface},
+		}}
+		e.call(d, func(ctx context.Context, c *agentclient.Client) error { _, err := c.PutPair(ctx, p); return err })
+	}
+}
+
+func (e *labEnv) putVIP(v *agentapi.VIP, hosts ...string) {
+	e.t.Helper()
+	if len(hosts) == 0 {
+		hosts = directors
+	}
+	for _, d := range hosts {
+		e.call(d, func(ctx context.Context, c *agentclient.Client) error { _, err := c.PutVIP(ctx, v); return err })
+	}
+}
+
+// reset brings both directors to: booted, agent running without configuration, no VIP on
+// eth0, no keepalived, both on the bridge.
+func (e *labEnv) reset() {
+	e.t.Helper()
+	for _, d := range directors {
+		h := e.host(d)
+		if err := h.Partition(false); err != nil {
+			e.t.Fatal(err)
+		}
+		if !h.Running() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			err := h.Boot(ctx)
+			cancel()
+			if err != nil {
+				e.t.Fatal(err)
+			}
+		}
+		e.stopKeepalived(d, false)
+		e.startServices(d)
+		c := e.client(d)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := c.DeletePair(ctx)
+		cancel()
+		c.Close()
+		if err != nil && !errors.Is(err, agentapi.ErrNotFound) {
+			e.t.Fatalf("%s: delete pair: %v", d, err)
+		}
+		// Whatever a test did by hand.
+		e.exec(d, "ip addr flush dev eth0 scope global && ip addr add "+h.IPv4+"/24 dev eth0 && ip addr add "+h.IPv6+"/64 dev eth0 nodad")
+	}
+}
+
+// vrrp returns a director's VRRP status of a VIP, as its agent reports it.
+func (e *labEnv) vrrp(host string, vrid int) (agentapi.VIPStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := e.client(host)
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return agentapi.VIPStatus{}, err
+	}
+	for _, v := range st.VIPs {
+		if v.VRID == vrid {
+			return v, nil
+		}
+	}
+	return agentapi.VIPStatus{}, fmt.Errorf("no VIP %d in the status", vrid)
+}
+
+func (e *labEnv) mustVRRP(host string, vrid int) agentapi.VIPStatus {
+	e.t.Helper()
+	v, err := e.vrrp(host, vrid)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// waitState waits until the director reports the VIP in state.
+func (e *labEnv) waitState(host string, vrid int, state string, timeout time.Duration) time.Duration {
+	e.t.Helper()
+	var last agentapi.VIPStatus
+	var lastErr error
+	return e.waitFor(fmt.Sprintf("%s: VIP %d %s", host, vrid, state), timeout, func() bool {
+		last, lastErr = e.vrrp(host, vrid)
+		return lastErr == nil && last.State == state
+	}, func() string { return fmt.Sprintf("last status %+v, err %v", last, lastErr) })
+}
+
+// waitFor polls cond every 100ms until timeout; it returns how long it took.
+func (e *labEnv) waitFor(what string, timeout time.Duration, cond func() bool, detail func() string) time.Duration {
+	e.t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			msg := ""
+			if detail != nil {
+				msg = detail()
+			}
+			e.t.Fatalf("timed out after %v waiting for %s; %s", timeout, what, msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// holds reports whether the host has addr on eth0.
+func (e *labEnv) holds(host, addr string) bool {
+	e.t.Helper()
+	out, err := e.tryExec(host, "ip -o addr show dev eth0")
+	if err != nil {
+		return false
+	}
+	for _, f := range strings.Fields(out) {
+		if p, err := netip.ParsePrefix(f); err == nil && p.Addr().String() == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// holders lists the directors that have addr on eth0.
+func (e *labEnv) holders(addr string) []string {
+	var hs []string
+	for _, d := range directors {
+		if e.host(d).Running() && e.holds(d, addr) {
+			hs = append(hs, d)
+		}
+	}
+	return hs
+}
+
+// answers returns which host the client reaches at addr (by TCP, port 7), or an error.
+func (e *labEnv) answers(addr string) (string, error) {
+	out, err := e.tryExec(client, fmt.Sprintf("env %s=1 %s probe %s", helperEnv, e.helper, net.JoinHostPort(addr, servePort)))
+	return strings.TrimSpace(out), err
+}
+
+// waitAnswers waits until the client reaches host at addr.
+func (e *labEnv) waitAnswers(addr, host string, timeout time.Duration) {
+	e.t.Helper()
+	var got string
+	var err error
+	e.waitFor(fmt.Sprintf("client reaching %s at %s", host, addr), timeout, func() bool {
+		got, err = e.answers(addr)
+		return err == nil && got == host
+	}, func() string { return fmt.Sprintf("last answer %q, %v", got, err) })
+}
+
+// keepalived writes conf on a host and starts keepalived (VRRP only) in the background.
+func (e *labEnv) startKeepalived(host, conf string) {
+	e.t.Helper()
+	cmd := e.host(host).Command(context.Background(), "sh", "-c", "cat > /etc/lab-keepalived.conf")
+	cmd.Stdin = strings.NewReader(conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		e.t.Fatalf("%s: write keepalived.conf: %v: %s", host, err, out)
+	}
+	e.exec(host, "setsid keepalived -n -l -D --vrrp -f /etc/lab-keepalived.conf -p /run/lab-ka.pid -r /run/lab-ka-vrrp.pid -c /run/lab-ka-chk.pid "+
+		"</dev/null >/var/log/lab-keepalived.log 2>&1 & echo $! > /run/lab-ka-main.pid")
+	e.waitFor(host+": keepalived running", time.Minute, func() bool {
+		_, err := e.tryExec(host, "test -s /run/lab-ka-vrrp.pid && kill -0 $(cat /run/lab-ka-vrrp.pid)")
+		return err == nil
+	}, func() string { out, _ := e.tryExec(host, "cat /var/log/lab-keepalived.log"); return out })
+}
+
+// stopKeepalived stops the keepalived started by startKeepalived, by its PIDs: SIGTERM (it
+// sends priority 0 and removes its VIPs) or, with crash, SIGKILL of both its processes.
+func (e *labEnv) stopKeepalived(host string, crash bool) {
+	e.t.Helper()
+	if !e.host(host).Running() {
+		return
+	}
+	// SIGTERM goes to the main process, which stops its VRRP child. A crash stops both first
+	// and then kills them: the child has PR_SET_PDEATHSIG=SIGTERM and would shut down gracefully
+	// (priority 0) if it outlived its parent, and the parent would respawn a dead child.
+	kill := "[ -s /run/lab-ka-main.pid ] && kill -TERM $(cat /run/lab-ka-main.pid) 2>/dev/null"
+	if crash {
+		kill = "pids=$(cat /run/lab-ka-main.pid /run/lab-ka-vrrp.pid 2>/dev/null); kill -STOP $pids; kill -KILL $pids"
+	}
+	e.exec(host, fmt.Sprintf(`%s
+for i in $(seq 100); do
+  kill -0 $(cat /run/lab-ka-main.pid 2>/dev/null) 2>/dev/null || kill -0 $(cat /run/lab-ka-vrrp.pid 2>/dev/null) 2>/dev/null || break
+  sleep 0.1
+done
+rm -f /run/lab-ka-main.pid /run/lab-ka-vrrp.pid /run/lab-ka.pid
+true`, kill))
+}
+
+func (e *labEnv) keepalivedLog(host string) string {
+	out, _ := e.tryExec(host, "cat /var/log/lab-keepalived.log")
+	return out
+}
+
+// kaConf is a keepalived configuration with one VRRP instance.
+type kaConf struct {
+	Version   int
+	VRID      int
+	Priority  int
+	Interval  string // advert_int
+	Pass      string
+	NoPreempt bool
+	Unicast   []string // peer addresses
+	VIPs      []string
+}
+
+func (c kaConf) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global_defs {\n  router_id lab\n  vrrp_version %d\n}\n", c.Version)
+	fmt.Fprintf(&b, "vrrp_instance VI_%d {\n  state BACKUP\n  interface eth0\n  virtual_router_id %d\n  priority %d\n  advert_int %s\n",
+		c.VRID, c.VRID, c.Priority, c.Interval)
+	if c.NoPreempt {
+		b.WriteString("  nopreempt\n")
+	}
+	if c.Pass != "" {
+		fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", c.Pass)
+	}
+	if len(c.Unicast) > 0 {
+		fmt.Fprintf(&b, "  unicast_peer {\n    %s\n  }\n", strings.Join(c.Unicast, "\n    "))
+	}
+	fmt.Fprintf(&b, "  virtual_ipaddress {\n    %s\n  }\n}\n", strings.Join(c.VIPs, "\n    "))
+	return b.String()
+}
+
+// monoNow is CLOCK_MONOTONIC, shared by every process of the kernel, so that times taken in
+// the test and in a host's probe compare.
+func monoNow() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// helperMain runs one of the helper programs.
+func helperMain(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "helper: serve PORT NAME | probe ADDR:PORT | watch ... | inject ...")
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = helperServe(args[1:])
+	case "probe":
+		err = helperProbe(args[1:])
+	case "watch":
+		err = helperWatch(args[1:])
+	case "inject":
+		err = helperInject(args[1:])
+	default:
+		err = fmt.Errorf("unknown helper %q", args[0])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		return 1
+	}
+	return 0
+}
+
+// serve PORT NAME: answer every TCP connection with NAME (both families, every address).
+func helperServe(args []string) error {
+	if len(args) != 2 {
+		return errors.New("serve PORT NAME")
+	}
+	ln, err := net.Listen("tcp", ":"+args[0])
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			// The client closes first, so that the TIME_WAIT state stays on its side: a
+			// TIME_WAIT socket holds its network namespace for a minute, and a director must
+			// be killable (its veth gone) at once.
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.WriteString(c, args[1]+"\n")
+			_, _ = io.Copy(io.Discard, c)
+			_ = c.Close()
+		}()
+	}
+}
+
+func dialName(addr string, timeout time.Duration) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(line, "\n"), nil
+}
+
+// probe ADDR:PORT: print who answers.
+func helperProbe(args []string) error {
+	if len(args) != 1 {
+		return errors.New("probe ADDR:PORT")
+	}
+	name, err := dialName(args[0], 2*time.Second)
+	if err != nil {
+		return err
+	}
+	fmt.Println(name)
+	return nil
+}
+
+// watchResult is what `watch` prints at the end, one JSON line.
+type watchResult struct {
+	Attempts int `json:"attempts"`
+	Failed   int `json:"failed"`
+	// FirstExpect is when the first connection answered by the expected host completed
+	// (CLOCK_MONOTONIC ns); 0 if none did in time.
+	FirstExpect int64 `json:"first_expect"`
+	// FirstFail and LastFail bound the failed attempts (their start times); Recovered is when
+	// the first connection started after the last failure completed, so Recovered-FirstFail is
+	// the outage a client saw.
+	FirstFail int64 `json:"first_fail"`
+	LastFail  int64 `json:"last_fail"`
+	Recovered int64 `json:"recovered"`
+	// Others counts answers from a host other than the expected one after the first failure
+	// or after the expected host first answered (flapping).
+	Others int `json:"others"`
+}
+
+// watch ADDR:PORT EVERY TIMEOUT MAX EXPECT: start a connection every EVERY (each with its
+// own TIMEOUT, so a connection stuck on a dead host does not hold the next ones up) until
+// EXPECT has answered (and TIMEOUT more), or MAX passed. It prints "ready NAME" after the first success, then the
+// watchResult. At most MAX/EVERY attempts.
+func helperWatch(args []string) error {
+	if len(args) != 5 {
+		return errors.New("watch ADDR:PORT EVERY TIMEOUT MAX EXPECT")
+	}
+	addr, expect := args[0], args[4]
+	var ds [3]time.Duration
+	for i, s := range args[1:4] {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		ds[i] = d
+	}
+	every, timeout, maxDur := ds[0], ds[1], ds[2]
+	type attempt struct {
+		start, end int64
+		name       string
+		err        error
+	}
+	results := make(chan attempt, 1024)
+	var wg sync.WaitGroup
+	var res watchResult
+	ready := false
+	done := false
+	deadline := time.Now().Add(maxDur)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var all []attempt
+	handle := func(a attempt) {
+		all = append(all, a)
+		if a.err == nil && !ready {
+			ready = true
+			fmt.Printf("ready %s\n", a.name)
+		}
+		if a.err == nil && a.name == expect && (res.FirstExpect == 0 || a.end < res.FirstExpect) {
+			res.FirstExpect = a.end
+			done = true
+		}
+	}
+	// After the expected host answered, go on a little so that every failure has a later
+	// success to measure the outage against.
+	var doneAt time.Time
+	for time.Now().Before(deadline) {
+		if done && doneAt.IsZero() {
+			doneAt = time.Now()
+		}
+		if done && time.Since(doneAt) > timeout+100*time.Millisecond {
+			break
+		}
+		select {
+		case <-tick.C:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := monoNow()
+				name, err := dialName(addr, timeout)
+				results <- attempt{start: start, end: monoNow(), name: name, err: err}
+			}()
+		case a := <-results:
+			handle(a)
+		}
+	}
+	go func() { wg.Wait(); close(results) }()
+	for a := range results {
+		handle(a)
+	}
+	slices.SortFunc(all, func(a, b attempt) int { return int(a.start - b.start) })
+	for _, a := range all {
+		res.Attempts++
+		if a.err != nil {
+			res.Failed++
+			if res.FirstFail == 0 {
+				res.FirstFail = a.start
+			}
+			res.LastFail = a.start
+		} else if a.name != expect && (res.FirstFail != 0 || (res.FirstExpect != 0 && a.start > res.FirstExpect)) {
+			res.Others++
+		}
+	}
+	for _, a := range all {
+		if a.err == nil && res.FirstFail != 0 && a.start > res.LastFail && (res.Recovered == 0 || a.end < res.Recovered) {
+			res.Recovered = a.end
+		}
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	return nil
+}
+
+// inject SRC KIND VRID PASS ADDR: send one VRRPv2 advert (priority 254, 1s, PASS) to
+// 224.0.0.18 on eth0 from SRC, spoiled as KIND says: ttl (TTL 64), auth (wrong password),
+// checksum, or none (a valid advert).
+func helperInject(args []string) error {
+	if len(args) != 5 {
+		return errors.New("inject SRC KIND VRID PASS ADDR")
+	}
+	src := netip.MustParseAddr(args[0])
+	vrid, err := strconv.Atoi(args[2])
+	if err != nil {
+		return err
+	}
+	pass, err := vrrp.PassAuthData(args[3])
+	if err != nil {
+		return err
+	}
+	adv := &vrrp.Advert{Version: 2, VRID: uint8(vrid), Priority: 254, AuthType: vrrp.AuthPass, AuthData: pass,
+		AdvertInterval: 1, Addresses: []netip.Addr{netip.MustParseAddr(args[4])}}
+	ttl := vrrp.TTL
+	switch args[1] {
+	case "ttl":
+		ttl = 64
+	case "auth":
+		adv.AuthData = [8]byte{'w', 'r', 'o', 'n', 'g'}
+	case "checksum", "none":
+	default:
+		return fmt.Errorf("unknown kind %q", args[1])
+	}
+	b, err := adv.Marshal(src, vrrp.MulticastIPv4)
+	if err != nil {
+		return err
+	}
+	if args[1] == "checksum" {
+		b[6] ^= 0x5a
+	}
+	pc, err := net.ListenPacket("ip4:112", "0.0.0.0")
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	rc, err := ipv4.NewRawConn(pc)
+	if err != nil {
+		return err
+	}
+	ifi, err := net.InterfaceByName("eth0")
+	if err != nil {
+		return err
+	}
+	if err := rc.SetMulticastInterface(ifi); err != nil {
+		return err
+	}
+	h := &ipv4.Header{Version: 4, Len: ipv4.HeaderLen, TotalLen: ipv4.HeaderLen + len(b), TTL: ttl, Protocol: vrrp.IPProto,
+		Src: src.AsSlice(), Dst: vrrp.MulticastIPv4.AsSlice()}
+	return rc.WriteTo(h, b, nil)
+}

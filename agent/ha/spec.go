@@ -1,0 +1,146 @@
+package ha
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// instKey names one VRRP instance: a VIP's addresses of one family. VRRPv3 runs one instance
+// per family for a VIP that mixes them (RFC 5798 §5.1: one address family per router).
+type instKey struct {
+	vrid int
+	v6   bool
+}
+
+func (k instKey) String() string {
+	if k.v6 {
+		return fmt.Sprintf("%d/IPv6", k.vrid)
+	}
+	return fmt.Sprintf("%d/IPv4", k.vrid)
+}
+
+// hostEnv is what building engine configurations needs from the host: the addresses adverts
+// are sent from and the peer's address for unicast. An interface so that the mapping from the
+// API to engines is tested without a network.
+type hostEnv interface {
+	// primary returns the address to send adverts of the family from on ifname, skipping the
+	// given virtual addresses (IPv4: the director's own address if it is on the interface,
+	// else the first other address; IPv6: the link-local address).
+	primary(ifname string, v6 bool, self string, vips []netip.Addr) (netip.Addr, error)
+	// resolve returns host's address of the family (the peer for vrrp_unicast).
+	resolve(host string, v6 bool) (netip.Addr, error)
+}
+
+// instanceSpecs turns the pair and its VIPs into engine configurations keyed by instance, and
+// an error per VRID for VIPs that cannot run (they are left out; the others go on).
+func instanceSpecs(p *agentapi.Pair, vips map[int]*agentapi.VIP, env hostEnv) (map[instKey]vrrp.EngineConfig, map[int]error) {
+	specs := map[instKey]vrrp.EngineConfig{}
+	errs := map[int]error{}
+	if p == nil || len(p.Directors) != 2 || p.Self < 0 || p.Self > 1 {
+		return specs, errs
+	}
+	self, other := p.Directors[p.Self], p.Directors[1-p.Self]
+	vrids := make([]int, 0, len(vips))
+	for vrid := range vips {
+		vrids = append(vrids, vrid)
+	}
+	slices.Sort(vrids)
+
+	// Every VIP address, to refuse one listed by two VIPs (their engines would take it from
+	// each other) and to skip them all when looking for the interface's own address.
+	owner := map[netip.Addr]int{}
+	var all []netip.Addr
+	for _, vrid := range vrids {
+		for _, s := range vips[vrid].Addresses {
+			if pr, err := agentapi.ParseVIPAddress(s); err == nil {
+				all = append(all, pr.Addr())
+			}
+		}
+	}
+	for _, vrid := range vrids {
+		v := vips[vrid]
+		if err := v.Validate(); err != nil {
+			errs[vrid] = err
+			continue
+		}
+		var fams [2][]netip.Prefix
+		var bad error
+		for _, s := range v.Addresses {
+			pr, _ := agentapi.ParseVIPAddress(s) // validated above
+			a := pr.Addr()
+			switch {
+			case owner[a] != 0:
+				bad = fmt.Errorf("address %s is already a VIP of virtual_router_id %d", a, owner[a])
+			case a.String() == self.Host || a.String() == other.Host:
+				bad = fmt.Errorf("address %s is a director's own address and cannot be a VIP", a)
+			}
+			if bad != nil {
+				break
+			}
+			owner[a] = vrid
+			fam := 0
+			if a.Is6() {
+				fam = 1
+			}
+			fams[fam] = append(fams[fam], pr)
+		}
+		if bad != nil {
+			errs[vrid] = bad
+			continue
+		}
+		for fam, prefixes := range fams {
+			if len(prefixes) == 0 {
+				continue
+			}
+			k := instKey{vrid: vrid, v6: fam == 1}
+			cfg, err := engineConfig(v, p, k, prefixes, all, env)
+			if err != nil {
+				errs[vrid] = fmt.Errorf("%s: %w", k, err)
+				continue
+			}
+			specs[k] = cfg
+		}
+	}
+	return specs, errs
+}
+
+func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip.Prefix, all []netip.Addr, env hostEnv) (vrrp.EngineConfig, error) {
+	self, other := p.Directors[p.Self], p.Directors[1-p.Self]
+	primary, err := env.primary(self.Interface, k.v6, self.Host, all)
+	if err != nil {
+		return vrrp.EngineConfig{}, err
+	}
+	cfg := vrrp.EngineConfig{
+		Interface: self.Interface,
+		Addresses: prefixes,
+		Router: vrrp.Config{
+			Version:        uint8(v.Version),
+			VRID:           uint8(v.VRID),
+			Priority:       uint8(v.Priorities[p.Self]),
+			AdvertInterval: time.Duration(v.AdvertIntervalCS) * 10 * time.Millisecond,
+			PrimaryAddr:    primary.WithZone(""),
+			NoPreempt:      !v.Preempt,
+			PreemptDelay:   time.Duration(v.PreemptDelayMS) * time.Millisecond,
+		},
+	}
+	if v.AuthPass != "" {
+		d, err := vrrp.PassAuthData(v.AuthPass)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Router.AuthType, cfg.Router.AuthData = vrrp.AuthPass, d
+	}
+	if p.VRRPUnicast {
+		peer, err := env.resolve(other.Host, k.v6)
+		if err != nil {
+			return cfg, fmt.Errorf("vrrp_unicast: peer %s: %w", other.Host, err)
+		}
+		cfg.Peer = peer.WithZone("")
+	}
+	return cfg, nil
+}

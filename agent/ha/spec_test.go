@@ -1,0 +1,143 @@
+package ha
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+type fakeEnv struct{}
+
+func (fakeEnv) primary(ifname string, v6 bool, self string, vips []netip.Addr) (netip.Addr, error) {
+	if ifname == "nolink" {
+		return netip.Addr{}, errors.New("no such link")
+	}
+	if v6 {
+		return netip.MustParseAddr("fe80::11"), nil
+	}
+	return netip.MustParseAddr(self), nil
+}
+
+func (fakeEnv) resolve(host string, v6 bool) (netip.Addr, error) {
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.Is6() != v6 {
+		return netip.Addr{}, errors.New("no address of that family")
+	}
+	return a, nil
+}
+
+func testPair(self int) *agentapi.Pair {
+	return &agentapi.Pair{Name: "edge", Self: self, Directors: []agentapi.Director{
+		{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth1"},
+	}}
+}
+
+func testVIP(vrid int, addrs ...string) *agentapi.VIP {
+	return &agentapi.VIP{VRID: vrid, Addresses: addrs, Priorities: [2]int{200, 100}, AdvertIntervalCS: 100, Version: 3, Preempt: true}
+}
+
+func TestInstanceSpecs(t *testing.T) {
+	t.Parallel()
+	v2 := testVIP(51, "198.51.100.100/24")
+	v2.Version, v2.AuthPass, v2.Preempt, v2.PreemptDelayMS = 2, "secret", false, 1500
+	unicastPair := testPair(1)
+	unicastPair.VRRPUnicast = true
+
+	for _, tc := range []struct {
+		name  string
+		pair  *agentapi.Pair
+		vips  map[int]*agentapi.VIP
+		check func(t *testing.T, specs map[instKey]vrrp.EngineConfig)
+		errs  map[int]string
+	}{{
+		name: "mixed families run as two instances",
+		pair: testPair(0),
+		vips: map[int]*agentapi.VIP{91: testVIP(91, "198.51.100.100", "2001:db8::100", "198.51.100.101/24")},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			v4, v6 := specs[instKey{91, false}], specs[instKey{91, true}]
+			if len(specs) != 2 || len(v4.Addresses) != 2 || len(v6.Addresses) != 1 {
+				t.Fatalf("specs %+v", specs)
+			}
+			if v4.Addresses[1] != netip.MustParsePrefix("198.51.100.101/24") || v6.Addresses[0] != netip.MustParsePrefix("2001:db8::100/128") {
+				t.Errorf("addresses %v %v", v4.Addresses, v6.Addresses)
+			}
+			if v4.Interface != "eth0" || v4.Router.Priority != 200 || v4.Router.AdvertInterval != time.Second || v4.Router.NoPreempt {
+				t.Errorf("v4 %+v", v4)
+			}
+			if v4.Router.PrimaryAddr != netip.MustParseAddr("198.51.100.11") || v6.Router.PrimaryAddr != netip.MustParseAddr("fe80::11") {
+				t.Errorf("primary %v %v", v4.Router.PrimaryAddr, v6.Router.PrimaryAddr)
+			}
+			if v4.Peer.IsValid() {
+				t.Error("multicast pair got a peer")
+			}
+		},
+	}, {
+		name: "v2 PASS, nopreempt, delay, second director",
+		pair: testPair(1),
+		vips: map[int]*agentapi.VIP{51: v2},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			c := specs[instKey{51, false}]
+			want, _ := vrrp.PassAuthData("secret")
+			if c.Interface != "eth1" || c.Router.Priority != 100 || c.Router.Version != 2 ||
+				c.Router.AuthType != vrrp.AuthPass || c.Router.AuthData != want || !c.Router.NoPreempt ||
+				c.Router.PreemptDelay != 1500*time.Millisecond {
+				t.Errorf("%+v", c.Router)
+			}
+		},
+	}, {
+		name: "unicast peer is the other director",
+		pair: unicastPair,
+		vips: map[int]*agentapi.VIP{52: testVIP(52, "198.51.100.100"), 53: testVIP(53, "2001:db8::100")},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			if p := specs[instKey{52, false}].Peer; p != netip.MustParseAddr("198.51.100.11") {
+				t.Errorf("peer %v", p)
+			}
+		},
+		errs: map[int]string{53: "vrrp_unicast"},
+	}, {
+		name: "an address in two VIPs, a director's address",
+		pair: testPair(0),
+		vips: map[int]*agentapi.VIP{
+			10: testVIP(10, "198.51.100.100"),
+			11: testVIP(11, "198.51.100.100/24"),
+			12: testVIP(12, "198.51.100.12"),
+		},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			if len(specs) != 1 {
+				t.Errorf("specs %v", specs)
+			}
+		},
+		errs: map[int]string{11: "already a VIP of virtual_router_id 10", 12: "director's own address"},
+	}, {
+		name: "invalid VIP",
+		pair: testPair(0),
+		vips: map[int]*agentapi.VIP{7: {VRID: 7, Addresses: []string{"198.51.100.100"}, Priorities: [2]int{100, 100}, Version: 3, AdvertIntervalCS: 100}},
+		errs: map[int]string{7: "priority"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			specs, errs := instanceSpecs(tc.pair, tc.vips, fakeEnv{})
+			if tc.check != nil {
+				tc.check(t, specs)
+			}
+			if len(errs) != len(tc.errs) {
+				t.Fatalf("errors %v, want %v", errs, tc.errs)
+			}
+			for vrid, want := range tc.errs {
+				if errs[vrid] == nil || !strings.Contains(errs[vrid].Error(), want) {
+					t.Errorf("vrid %d: error %v, want %q", vrid, errs[vrid], want)
+				}
+			}
+			for k, c := range specs {
+				if _, err := vrrp.NewEngine(c, nil, nil); err != nil {
+					t.Errorf("%s: engine rejects the config: %v", k, err)
+				}
+			}
+		})
+	}
+}

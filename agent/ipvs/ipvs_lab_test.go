@@ -1,0 +1,487 @@
+//go:build linux
+
+package ipvs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
+)
+
+// VIPs of the lab. VRRP is another part of the agent: these tests put the VIPs on the
+// director by hand and configure no VIP objects.
+const (
+	vipDR   = "198.51.100.100"
+	vipNAT  = "198.51.100.101"
+	vipTun  = "198.51.100.102"
+	vip6DR  = "2001:db8::100"
+	vip6Tun = "2001:db8::102"
+)
+
+// repairBound is how long a manual change may survive: the agent re-applies every 5s; the rest
+// is slack for a loaded 2-core machine running UML.
+const repairBound = 20 * time.Second
+
+// umlModules is where the lab's UML kernel context keeps its module tree (see internal/lab).
+const umlModules = "/run/lvs-lab-kmod"
+
+func pair() *agentapi.Pair {
+	return &agentapi.Pair{Name: "edge", Self: 0, SyncConnections: true,
+		IPVSTimeouts: &agentapi.IPVSTimeouts{TCP: 600, TCPFin: 60, UDP: 30},
+		Directors:    []agentapi.Director{{Host: "198.51.100.11", Interface: lab.HostIface}, {Host: "198.51.100.12", Interface: lab.HostIface}}}
+}
+
+func rs(addr string, port, weight int) *agentapi.RealServer {
+	return &agentapi.RealServer{Address: addr, Port: port, Weight: weight}
+}
+
+func realServers(list ...*agentapi.RealServer) map[string]*agentapi.RealServer {
+	m := map[string]*agentapi.RealServer{}
+	for _, r := range list {
+		m[agentapi.RealServerKey(r)] = r
+	}
+	return m
+}
+
+func (e *labEnv) putVS(vs *agentapi.VirtualServer) {
+	e.t.Helper()
+	e.call(d1, func(ctx context.Context, c *agentclient.Client) error {
+		_, err := c.PutVirtualServer(ctx, vs)
+		return err
+	})
+}
+
+func (e *labEnv) deleteVS(key string) {
+	e.t.Helper()
+	e.call(d1, func(ctx context.Context, c *agentclient.Client) error {
+		err := c.DeleteVirtualServer(ctx, key)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// setupLab installs the agent on the director and both real servers, gives the director its
+// VIPs and the pair, binds the VIPs on the real servers (DR and tunnel) and starts the TCP
+// servers (port 80 for DR and tunnel, 8080 for NAT).
+func setupLab(t *testing.T) *labEnv {
+	e := newLabEnv(t, labSpec)
+	// ip6_tunnel is not among the modules the lab loads; IPv6 tunnel forwarding needs it on
+	// the real servers, and inside UML the kernel cannot load it by itself (its modules are
+	// not under /lib/modules).
+	args := []string{"ip6_tunnel"}
+	if _, err := os.Stat(umlModules); err == nil {
+		args = []string{"-d", umlModules, "ip6_tunnel"}
+	}
+	if out, err := exec.Command("modprobe", args...).CombinedOutput(); err != nil {
+		t.Logf("modprobe ip6_tunnel: %v %s (IPv6 tunnel forwarding will be skipped)", err, out)
+	}
+	for _, h := range []string{d1, r1, r2} {
+		e.installAgent(h)
+	}
+	// IPv6 VIPs are deprecated (preferred_lft 0), as keepalived adds them: otherwise the director
+	// picks a VIP as the source of its own packets to the real servers, including the outer
+	// header of IPVS tunnel packets, and a real server that holds the same VIP drops those as
+	// coming from itself.
+	e.sh(d1, fmt.Sprintf("for a in %s %s %s; do ip addr add $a/32 dev eth0; done; for a in %s %s; do ip addr add $a/128 dev eth0 nodad preferred_lft 0; done",
+		vipDR, vipNAT, vipTun, vip6DR, vip6Tun))
+	e.call(d1, func(ctx context.Context, c *agentclient.Client) error { _, err := c.PutPair(ctx, pair()); return err })
+	for _, h := range []string{r1, r2} {
+		e.call(h, func(ctx context.Context, c *agentclient.Client) error {
+			for id, b := range map[string]*agentapi.RealServerBinding{
+				"dr4": {VIP: vipDR, ForwardingMethod: "dr"}, "dr6": {VIP: vip6DR, ForwardingMethod: "dr"},
+				"tun4": {VIP: vipTun, ForwardingMethod: "tunnel"}, "tun6": {VIP: vip6Tun, ForwardingMethod: "tunnel"},
+			} {
+				if _, err := c.PutBinding(ctx, id, b); err != nil {
+					if id == "tun6" {
+						t.Logf("%s: IPv6 tunnel binding: %v", h, err)
+						continue
+					}
+					return err
+				}
+			}
+			return nil
+		})
+		e.startServer(h, 80, h)
+		e.startServer(h, 8080, h+"-nat")
+	}
+	return e
+}
+
+// TestLabIPVS proves the IPVS part of the agent in a real kernel: what it programs, that
+// traffic flows as configured, that updates and restarts keep connections, and that drift is
+// repaired.
+func TestLabIPVS(t *testing.T) {
+	e := setupLab(t)
+
+	t.Run("every scheduler, flags, persistence, protocols, fwmark, methods, thresholds, IPv6 in the kernel", func(t *testing.T) {
+		e.t = t
+		var want []string
+		port := 1000
+		for _, s := range agentapi.Schedulers {
+			if s == "twos" {
+				continue // not in the Debian UML kernel: checked below as a reported error
+			}
+			port++
+			vs := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: port, Scheduler: s, ForwardingMethod: "dr",
+				RealServers: realServers(rs("198.51.100.21", port, 1), rs("198.51.100.22", port, 3))}
+			e.putVS(vs)
+			want = append(want, fmt.Sprintf("-A -t %s:%d -s %s", vipDR, port, s),
+				fmt.Sprintf("-a -t %s:%d -r 198.51.100.21:%d -g -w 1", vipDR, port, port),
+				fmt.Sprintf("-a -t %s:%d -r 198.51.100.22:%d -g -w 3", vipDR, port, port))
+		}
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: 1100, Scheduler: "sh", SchedulerFlags: []string{"sh-fallback", "sh-port"},
+			ForwardingMethod: "dr", RealServers: realServers(rs("198.51.100.21", 1100, 1))})
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "udp", Address: vipDR, Port: 1101, Scheduler: "mh", SchedulerFlags: []string{"mh-port"},
+			Persistence: &agentapi.Persistence{TimeoutS: 300, Netmask: "255.255.255.0"}, ForwardingMethod: "nat",
+			RealServers: realServers(&agentapi.RealServer{Address: "198.51.100.21", Port: 5353, Weight: 2, UpperThreshold: 100, LowerThreshold: 10})})
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "sctp", Address: vipDR, Port: 1102, Scheduler: "rr", ForwardingMethod: "tunnel",
+			RealServers: realServers(rs("198.51.100.22", 1102, 1))})
+		e.putVS(&agentapi.VirtualServer{VRID: 91, FWMark: 7, Family: "inet", Scheduler: "wlc", Persistence: &agentapi.Persistence{TimeoutS: 60},
+			RealServers: realServers(rs("198.51.100.21", 0, 1))})
+		e.putVS(&agentapi.VirtualServer{VRID: 91, FWMark: 8, Family: "inet6", Scheduler: "lc", ForwardingMethod: "nat",
+			RealServers: realServers(rs("2001:db8::21", 80, 4))})
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vip6DR, Port: 1103, Scheduler: "sed",
+			Persistence: &agentapi.Persistence{TimeoutS: 120, Netmask: "64"}, ForwardingMethod: "dr",
+			RealServers: realServers(rs("2001:db8::21", 1103, 1), &agentapi.RealServer{Address: "2001:db8::22", Port: 1103, Weight: 5, ForwardingMethod: "tunnel"})})
+		save := e.ipvsSave(d1)
+		t.Logf("ipvsadm -Sn:\n%s", strings.Join(save, "\n"))
+		want = append(want,
+			"-A -t 198.51.100.100:1100 -s sh -b sh-fallback,sh-port",
+			"-a -t 198.51.100.100:1100 -r 198.51.100.21:1100 -g -w 1",
+			"-A -u 198.51.100.100:1101 -s mh -p 300 -M 255.255.255.0 -b mh-port",
+			"-a -u 198.51.100.100:1101 -r 198.51.100.21:5353 -m -w 2",
+			"-A --sctp-service 198.51.100.100:1102 -s rr",
+			"-a --sctp-service 198.51.100.100:1102 -r 198.51.100.22:1102 -i -w 1 --tun-type ipip",
+			"-A -f 7 -s wlc -p 60",
+			"-a -f 7 -r 198.51.100.21:0 -g -w 1",
+			"-A -f 8 -6 -s lc",
+			"-a -f 8 -6 -r [2001:db8::21]:80 -m -w 4",
+			"-A -t [2001:db8::100]:1103 -s sed -p 120 -M 64",
+			"-a -t [2001:db8::100]:1103 -r [2001:db8::21]:1103 -g -w 1",
+			"-a -t [2001:db8::100]:1103 -r [2001:db8::22]:1103 -i -w 5 --tun-type ipip",
+		)
+		for _, w := range want {
+			if !slices.Contains(save, w) {
+				t.Errorf("kernel table lacks %q", w)
+			}
+		}
+		// ipvsadm -S leaves thresholds out; --thresholds shows them: upper, lower.
+		th := e.sh(d1, "ipvsadm -Ln --thresholds -u 198.51.100.100:1101")
+		if !slices.ContainsFunc(strings.Split(th, "\n"), func(l string) bool {
+			f := strings.Fields(l)
+			return len(f) >= 4 && f[1] == "198.51.100.21:5353" && f[2] == "100" && f[3] == "10"
+		}) {
+			t.Errorf("thresholds:\n%s", th)
+		}
+		// The agent's own report agrees and owns them all.
+		rep := e.report(d1)
+		for _, s := range rep.Services {
+			if !s.Managed || s.Missing || s.Error != "" {
+				t.Errorf("report: %+v", s)
+			}
+		}
+		if len(rep.Services) != len(agentapi.Schedulers)-1+6 {
+			t.Errorf("report has %d services", len(rep.Services))
+		}
+		// twos: stored, but the kernel lacks it; the error says so and the report shows it.
+		err := e.tryCall(d1, func(ctx context.Context, c *agentclient.Client) error {
+			_, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: 1999, Scheduler: "twos"})
+			return err
+		})
+		if err == nil {
+			t.Log("this kernel has twos")
+		} else if !strings.Contains(err.Error(), `scheduler "twos" is not available in this kernel`) {
+			t.Errorf("twos: %v", err)
+		} else {
+			for _, s := range e.report(d1).Services {
+				if s.Key == "tcp/198.51.100.100:1999" && (!s.Missing || !strings.Contains(s.Error, "ip_vs_twos")) {
+					t.Errorf("twos in the report: %+v", s)
+				}
+			}
+		}
+		e.deleteVS("tcp/198.51.100.100:1999")
+		out := e.sh(d1, agentapi.BinaryPath+" status")
+		if !strings.Contains(out, "TCP  198.51.100.100:1001") || !strings.Contains(out, "-> 198.51.100.22:1001") {
+			t.Errorf("lvs-agent status:\n%s", out)
+		}
+	})
+
+	t.Run("timeouts and sync daemons", func(t *testing.T) {
+		e.t = t
+		id := ipvs.SyncID("edge")
+		out := e.sh(d1, "ipvsadm -L --timeout; ipvsadm -L --daemon")
+		for _, w := range []string{"Timeout (tcp tcpfin udp): 600 60 30",
+			fmt.Sprintf("master sync daemon (mcast=eth0, syncid=%d", id), fmt.Sprintf("backup sync daemon (mcast=eth0, syncid=%d", id)} {
+			if !strings.Contains(out, w) {
+				t.Errorf("lacks %q:\n%s", w, out)
+			}
+		}
+		rep := e.report(d1)
+		if rep.Timeouts == nil || *rep.Timeouts != (agentapi.IPVSTimeouts{TCP: 600, TCPFin: 60, UDP: 30}) || len(rep.SyncDaemons) != 2 {
+			t.Errorf("report timeouts %+v daemons %+v", rep.Timeouts, rep.SyncDaemons)
+		}
+		// Tampered: a daemon stopped, a timeout changed. Both come back.
+		e.sh(d1, "ipvsadm --stop-daemon backup && ipvsadm --set 900 0 0")
+		e.waitFor("sync daemon and timeouts repaired", repairBound, func() bool {
+			out := e.sh(d1, "ipvsadm -L --timeout; ipvsadm -L --daemon")
+			return strings.Contains(out, "600 60 30") && strings.Contains(out, "backup sync daemon")
+		}, func() string { return e.sh(d1, "ipvsadm -L --timeout; ipvsadm -L --daemon") })
+	})
+
+	const drKey = "tcp/198.51.100.100:80"
+	drVS := func() *agentapi.VirtualServer {
+		return &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: 80, Scheduler: "rr", ForwardingMethod: "dr",
+			RealServers: realServers(rs("198.51.100.21", 80, 1), rs("198.51.100.22", 80, 1))}
+	}
+	putRS := func(vsKey string, r *agentapi.RealServer) {
+		e.t.Helper()
+		e.call(d1, func(ctx context.Context, c *agentclient.Client) error {
+			_, err := c.PutRealServer(ctx, vsKey, r)
+			return err
+		})
+	}
+
+	t.Run("DR end to end: rr even, wrr 1:2, persistence, weight 0 drains", func(t *testing.T) {
+		e.t = t
+		e.putVS(drVS())
+		c := e.counts(vipDR+":80", 200)
+		t.Logf("rr over 200 connections: %v", c)
+		if c["error"] != 0 || c[r1] < 90 || c[r2] < 90 {
+			t.Errorf("rr: %v, want about 100 each", c)
+		}
+		vs := drVS()
+		vs.Scheduler = "wrr"
+		vs.RealServers = nil // keeps them
+		e.putVS(vs)
+		putRS(drKey, rs("198.51.100.22", 80, 2))
+		c = e.counts(vipDR+":80", 300)
+		ratio := float64(c[r2]) / float64(max(c[r1], 1))
+		t.Logf("wrr 1:2 over 300 connections: %v (ratio %.2f)", c, ratio)
+		if c["error"] != 0 || ratio < 1.7 || ratio > 2.3 {
+			t.Errorf("wrr: %v, ratio %.2f, want 2 within 15%%", c, ratio)
+		}
+		vs.Persistence = &agentapi.Persistence{TimeoutS: 60}
+		e.putVS(vs)
+		c = e.counts(vipDR+":80", 60)
+		t.Logf("persistent over 60 connections: %v", c)
+		if c["error"] != 0 || len(c) != 1 {
+			t.Errorf("persistence: %v, want one real server for every connection", c)
+		}
+		vs.Persistence = nil
+		vs.Scheduler = "rr"
+		e.putVS(vs)
+		putRS(drKey, rs("198.51.100.21", 80, 0))
+		c = e.counts(vipDR+":80", 40)
+		t.Logf("real1 at weight 0, 40 connections: %v", c)
+		if c[r2] != 40 {
+			t.Errorf("drain: %v, want all on real2", c)
+		}
+		putRS(drKey, rs("198.51.100.21", 80, 1))
+		putRS(drKey, rs("198.51.100.22", 80, 1))
+	})
+
+	t.Run("updates in place and an agent restart keep an established connection", func(t *testing.T) {
+		e.t = t
+		e.putVS(drVS())
+		h := e.hold(vipDR + ":80")
+		held := "198.51.100.21:80"
+		other := r2
+		if h.name == r2 {
+			held, other = "198.51.100.22:80", r1
+		}
+		t.Logf("holding a connection to %s", held)
+		addr, port := strings.Split(held, ":")[0], 80
+		// Weight, scheduler, persistence, thresholds: each an edit in place.
+		putRS(drKey, rs(addr, port, 5))
+		vs := drVS()
+		vs.RealServers = nil
+		vs.Scheduler = "wlc"
+		e.putVS(vs)
+		vs.Persistence = &agentapi.Persistence{TimeoutS: 30}
+		e.putVS(vs)
+		vs.Persistence = nil
+		e.putVS(vs)
+		putRS(drKey, &agentapi.RealServer{Address: addr, Port: port, Weight: 5, UpperThreshold: 1000})
+		// Quiesce the held server: new connections go elsewhere, the established one goes on.
+		putRS(drKey, rs(addr, port, 0))
+		if c := e.counts(vipDR+":80", 20); c[other] != 20 {
+			t.Errorf("new connections with %s at weight 0: %v", held, c)
+		}
+		// Restart the agent: it re-applies its stored state to a table that already matches
+		// and changes nothing.
+		before := e.ipvsSave(d1)
+		changes := strings.Count(e.sh(d1, "cat "+agentapi.LogPath), "IPVS change")
+		e.sh(d1, agentapi.BinaryPath+" stop && "+agentapi.BinaryPath+" install")
+		e.waitFor("a resync after the restart", time.Minute, func() bool {
+			var rep *agentapi.IPVSReport
+			err := e.tryCall(d1, func(ctx context.Context, c *agentclient.Client) (err error) { rep, err = c.IPVS(ctx); return err })
+			return err == nil && rep.LastReconcile != nil && rep.LastReconcile.Changes == 0
+		}, nil)
+		if after := e.ipvsSave(d1); !slices.Equal(before, after) {
+			t.Errorf("the restart changed the table:\nbefore %v\nafter  %v", before, after)
+		}
+		if n := strings.Count(e.sh(d1, "cat "+agentapi.LogPath), "IPVS change"); n != changes {
+			t.Errorf("the restart made %d changes", n-changes)
+		}
+		conns := e.sh(d1, "ipvsadm -Lnc")
+		if !strings.Contains(conns, held) || !strings.Contains(conns, "ESTABLISHED") {
+			t.Errorf("connection entry gone:\n%s", conns)
+		}
+		r := h.finish(t)
+		t.Logf("held connection: %+v", r)
+		if r.Error != "" || r.Replies < 20 {
+			t.Errorf("the established connection broke: %+v", r)
+		}
+		e.putVS(drVS())
+	})
+
+	t.Run("manual changes are repaired and reported; foreign services are left alone", func(t *testing.T) {
+		e.t = t
+		e.putVS(drVS())
+		start := e.report(d1).Repairs
+		e.sh(d1, "ipvsadm -A -t 198.51.100.100:9999 -s rr")
+		tampers := []struct {
+			name, script string
+			ok           func([]string) bool
+		}{
+			{"ipvsadm -d", "ipvsadm -d -t 198.51.100.100:80 -r 198.51.100.21:80",
+				func(s []string) bool {
+					return slices.Contains(s, "-a -t 198.51.100.100:80 -r 198.51.100.21:80 -g -w 1")
+				}},
+			{"ipvsadm -e", "ipvsadm -e -t 198.51.100.100:80 -r 198.51.100.22:80 -m -w 9",
+				func(s []string) bool {
+					return slices.Contains(s, "-a -t 198.51.100.100:80 -r 198.51.100.22:80 -g -w 1")
+				}},
+			{"ipvsadm -a", "ipvsadm -a -t 198.51.100.100:80 -r 198.51.100.23:80 -g -w 1",
+				func(s []string) bool {
+					return !slices.Contains(s, "-a -t 198.51.100.100:80 -r 198.51.100.23:80 -g -w 1")
+				}},
+			{"ipvsadm -E", "ipvsadm -E -t 198.51.100.100:80 -s lc -p 10",
+				func(s []string) bool { return slices.Contains(s, "-A -t 198.51.100.100:80 -s rr") }},
+			{"ipvsadm -D", "ipvsadm -D -t 198.51.100.100:1001",
+				func(s []string) bool {
+					return slices.Contains(s, "-A -t 198.51.100.100:1001 -s rr") && slices.Contains(s, "-a -t 198.51.100.100:1001 -r 198.51.100.22:1001 -g -w 3")
+				}},
+		}
+		for _, tc := range tampers {
+			e.sh(d1, tc.script)
+			took := e.waitFor(tc.name+" repaired", repairBound, func() bool { return tc.ok(e.ipvsSave(d1)) },
+				func() string { return strings.Join(e.ipvsSave(d1), "\n") })
+			t.Logf("%s repaired after %v", tc.name, took.Round(100*time.Millisecond))
+		}
+		rep := e.report(d1)
+		if rep.Repairs < start+5 {
+			t.Errorf("repairs %d -> %d, want at least 5 more", start, rep.Repairs)
+		}
+		joined := strings.Join(rep.RecentRepairs, "\n")
+		for _, w := range []string{"198.51.100.21:80", "weight 9, want 1", "198.51.100.23:80", "scheduler lc, want rr", "tcp/198.51.100.100:1001"} {
+			if !strings.Contains(joined, w) {
+				t.Errorf("recent repairs lack %q:\n%s", w, joined)
+			}
+		}
+		if log := e.sh(d1, "cat "+agentapi.LogPath); !strings.Contains(log, "IPVS drift repaired") {
+			t.Error("no repair in the agent's log")
+		}
+		foreign := false
+		for _, s := range rep.Services {
+			if s.Key == "tcp/198.51.100.100:9999" {
+				foreign = !s.Managed
+			}
+		}
+		if !foreign || !slices.Contains(e.ipvsSave(d1), "-A -t 198.51.100.100:9999 -s rr") {
+			t.Errorf("the foreign service was touched or not reported as unmanaged")
+		}
+	})
+
+	t.Run("IPv6 DR end to end", func(t *testing.T) {
+		e.t = t
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vip6DR, Port: 80, Scheduler: "rr", ForwardingMethod: "dr",
+			RealServers: realServers(rs("2001:db8::21", 80, 1), rs("2001:db8::22", 80, 1))})
+		c := e.counts("["+vip6DR+"]:80", 40)
+		t.Logf("IPv6 rr over 40 connections: %v", c)
+		if c[r1] < 15 || c[r2] < 15 {
+			t.Errorf("IPv6 DR: %v", c)
+		}
+	})
+
+	t.Run("NAT end to end with the director sysctls", func(t *testing.T) {
+		e.t = t
+		orig := e.sh(d1, "sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.send_redirects net.ipv4.conf.eth0.send_redirects")
+		// The real servers answer the client through the director, as their default route
+		// would in a NAT setup (the lab is one subnet, so a host route stands for it).
+		for _, h := range []string{r1, r2} {
+			e.sh(h, "ip route replace 198.51.100.31/32 via 198.51.100.11")
+		}
+		t.Cleanup(func() {
+			for _, h := range []string{r1, r2} {
+				_, _ = e.trySh(h, "ip route del 198.51.100.31/32")
+			}
+		})
+		const natKey = "tcp/198.51.100.101:80"
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipNAT, Port: 80, Scheduler: "rr", ForwardingMethod: "nat",
+			RealServers: realServers(rs("198.51.100.21", 8080, 1), rs("198.51.100.22", 8080, 1))})
+		got := e.sh(d1, "sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.send_redirects net.ipv4.conf.eth0.send_redirects")
+		if strings.Fields(got)[0] != "1" || strings.Fields(got)[1] != "0" || strings.Fields(got)[2] != "0" {
+			t.Errorf("director sysctls for NAT: %q", got)
+		}
+		c := e.counts(vipNAT+":80", 40)
+		t.Logf("NAT rr over 40 connections: %v", c)
+		if c[r1+"-nat"] < 15 || c[r2+"-nat"] < 15 {
+			t.Errorf("NAT: %v", c)
+		}
+		e.deleteVS(natKey)
+		if got := e.sh(d1, "sysctl -n net.ipv4.ip_forward net.ipv4.conf.all.send_redirects net.ipv4.conf.eth0.send_redirects"); got != orig {
+			t.Errorf("sysctls after the last NAT service: %q, want the originals %q", got, orig)
+		}
+	})
+
+	t.Run("tunnel end to end", func(t *testing.T) {
+		e.t = t
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipTun, Port: 80, Scheduler: "rr", ForwardingMethod: "tunnel",
+			RealServers: realServers(rs("198.51.100.21", 80, 1), rs("198.51.100.22", 80, 1))})
+		c := e.counts(vipTun+":80", 40)
+		t.Logf("ipip rr over 40 connections: %v", c)
+		if c[r1] < 15 || c[r2] < 15 {
+			t.Errorf("tunnel: %v", c)
+		}
+		if _, err := e.trySh(r1, "ip -6 addr show dev ip6tnl0 | grep -q "+vip6Tun); err != nil {
+			t.Logf("IPv6 tunnel skipped: no ip6tnl0 with %s on real1 (ip6_tunnel module)", vip6Tun)
+			return
+		}
+		e.putVS(&agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vip6Tun, Port: 80, Scheduler: "rr", ForwardingMethod: "tunnel",
+			RealServers: realServers(rs("2001:db8::21", 80, 1), rs("2001:db8::22", 80, 1))})
+		c = e.counts("["+vip6Tun+"]:80", 40)
+		t.Logf("ip6ip6 rr over 40 connections: %v", c)
+		if c[r1] < 15 || c[r2] < 15 {
+			t.Errorf("IPv6 tunnel: %v", c)
+		}
+	})
+
+	t.Run("deleting the pair removes exactly what the agent programmed", func(t *testing.T) {
+		e.t = t
+		e.call(d1, func(ctx context.Context, c *agentclient.Client) error { return c.DeletePair(ctx) })
+		if got := e.ipvsSave(d1); !slices.Equal(got, []string{"-A -t 198.51.100.100:9999 -s rr"}) {
+			t.Errorf("table after teardown: %v", got)
+		}
+		out := e.sh(d1, "ipvsadm -L --timeout; ipvsadm -L --daemon")
+		if !strings.Contains(out, "900 120 300") || strings.Contains(out, "sync daemon") {
+			t.Errorf("timeouts and daemons after teardown:\n%s", out)
+		}
+		if _, err := e.trySh(d1, "ls /var/lib/lvs-agent/ipvs-owned.json"); err == nil {
+			t.Error("ownership ledger left behind")
+		}
+	})
+}

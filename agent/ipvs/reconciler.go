@@ -1,0 +1,681 @@
+package ipvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// Config configures a Reconciler.
+type Config struct {
+	Logger *slog.Logger
+	// Health overrides configured weights; nil means every real server is healthy.
+	Health HealthView
+	// StateDir is where the reconciler records what it owns (ipvs-owned.json) and the sysctl
+	// values it replaced (ipvs-sysctls.json); empty keeps them in memory only.
+	StateDir string
+	// Kernel is the IPVS table; nil opens the agent's own on first need.
+	Kernel Kernel
+	// Sysctls reads and writes sysctls; nil means /proc/sys of the agent's namespace.
+	Sysctls netconf.SysctlIO
+}
+
+// recentRepairs bounds the repair descriptions kept for the status.
+const recentRepairs = 20
+
+// Reconciler keeps the kernel's IPVS table, sync daemons, timeouts and director sysctls as a
+// desired state asks. It implements server.Reconciler and server.StatusReporter.
+type Reconciler struct {
+	log    *slog.Logger
+	health HealthView
+	keeper *netconf.SysctlKeeper
+	sys    netconf.SysctlIO
+	ledger string
+
+	mu        sync.Mutex // serialises Apply; guards the following
+	loaded    bool
+	led       owned
+	applied   map[ServiceKey]*Service // what the last Apply programmed, per service
+	quorumUp  map[string]bool
+	daemons   []Daemon  // what the last Apply started
+	timeouts  *Timeouts // what the last Apply set
+	loadTried bool
+
+	kmu    sync.Mutex // guards kernel (also read by reports)
+	kernel Kernel
+
+	rmu      sync.Mutex // guards the report state below
+	desired  []*desiredService
+	svcErrs  map[string]string
+	repairs  uint64
+	recent   []string
+	lastErr  string
+	lastPair *agentapi.Pair
+	lastRun  *agentapi.IPVSReconcile
+}
+
+// owned is what the reconciler has programmed, recorded across restarts.
+type owned struct {
+	Services []string `json:"services,omitempty"` // service keys
+	Daemons  bool     `json:"daemons,omitempty"`  // it started the sync daemons
+	Timeouts bool     `json:"timeouts,omitempty"` // it set the timeouts
+}
+
+// New returns a Reconciler.
+func New(cfg Config) *Reconciler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Health == nil {
+		cfg.Health = AllHealthy{}
+	}
+	if cfg.Sysctls == nil {
+		cfg.Sysctls = netconf.ProcSys{}
+	}
+	r := &Reconciler{
+		log:      cfg.Logger.With("part", "ipvs"),
+		health:   cfg.Health,
+		sys:      cfg.Sysctls,
+		kernel:   cfg.Kernel,
+		applied:  map[ServiceKey]*Service{},
+		quorumUp: map[string]bool{},
+		svcErrs:  map[string]string{},
+	}
+	sysPath := ""
+	if cfg.StateDir != "" {
+		r.ledger = filepath.Join(cfg.StateDir, "ipvs-owned.json")
+		sysPath = filepath.Join(cfg.StateDir, "ipvs-sysctls.json")
+	}
+	r.keeper = netconf.NewSysctlKeeper(cfg.Sysctls, sysPath)
+	return r
+}
+
+// Close releases the kernel handle.
+func (r *Reconciler) Close() error {
+	r.kmu.Lock()
+	defer r.kmu.Unlock()
+	if r.kernel == nil {
+		return nil
+	}
+	err := r.kernel.Close()
+	r.kernel = nil
+	return err
+}
+
+// Repairs returns how many differences the reconciler found and repaired that it had not
+// caused itself.
+func (r *Reconciler) Repairs() uint64 {
+	r.rmu.Lock()
+	defer r.rmu.Unlock()
+	return r.repairs
+}
+
+// Apply makes the kernel match st. It is idempotent: with the table already right it only
+// reads it.
+func (r *Reconciler) Apply(ctx context.Context, st *store.State) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.loaded {
+		if err := netconf.LoadLedger(r.ledger, &r.led); err != nil {
+			return err
+		}
+		r.loaded = true
+	}
+	var pair *agentapi.Pair
+	if st != nil {
+		pair = st.Pair
+	}
+	desired := buildDesired(st, r.health, r.quorumUp)
+	var errs []error
+	for _, d := range desired {
+		if d.err != nil {
+			errs = append(errs, d.err)
+		}
+	}
+	needKernel := len(desired) > 0 || len(r.led.Services) > 0 || r.led.Daemons || r.led.Timeouts ||
+		(pair != nil && (pair.SyncConnections || pair.IPVSTimeouts != nil))
+	svcErrs := map[string]string{}
+	if needKernel {
+		k, err := r.kernelFor(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			errs = append(errs, r.applyServices(k, desired, svcErrs)...)
+			errs = append(errs, r.applyDaemons(k, pair), r.applyTimeouts(k, pair))
+		}
+	}
+	errs = append(errs, r.applySysctls(pair, desired))
+	err := errors.Join(errs...)
+
+	r.rmu.Lock()
+	r.desired = desired
+	r.svcErrs = svcErrs
+	r.lastPair = pair
+	r.lastErr = ""
+	if err != nil {
+		r.lastErr = err.Error()
+	}
+	r.rmu.Unlock()
+	return err
+}
+
+// kernelFor returns the kernel handle, opening it (and loading ip_vs, once) if needed.
+func (r *Reconciler) kernelFor(ctx context.Context) (Kernel, error) {
+	r.kmu.Lock()
+	defer r.kmu.Unlock()
+	if r.kernel != nil {
+		return r.kernel, nil
+	}
+	k, err := Open(ctx, !r.loadTried)
+	r.loadTried = true
+	if err != nil {
+		return nil, err
+	}
+	r.kernel = k
+	return k, nil
+}
+
+// dropKernel closes a handle that failed, so that the next Apply opens a fresh one.
+func (r *Reconciler) dropKernel(k Kernel) {
+	r.kmu.Lock()
+	defer r.kmu.Unlock()
+	if r.kernel == k {
+		_ = k.Close()
+		r.kernel = nil
+	}
+}
+
+func (r *Reconciler) saveLedger() error {
+	if len(r.led.Services) == 0 && !r.led.Daemons && !r.led.Timeouts {
+		return netconf.RemoveLedger(r.ledger)
+	}
+	return netconf.SaveLedger(r.ledger, &r.led)
+}
+
+func (r *Reconciler) repaired(what string, args ...any) {
+	r.log.Warn("IPVS drift repaired: "+what, args...)
+	r.rmu.Lock()
+	r.repairs++
+	r.recent = append(r.recent, time.Now().UTC().Format(time.RFC3339)+" "+fmt.Sprintf("%s %v", what, args))
+	if len(r.recent) > recentRepairs {
+		r.recent = r.recent[len(r.recent)-recentRepairs:]
+	}
+	r.rmu.Unlock()
+}
+
+func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs map[string]string) []error {
+	start := time.Now()
+	have, err := k.Services()
+	if err != nil {
+		r.dropKernel(k)
+		return []error{err}
+	}
+	kernelByKey := make(map[ServiceKey]*Service, len(have))
+	for _, s := range have {
+		kernelByKey[s.ServiceKey] = s
+	}
+	ownedKeys := map[ServiceKey]bool{}
+	ownedNames := map[ServiceKey]string{}
+	for _, name := range r.led.Services {
+		vs, err := agentapi.ParseVirtualServerKey(name)
+		if err != nil {
+			continue
+		}
+		if key, err := serviceKeyOf(vs); err == nil {
+			ownedKeys[key] = true
+			ownedNames[key] = name
+		}
+	}
+	var want []*Service
+	for _, d := range desired {
+		if d.svc != nil {
+			want = append(want, d.svc)
+		}
+	}
+	ops, diffs := Plan(have, want, ownedKeys)
+	for _, d := range diffs {
+		if r.isDrift(d, kernelByKey) {
+			args := []any{"service", d.Service.String()}
+			if d.Dest.IsValid() {
+				args = append(args, "destination", d.Dest.String())
+			}
+			r.repaired(d.What, args...)
+		} else {
+			args := []any{"service", d.Service.String()}
+			if d.Dest.IsValid() {
+				args = append(args, "destination", d.Dest.String())
+			}
+			r.log.Info("IPVS change: "+d.What, args...)
+		}
+	}
+	var errs []error
+	failed := map[ServiceKey]bool{}
+	if len(ops) > 0 {
+		for i, err := range k.Exec(ops) {
+			if err != nil {
+				errs = append(errs, err)
+				failed[ops[i].Service.ServiceKey] = true
+				key := ops[i].Service.ServiceKey.String()
+				if _, seen := svcErrs[key]; !seen {
+					svcErrs[key] = err.Error()
+				}
+			}
+		}
+	}
+	run := &agentapi.IPVSReconcile{At: start.UTC().Format(time.RFC3339Nano), TookMS: float64(time.Since(start).Microseconds()) / 1000,
+		Services: len(want), Changes: len(ops), Failed: len(errs)}
+	for _, s := range want {
+		run.Destinations += len(s.Dests)
+	}
+	if len(ops) > 0 {
+		r.log.Info("IPVS changes applied", "changes", len(ops), "failed", len(errs), "took", time.Since(start))
+	}
+	r.rmu.Lock()
+	r.lastRun = run
+	r.rmu.Unlock()
+	// The record of what was programmed: a service with a failed op is forgotten, so that its
+	// next repair is not taken for drift.
+	next := map[ServiceKey]*Service{}
+	var names []string
+	for _, s := range want {
+		names = append(names, s.ServiceKey.String())
+		if !failed[s.ServiceKey] {
+			next[s.ServiceKey] = s
+		}
+	}
+	for _, o := range ops {
+		if o.Kind == DelService && failed[o.Service.ServiceKey] {
+			names = append(names, ownedNames[o.Service.ServiceKey]) // still ours: retry
+		}
+	}
+	r.applied = next
+	sort.Strings(names)
+	names = slices.Compact(names)
+	if !slices.Equal(names, r.led.Services) {
+		r.led.Services = names
+		if err := r.saveLedger(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
+// isDrift tells a difference someone else caused (the kernel no longer has what the last Apply
+// programmed) from one the configuration or health caused.
+func (r *Reconciler) isDrift(d Diff, kernel map[ServiceKey]*Service) bool {
+	a := r.applied[d.Service]
+	if a == nil {
+		return false
+	}
+	k := kernel[d.Service]
+	if !d.Dest.IsValid() {
+		switch {
+		case k == nil:
+			return true // we made it and it is gone
+		case d.What == "not configured":
+			return false
+		}
+		return serviceDiff(k, a) != ""
+	}
+	var ad, kd *Dest
+	for _, x := range a.Dests {
+		if x.Key() == d.Dest {
+			ad = x
+		}
+	}
+	if k != nil {
+		for _, x := range k.Dests {
+			if x.Key() == d.Dest {
+				kd = x
+			}
+		}
+	}
+	switch {
+	case ad == nil:
+		return kd != nil // someone added it
+	case kd == nil:
+		return true // we added it and it is gone
+	}
+	return destDiff(kd, ad) != ""
+}
+
+func (r *Reconciler) applyDaemons(k Kernel, pair *agentapi.Pair) error {
+	var want []Daemon
+	if pair != nil && pair.SyncConnections && pair.Self >= 0 && pair.Self < len(pair.Directors) {
+		iface, id := pair.Directors[pair.Self].Interface, SyncID(pair.Name)
+		// Both daemons on both directors: each sends the connections it handles and receives
+		// its peer's, so whichever holds the VIP, the other is ready to take over. The kernel
+		// runs a master and a backup side by side for exactly this.
+		want = []Daemon{{State: DaemonMaster, Interface: iface, SyncID: id}, {State: DaemonBackup, Interface: iface, SyncID: id}}
+	}
+	if len(want) == 0 && !r.led.Daemons {
+		return nil
+	}
+	have, err := k.Daemons()
+	if err != nil {
+		return err
+	}
+	byState := map[uint32]Daemon{}
+	for _, d := range have {
+		byState[d.State] = d
+	}
+	var errs []error
+	for _, state := range []uint32{DaemonMaster, DaemonBackup} {
+		h, has := byState[state]
+		var w *Daemon
+		for i := range want {
+			if want[i].State == state {
+				w = &want[i]
+			}
+		}
+		switch {
+		case w == nil && has:
+			r.log.Info("IPVS sync daemon stopped", "state", daemonStateName(state), "interface", h.Interface)
+			if err := k.StopDaemon(state); err != nil {
+				errs = append(errs, err)
+			}
+		case w != nil && (!has || h.Interface != w.Interface || h.SyncID != w.SyncID):
+			wasOurs := slices.Contains(r.daemons, *w)
+			if has {
+				if err := k.StopDaemon(state); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+			}
+			what := fmt.Sprintf("%s sync daemon on %s, sync id %d", daemonStateName(state), w.Interface, w.SyncID)
+			if has {
+				what += fmt.Sprintf(" (was on %s, sync id %d)", h.Interface, h.SyncID)
+			}
+			if wasOurs {
+				r.repaired("restarted "+what, "service", "sync daemon")
+			} else {
+				r.log.Info("IPVS sync daemon started: " + what)
+			}
+			if err := k.StartDaemon(*w); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	r.daemons = want
+	if r.led.Daemons != (len(want) > 0) {
+		r.led.Daemons = len(want) > 0
+		errs = append(errs, r.saveLedger())
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) applyTimeouts(k Kernel, pair *agentapi.Pair) error {
+	var want *Timeouts
+	if pair != nil && pair.IPVSTimeouts != nil {
+		t := KernelDefaultTimeouts
+		if c := pair.IPVSTimeouts; c != nil {
+			if c.TCP > 0 {
+				t.TCP = uint32(c.TCP)
+			}
+			if c.TCPFin > 0 {
+				t.TCPFin = uint32(c.TCPFin)
+			}
+			if c.UDP > 0 {
+				t.UDP = uint32(c.UDP)
+			}
+		}
+		want = &t
+	} else if r.led.Timeouts {
+		// No longer configured: give the kernel its defaults back.
+		t := KernelDefaultTimeouts
+		want = &t
+	}
+	if want == nil {
+		return nil
+	}
+	have, err := k.Timeouts()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if have != *want {
+		if r.timeouts != nil && *r.timeouts == *want {
+			r.repaired(fmt.Sprintf("timeouts tcp %d tcpfin %d udp %d, want %d %d %d", have.TCP, have.TCPFin, have.UDP, want.TCP, want.TCPFin, want.UDP), "service", "timeouts")
+		} else {
+			r.log.Info("IPVS timeouts set", "tcp", want.TCP, "tcpfin", want.TCPFin, "udp", want.UDP)
+		}
+		if err := k.SetTimeouts(*want); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	managed := pair != nil && pair.IPVSTimeouts != nil
+	if managed {
+		r.timeouts = want
+	} else {
+		r.timeouts = nil
+	}
+	if r.led.Timeouts != managed {
+		r.led.Timeouts = managed
+		errs = append(errs, r.saveLedger())
+	}
+	return errors.Join(errs...)
+}
+
+// directorSysctls are the sysctls the configured forwarding methods need.
+//
+// Only NAT needs any: the director routes the real servers' replies, so it must forward, and as
+// replies leave by the interface they came in on it must not send ICMP redirects to the real
+// servers (they would then bypass it and the clients would see the real servers' addresses).
+// When netfilter's connection tracking is loaded, IPVS must keep conntrack entries for NAT
+// connections (vs.conntrack) or a stateful firewall drops the replies as INVALID. DR and tunnel
+// hand packets to the real servers below routing and need nothing.
+func (r *Reconciler) directorSysctls(pair *agentapi.Pair, desired []*desiredService) map[string]string {
+	want := map[string]string{}
+	var nat4, nat6 bool
+	for _, d := range desired {
+		if d.svc == nil {
+			continue
+		}
+		for _, dst := range d.svc.Dests {
+			if dst.FwdMethod == FwdMasq {
+				if dst.Addr.Is4() {
+					nat4 = true
+				} else {
+					nat6 = true
+				}
+			}
+		}
+	}
+	if nat4 {
+		want["net.ipv4.ip_forward"] = "1"
+		want["net.ipv4.conf.all.send_redirects"] = "0"
+		if pair != nil && pair.Self >= 0 && pair.Self < len(pair.Directors) {
+			if iface := pair.Directors[pair.Self].Interface; iface != "" && !strings.ContainsAny(iface, "/.") {
+				want["net.ipv4.conf."+iface+".send_redirects"] = "0"
+			}
+		}
+	}
+	if nat6 {
+		want["net.ipv6.conf.all.forwarding"] = "1"
+	}
+	if nat4 || nat6 {
+		if _, err := r.sys.Sysctl("net.netfilter.nf_conntrack_max"); err == nil {
+			want["net.ipv4.vs.conntrack"] = "1"
+		}
+	}
+	return want
+}
+
+func (r *Reconciler) applySysctls(pair *agentapi.Pair, desired []*desiredService) error {
+	changes, err := r.keeper.Hold(r.directorSysctls(pair, desired))
+	for _, c := range changes {
+		if c.Drift {
+			r.repaired(c.String(), "service", "sysctl")
+		} else {
+			r.log.Info("director sysctl: " + c.String())
+		}
+	}
+	return err
+}
+
+// Report implements server.StatusReporter: the kernel's table merged with the configuration.
+func (r *Reconciler) Report(st *agentapi.Status) {
+	st.IPVS = r.tableReport()
+}
+
+// IPVSReport returns the full IPVS report of the director.
+func (r *Reconciler) IPVSReport() *agentapi.IPVSReport {
+	rep := &agentapi.IPVSReport{Services: r.tableReport()}
+	r.kmu.Lock()
+	k := r.kernel
+	r.kmu.Unlock()
+	if k != nil {
+		if t, err := k.Timeouts(); err == nil {
+			rep.Timeouts = &agentapi.IPVSTimeouts{TCP: int(t.TCP), TCPFin: int(t.TCPFin), UDP: int(t.UDP)}
+		}
+		if ds, err := k.Daemons(); err == nil {
+			for _, d := range ds {
+				rep.SyncDaemons = append(rep.SyncDaemons, agentapi.IPVSSyncDaemon{State: daemonStateName(d.State), Interface: d.Interface, SyncID: int(d.SyncID)})
+			}
+		}
+	}
+	if held := r.keeper.Held(); len(held) > 0 {
+		rep.Sysctls = map[string]string{}
+		for name := range held {
+			if v, err := r.sys.Sysctl(name); err == nil {
+				rep.Sysctls[name] = v
+			}
+		}
+	}
+	r.rmu.Lock()
+	rep.Repairs = r.repairs
+	rep.RecentRepairs = slices.Clone(r.recent)
+	rep.LastError = r.lastErr
+	if r.lastRun != nil {
+		x := *r.lastRun
+		rep.LastReconcile = &x
+	}
+	r.rmu.Unlock()
+	return rep
+}
+
+func (r *Reconciler) tableReport() []agentapi.IPVSService {
+	r.rmu.Lock()
+	desired := r.desired
+	svcErrs := r.svcErrs
+	r.rmu.Unlock()
+	r.kmu.Lock()
+	k := r.kernel
+	r.kmu.Unlock()
+	var have []*Service
+	if k != nil {
+		have, _ = k.Services()
+	}
+	byKey := map[ServiceKey]*desiredService{}
+	for _, d := range desired {
+		if d.svc != nil {
+			byKey[d.svc.ServiceKey] = d
+		}
+	}
+	hs, _ := r.health.(HealthStatuser)
+	out := []agentapi.IPVSService{}
+	seen := map[ServiceKey]bool{}
+	for _, s := range have {
+		d := byKey[s.ServiceKey]
+		seen[s.ServiceKey] = true
+		is := agentapi.IPVSService{
+			Key: s.ServiceKey.String(), Scheduler: s.Scheduler, Flags: flagNames(s.Scheduler, s.Flags),
+			Stats: stats(s.Stats), Managed: d != nil, Destinations: []agentapi.IPVSDestination{},
+		}
+		if s.Flags&FlagPersistent != 0 {
+			is.Persistence = &agentapi.Persistence{TimeoutS: int(s.Timeout), Netmask: netmaskString(s.Family, s.NetmaskBits)}
+		}
+		inKernel := map[netip.AddrPort]bool{}
+		for _, x := range s.Dests {
+			inKernel[x.Key()] = true
+			id := agentapi.IPVSDestination{
+				Key: x.Key().String(), ForwardingMethod: fwdName(x.FwdMethod), Weight: x.Weight, ConfiguredWeight: x.Weight,
+				ActiveConns: int(x.ActiveConns), InactiveConns: int(x.InactiveConns), PersistentConns: int(x.PersistConns),
+				UpperThreshold: int(x.UpperThreshold), LowerThreshold: int(x.LowerThreshold), Stats: stats(x.Stats),
+				Health: "unchecked",
+			}
+			if d != nil {
+				role, ok := d.roles[x.Key()]
+				id.Managed = ok
+				if w, ok := d.configured[x.Key()]; ok {
+					id.ConfiguredWeight = w
+				}
+				switch {
+				case ok && role == roleSorry:
+					id.Health, id.HealthReason = "sorry", "every real server is out (quorum lost)"
+					id.ConfiguredWeight = 1
+				case hs != nil && d.rsKeys[x.Key()] != "":
+					id.Health, id.HealthReason = hs.Health(d.vsKey, d.rsKeys[x.Key()])
+				}
+				if !ok {
+					id.HealthReason = "not configured: the next repair removes it"
+				}
+			}
+			is.Destinations = append(is.Destinations, id)
+		}
+		if d != nil {
+			q := d.quorum
+			is.Quorum = &q
+			is.Error = svcErrs[is.Key]
+			// Configured real servers the table lacks: out by health, or behind the sorry
+			// server.
+			for ap, rk := range d.rsKeys {
+				if inKernel[ap] {
+					continue
+				}
+				id := agentapi.IPVSDestination{Key: ap.String(), ForwardingMethod: fwdName(fwdMethod(d.vs.EffectiveForwardingMethod(d.vs.RealServers[rk]))),
+					ConfiguredWeight: d.configured[ap], Health: "down", HealthReason: "not in the table"}
+				if hs != nil {
+					id.Health, id.HealthReason = hs.Health(d.vsKey, rk)
+				}
+				if _, want := d.roles[ap]; want {
+					id.HealthReason = "missing from the kernel: the next repair adds it"
+				} else if !q.Up && d.vs.SorryServer != nil {
+					id.HealthReason = "quorum lost: the sorry server has the traffic"
+				}
+				id.Managed = true
+				is.Destinations = append(is.Destinations, id)
+			}
+			sort.Slice(is.Destinations, func(i, j int) bool { return is.Destinations[i].Key < is.Destinations[j].Key })
+		}
+		out = append(out, is)
+	}
+	for _, d := range desired {
+		if d.svc == nil || seen[d.svc.ServiceKey] {
+			continue
+		}
+		q := d.quorum
+		out = append(out, agentapi.IPVSService{Key: d.vsKey, Scheduler: d.svc.Scheduler, Managed: true, Missing: true,
+			Error: svcErrs[d.svc.ServiceKey.String()], Quorum: &q, Destinations: []agentapi.IPVSDestination{}})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+func stats(s Stats) agentapi.IPVSStats {
+	return agentapi.IPVSStats{Connections: s.Conns, PacketsIn: s.InPkts, PacketsOut: s.OutPkts, BytesIn: s.InBytes, BytesOut: s.OutBytes}
+}
+
+func netmaskString(family uint16, bits int) string {
+	if family == AFInet6 {
+		return fmt.Sprint(bits)
+	}
+	var m uint32
+	if bits > 0 {
+		m = ^uint32(0) << (32 - bits)
+	}
+	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
+}

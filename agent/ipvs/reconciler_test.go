@@ -1,0 +1,431 @@
+package ipvs
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"maps"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+const vsKey = "tcp/198.51.100.100:80"
+
+func testState() *agentapi.State {
+	return &agentapi.State{
+		Pair: &agentapi.Pair{Name: "edge", Self: 0, SyncConnections: false, Directors: []agentapi.Director{
+			{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}},
+		VirtualServers: map[string]*agentapi.VirtualServer{
+			vsKey: {VRID: 91, Protocol: "tcp", Address: "198.51.100.100", Port: 80, Scheduler: "wrr", ForwardingMethod: "dr",
+				RealServers: map[string]*agentapi.RealServer{
+					"198.51.100.21:80": {Address: "198.51.100.21", Port: 80, Weight: 1},
+					"198.51.100.22:80": {Address: "198.51.100.22", Port: 80, Weight: 2},
+				}},
+		},
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type env struct {
+	t   *testing.T
+	k   *fakeKernel
+	sys *fakeSys
+	r   *Reconciler
+	log *syncBuf
+	dir string
+}
+
+func newEnv(t *testing.T, hv HealthView) *env {
+	t.Helper()
+	e := &env{t: t, k: newFake(), log: &syncBuf{}, dir: t.TempDir(), sys: &fakeSys{v: map[string]string{
+		"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.send_redirects": "1", "net.ipv4.conf.eth0.send_redirects": "1",
+		"net.ipv6.conf.all.forwarding": "0", "net.ipv4.vs.conntrack": "0",
+	}}}
+	e.r = e.newReconciler(hv)
+	return e
+}
+
+func (e *env) newReconciler(hv HealthView) *Reconciler {
+	return New(Config{Kernel: e.k, Sysctls: e.sys, Health: hv, StateDir: e.dir,
+		Logger: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+}
+
+func (e *env) apply(st *agentapi.State) {
+	e.t.Helper()
+	if err := e.r.Apply(context.Background(), st); err != nil {
+		e.t.Fatalf("Apply: %v", err)
+	}
+}
+
+func (e *env) weight(rs string) int {
+	e.t.Helper()
+	d := e.k.dest(vsKey, rs)
+	if d == nil {
+		return -1
+	}
+	return d.Weight
+}
+
+func TestReconcilerProgramsOnceThenOnlyReads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	e.apply(st)
+	if ops := e.k.takeOps(); len(ops) != 3 {
+		t.Fatalf("first apply: %s", opsString(ops))
+	}
+	for range 3 {
+		e.apply(st)
+	}
+	if ops := e.k.takeOps(); len(ops) != 0 {
+		t.Errorf("apply of a correct table changed it:\n%s", opsString(ops))
+	}
+	if e.r.Repairs() != 0 {
+		t.Errorf("repairs = %d on a quiet table", e.r.Repairs())
+	}
+	if e.weight("198.51.100.22:80") != 2 {
+		t.Errorf("weight = %d", e.weight("198.51.100.22:80"))
+	}
+}
+
+func TestReconcilerUpdatesInPlace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	e.apply(st)
+	e.k.takeOps()
+	vs := st.VirtualServers[vsKey]
+	steps := []struct {
+		name   string
+		change func()
+		want   []string
+	}{
+		{"weight", func() { vs.RealServers["198.51.100.21:80"].Weight = 7 }, []string{"update destination 198.51.100.21:80"}},
+		{"scheduler", func() { vs.Scheduler = "sh"; vs.SchedulerFlags = []string{"sh-port"} }, []string{"update service"}},
+		{"persistence", func() { vs.Persistence = &agentapi.Persistence{TimeoutS: 600, Netmask: "255.255.255.0"} }, []string{"update service"}},
+		{"method", func() { vs.RealServers["198.51.100.22:80"].ForwardingMethod = "tunnel" }, []string{"update destination 198.51.100.22:80"}},
+		{"thresholds", func() {
+			vs.RealServers["198.51.100.22:80"].UpperThreshold = 50
+			vs.RealServers["198.51.100.22:80"].LowerThreshold = 10
+		},
+			[]string{"update destination 198.51.100.22:80"}},
+		{"drain", func() { vs.RealServers["198.51.100.21:80"].Weight = 0 }, []string{"update destination 198.51.100.21:80"}},
+	}
+	for _, s := range steps {
+		s.change()
+		e.apply(st)
+		ops := e.k.takeOps()
+		assertInPlace(t, ops)
+		if len(ops) != len(s.want) {
+			t.Fatalf("%s: ops\n%s", s.name, opsString(ops))
+		}
+		for i, w := range s.want {
+			if !strings.HasPrefix(ops[i].String(), w) {
+				t.Errorf("%s: op %q, want %q", s.name, ops[i], w)
+			}
+		}
+	}
+	got := e.k.service(vsKey)
+	if got.Scheduler != "sh" || got.Flags != FlagSched2|FlagPersistent || got.Timeout != 600 || got.NetmaskBits != 24 {
+		t.Errorf("service %+v", got)
+	}
+	if d := e.k.dest(vsKey, "198.51.100.22:80"); d.FwdMethod != FwdTunnel || d.TunType != TunIPIP || d.UpperThreshold != 50 || d.LowerThreshold != 10 {
+		t.Errorf("dest %+v", d)
+	}
+	if e.r.Repairs() != 0 {
+		t.Errorf("configuration changes counted as %d repairs", e.r.Repairs())
+	}
+}
+
+func TestReconcilerRepairsDrift(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	e.apply(st)
+	e.k.takeOps()
+	key := func(s string) ServiceKey {
+		for k := range e.k.svcs {
+			if k.String() == s {
+				return k
+			}
+		}
+		t.Fatalf("no service %s", s)
+		return ServiceKey{}
+	}
+	k := key(vsKey)
+	tampers := []struct {
+		name string
+		fn   func(map[ServiceKey]*Service)
+		op   string
+	}{
+		{"ipvsadm -e weight", func(m map[ServiceKey]*Service) { m[k].Dests[0].Weight = 9 }, "update destination"},
+		{"ipvsadm -d", func(m map[ServiceKey]*Service) { m[k].Dests = m[k].Dests[1:] }, "add destination"},
+		{"ipvsadm -a extra", func(m map[ServiceKey]*Service) { m[k].Dests = append(m[k].Dests, dst("198.51.100.99", 1)) }, "delete destination 198.51.100.99:80"},
+		{"ipvsadm -E scheduler", func(m map[ServiceKey]*Service) { m[k].Scheduler = "rr" }, "update service"},
+		{"ipvsadm -D", func(m map[ServiceKey]*Service) { delete(m, k) }, "add service"},
+	}
+	for i, tc := range tampers {
+		e.k.tamper(tc.fn)
+		e.apply(st)
+		ops := e.k.takeOps()
+		if len(ops) == 0 || !strings.HasPrefix(ops[0].String(), tc.op) {
+			t.Errorf("%s: repair ops\n%s", tc.name, opsString(ops))
+		}
+		if got := e.r.Repairs(); got != uint64(i+1) {
+			t.Errorf("%s: repairs = %d, want %d", tc.name, got, i+1)
+		}
+	}
+	if e.weight("198.51.100.21:80") != 1 || e.weight("198.51.100.22:80") != 2 {
+		t.Errorf("table not repaired: %+v", e.k.service(vsKey))
+	}
+	if !strings.Contains(e.log.String(), "IPVS drift repaired: weight 9, want 1") {
+		t.Errorf("repair not logged:\n%s", e.log.String())
+	}
+	rep := e.r.IPVSReport()
+	if rep.Repairs != 5 || len(rep.RecentRepairs) != 5 {
+		t.Errorf("report: repairs %d, recent %v", rep.Repairs, rep.RecentRepairs)
+	}
+}
+
+func TestReconcilerLeavesOthersAloneAndTearsDown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	foreign := svc("b", "lc", dst("198.51.100.50", 1))
+	e.k.svcs[foreign.ServiceKey] = cloneSvc(foreign)
+	st := testState()
+	e.apply(st)
+	e.k.takeOps()
+	rep := e.r.IPVSReport()
+	if len(rep.Services) != 2 || rep.Services[0].Key != "tcp/198.51.100.100:443" || rep.Services[0].Managed || !rep.Services[1].Managed {
+		t.Errorf("report services %+v", rep.Services)
+	}
+
+	// An agent restarted with a state that no longer holds the service still removes it: its
+	// ownership is on disk.
+	st2 := testState()
+	delete(st2.VirtualServers, vsKey)
+	e.r = e.newReconciler(nil)
+	e.apply(st2)
+	if ops := e.k.takeOps(); len(ops) != 1 || ops[0].Kind != DelService || ops[0].Service.ServiceKey.String() != vsKey {
+		t.Errorf("teardown ops:\n%s", opsString(ops))
+	}
+	if e.k.service("tcp/198.51.100.100:443") == nil {
+		t.Error("foreign service removed")
+	}
+	e.apply(&agentapi.State{}) // pair deleted
+	if ops := e.k.takeOps(); len(ops) != 0 {
+		t.Errorf("empty state touched:\n%s", opsString(ops))
+	}
+}
+
+// health is a HealthView under test control.
+type health struct {
+	mu sync.Mutex
+	w  map[string]int // rsKey -> weight; -1 = removed
+}
+
+func (h *health) Weight(_, rs string, configured int) (int, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w, ok := h.w[rs]
+	if !ok {
+		return configured, true
+	}
+	return max(w, 0), w >= 0
+}
+
+func (h *health) Health(_, rs string) (string, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if w, ok := h.w[rs]; ok && w <= 0 {
+		return "down", "connect refused"
+	}
+	return "up", ""
+}
+
+func (h *health) set(m map[string]int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.w = maps.Clone(m)
+}
+
+func TestReconcilerHealthSorryServerQuorum(t *testing.T) {
+	t.Parallel()
+	h := &health{}
+	e := newEnv(t, h)
+	st := testState()
+	vs := st.VirtualServers[vsKey]
+	vs.SorryServer = &agentapi.SorryServer{Address: "198.51.100.40", Port: 80}
+	vs.Quorum = &agentapi.Quorum{Min: 2, Hysteresis: 1}
+	e.apply(st)
+	e.k.takeOps()
+
+	steps := []struct {
+		name      string
+		w         map[string]int
+		wantDests string // sorted "addr=weight" of the kernel
+		quorumUp  bool
+	}{
+		{"all up", nil, "198.51.100.21:80=1 198.51.100.22:80=2", true},
+		{"one quiesced: sum 2, still above min-h 1", map[string]int{"198.51.100.22:80": 0}, "198.51.100.21:80=1 198.51.100.22:80=0", true},
+		{"one removed, other quiesced: sum 0, quorum lost: sorry server only", map[string]int{"198.51.100.21:80": -1, "198.51.100.22:80": 0}, "198.51.100.40:80=1", false},
+		{"sum 2 is below min+h 3: still down", map[string]int{"198.51.100.21:80": -1}, "198.51.100.40:80=1", false},
+		{"sum 3: up again, sorry server gone", nil, "198.51.100.21:80=1 198.51.100.22:80=2", true},
+	}
+	for _, s := range steps {
+		h.set(s.w)
+		e.apply(st)
+		ops := e.k.takeOps()
+		assertInPlace(t, ops)
+		var got []string
+		for _, d := range e.k.service(vsKey).Dests {
+			got = append(got, d.Key().String()+"="+strconv.Itoa(d.Weight))
+		}
+		sort.Strings(got)
+		if strings.Join(got, " ") != s.wantDests {
+			t.Errorf("%s: kernel %v, want %s (ops:\n%s)", s.name, got, s.wantDests, opsString(ops))
+		}
+		rep := e.r.IPVSReport()
+		if q := rep.Services[0].Quorum; q == nil || q.Up != s.quorumUp {
+			t.Errorf("%s: quorum %+v, want up=%v", s.name, q, s.quorumUp)
+		}
+	}
+	if e.r.Repairs() != 0 {
+		t.Errorf("health changes counted as %d repairs", e.r.Repairs())
+	}
+	// The report merges configured weight and health.
+	h.set(map[string]int{"198.51.100.22:80": 0})
+	e.apply(st)
+	for _, d := range e.r.IPVSReport().Services[0].Destinations {
+		if d.Key == "198.51.100.22:80" && (d.Weight != 0 || d.ConfiguredWeight != 2 || d.Health != "down") {
+			t.Errorf("report of a quiesced server: %+v", d)
+		}
+	}
+}
+
+func TestReconcilerDaemonsTimeoutsSysctls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	st.Pair.SyncConnections = true
+	st.Pair.IPVSTimeouts = &agentapi.IPVSTimeouts{TCP: 600, UDP: 30}
+	st.VirtualServers[vsKey].ForwardingMethod = "nat"
+	e.apply(st)
+	id := SyncID("edge")
+	if len(e.k.daemons) != 2 || e.k.daemons[0] != (Daemon{DaemonMaster, "eth0", id}) || e.k.daemons[1] != (Daemon{DaemonBackup, "eth0", id}) {
+		t.Errorf("daemons %+v", e.k.daemons)
+	}
+	if e.k.timeouts != (Timeouts{600, 120, 30}) {
+		t.Errorf("timeouts %+v", e.k.timeouts)
+	}
+	for name, want := range map[string]string{"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.eth0.send_redirects": "0", "net.ipv4.vs.conntrack": "0"} {
+		if got := e.sys.get(name); got != want {
+			t.Errorf("%s = %s, want %s (no nf_conntrack: conntrack untouched)", name, got, want)
+		}
+	}
+	// Idempotent.
+	n := e.k.setConfig
+	e.apply(st)
+	if e.k.setConfig != n {
+		t.Error("timeouts rewritten while right")
+	}
+	// Drift: a daemon stopped, a timeout changed, ip_forward turned off.
+	_ = e.k.StopDaemon(DaemonBackup)
+	e.k.timeouts.TCP = 900
+	e.sys.v["net.ipv4.ip_forward"] = "0"
+	e.apply(st)
+	if len(e.k.daemons) != 2 || e.k.timeouts.TCP != 600 || e.sys.get("net.ipv4.ip_forward") != "1" {
+		t.Errorf("not repaired: daemons %+v timeouts %+v ip_forward %s", e.k.daemons, e.k.timeouts, e.sys.get("net.ipv4.ip_forward"))
+	}
+	if e.r.Repairs() != 3 {
+		t.Errorf("repairs = %d, want 3", e.r.Repairs())
+	}
+	// Interface change: the daemons move.
+	st.Pair.Directors[0].Interface = "eth1"
+	e.sys.v["net.ipv4.conf.eth1.send_redirects"] = "1"
+	e.apply(st)
+	if e.k.daemons[0].Interface != "eth1" || e.k.daemons[1].Interface != "eth1" {
+		t.Errorf("daemons %+v", e.k.daemons)
+	}
+	// Teardown gives everything back.
+	e.apply(&agentapi.State{})
+	if len(e.k.daemons) != 0 || e.k.timeouts != KernelDefaultTimeouts || len(e.k.svcs) != 0 {
+		t.Errorf("after teardown: daemons %+v timeouts %+v services %d", e.k.daemons, e.k.timeouts, len(e.k.svcs))
+	}
+	for name, want := range map[string]string{"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.send_redirects": "1", "net.ipv4.conf.eth0.send_redirects": "1", "net.ipv4.conf.eth1.send_redirects": "1"} {
+		if got := e.sys.get(name); got != want {
+			t.Errorf("after teardown %s = %s, want %s", name, got, want)
+		}
+	}
+}
+
+func TestReconcilerNATWithConntrackAndIPv6(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.sys.v["net.netfilter.nf_conntrack_max"] = "65536"
+	st := testState()
+	st.VirtualServers = map[string]*agentapi.VirtualServer{
+		"tcp/[2001:db8::100]:80": {VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "rr", ForwardingMethod: "nat",
+			RealServers: map[string]*agentapi.RealServer{"[2001:db8::21]:8080": {Address: "2001:db8::21", Port: 8080, Weight: 1}}},
+	}
+	e.apply(st)
+	if e.sys.get("net.ipv6.conf.all.forwarding") != "1" || e.sys.get("net.ipv4.vs.conntrack") != "1" || e.sys.get("net.ipv4.ip_forward") != "0" {
+		t.Errorf("sysctls %v", e.sys.v)
+	}
+	if s := e.k.service("tcp/[2001:db8::100]:80"); s == nil || s.NetmaskBits != 128 || len(s.Dests) != 1 || s.Dests[0].FwdMethod != FwdMasq {
+		t.Errorf("service %+v", s)
+	}
+}
+
+func TestReconcilerReportsUnavailableScheduler(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	st.VirtualServers[vsKey].Scheduler = "twos"
+	err := e.r.Apply(context.Background(), st)
+	if err == nil || !strings.Contains(err.Error(), "add service tcp/198.51.100.100:80") {
+		t.Fatalf("Apply = %v", err)
+	}
+	rep := e.r.IPVSReport()
+	if len(rep.Services) != 1 || !rep.Services[0].Missing || rep.Services[0].Error == "" || rep.LastError == "" {
+		t.Errorf("report %+v", rep)
+	}
+	// Fixing the scheduler programs it; nothing counted as drift.
+	st.VirtualServers[vsKey].Scheduler = "rr"
+	e.apply(st)
+	if e.k.service(vsKey) == nil || e.r.Repairs() != 0 {
+		t.Errorf("service %v, repairs %d", e.k.service(vsKey), e.r.Repairs())
+	}
+}
+
+func TestReconcilerStatusField(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.apply(testState())
+	var st agentapi.Status
+	e.r.Report(&st)
+	if got := st.IPVS; len(got) != 1 || !got[0].Managed || len(got[0].Destinations) != 2 {
+		t.Errorf("status IPVS %+v", got)
+	}
+}

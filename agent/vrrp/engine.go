@@ -1,0 +1,776 @@
+package vrrp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Packet is a received VRRP packet with the IP header fields the engine checks.
+type Packet struct {
+	Payload  []byte
+	Src, Dst netip.Addr // without zone
+	TTL      int        // IPv4 TTL or IPv6 hop limit
+}
+
+// Transport is the VRRP socket of one interface and address family, shared by the engines of
+// every virtual router on it: it hands each received packet to the engine registered for the
+// VRID the packet carries, sends advertisements, and announces addresses with gratuitous ARPs
+// (IPv4) or unsolicited neighbour advertisements (IPv6). *Conn is the raw-socket
+// implementation; tests use an in-memory one.
+type Transport interface {
+	// Register delivers the packets for vrid to deliver, which must not block, until
+	// unregister is called. One engine per VRID.
+	Register(vrid uint8, deliver func(Packet)) (unregister func(), err error)
+	// Send sends a VRRP payload (Advert.Marshal's output) from src to dst with TTL 255.
+	Send(payload []byte, src, dst netip.Addr) error
+	// Announce sends count gratuitous ARPs or unsolicited NAs for each address.
+	Announce(addrs []netip.Addr, count int) error
+}
+
+// AddrOps configures the virtual addresses on the interface; *netconf.Handle implements it.
+type AddrOps interface {
+	AddAddress(ifname string, p netip.Prefix) error
+	// RemoveAddress succeeds when the address is absent.
+	RemoveAddress(ifname string, p netip.Prefix) error
+	Addresses(ifname string) ([]netip.Prefix, error)
+}
+
+// Transition is a state change of a virtual router, as reported to EngineConfig.OnTransition.
+type Transition struct {
+	From, To State
+	At       time.Time
+	Reason   string
+}
+
+// EngineConfig configures one Engine: one virtual router on one interface and family.
+type EngineConfig struct {
+	Interface string
+	// Router is the virtual router. Its Addresses are ignored: they come from Addresses.
+	// PrimaryAddr is the address adverts are sent from (the interface's link-local address
+	// for IPv6), without zone.
+	Router Config
+	// Addresses are the virtual addresses with the prefix length they get on the interface,
+	// all of PrimaryAddr's family.
+	Addresses []netip.Prefix
+	// Peer, when valid, is where adverts go instead of the multicast group (keepalived's
+	// unicast_peer); only its adverts are then accepted, and the TTL is not checked because a
+	// unicast peer may be routed (keepalived does the same).
+	Peer netip.Addr
+	// OnTransition, if set, is called from the engine's goroutine on every state change; it
+	// must not block.
+	OnTransition func(Transition)
+	// RepairInterval is how often the engine checks that the interface holds the virtual
+	// addresses exactly when it is master and repairs it; 0 means 2s.
+	RepairInterval time.Duration
+	Logger         *slog.Logger
+}
+
+func (c *EngineConfig) machineConfig() Config {
+	mc := c.Router
+	mc.Addresses = make([]netip.Addr, len(c.Addresses))
+	for i, p := range c.Addresses {
+		mc.Addresses[i] = p.Addr()
+	}
+	mc.PrimaryAddr = mc.PrimaryAddr.WithZone("")
+	return mc
+}
+
+// Equal reports whether two configurations make the same virtual router (OnTransition,
+// RepairInterval and Logger aside).
+func (c *EngineConfig) Equal(o *EngineConfig) bool {
+	a, b := c.machineConfig(), o.machineConfig()
+	return c.Interface == o.Interface && c.Peer == o.Peer &&
+		slices.Equal(c.Addresses, o.Addresses) && slices.Equal(a.Addresses, b.Addresses) &&
+		a.Version == b.Version && a.VRID == b.VRID && a.Priority == b.Priority &&
+		a.AdvertInterval == b.AdvertInterval && a.PrimaryAddr == b.PrimaryAddr &&
+		a.AuthType == b.AuthType && a.AuthData == b.AuthData && a.NoPreempt == b.NoPreempt &&
+		a.PreemptDelay == b.PreemptDelay && a.LowerPrioNoAdvert == b.LowerPrioNoAdvert &&
+		a.SkipCheckAddresses == b.SkipCheckAddresses && a.GARP == b.GARP
+}
+
+func (c *EngineConfig) validate() (*Machine, error) {
+	if c.Interface == "" {
+		return nil, errors.New("vrrp: engine: no interface")
+	}
+	for _, p := range c.Addresses {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("vrrp: engine: invalid address %v", p)
+		}
+	}
+	if c.Peer.IsValid() && c.Peer.Unmap().Is4() != c.Router.PrimaryAddr.Unmap().Is4() {
+		return nil, fmt.Errorf("vrrp: engine: %w: unicast peer %v with primary address %v", ErrFamily, c.Peer, c.Router.PrimaryAddr)
+	}
+	return NewMachine(c.machineConfig())
+}
+
+// EngineStatus is a snapshot of an engine for status output.
+type EngineStatus struct {
+	State          State
+	Priority       uint8
+	Master         netip.Addr // last master heard from, or ourselves
+	MasterPriority uint8
+	LastTransition time.Time
+	Reason         string
+	AdvertsIn      uint64
+	AdvertsOut     uint64
+	SendErrors     uint64
+	// Dropped counts received packets discarded, by reason (see DropReason).
+	Dropped map[string]uint64
+}
+
+// DropReason names the reason a received packet was dropped, for counters: one word per error
+// of Parse, CheckTTL and Machine.HandleAdvert.
+func DropReason(err error) string {
+	for _, r := range []struct {
+		err  error
+		name string
+	}{
+		{ErrTTL, "ttl"}, {ErrTruncated, "truncated"}, {ErrLength, "length"}, {ErrVersion, "version"},
+		{ErrType, "type"}, {ErrChecksum, "checksum"}, {ErrFamily, "family"}, {ErrAuthType, "auth_type"},
+		{ErrAuth, "auth"}, {ErrInterval, "interval"}, {ErrVRID, "vrid"}, {ErrAddressList, "addresses"},
+		{ErrOwnAddress, "own_address"}, {errNotPeer, "not_peer"}, {errOverflow, "overflow"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.name
+		}
+	}
+	return "other"
+}
+
+var (
+	errNotPeer  = errors.New("vrrp: advert from an address other than the unicast peer")
+	errOverflow = errors.New("vrrp: receive queue full")
+	errClosed   = errors.New("vrrp: engine closed")
+)
+
+// Engine runs one virtual router: it feeds a Machine with the packets, timers and tracking
+// changes of the real world, with the real clock, and carries out its actions on the
+// Transport and the interface's addresses. All protocol decisions are the Machine's.
+type Engine struct {
+	tr    Transport
+	addrs AddrOps
+	log   *slog.Logger
+
+	rx      chan Packet
+	trackc  chan struct{}
+	reconfc chan reconfReq
+	quit    chan struct{}
+	done    chan struct{}
+
+	startOnce, closeOnce sync.Once
+	unregister           func()
+
+	mu sync.Mutex // guards the following fields
+	// pending tracking: the latest value wins, the loop picks it up.
+	weight  int
+	fault   bool
+	why     string
+	started bool
+	closed  bool
+	status  EngineStatus
+
+	// Owned by the loop goroutine (before Start: by the caller).
+	cfg         EngineConfig
+	m           *Machine
+	off         time.Duration // the Machine's clock runs this far ahead of the real one
+	cause       string        // why the event being handled happened, for Transition.Reason
+	compat      bool          // the peer checksums unicast v3 adverts with 224.0.0.18
+	stopped     bool          // the last advert heard had priority 0
+	reannounced time.Time     // last re-announcement after another master was heard
+	// release fires handoverGrace after we gave way to a higher-priority master: the
+	// addresses go then, not at once (nil: nothing pending).
+	release *time.Timer
+	lastErr string // last address error logged, to log each kind once
+	curW    int
+	curF    bool
+}
+
+type reconfReq struct {
+	cfg   EngineConfig
+	m     *Machine
+	reply chan struct{}
+}
+
+// NewEngine returns an engine for cfg on tr, not started: set the initial tracking with
+// SetTracking, then Start.
+func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
+	m, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RepairInterval <= 0 {
+		cfg.RepairInterval = 2 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	fam := "IPv4"
+	if !cfg.Router.PrimaryAddr.Unmap().Is4() {
+		fam = "IPv6"
+	}
+	e := &Engine{
+		tr: tr, addrs: addrs, cfg: cfg, m: m,
+		log:     log.With("vrid", cfg.Router.VRID, "family", fam, "interface", cfg.Interface),
+		rx:      make(chan Packet, 64),
+		trackc:  make(chan struct{}, 1),
+		reconfc: make(chan reconfReq),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	e.status.Dropped = map[string]uint64{}
+	e.publish()
+	return e, nil
+}
+
+// Start registers with the transport and runs the virtual router: it removes addresses left
+// by an earlier run (before it returns) and becomes backup (or master at once, as the address
+// owner).
+func (e *Engine) Start() error {
+	var err error
+	e.startOnce.Do(func() {
+		e.mu.Lock()
+		closed := e.closed
+		e.mu.Unlock()
+		if closed {
+			err = errClosed
+			return
+		}
+		e.unregister, err = e.tr.Register(e.cfg.Router.VRID, e.deliver)
+		if err != nil {
+			err = fmt.Errorf("vrrp: vrid %d on %s: %w", e.cfg.Router.VRID, e.cfg.Interface, err)
+			return
+		}
+		e.mu.Lock()
+		e.started = true
+		e.curW, e.curF = e.weight, e.fault
+		e.mu.Unlock()
+		// The first actions (removing what an earlier run left) are done when Start returns.
+		e.m.UpdateTracking(e.now(), e.curW, e.curF) // in INIT: sets the priority and fault only
+		e.cause = "started"
+		e.execute(e.m.Start(e.now()), true)
+		e.publish()
+		go e.run()
+	})
+	return err
+}
+
+// SetTracking sets the outcome of the tracked interfaces and scripts: the sum of the weights
+// that apply and whether any tracked object without weight is down. Reason says which, for the
+// status. It never blocks.
+func (e *Engine) SetTracking(weight int, fault bool, reason string) {
+	e.mu.Lock()
+	e.weight, e.fault, e.why = weight, fault, reason
+	e.mu.Unlock()
+	select {
+	case e.trackc <- struct{}{}:
+	default:
+	}
+}
+
+// Reconfigure applies a new configuration (same interface, VRID and family) without a
+// needless failover: a master stays master with the new priority, interval and addresses,
+// announcing the new addresses and removing those no longer configured; any other state
+// restarts as backup.
+func (e *Engine) Reconfigure(cfg EngineConfig) error {
+	cur := e.Config()
+	if cfg.Interface != cur.Interface || cfg.Router.VRID != cur.Router.VRID ||
+		cfg.Router.PrimaryAddr.Unmap().Is4() != cur.Router.PrimaryAddr.Unmap().Is4() {
+		return errors.New("vrrp: reconfigure cannot change the interface, VRID or family")
+	}
+	if cfg.RepairInterval <= 0 {
+		cfg.RepairInterval = 2 * time.Second
+	}
+	m, err := cfg.validate()
+	if err != nil {
+		return err
+	}
+	req := reconfReq{cfg: cfg, m: m, reply: make(chan struct{})}
+	e.mu.Lock()
+	started := e.started
+	e.mu.Unlock()
+	if !started {
+		e.mu.Lock()
+		e.cfg = cfg
+		e.mu.Unlock()
+		e.m = m
+		e.publish()
+		return nil
+	}
+	select {
+	case e.reconfc <- req:
+		<-req.reply
+		return nil
+	case <-e.done:
+		return errClosed
+	}
+}
+
+// Close shuts the virtual router down as RFC 5798 §6.4 Shutdown says — a master sends a
+// priority 0 advert so that the backup takes over after Skew_Time — and removes its addresses
+// once the successor advertised (see shutdown); it waits for the engine's goroutine, at most
+// about maxHandover.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		started := e.started
+		e.mu.Unlock()
+		close(e.quit)
+		if started {
+			<-e.done
+			e.unregister()
+		}
+	})
+	return nil
+}
+
+// Status returns a snapshot of the engine.
+func (e *Engine) Status() EngineStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.status
+	s.Dropped = maps.Clone(s.Dropped)
+	return s
+}
+
+// Config returns the engine's current configuration.
+func (e *Engine) Config() EngineConfig {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c := e.cfg
+	c.Addresses = slices.Clone(c.Addresses)
+	return c
+}
+
+// deliver is the Transport's callback: it queues without blocking the shared reader.
+func (e *Engine) deliver(p Packet) {
+	select {
+	case e.rx <- p:
+	default:
+		e.drop(errOverflow)
+	}
+}
+
+func (e *Engine) drop(err error) {
+	e.mu.Lock()
+	e.status.Dropped[DropReason(err)]++
+	e.mu.Unlock()
+	e.log.Debug("vrrp packet dropped", "err", err)
+}
+
+func (e *Engine) now() time.Time { return time.Now().Add(e.off) }
+
+func (e *Engine) run() {
+	defer close(e.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	repair := time.NewTicker(e.cfg.RepairInterval)
+	defer repair.Stop()
+
+	for {
+		e.publish()
+		if d, ok := e.m.NextDeadline(); ok {
+			timer.Reset(time.Until(d.Add(-e.off)))
+		} else {
+			timer.Stop()
+		}
+		var releaseC <-chan time.Time
+		if e.release != nil {
+			releaseC = e.release.C
+		}
+		select {
+		case p := <-e.rx:
+			e.handle(p)
+		case <-timer.C:
+			e.tick()
+		case <-releaseC:
+			e.releaseNow()
+		case <-e.trackc:
+			e.track()
+		case req := <-e.reconfc:
+			e.reconfigure(req)
+			repair.Reset(e.cfg.RepairInterval)
+			close(req.reply)
+		case <-repair.C:
+			e.repair()
+		case <-e.quit:
+			e.shutdown()
+			return
+		}
+	}
+}
+
+// maxHandover bounds how long a stopping master keeps its addresses waiting for a successor;
+// handoverGrace is how long it keeps them once the successor advertised: long enough for the
+// successor's gratuitous ARPs / NAs (sent right after its advert) to reach the clients on a
+// loaded host, and for the handshakes of connections clients started towards us just before
+// to complete. Both hold the addresses meanwhile, which is harmless: each answers.
+const (
+	maxHandover   = 3 * time.Second
+	handoverGrace = 300 * time.Millisecond
+)
+
+// shutdown is the Shutdown event. A master sends its priority 0 advert at once but keeps the
+// addresses until the backup that takes over (after its Skew_Time) advertises, or for the
+// Master_Down_Interval of the lowest priority (at most maxHandover) if none does: the clients
+// keep being served until the successor's gratuitous ARPs move them, so a planned switchover
+// fails no request. Both hold the addresses only between the successor's first advert and our
+// removal (handoverGrace). (keepalived drops them at once, leaving a Skew_Time gap.)
+func (e *Engine) shutdown() {
+	e.releaseNow()
+	e.cause = "stopped"
+	acts := e.m.Shutdown(e.now())
+	var release []Action
+	handover := false
+	for i, a := range acts {
+		if _, ok := a.(RemoveVIPs); ok {
+			release = append(release, a)
+			acts = append(acts[:i:i], acts[i+1:]...)
+			handover = true
+			break
+		}
+	}
+	e.execute(acts, true)
+	e.publish()
+	if handover {
+		e.awaitSuccessor()
+	}
+	e.execute(release, true)
+}
+
+// awaitSuccessor waits for a valid advert with a non-zero priority from another router.
+func (e *Engine) awaitSuccessor() {
+	c := e.cfg.Router
+	wait := min(MasterDownInterval(c.Version, 1, c.AdvertInterval), maxHandover)
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-timer.C:
+			e.log.Info("vrrp: no successor advertised; releasing the addresses", "waited", wait)
+			return
+		case p := <-e.rx:
+			if e.cfg.Peer.IsValid() && !e.fromPeer(p.Src) {
+				continue
+			}
+			if !e.cfg.Peer.IsValid() && CheckTTL(p.TTL) != nil {
+				continue
+			}
+			a, err := Parse(p.Payload, p.Src, p.Dst)
+			if err != nil || a.Version != c.Version || a.VRID != c.VRID || a.Priority == PriorityStop ||
+				a.Authenticate(c.AuthType, c.AuthData) != nil || p.Src == c.PrimaryAddr.WithZone("") {
+				continue
+			}
+			e.log.Info("vrrp: successor advertised; releasing the addresses", "successor", p.Src, "after", time.Since(start))
+			time.Sleep(handoverGrace)
+			return
+		}
+	}
+}
+
+// fromPeer reports whether a unicast advert comes from the configured peer. Over IPv6 a peer
+// sends from its link-local address (RFC 5798 §5.1.2.1), which the configuration does not
+// know, so any link-local source is taken as the peer's.
+func (e *Engine) fromPeer(src netip.Addr) bool {
+	return src == e.cfg.Peer.Unmap().WithZone("") || (src.Is6() && src.IsLinkLocalUnicast())
+}
+
+func (e *Engine) handle(p Packet) {
+	e.mu.Lock()
+	e.status.AdvertsIn++
+	e.mu.Unlock()
+	if e.cfg.Peer.IsValid() {
+		if !e.fromPeer(p.Src) {
+			e.drop(fmt.Errorf("%w: %v", errNotPeer, p.Src))
+			return
+		}
+	} else if err := CheckTTL(p.TTL); err != nil {
+		e.drop(err)
+		return
+	}
+	a, err := Parse(p.Payload, p.Src, p.Dst)
+	if err != nil {
+		e.drop(err)
+		return
+	}
+	state := e.m.State()
+	e.cause = fmt.Sprintf("advert from %v with priority %d", p.Src, a.Priority)
+	acts, err := e.m.HandleAdvert(e.now(), a, p.Src)
+	if err != nil {
+		e.drop(err)
+		return
+	}
+	if state == StateMaster || state == StateBackup {
+		e.compat = a.MulticastChecksum
+		e.stopped = a.Priority == PriorityStop
+	}
+	if state == StateMaster && e.m.State() == StateBackup {
+		// A higher-priority master took over (preemption, a healed partition): keep serving
+		// for handoverGrace, while its announcements move the clients, as on a graceful stop.
+		acts = slices.DeleteFunc(acts, func(a Action) bool { _, ok := a.(RemoveVIPs); return ok })
+		e.release = time.NewTimer(handoverGrace)
+	}
+	e.execute(acts, true)
+	if state != StateMaster {
+		return
+	}
+	switch e.m.State() {
+	case StateBackup:
+		// Saying that we gave way with priority 0 makes the winner answer at once and, if
+		// we were master alongside it (a healed partition), re-announce the addresses (below)
+		// to move back the clients that our own announcements had pulled to us.
+		e.send(PriorityStop)
+	case StateMaster:
+		if len(acts) > 0 && time.Since(e.reannounced) > time.Second {
+			// Another router thought it was master (lower priority, or stopping): clients
+			// may have followed it, so announce the addresses again (keepalived's
+			// garp_lower_prio_repeat), at most once a second.
+			e.reannounced = time.Now()
+			e.execute([]Action{SendGratuitous{e.garpRepeat()}}, true)
+		}
+	}
+}
+
+// releaseNow removes the addresses kept after giving way, unless we are master again.
+func (e *Engine) releaseNow() {
+	if e.release == nil {
+		return
+	}
+	e.release.Stop()
+	e.release = nil
+	if e.m.State() != StateMaster {
+		e.execute([]Action{RemoveVIPs{}}, true)
+	}
+}
+
+func (e *Engine) garpRepeat() int {
+	if n := e.cfg.Router.GARP.Repeat; n > 0 {
+		return n
+	}
+	return DefaultGARPRepeat
+}
+
+func (e *Engine) tick() {
+	if e.m.State() == StateBackup {
+		addr, prio := e.m.Master()
+		switch {
+		case !addr.IsValid():
+			e.cause = "no master heard within Master_Down_Interval"
+		case e.stopped:
+			e.cause = fmt.Sprintf("master %v stopped (priority 0 advert)", addr)
+		case prio < e.m.Priority() && !e.cfg.Router.NoPreempt:
+			e.cause = fmt.Sprintf("preempting %v (priority %d < %d)", addr, prio, e.m.Priority())
+		default:
+			e.cause = fmt.Sprintf("master %v silent for Master_Down_Interval", addr)
+		}
+	} else {
+		e.cause = "timer"
+	}
+	e.execute(e.m.Tick(e.now()), true)
+}
+
+func (e *Engine) track() {
+	e.mu.Lock()
+	w, f, why := e.weight, e.fault, e.why
+	e.mu.Unlock()
+	if w == e.curW && f == e.curF {
+		return
+	}
+	e.curW, e.curF = w, f
+	e.cause = "tracking: " + why
+	e.execute(e.m.UpdateTracking(e.now(), w, f), true)
+	if e.m.State() == StateFault {
+		e.releaseNow()
+	}
+}
+
+// reconfigure swaps in the new Machine. A master must stay master without a gap, but a new
+// Machine starts in Initialize and only becomes master when its Master_Down_Timer fires; so
+// the new Machine is run forward to that moment and then kept on a clock that far ahead of
+// the real one (it only ever looks at differences of times).
+func (e *Engine) reconfigure(req reconfReq) {
+	e.releaseNow()
+	now := time.Now()
+	old, oldState, oldAddrs := e.m, e.m.State(), e.cfg.Addresses
+	m := req.m
+	m.UpdateTracking(now, e.curW, e.curF)
+	e.cause = "reconfigured"
+	e.mu.Lock()
+	e.cfg = req.cfg
+	e.mu.Unlock()
+	e.log.Info("vrrp reconfigured", "priority", req.cfg.Router.Priority, "interval", req.cfg.Router.AdvertInterval, "addresses", req.cfg.Addresses)
+	if oldState == StateMaster {
+		acts := m.Start(now)
+		off := time.Duration(0)
+		if d, ok := m.NextDeadline(); ok && m.State() == StateBackup {
+			off = d.Sub(now)
+			acts = m.Tick(d)
+		}
+		if m.State() == StateMaster {
+			e.m, e.off = m, off
+			e.execute(acts, false)
+			e.removeStale(oldAddrs)
+			return
+		}
+		// Faulted on the way: leave as the old master would.
+		e.execute(old.Shutdown(e.now()), false)
+	}
+	e.removeStale(oldAddrs)
+	e.m, e.off = m, 0
+	e.execute(m.Start(now), false)
+	if s := m.State(); s != oldState {
+		e.transition(oldState, s)
+	}
+}
+
+// removeStale removes the addresses of an earlier configuration that the current one lacks.
+func (e *Engine) removeStale(old []netip.Prefix) {
+	for _, p := range old {
+		if !slices.ContainsFunc(e.cfg.Addresses, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+			e.addrErr(e.addrs.RemoveAddress(e.cfg.Interface, p))
+		}
+	}
+}
+
+// repair makes the interface hold the virtual addresses exactly when master: an operator or
+// a crashed run may have removed or left them.
+func (e *Engine) repair() {
+	if e.release != nil {
+		return // addresses kept on purpose for a moment
+	}
+	held, err := e.addrs.Addresses(e.cfg.Interface)
+	if e.addrErr(err) {
+		return
+	}
+	master := e.m.State() == StateMaster
+	for _, p := range e.cfg.Addresses {
+		has := slices.ContainsFunc(held, func(q netip.Prefix) bool { return q.Addr() == p.Addr() })
+		switch {
+		case master && !has:
+			e.log.Warn("vrrp: virtual address missing while master, adding it back", "address", p)
+			if !e.addrErr(e.addrs.AddAddress(e.cfg.Interface, p)) {
+				e.announce(p.Addr())
+			}
+		case !master && has:
+			e.log.Warn("vrrp: virtual address present while not master, removing it", "address", p, "state", e.m.State().String())
+			e.addrErr(e.addrs.RemoveAddress(e.cfg.Interface, p))
+		}
+	}
+}
+
+func (e *Engine) announce(addrs ...netip.Addr) {
+	if err := e.tr.Announce(addrs, e.garpRepeat()); err != nil {
+		e.log.Warn("vrrp: announce addresses", "err", err)
+	}
+}
+
+// addrErr logs an address operation's error once per distinct message and reports whether
+// there was one.
+func (e *Engine) addrErr(err error) bool {
+	if err == nil {
+		e.lastErr = ""
+		return false
+	}
+	if err.Error() != e.lastErr {
+		e.lastErr = err.Error()
+		e.log.Error("vrrp: virtual addresses", "err", err)
+	}
+	return true
+}
+
+// execute carries out the Machine's actions in order. notify false suppresses the Notify
+// actions of internal steps (a reconfiguration reports its own net change).
+func (e *Engine) execute(acts []Action, notify bool) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case SendAdvert:
+			e.send(a.Priority)
+		case AddVIPs:
+			if e.release != nil {
+				e.release.Stop()
+				e.release = nil
+			}
+			for _, p := range e.cfg.Addresses {
+				e.addrErr(e.addrs.AddAddress(e.cfg.Interface, p))
+			}
+		case RemoveVIPs:
+			for _, p := range e.cfg.Addresses {
+				e.addrErr(e.addrs.RemoveAddress(e.cfg.Interface, p))
+			}
+		case SendGratuitous:
+			addrs := make([]netip.Addr, len(e.cfg.Addresses))
+			for i, p := range e.cfg.Addresses {
+				addrs[i] = p.Addr()
+			}
+			if err := e.tr.Announce(addrs, a.Count); err != nil {
+				e.log.Warn("vrrp: announce addresses", "err", err)
+			}
+		case Notify:
+			if notify {
+				e.transition(a.From, a.To)
+			}
+		}
+	}
+}
+
+func (e *Engine) transition(from, to State) {
+	t := Transition{From: from, To: to, At: time.Now(), Reason: e.cause}
+	e.mu.Lock()
+	e.status.LastTransition, e.status.Reason = t.At, t.Reason
+	e.mu.Unlock()
+	e.log.Info("vrrp state change", "from", from.String(), "to", to.String(), "reason", t.Reason, "priority", e.m.Priority())
+	if e.cfg.OnTransition != nil {
+		e.cfg.OnTransition(t)
+	}
+}
+
+func (e *Engine) send(prio uint8) {
+	src := e.cfg.Router.PrimaryAddr.Unmap().WithZone("")
+	dst := MulticastIPv4
+	if !src.Is4() {
+		dst = MulticastIPv6
+	}
+	if e.cfg.Peer.IsValid() {
+		dst = e.cfg.Peer.Unmap().WithZone("")
+	}
+	// The VRRPv3 checksum covers the pseudo-header, so a unicast advert is checksummed for
+	// its real destination, unless the peer is an old keepalived that expects the group.
+	csDst := dst
+	if e.compat && e.cfg.Peer.IsValid() && src.Is4() {
+		csDst = MulticastIPv4
+	}
+	b, err := e.m.Advert(prio).Marshal(src, csDst)
+	if err == nil {
+		err = e.tr.Send(b, src, dst)
+	}
+	e.mu.Lock()
+	if err != nil {
+		e.status.SendErrors++
+	} else {
+		e.status.AdvertsOut++
+	}
+	n := e.status.SendErrors
+	e.mu.Unlock()
+	if err != nil && (n < 10 || n%100 == 0) {
+		e.log.Warn("vrrp: send advert", "err", err, "errors", n)
+	}
+}
+
+// publish copies the Machine's view into the status snapshot.
+func (e *Engine) publish() {
+	addr, prio := e.m.Master()
+	e.mu.Lock()
+	e.status.State = e.m.State()
+	e.status.Priority = e.m.Priority()
+	e.status.Master, e.status.MasterPriority = addr, prio
+	e.mu.Unlock()
+}

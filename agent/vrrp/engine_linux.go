@@ -1,0 +1,332 @@
+package vrrp
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is the Transport of one interface and address family on Linux: a raw IP protocol 112
+// socket bound to the interface (SO_BINDTODEVICE) that has joined 224.0.0.18 or ff02::12, and a
+// packet socket for gratuitous ARPs and unsolicited NAs. One Conn serves every virtual router on
+// the interface: received packets are demultiplexed by VRID, so that a packet for another
+// instance is no error.
+//
+// Sockets belong to the network namespace of the thread that opens them; tests open a Conn
+// inside netconf.Handle.Do.
+type Conn struct {
+	ifname  string
+	ifindex int
+	mac     net.HardwareAddr
+	v6      bool
+	router  bool // IPv6 forwarding on: NAs carry the Router flag
+
+	pc  net.PacketConn
+	r4  *ipv4.RawConn    // IPv4: with IP_HDRINCL, so the source and TTL are ours
+	p6  *ipv6.PacketConn // IPv6: source, hop limit and interface per packet
+	pkt int              // AF_PACKET socket, send only
+
+	wg sync.WaitGroup
+
+	mu       sync.Mutex // guards the following fields
+	handlers map[uint8]func(Packet)
+	dropped  map[string]uint64
+	closed   bool
+}
+
+var _ Transport = (*Conn)(nil)
+
+// ListenConn opens the VRRP socket of the interface for IPv4 (v6 false) or IPv6, in the
+// calling thread's network namespace, and starts reading.
+func ListenConn(ifname string, v6 bool) (*Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
+	}
+	c := &Conn{ifname: ifname, ifindex: ifi.Index, mac: ifi.HardwareAddr, v6: v6, pkt: -1,
+		handlers: map[uint8]func(Packet){}, dropped: map[string]uint64{}}
+	if err := c.open(ifi); err != nil {
+		_ = c.closeSockets()
+		return nil, fmt.Errorf("vrrp: open %s socket on %s: %w", c.family(), ifname, err)
+	}
+	c.wg.Add(1)
+	go c.read()
+	return c, nil
+}
+
+func (c *Conn) family() string {
+	if c.v6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func (c *Conn) open(ifi *net.Interface) error {
+	network, laddr := "ip4:112", "0.0.0.0"
+	if c.v6 {
+		network, laddr = "ip6:112", "::"
+	}
+	pc, err := net.ListenPacket(network, laddr)
+	if err != nil {
+		return err
+	}
+	c.pc = pc
+	sc, err := pc.(*net.IPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := sc.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), c.ifname) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("SO_BINDTODEVICE: %w", serr)
+	}
+	if c.v6 {
+		p := ipv6.NewPacketConn(pc)
+		c.p6 = p
+		for _, step := range []struct {
+			what string
+			err  func() error
+		}{
+			{"join ff02::12", func() error { return p.JoinGroup(ifi, &net.IPAddr{IP: MulticastIPv6.AsSlice()}) }},
+			{"multicast interface", func() error { return p.SetMulticastInterface(ifi) }},
+			{"multicast loop", func() error { return p.SetMulticastLoopback(false) }},
+			{"multicast hops", func() error { return p.SetMulticastHopLimit(TTL) }},
+			{"unicast hops", func() error { return p.SetHopLimit(TTL) }},
+			{"control messages", func() error {
+				return p.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+			}},
+		} {
+			if err := step.err(); err != nil {
+				return fmt.Errorf("%s: %w", step.what, err)
+			}
+		}
+		b, _ := os.ReadFile("/proc/sys/net/ipv6/conf/" + c.ifname + "/forwarding")
+		c.router = strings.TrimSpace(string(b)) == "1"
+	} else {
+		r, err := ipv4.NewRawConn(pc)
+		if err != nil {
+			return fmt.Errorf("IP_HDRINCL: %w", err)
+		}
+		c.r4 = r
+		for _, step := range []struct {
+			what string
+			err  func() error
+		}{
+			{"join 224.0.0.18", func() error { return r.JoinGroup(ifi, &net.IPAddr{IP: MulticastIPv4.AsSlice()}) }},
+			{"multicast interface", func() error { return r.SetMulticastInterface(ifi) }},
+			{"multicast loop", func() error { return r.SetMulticastLoopback(false) }},
+		} {
+			if err := step.err(); err != nil {
+				return fmt.Errorf("%s: %w", step.what, err)
+			}
+		}
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
+	if err != nil {
+		return fmt.Errorf("packet socket: %w", err)
+	}
+	c.pkt = fd
+	return nil
+}
+
+// Register implements Transport.
+func (c *Conn) Register(vrid uint8, deliver func(Packet)) (func(), error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, net.ErrClosed
+	}
+	if _, dup := c.handlers[vrid]; dup {
+		return nil, fmt.Errorf("VRID %d already runs on %s (%s)", vrid, c.ifname, c.family())
+	}
+	c.handlers[vrid] = deliver
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			delete(c.handlers, vrid)
+			c.mu.Unlock()
+		})
+	}, nil
+}
+
+// Handlers returns how many engines are registered.
+func (c *Conn) Handlers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.handlers)
+}
+
+// Dropped returns the counters of packets dropped before any engine saw them: too short to
+// carry a VRID ("truncated") or for a VRID nobody runs here ("unknown_vrid").
+func (c *Conn) Dropped() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.dropped)
+}
+
+func (c *Conn) read() {
+	defer c.wg.Done()
+	buf := make([]byte, 65536)
+	var errs int
+	for {
+		var p Packet
+		var payload []byte
+		if c.v6 {
+			n, cm, src, err := c.p6.ReadFrom(buf)
+			if err != nil {
+				if c.readFailed(err, &errs) {
+					return
+				}
+				continue
+			}
+			payload = buf[:n]
+			p.TTL = -1
+			if cm != nil {
+				p.TTL = cm.HopLimit
+				p.Dst, _ = netip.AddrFromSlice(cm.Dst)
+			}
+			if ia, ok := src.(*net.IPAddr); ok {
+				p.Src, _ = netip.AddrFromSlice(ia.IP)
+			}
+		} else {
+			h, b, _, err := c.r4.ReadFrom(buf)
+			if err != nil {
+				if c.readFailed(err, &errs) {
+					return
+				}
+				continue
+			}
+			payload = b
+			p.TTL = h.TTL
+			p.Src, _ = netip.AddrFromSlice(h.Src.To4())
+			p.Dst, _ = netip.AddrFromSlice(h.Dst.To4())
+		}
+		errs = 0
+		p.Src, p.Dst = p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
+		if len(payload) < 2 {
+			c.count("truncated")
+			continue
+		}
+		c.mu.Lock()
+		deliver := c.handlers[payload[1]]
+		if deliver == nil {
+			c.dropped["unknown_vrid"]++
+		}
+		c.mu.Unlock()
+		if deliver != nil {
+			p.Payload = append([]byte(nil), payload...)
+			deliver(p)
+		}
+	}
+}
+
+// readFailed reports whether the reader must stop; transient errors are retried after a pause
+// so that a persistent one cannot spin.
+func (c *Conn) readFailed(err error, errs *int) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	c.count("read_error")
+	*errs++
+	time.Sleep(min(time.Duration(*errs)*10*time.Millisecond, time.Second))
+	return false
+}
+
+func (c *Conn) count(reason string) {
+	c.mu.Lock()
+	c.dropped[reason]++
+	c.mu.Unlock()
+}
+
+// Send implements Transport: TTL/hop limit 255, from src (which must be on the interface).
+func (c *Conn) Send(payload []byte, src, dst netip.Addr) error {
+	if c.v6 {
+		cm := &ipv6.ControlMessage{HopLimit: TTL, Src: src.AsSlice(), IfIndex: c.ifindex}
+		_, err := c.p6.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})
+		return err
+	}
+	h := &ipv4.Header{
+		Version: ipv4.Version, Len: ipv4.HeaderLen, TOS: 0xc0, // precedence "internetwork control", as keepalived
+		TotalLen: ipv4.HeaderLen + len(payload), TTL: TTL, Protocol: IPProto,
+		Src: src.AsSlice(), Dst: dst.AsSlice(),
+	}
+	return c.r4.WriteTo(h, payload, nil)
+}
+
+// Announce implements Transport. The frames go out back to back; a full device queue drops
+// them (MSG_DONTWAIT) rather than blocking the engine.
+func (c *Conn) Announce(addrs []netip.Addr, count int) error {
+	if len(c.mac) != 6 {
+		return nil // no link-layer address (e.g. a tunnel): nothing to announce
+	}
+	var errs []error
+	for _, a := range addrs {
+		var frame []byte
+		var proto uint16
+		var dst []byte
+		if c.v6 {
+			frame, proto, dst = UnsolicitedNAFrame(c.mac, a, c.router), unix.ETH_P_IPV6, []byte{0x33, 0x33, 0, 0, 0, 1}
+		} else {
+			frame, proto, dst = GratuitousARP(c.mac, a), unix.ETH_P_ARP, broadcastMAC
+		}
+		if frame == nil {
+			continue
+		}
+		sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: c.ifindex, Halen: 6}
+		copy(sa.Addr[:], dst)
+		for range count {
+			if err := unix.Sendto(c.pkt, frame, unix.MSG_DONTWAIT, sa); err != nil {
+				errs = append(errs, fmt.Errorf("announce %v on %s: %w", a, c.ifname, err))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+// Close stops the reader and closes the sockets.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	err := c.closeSockets()
+	c.wg.Wait()
+	return err
+}
+
+func (c *Conn) closeSockets() error {
+	var err error
+	if c.pc != nil {
+		err = c.pc.Close()
+	}
+	if c.pkt >= 0 {
+		_ = syscall.Close(c.pkt)
+		c.pkt = -1
+	}
+	return err
+}

@@ -1,0 +1,18 @@
+# A web server behind the VIP. With `host`, the provider also puts the VIP on the real server's
+# loopback with arp_ignore/arp_announce, as direct routing needs: no more lo:0 scripts.
+resource "lvs_real_server" "web1" {
+  virtual_server_id = lvs_virtual_server.web.id
+  address           = "198.51.100.21"
+  port              = 80
+  weight            = 1
+  host              = {}
+}
+
+resource "lvs_real_server" "web2" {
+  virtual_server_id = lvs_virtual_server.web.id
+  address           = "198.51.100.22"
+  port              = 80
+  weight            = 2
+  thresholds        = { upper = 5000, lower = 4000 }
+  host              = {}
+}

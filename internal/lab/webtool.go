@@ -1,0 +1,111 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The lab's web tools stand in for nginx on real servers and curl on the client, so that tests
+// and the demo need nothing beyond the machine's own files: `lab serve` and `lab fetch` run on
+// lab hosts (with `lab exec` or Host.Exec), as the lab binary is visible inside every host.
+
+// Serve answers HTTP on addr until ctx ends: "/" with "NAME\n", "/healthz" with "ok\n". Every
+// answer closes its connection, so each request is a new connection for IPVS to schedule.
+func Serve(ctx context.Context, addr, name string) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, name+"\n")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// Fetch makes n GET requests to url one after the other, each on a new connection with a
+// bounded time, and counts the first line of the answers ("error: ..." for failures).
+func Fetch(ctx context.Context, url string, n int, timeout time.Duration) map[string]int {
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	counts := map[string]int{}
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		counts[fetchOne(ctx, client, url)]++
+	}
+	return counts
+}
+
+func fetchOne(ctx context.Context, client *http.Client, url string) string {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "error"
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("error: status %d", resp.StatusCode)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(line)
+}
+
+// ProbeResult is what Probe saw.
+type ProbeResult struct {
+	Requests     int            `json:"requests"`
+	Failed       int            `json:"failed"`
+	Answers      map[string]int `json:"answers"`
+	LongestGapMS float64        `json:"longest_gap_ms"` // longest time without a successful answer, after the first
+	FirstGapAt   string         `json:"first_gap_at,omitempty"`
+}
+
+// Probe sends a request to url every interval for duration (each bounded by timeout) and
+// reports the longest time between two successful answers: the outage a client saw.
+func Probe(ctx context.Context, url string, duration, interval, timeout time.Duration) ProbeResult {
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
+	res := ProbeResult{Answers: map[string]int{}}
+	var lastOK time.Time
+	end := time.Now().Add(duration)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		start := time.Now()
+		ans := fetchOne(ctx, client, url)
+		res.Requests++
+		res.Answers[ans]++
+		if strings.HasPrefix(ans, "error") {
+			res.Failed++
+		} else {
+			now := time.Now()
+			if !lastOK.IsZero() {
+				if gap := now.Sub(lastOK); float64(gap.Microseconds())/1000 > res.LongestGapMS && gap > 2*interval+timeout/10 {
+					res.LongestGapMS = float64(gap.Microseconds()) / 1000
+					res.FirstGapAt = lastOK.Format(time.RFC3339Nano)
+				}
+			}
+			lastOK = now
+		}
+		if d := interval - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	return res
+}

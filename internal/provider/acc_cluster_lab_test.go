@@ -1,0 +1,165 @@
+package provider_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
+)
+
+func labHost(name, ip string) lab.HostSpec {
+	return lab.HostSpec{Name: name, IPv4: ip, IPv6: "2001:db8::" + ip[strings.LastIndexByte(ip, '.')+1:]}
+}
+
+// serveWeb starts the lab's web server on a host, answering with the host's name.
+func (a *accLab) serveWeb(host string) {
+	a.t.Helper()
+	bin := os.Getenv(lab.EnvBin)
+	if bin == "" {
+		a.t.Fatalf("%s is not set: run inside `lab run`", lab.EnvBin)
+	}
+	a.exec(host, fmt.Sprintf("setsid %s serve :80 %s </dev/null >/tmp/serve.log 2>&1 &", bin, host))
+}
+
+// fetch makes n requests from the client host to url and returns who answered.
+func (a *accLab) fetch(url string, n int) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := a.lab.Host("client").Exec(ctx, os.Getenv(lab.EnvBin), "fetch", url, fmt.Sprint(n))
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %v: %s", err, out)
+	}
+	var m map[string]int
+	if err := json.Unmarshal(out, &m); err != nil {
+		return nil, fmt.Errorf("fetch output %q: %v", out, err)
+	}
+	return m, nil
+}
+
+// checkSpread checks that n requests to the VIP are answered by the real servers in the ratio
+// of want (within 15 %), with no failure.
+func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		var got map[string]int
+		var err error
+		// The VIP may still be moving in; allow a few seconds for the first answers.
+		for i := 0; i < 30; i++ {
+			if got, err = a.fetch("http://198.51.100.100/", 4); err == nil && got["error"] == 0 {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if got, err = a.fetch("http://198.51.100.100/", n); err != nil {
+			return err
+		}
+		total := 0
+		for _, w := range want {
+			total += w
+		}
+		for name, w := range want {
+			exp := float64(n) * float64(w) / float64(total)
+			if d := float64(got[name]) - exp; d > 0.15*float64(n) || d < -0.15*float64(n) {
+				return fmt.Errorf("%d requests: %v, want about %.0f from %s", n, got, exp, name)
+			}
+		}
+		for name, c := range got {
+			if _, ok := want[name]; !ok && c > 0 {
+				return fmt.Errorf("%d requests: %v; %d answered by %q", n, got, c, name)
+			}
+		}
+		a.t.Logf("%d requests through the VIP: %v", n, got)
+		return nil
+	}
+}
+
+func clusterConfig(a *accLab, w1, w2 int) string {
+	return a.providerBlock() + hcl(
+		`resource "lvs_director_pair" "p" {`,
+		`  name      = "edge"`,
+		`  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
+		`}`,
+		`resource "lvs_vip" "v" {`,
+		`  director_pair_id  = lvs_director_pair.p.id`,
+		`  virtual_router_id = 91`,
+		`  addresses         = ["198.51.100.100/24"]`,
+		`  advert_interval   = "100ms"`,
+		`}`,
+		`resource "lvs_virtual_server" "web" {`,
+		`  vip_id    = lvs_vip.v.id`,
+		`  address   = "198.51.100.100"`,
+		`  port      = 80`,
+		`  scheduler = "wrr"`,
+		`}`,
+		`resource "lvs_real_server" "r1" {`,
+		`  virtual_server_id = lvs_virtual_server.web.id`,
+		`  address           = "198.51.100.21"`,
+		`  port              = 80`,
+		fmt.Sprintf(`  weight            = %d`, w1),
+		`  host              = {}`,
+		`}`,
+		`resource "lvs_real_server" "r2" {`,
+		`  virtual_server_id = lvs_virtual_server.web.id`,
+		`  address           = "198.51.100.22"`,
+		`  port              = 80`,
+		fmt.Sprintf(`  weight            = %d`, w2),
+		`  host              = {}`,
+		`}`,
+	)
+}
+
+// TestAccDRCluster builds the tutorials' LVS-DR web cluster through terraform: two directors with
+// a VRRP VIP, wrr over two real servers that the provider sets up (VIP on loopback, ARP
+// suppression). A client's requests through the VIP are answered by both servers in the weight
+// ratio; import round-trips; weight 0 drains; destroy leaves every host clean.
+func TestAccDRCluster(t *testing.T) {
+	a := newAccLab(t, director(1), director(2), labHost("real1", "198.51.100.21"), labHost("real2", "198.51.100.22"), labHost("client", "198.51.100.31"))
+	a.serveWeb("real1")
+	a.serveWeb("real2")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		CheckDestroy: func(*terraform.State) error {
+			for _, h := range []string{"director1", "director2", "real1", "real2"} {
+				if err := a.hostClean(h); err != nil {
+					return err
+				}
+			}
+			for _, h := range []string{"real1", "real2"} {
+				if out := a.exec(h, "ip -o addr show dev lo"); strings.Contains(out, "198.51.100.100") {
+					return fmt.Errorf("%s keeps the VIP on lo after destroy:\n%s", h, out)
+				}
+			}
+			if out := a.exec("director1", "ipvsadm -Ln"); strings.Contains(out, "198.51.100.100") {
+				return fmt.Errorf("director1 keeps the service after destroy:\n%s", out)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: clusterConfig(a, 1, 2),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("lvs_virtual_server.web", "id", "edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80"),
+					resource.TestCheckResourceAttr("lvs_real_server.r1", "host.status", "ready"),
+					a.checkSpread(300, map[string]int{"real1": 1, "real2": 2}),
+				),
+			},
+			{ResourceName: "lvs_virtual_server.web", ImportState: true, ImportStateVerify: true},
+			{ResourceName: "lvs_real_server.r2", ImportState: true, ImportStateVerify: true, ImportStateVerifyIgnore: []string{"host"}},
+			{
+				Config: clusterConfig(a, 1, 1),
+				Check:  a.checkSpread(200, map[string]int{"real1": 1, "real2": 1}),
+			},
+			{
+				Config: clusterConfig(a, 0, 1),
+				Check:  a.checkSpread(60, map[string]int{"real2": 1}),
+			},
+		},
+	})
+}

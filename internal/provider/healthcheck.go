@@ -1,0 +1,216 @@
+package provider
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// healthCheckModel is the shared health_check attribute of virtual and real servers.
+type healthCheckModel struct {
+	Type           types.String   `tfsdk:"type"`
+	Interval       types.String   `tfsdk:"interval"`
+	Timeout        types.String   `tfsdk:"timeout"`
+	Retries        types.Int64    `tfsdk:"retries"`
+	RetryDelay     types.String   `tfsdk:"retry_delay"`
+	Rise           types.Int64    `tfsdk:"rise"`
+	Fall           types.Int64    `tfsdk:"fall"`
+	StartDown      types.Bool     `tfsdk:"start_down"`
+	ConnectAddress types.String   `tfsdk:"connect_address"`
+	ConnectPort    types.Int64    `tfsdk:"connect_port"`
+	Path           types.String   `tfsdk:"path"`
+	ExpectedStatus []types.String `tfsdk:"expected_status"`
+	Host           types.String   `tfsdk:"host"`
+	ExpectedBody   types.String   `tfsdk:"expected_body"`
+	TLSServerName  types.String   `tfsdk:"tls_server_name"`
+	TLSVerify      types.Bool     `tfsdk:"tls_verify"`
+	Command        types.String   `tfsdk:"command"`
+	QueryName      types.String   `tfsdk:"query_name"`
+	QueryType      types.String   `tfsdk:"query_type"`
+}
+
+// Defaults of a health check, as documented in its schema.
+const (
+	defaultCheckInterval   = "5s"
+	defaultCheckTimeout    = "3s"
+	defaultCheckRetryDelay = "1s"
+	defaultCheckRetries    = 1
+)
+
+func healthCheckSchema(what string) schema.SingleNestedAttribute {
+	opt := func(desc string) schema.StringAttribute {
+		return schema.StringAttribute{Optional: true, MarkdownDescription: desc}
+	}
+	optInt := func(desc string) schema.Int64Attribute {
+		return schema.Int64Attribute{Optional: true, MarkdownDescription: desc}
+	}
+	return schema.SingleNestedAttribute{
+		Optional:            true,
+		MarkdownDescription: what + " Each director checks on its own, with keepalived's semantics; a server taken out by its check is not drift.",
+		Attributes: map[string]schema.Attribute{
+			"type": schema.StringAttribute{
+				Required:            true,
+				MarkdownDescription: "`tcp` (connect), `http`, `https` (GET), `exec` (a command on the director, exit 0 = up), `dns` (a query to the real server) or `none`.",
+				Validators:          []validatorString{stringvalidator.OneOf(agentapi.HealthCheckTypes...)},
+			},
+			"interval":        opt("Time between checks. Default `" + defaultCheckInterval + "`."),
+			"timeout":         opt("A check still running after this fails. Default `" + defaultCheckTimeout + "`."),
+			"retries":         optInt(fmt.Sprintf("Further attempts before a check counts as failed. Default %d.", defaultCheckRetries)),
+			"retry_delay":     opt("Pause between attempts. Default `" + defaultCheckRetryDelay + "`."),
+			"rise":            optInt("Successful checks in a row that bring a server back. Default 1."),
+			"fall":            optInt("Failed checks in a row that take a server out. Default 1."),
+			"start_down":      schema.BoolAttribute{Optional: true, MarkdownDescription: "A new server starts as down until its first success (keepalived's `alpha`). Default `false`."},
+			"connect_address": opt("Check this address instead of the real server's."),
+			"connect_port":    optInt("Check this port instead of the real server's."),
+			"path":            opt("http/https: path of the GET, e.g. `/healthz`. Default `/`."),
+			"expected_status": schema.ListAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "http/https: accepted status codes or ranges, e.g. `[\"200\", \"301-302\"]`. Default `[\"200-299\"]`."},
+			"host":            opt("http/https: Host header."),
+			"expected_body":   opt("http/https: RE2 regular expression the body must match."),
+			"tls_server_name": opt("https: TLS server name (SNI) and name to verify."),
+			"tls_verify":      schema.BoolAttribute{Optional: true, MarkdownDescription: "https: verify the certificate against the director's CA store. Default `false`, as keepalived."},
+			"command":         opt("exec: command line run with `/bin/sh -c` on the director; exit status 0 is up."),
+			"query_name":      opt("dns: name to query."),
+			"query_type":      opt("dns: record type. Default `A`."),
+		},
+	}
+}
+
+func ms(s types.String, def, field string) (int, *agentapi.Error) {
+	v := def
+	if !s.IsNull() && !s.IsUnknown() {
+		v = s.ValueString()
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, agentapi.Invalid(field, fmt.Sprintf("%q is not a duration such as \"5s\"", v))
+	}
+	return int(d / time.Millisecond), nil
+}
+
+// wireHealthCheck converts h; prefix is the attribute path ("health_check").
+func wireHealthCheck(h *healthCheckModel, prefix string) (*agentapi.HealthCheck, *agentapi.Error) {
+	if h == nil {
+		return nil, nil
+	}
+	out := &agentapi.HealthCheck{
+		Type: h.Type.ValueString(), Retries: defaultCheckRetries, Rise: 1, Fall: 1,
+		StartDown: h.StartDown.ValueBool(), ConnectAddress: h.ConnectAddress.ValueString(), ConnectPort: int(h.ConnectPort.ValueInt64()),
+	}
+	var e *agentapi.Error
+	if out.IntervalMS, e = ms(h.Interval, defaultCheckInterval, prefix+".interval"); e != nil {
+		return nil, e
+	}
+	if out.TimeoutMS, e = ms(h.Timeout, defaultCheckTimeout, prefix+".timeout"); e != nil {
+		return nil, e
+	}
+	if out.RetryDelayMS, e = ms(h.RetryDelay, defaultCheckRetryDelay, prefix+".retry_delay"); e != nil {
+		return nil, e
+	}
+	if !h.Retries.IsNull() {
+		out.Retries = int(h.Retries.ValueInt64())
+	}
+	if !h.Rise.IsNull() {
+		out.Rise = int(h.Rise.ValueInt64())
+	}
+	if !h.Fall.IsNull() {
+		out.Fall = int(h.Fall.ValueInt64())
+	}
+	if !h.Path.IsNull() || len(h.ExpectedStatus) > 0 || !h.Host.IsNull() || !h.ExpectedBody.IsNull() || !h.TLSServerName.IsNull() || !h.TLSVerify.IsNull() ||
+		out.Type == "http" || out.Type == "https" {
+		hc := &agentapi.HTTPCheck{Path: h.Path.ValueString(), Host: h.Host.ValueString(), ExpectedBody: h.ExpectedBody.ValueString(),
+			TLSServerName: h.TLSServerName.ValueString(), TLSVerify: h.TLSVerify.ValueBool()}
+		if h.Path.IsNull() {
+			hc.Path = "/"
+		}
+		for _, s := range h.ExpectedStatus {
+			hc.ExpectedStatus = append(hc.ExpectedStatus, s.ValueString())
+		}
+		out.HTTP = hc
+	}
+	if !h.Command.IsNull() || out.Type == "exec" {
+		out.Exec = &agentapi.ExecCheck{Command: h.Command.ValueString()}
+	}
+	if !h.QueryName.IsNull() || !h.QueryType.IsNull() || out.Type == "dns" {
+		qt := h.QueryType.ValueString()
+		if h.QueryType.IsNull() {
+			qt = "A"
+		}
+		out.DNS = &agentapi.DNSCheck{Name: h.QueryName.ValueString(), Type: qt}
+	}
+	return out, nil
+}
+
+// healthCheckFrom writes what an agent holds back into the model, keeping prev's spelling of
+// equal durations and leaving defaults unset where prev left them unset.
+func healthCheckFrom(h *agentapi.HealthCheck, prev *healthCheckModel) *healthCheckModel {
+	if h == nil {
+		return nil
+	}
+	if prev == nil {
+		prev = &healthCheckModel{}
+	}
+	dur := func(p types.String, v int, def string) types.String {
+		if p.IsNull() {
+			if d, err := time.ParseDuration(def); err == nil && int(d/time.Millisecond) == v {
+				return types.StringNull()
+			}
+		}
+		return keepDuration(p, time.Duration(v)*time.Millisecond)
+	}
+	num := func(p types.Int64, v, def int) types.Int64 {
+		if p.IsNull() && v == def {
+			return types.Int64Null()
+		}
+		return types.Int64Value(int64(v))
+	}
+	str := func(p types.String, v, def string) types.String {
+		if p.IsNull() && v == def {
+			return types.StringNull()
+		}
+		return types.StringValue(v)
+	}
+	boolean := func(p types.Bool, v bool) types.Bool {
+		if p.IsNull() && !v {
+			return types.BoolNull()
+		}
+		return types.BoolValue(v)
+	}
+	m := &healthCheckModel{
+		Type:           types.StringValue(h.Type),
+		Interval:       dur(prev.Interval, h.IntervalMS, defaultCheckInterval),
+		Timeout:        dur(prev.Timeout, h.TimeoutMS, defaultCheckTimeout),
+		RetryDelay:     dur(prev.RetryDelay, h.RetryDelayMS, defaultCheckRetryDelay),
+		Retries:        num(prev.Retries, h.Retries, defaultCheckRetries),
+		Rise:           num(prev.Rise, h.Rise, 1),
+		Fall:           num(prev.Fall, h.Fall, 1),
+		StartDown:      boolean(prev.StartDown, h.StartDown),
+		ConnectAddress: str(prev.ConnectAddress, h.ConnectAddress, ""),
+		ConnectPort:    num(prev.ConnectPort, h.ConnectPort, 0),
+		Path:           types.StringNull(), Host: types.StringNull(), ExpectedBody: types.StringNull(),
+		TLSServerName: types.StringNull(), TLSVerify: types.BoolNull(), Command: types.StringNull(),
+		QueryName: types.StringNull(), QueryType: types.StringNull(),
+	}
+	if c := h.HTTP; c != nil {
+		m.Path = str(prev.Path, c.Path, "/")
+		m.Host = str(prev.Host, c.Host, "")
+		m.ExpectedBody = str(prev.ExpectedBody, c.ExpectedBody, "")
+		m.TLSServerName = str(prev.TLSServerName, c.TLSServerName, "")
+		m.TLSVerify = boolean(prev.TLSVerify, c.TLSVerify)
+		for _, s := range c.ExpectedStatus {
+			m.ExpectedStatus = append(m.ExpectedStatus, types.StringValue(s))
+		}
+	}
+	if c := h.Exec; c != nil {
+		m.Command = str(prev.Command, c.Command, "")
+	}
+	if c := h.DNS; c != nil {
+		m.QueryName = str(prev.QueryName, c.Name, "")
+		m.QueryType = str(prev.QueryType, c.Type, "A")
+	}
+	return m
+}

@@ -1,0 +1,506 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
+)
+
+var (
+	_ resource.Resource                   = (*realServerResource)(nil)
+	_ resource.ResourceWithConfigure      = (*realServerResource)(nil)
+	_ resource.ResourceWithImportState    = (*realServerResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*realServerResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*realServerResource)(nil)
+)
+
+// NewRealServerResource is the lvs_real_server resource.
+func NewRealServerResource() resource.Resource { return &realServerResource{} }
+
+type realServerResource struct {
+	hosts *remote.Hosts
+}
+
+type realServerModel struct {
+	ID               types.String      `tfsdk:"id"`
+	VirtualServerID  types.String      `tfsdk:"virtual_server_id"`
+	Address          types.String      `tfsdk:"address"`
+	Port             types.Int64       `tfsdk:"port"`
+	Weight           types.Int64       `tfsdk:"weight"`
+	ForwardingMethod types.String      `tfsdk:"forwarding_method"`
+	HealthCheck      *healthCheckModel `tfsdk:"health_check"`
+	Thresholds       *thresholdsModel  `tfsdk:"thresholds"`
+	Host             *rsHostModel      `tfsdk:"host"`
+	Status           types.List        `tfsdk:"status"`
+}
+
+type thresholdsModel struct {
+	Upper types.Int64 `tfsdk:"upper"`
+	Lower types.Int64 `tfsdk:"lower"`
+}
+
+type rsHostModel struct {
+	SSHAddress types.String `tfsdk:"ssh_address"`
+	Status     types.String `tfsdk:"status"`
+}
+
+func (r *realServerResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_real_server"
+}
+
+func (r *realServerResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A real server of a virtual server, on both directors (`ipvsadm -a`). With `host`, the provider also installs the agent on the real server in real-server role, " +
+			"which keeps the VIP on loopback with ARP suppression (`dr`) or on an ipip tunnel interface (`tunnel`) — the `lo:0` script, as code.\n\n" +
+			"The ID is `VIRTUAL_SERVER_ID/ADDR:PORT`, e.g. `…/vrid/91/tcp/198.51.100.100:80/198.51.100.21:80`.",
+		Attributes: map[string]schema.Attribute{
+			"id":                schema.StringAttribute{Computed: true, MarkdownDescription: "`VIRTUAL_SERVER_ID/ADDR:PORT`."},
+			"virtual_server_id": schema.StringAttribute{Required: true, MarkdownDescription: "ID of the `lvs_virtual_server`."},
+			"address": schema.StringAttribute{Required: true, PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				MarkdownDescription: "Real server address."},
+			"port": schema.Int64Attribute{Required: true, PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+				MarkdownDescription: "Real server port. With `dr` and `tunnel` it must equal the virtual port: only `nat` maps ports.",
+				Validators:          []validatorInt64{int64validator.Between(0, 65535)}},
+			"weight": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+				MarkdownDescription: "Weight 0-65535. `0` drains: no new connections, existing ones finish. Default 1.",
+				Validators:          []validatorInt64{int64validator.Between(0, 65535)}},
+			"forwarding_method": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "`dr`, `nat` or `tunnel`; default the virtual server's.",
+				Validators:          []validatorString{stringvalidator.OneOf(agentapi.ForwardingMethods...)}},
+			"health_check": healthCheckSchema("Health check of this real server, replacing the virtual server's."),
+			"thresholds": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "Connection limits (`ipvsadm -x/-y`): above `upper` the server gets no new connections until it is below `lower`.",
+				Attributes: map[string]schema.Attribute{
+					"upper": schema.Int64Attribute{Optional: true, MarkdownDescription: "Upper limit; unset or 0 means none."},
+					"lower": schema.Int64Attribute{Optional: true, MarkdownDescription: "Lower limit; unset or 0 means none."},
+				}},
+			"host": schema.SingleNestedAttribute{Optional: true,
+				MarkdownDescription: "Manage the real server itself: install the agent there and keep the VIP on it as `dr` or `tunnel` forwarding needs, removed on destroy. SSH settings come from the provider.",
+				Attributes: map[string]schema.Attribute{
+					"ssh_address": schema.StringAttribute{Optional: true, MarkdownDescription: "Address to reach the real server at over SSH; default `address`."},
+					"status":      schema.StringAttribute{Computed: true, MarkdownDescription: "`ready` when the real server holds the VIP binding; `missing` otherwise (a change apply repairs)."},
+				}},
+			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
+				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it. The live weight and health are in `lvs_director_status`."},
+		},
+	}
+}
+
+func (r *realServerResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	if req.ProviderData == nil {
+		return
+	}
+	hosts, ok := req.ProviderData.(*remote.Hosts)
+	if !ok {
+		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
+		return
+	}
+	r.hosts = hosts
+}
+
+func wireRealServer(m realServerModel) (*agentapi.RealServer, resourceid.VirtualServer, *agentapi.Error) {
+	vsID, err := resourceid.ParseVirtualServer(m.VirtualServerID.ValueString())
+	if err == nil {
+		vsID.Key, err = agentapi.CanonicalVirtualServerKey(vsID.Key)
+	}
+	if err != nil {
+		return nil, vsID, agentapi.Invalid("virtual_server_id", err.Error())
+	}
+	rs := &agentapi.RealServer{Address: m.Address.ValueString(), Port: int(m.Port.ValueInt64()), Weight: int(m.Weight.ValueInt64()), ForwardingMethod: m.ForwardingMethod.ValueString()}
+	if m.Weight.IsNull() {
+		rs.Weight = 1
+	}
+	if t := m.Thresholds; t != nil {
+		rs.UpperThreshold, rs.LowerThreshold = int(t.Upper.ValueInt64()), int(t.Lower.ValueInt64())
+	}
+	hc, e := wireHealthCheck(m.HealthCheck, "health_check")
+	if e != nil {
+		return nil, vsID, e
+	}
+	rs.HealthCheck = hc
+	// The service's own rules (address family, port mapping) are checked against it on apply;
+	// what needs no service is checked here.
+	probe := &agentapi.VirtualServer{VRID: vsID.VIP.VRID, Scheduler: "wlc", ForwardingMethod: "nat", Protocol: "tcp", Address: rs.Address, Port: rs.Port}
+	if parsed, err := agentapi.ParseVirtualServerKey(vsID.Key); err == nil {
+		probe.Protocol, probe.Address, probe.Port, probe.FWMark, probe.Family = parsed.Protocol, parsed.Address, parsed.Port, parsed.FWMark, parsed.Family
+		if rs.ForwardingMethod != "" {
+			probe.ForwardingMethod = rs.ForwardingMethod
+		}
+		if probe.Port == 0 && probe.FWMark == 0 {
+			probe.Persistence = &agentapi.Persistence{TimeoutS: 300}
+		}
+	}
+	if err := probe.ValidateRealServer(rs); err != nil {
+		var ae *agentapi.Error
+		if errors.As(err, &ae) {
+			return nil, vsID, ae
+		}
+		return nil, vsID, agentapi.Invalid("address", err.Error())
+	}
+	return rs, vsID, nil
+}
+
+func (m realServerModel) known() bool {
+	vals := []attr.Value{m.VirtualServerID, m.Address, m.Port, m.Weight, m.ForwardingMethod}
+	if t := m.Thresholds; t != nil {
+		vals = append(vals, t.Upper, t.Lower)
+	}
+	if h := m.HealthCheck; h != nil {
+		vals = append(vals, h.Type, h.Interval, h.Timeout, h.Retries, h.RetryDelay, h.Rise, h.Fall, h.ConnectAddress, h.ConnectPort, h.Path, h.Command, h.QueryName, h.QueryType, h.ExpectedBody)
+	}
+	for _, v := range vals {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *realServerResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m realServerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || !m.known() {
+		return
+	}
+	if _, _, ae := wireRealServer(m); ae != nil {
+		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
+	}
+}
+
+func (r *realServerResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return
+	}
+	var plan realServerModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.Status = stringList([]string{statusReady, statusReady})
+	if plan.Host != nil {
+		plan.Host.Status = types.StringValue(statusReady)
+	}
+	plan.ID = types.StringUnknown()
+	if plan.known() {
+		if rs, vsID, ae := wireRealServer(plan); ae == nil {
+			plan.ID = types.StringValue(resourceid.RealServer{VirtualServer: vsID, Key: agentapi.RealServerKey(rs)}.String())
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func (m realServerModel) sshAddress() string {
+	if m.Host == nil {
+		return ""
+	}
+	if s := m.Host.SSHAddress.ValueString(); s != "" {
+		return s
+	}
+	return m.Address.ValueString()
+}
+
+// binding is what the real server host keeps for this real server.
+func (r *realServerResource) binding(ctx context.Context, vsID resourceid.VirtualServer, rs *agentapi.RealServer) (*agentapi.RealServerBinding, error) {
+	vs, err := r.hosts.Agent(vsID.VIP.Pair.Hosts[0]).GetVirtualServer(ctx, vsID.Key)
+	if err != nil {
+		return nil, fmt.Errorf("read virtual server %s: %w", vsID.Key, err)
+	}
+	if vs.FWMark != 0 {
+		return nil, agentapi.Invalid("host", "a real server of a fwmark service has no single VIP to bind; leave host unset and bind the VIPs yourself")
+	}
+	return &agentapi.RealServerBinding{VIP: vs.Address, ForwardingMethod: vs.EffectiveForwardingMethod(rs)}, nil
+}
+
+func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan realServerModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rs, vsID, ae := wireRealServer(plan)
+	if ae != nil {
+		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
+		return
+	}
+	key := agentapi.RealServerKey(rs)
+	id := resourceid.RealServer{VirtualServer: vsID, Key: key}
+	hosts := vsID.VIP.Pair.Hosts[:]
+	resp.Diagnostics.Append(forEachHost(hosts, path.Root("address"), func(_ int, h string) error {
+		_, err := r.hosts.Agent(h).GetRealServer(ctx, vsID.Key, key)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return &agentapi.Error{Code: agentapi.CodeConflict, Message: fmt.Sprintf("%s already holds real server %s of %s; import it (terraform import ... %s)", h, key, vsID.Key, id)}
+	})...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	// The real server host first: it must accept VIP traffic before directors send it any.
+	if plan.Host != nil {
+		if !r.bind(ctx, plan, vsID, rs, id, &resp.Diagnostics) {
+			return
+		}
+	}
+	put := make([]bool, len(hosts))
+	diags := forEachHost(hosts, path.Root("virtual_server_id"), func(i int, h string) error {
+		if _, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs); err != nil {
+			return err
+		}
+		put[i] = true
+		return nil
+	})
+	if diags.HasError() {
+		resp.Diagnostics.Append(diags...)
+		for i, h := range hosts {
+			if put[i] {
+				_ = r.hosts.Agent(h).DeleteRealServer(ctx, vsID.Key, key)
+			}
+		}
+		if plan.Host != nil {
+			r.unbind(ctx, plan.sshAddress(), id, &resp.Diagnostics)
+		}
+		return
+	}
+	if r.readInto(ctx, &plan, id, &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+}
+
+func (r *realServerResource) bind(ctx context.Context, m realServerModel, vsID resourceid.VirtualServer, rs *agentapi.RealServer, id resourceid.RealServer, diags *diag.Diagnostics) bool {
+	host := m.sshAddress()
+	b, err := r.binding(ctx, vsID, rs)
+	if err == nil {
+		_, err = r.hosts.Install(ctx, host)
+	}
+	if err == nil {
+		_, err = r.hosts.Agent(host).PutBinding(ctx, id.String(), b)
+	}
+	if err != nil {
+		var ae *agentapi.Error
+		if errors.As(err, &ae) && ae.Code == agentapi.CodeValidation {
+			addFieldError(diags, "Invalid Real Server Host", ae)
+			return false
+		}
+		summary, detail := remote.Describe(host, err)
+		diags.AddAttributeError(path.Root("host"), summary, detail)
+		return false
+	}
+	return true
+}
+
+// unbind removes this real server's binding from its host, and the agent itself once the host
+// keeps nothing else.
+func (r *realServerResource) unbind(ctx context.Context, host string, id resourceid.RealServer, diags *diag.Diagnostics) {
+	a := r.hosts.Agent(host)
+	err := a.DeleteBinding(ctx, id.String())
+	if err != nil && !errors.Is(err, agentapi.ErrNotFound) {
+		summary, detail := remote.Describe(host, err)
+		diags.AddAttributeError(path.Root("host"), summary, detail)
+		return
+	}
+	st, err := a.State(ctx)
+	if err != nil {
+		summary, detail := remote.Describe(host, err)
+		diags.AddAttributeWarning(path.Root("host"), "Could Not Check Whether The Agent Is Still Needed: "+summary, detail)
+		return
+	}
+	if st.Pair == nil && len(st.RealServerBindings) == 0 && len(st.VirtualServers) == 0 && len(st.VIPs) == 0 {
+		if err := r.hosts.Uninstall(ctx, host); err != nil {
+			summary, detail := remote.Describe(host, err)
+			diags.AddAttributeError(path.Root("host"), "Uninstalling The Agent: "+summary, detail)
+		}
+	}
+}
+
+func (r *realServerResource) readInto(ctx context.Context, m *realServerModel, id resourceid.RealServer, diags *diag.Diagnostics) bool {
+	hosts := id.VirtualServer.VIP.Pair.Hosts[:]
+	got := make([]*agentapi.RealServer, len(hosts))
+	d := forEachHost(hosts, path.Root("virtual_server_id"), func(i int, h string) error {
+		rs, err := r.hosts.Agent(h).GetRealServer(ctx, id.VirtualServer.Key, id.Key)
+		switch {
+		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil:
+			return nil
+		case err != nil:
+			return err
+		}
+		got[i] = rs
+		return nil
+	})
+	diags.Append(d...)
+	if d.HasError() {
+		return false
+	}
+	want, _, _ := wireRealServer(*m)
+	var found *agentapi.RealServer
+	status := make([]string, len(hosts))
+	defer func() { m.Status = stringList(status) }()
+	for i, rs := range got {
+		status[i] = statusMissing
+		if rs == nil {
+			continue
+		}
+		status[i] = statusReady
+		if found == nil || want == nil || !reflect.DeepEqual(rs, want) {
+			found = rs
+		}
+	}
+	if found == nil {
+		return false
+	}
+	m.Address = keepAddress(m.Address, found.Address)
+	m.Port = types.Int64Value(int64(found.Port))
+	m.Weight = types.Int64Value(int64(found.Weight))
+	m.ForwardingMethod = optString(found.ForwardingMethod)
+	m.HealthCheck = healthCheckFrom(found.HealthCheck, m.HealthCheck)
+	if found.UpperThreshold != 0 || found.LowerThreshold != 0 {
+		m.Thresholds = &thresholdsModel{Upper: optInt(found.UpperThreshold), Lower: optInt(found.LowerThreshold)}
+	} else {
+		m.Thresholds = nil
+	}
+	if m.Host != nil {
+		m.Host.Status = types.StringValue(statusMissing)
+		b, err := r.hosts.Agent(m.sshAddress()).GetBinding(ctx, id.String())
+		switch {
+		case err == nil && b != nil:
+			m.Host.Status = types.StringValue(statusReady)
+		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil:
+		default:
+			summary, detail := remote.Describe(m.sshAddress(), err)
+			diags.AddAttributeError(path.Root("host"), summary, detail)
+			return false
+		}
+	}
+	m.VirtualServerID = types.StringValue(id.VirtualServer.String())
+	m.ID = types.StringValue(id.String())
+	return true
+}
+
+func (r *realServerResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state realServerModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	id, err := resourceid.ParseRealServer(state.ID.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Real Server ID In State", err.Error())
+		return
+	}
+	if !r.readInto(ctx, &state, id, &resp.Diagnostics) {
+		if !resp.Diagnostics.HasError() {
+			resp.State.RemoveResource(ctx)
+		}
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state realServerModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	rs, vsID, ae := wireRealServer(plan)
+	if ae != nil {
+		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
+		return
+	}
+	id := resourceid.RealServer{VirtualServer: vsID, Key: agentapi.RealServerKey(rs)}
+	if plan.Host != nil && !r.bind(ctx, plan, vsID, rs, id, &resp.Diagnostics) {
+		return
+	}
+	resp.Diagnostics.Append(forEachHost(vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), func(_ int, h string) error {
+		_, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs)
+		return err
+	})...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	oldID, _ := resourceid.ParseRealServer(state.ID.ValueString())
+	if state.Host != nil && (plan.Host == nil || state.sshAddress() != plan.sshAddress() || oldID != id) {
+		r.unbind(ctx, state.sshAddress(), oldID, &resp.Diagnostics)
+	}
+	for _, h := range oldID.VirtualServer.VIP.Pair.Hosts {
+		if contains(vsID.VIP.Pair.Hosts[:], h) {
+			continue
+		}
+		if err := r.hosts.Agent(h).DeleteRealServer(ctx, oldID.VirtualServer.Key, oldID.Key); err != nil && !errors.Is(err, agentapi.ErrNotFound) && !errors.Is(err, remoteUnreachable) {
+			summary, detail := remote.Describe(h, err)
+			resp.Diagnostics.AddWarning("Removing The Real Server From A Former Director: "+summary, detail)
+		}
+	}
+	if r.readInto(ctx, &plan, id, &resp.Diagnostics) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	}
+}
+
+func (r *realServerResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state realServerModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	id, err := resourceid.ParseRealServer(state.ID.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Real Server ID In State", err.Error())
+		return
+	}
+	// Directors first: no traffic may reach the host once it stops accepting the VIP.
+	resp.Diagnostics.Append(forEachHost(id.VirtualServer.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), func(_ int, h string) error {
+		err := r.hosts.Agent(h).DeleteRealServer(ctx, id.VirtualServer.Key, id.Key)
+		if errors.Is(err, agentapi.ErrNotFound) {
+			return nil
+		}
+		return err
+	})...)
+	if resp.Diagnostics.HasError() || state.Host == nil {
+		return
+	}
+	r.unbind(ctx, state.sshAddress(), id, &resp.Diagnostics)
+}
+
+func (r *realServerResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	id, err := resourceid.ParseRealServer(req.ID)
+	if err == nil {
+		id.VirtualServer.Key, err = agentapi.CanonicalVirtualServerKey(id.VirtualServer.Key)
+	}
+	if err == nil {
+		id.Key, err = agentapi.CanonicalRealServerKey(id.Key)
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	m := realServerModel{ID: types.StringValue(id.String()), VirtualServerID: types.StringValue(id.VirtualServer.String()),
+		Address: types.StringNull(), Port: types.Int64Null(), Weight: types.Int64Null(), ForwardingMethod: types.StringNull()}
+	if !r.readInto(ctx, &m, id, &resp.Diagnostics) {
+		if !resp.Diagnostics.HasError() {
+			resp.Diagnostics.AddError("Real Server Not Found", fmt.Sprintf("Neither director of %s holds real server %s of %s.", id.VirtualServer.VIP.Pair, id.Key, id.VirtualServer.Key))
+		}
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
