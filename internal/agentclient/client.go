@@ -51,6 +51,7 @@ func (e *TransportError) Unwrap() []error { return []error{ErrUnreachable, e.Err
 type Client struct {
 	host string
 	hc   *http.Client
+	snap *snapshot // nil unless EnableSnapshotReads
 }
 
 // New returns a client for the agent on host (used in messages) reached through dial.
@@ -58,7 +59,7 @@ func New(host string, dial DialFunc) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
 		// Streams are SSH sessions: keep a few for parallel requests, reuse them for later ones.
-		MaxIdleConnsPerHost: 4,
+		MaxIdleConnsPerHost: 8,
 		IdleConnTimeout:     60 * time.Second,
 		DisableCompression:  true,
 	}
@@ -85,6 +86,9 @@ func (c *Client) Status(ctx context.Context) (*agentapi.Status, error) {
 
 // Pair returns the stored director pair, or an error matching agentapi.ErrNotFound.
 func (c *Client) Pair(ctx context.Context) (*agentapi.Pair, error) {
+	if p, err := c.snapPair(ctx); !errors.Is(err, errNoSnapshot) {
+		return p, err
+	}
 	var p agentapi.Pair
 	return &p, c.do(ctx, http.MethodGet, agentapi.PathPair, nil, &p)
 }
@@ -128,6 +132,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if method != http.MethodGet && c.snap != nil {
+		// Whatever the outcome, a write may have changed the state.
+		defer c.snap.wrote()
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return &TransportError{Host: c.host, Err: err}
@@ -155,6 +163,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // VIP returns the VIP with vrid, or an error matching agentapi.ErrNotFound.
 func (c *Client) VIP(ctx context.Context, vrid int) (*agentapi.VIP, error) {
+	if v, err := c.snapVIP(ctx, vrid); !errors.Is(err, errNoSnapshot) {
+		return v, err
+	}
 	var v agentapi.VIP
 	return &v, c.do(ctx, http.MethodGet, fmt.Sprintf("%s/%d", agentapi.PathVIPs, vrid), nil, &v)
 }

@@ -2,6 +2,7 @@ package agentclient
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 
@@ -26,6 +27,9 @@ func (c *Client) ListVirtualServers(ctx context.Context) ([]*agentapi.VirtualSer
 // GetVirtualServer returns the virtual server with key, or an error matching
 // agentapi.ErrNotFound.
 func (c *Client) GetVirtualServer(ctx context.Context, key string) (*agentapi.VirtualServer, error) {
+	if vs, err := c.snapVirtualServer(ctx, key); !errors.Is(err, errNoSnapshot) {
+		return vs, err
+	}
 	var vs agentapi.VirtualServer
 	return &vs, c.do(ctx, http.MethodGet, vsPath(key), nil, &vs)
 }
@@ -45,6 +49,9 @@ func (c *Client) DeleteVirtualServer(ctx context.Context, key string) error {
 // GetRealServer returns a real server of a virtual server, or an error matching
 // agentapi.ErrNotFound.
 func (c *Client) GetRealServer(ctx context.Context, vsKey, rsKey string) (*agentapi.RealServer, error) {
+	if rs, err := c.snapRealServer(ctx, vsKey, rsKey); !errors.Is(err, errNoSnapshot) {
+		return rs, err
+	}
 	var rs agentapi.RealServer
 	return &rs, c.do(ctx, http.MethodGet, rsPath(vsKey, rsKey), nil, &rs)
 }
@@ -63,6 +70,9 @@ func (c *Client) DeleteRealServer(ctx context.Context, vsKey, rsKey string) erro
 // GetBinding returns the real-server binding with id, or an error matching
 // agentapi.ErrNotFound.
 func (c *Client) GetBinding(ctx context.Context, id string) (*agentapi.RealServerBinding, error) {
+	if b, err := c.snapBinding(ctx, id); !errors.Is(err, errNoSnapshot) {
+		return b, err
+	}
 	var b agentapi.RealServerBinding
 	return &b, c.do(ctx, http.MethodGet, bindingPath(id), nil, &b)
 }

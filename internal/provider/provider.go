@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
@@ -145,6 +146,9 @@ func (p *lvsProvider) Configure(ctx context.Context, req provider.ConfigureReque
 			}
 		}
 		return c, nil
+	})
+	hosts.OnDial(func(ctx context.Context, key string, n int) {
+		tflog.Info(ctx, "lvs: opened SSH connection", map[string]any{"connection": key, "count": n})
 	})
 	resp.ResourceData = hosts
 	resp.DataSourceData = hosts

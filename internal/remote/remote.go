@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
@@ -35,6 +36,10 @@ type Hosts struct {
 func New(resolve Resolver) *Hosts {
 	return &Hosts{resolve: resolve, pool: sshx.NewPool(), agents: map[string]*agentclient.Client{}}
 }
+
+// OnDial sets a function called for every SSH connection opened (the provider logs them, so
+// that "one connection per host per run" can be checked). Set it before first use.
+func (h *Hosts) OnDial(f func(ctx context.Context, key string, n int)) { h.pool.OnDial = f }
 
 // Close closes every connection.
 func (h *Hosts) Close() error {
@@ -82,6 +87,8 @@ func (h *Hosts) Agent(addr string) *agentclient.Client {
 		}
 		return ih.Runner.(*sshx.Client).Stream(ctx, agentinstall.DialCommand(ih))
 	})
+	// A refresh reads every object: answer those reads from one read of the whole state.
+	a.EnableSnapshotReads(2 * time.Second)
 	h.agents[addr] = a
 	return a
 }

@@ -24,6 +24,10 @@ type Pool struct {
 	entries map[string]*poolEntry
 	dials   map[string]int
 	closed  bool
+	// OnDial, when set before the first Get, is called each time a connection is dialled with
+	// the Get's context, its key and how many times that key was dialled, for logs that prove
+	// connection reuse.
+	OnDial func(ctx context.Context, key string, n int)
 
 	wg sync.WaitGroup // dials in flight
 }
@@ -63,14 +67,20 @@ func (p *Pool) Get(ctx context.Context, cfg Config) (*Client, error) {
 			default: // a dial is in flight: wait for it below
 			}
 		}
+		var dialed int
 		if e == nil {
 			e = &poolEntry{ready: make(chan struct{})}
 			p.entries[key] = e
 			p.dials[key]++
+			dialed = p.dials[key]
 			p.wg.Add(1)
 			go p.dial(cfg, e)
 		}
+		onDial := p.OnDial
 		p.mu.Unlock()
+		if dialed > 0 && onDial != nil {
+			onDial(ctx, key, dialed)
+		}
 
 		select {
 		case <-e.ready:
