@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -14,10 +15,14 @@ import (
 // and the demo need nothing beyond the machine's own files: `lab serve` and `lab fetch` run on
 // lab hosts (with `lab exec` or Host.Exec), as the lab binary is visible inside every host.
 
-// Serve answers HTTP on addr until ctx ends: "/" with "NAME\n", "/healthz" with "ok\n". Every
-// answer closes its connection, so each request is a new connection for IPVS to schedule.
+// Serve answers HTTP on addr until ctx ends: "/" with "NAME\n", "/healthz" with "ok\n". These
+// answers close their connection, so each request is a new connection for IPVS to schedule.
+// "/keep" answers "NAME\n" too but keeps the connection open (HTTP/1.1 keep-alive), for Hold.
 func Serve(ctx context.Context, addr, name string) error {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/keep", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, name+"\n")
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Connection", "close")
 		_, _ = io.WriteString(w, "ok\n")
@@ -108,4 +113,97 @@ func Probe(ctx context.Context, url string, duration, interval, timeout time.Dur
 		}
 	}
 	return res
+}
+
+// HoldResult is what Hold saw.
+type HoldResult struct {
+	Requests     int            `json:"requests"`
+	Failed       int            `json:"failed"`
+	Answers      map[string]int `json:"answers"`
+	Dials        int            `json:"dials"`            // TCP connections opened: 1 if the first one lasted throughout
+	Conns        []string       `json:"conns"`            // local address of each connection, in order
+	Errors       []string       `json:"errors,omitempty"` // the first few failures, with their time
+	LongestGapMS float64        `json:"longest_gap_ms"`   // longest time between two successful answers
+	GapEndedAt   string         `json:"gap_ended_at,omitempty"`
+}
+
+// Hold keeps one HTTP keep-alive connection to url for duration and sends a GET on it every
+// interval (each bounded by timeout), counting the connections it had to open: a connection
+// that survives what happens in between (a director failing over) is dialled once. A request
+// that fails makes the next one dial again, as any keep-alive client would. Dials, not Failed,
+// tells whether the connection survived: when a kept connection is reset, net/http retries the
+// (idempotent) GET on a new connection by itself, so the request does not count as failed.
+func Hold(ctx context.Context, url string, duration, interval, timeout time.Duration) HoldResult {
+	res := HoldResult{Answers: map[string]int{}, Conns: []string{}}
+	var mu sync.Mutex
+	dialer := &net.Dialer{Timeout: timeout}
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Dials++
+			if err == nil {
+				res.Conns = append(res.Conns, c.LocalAddr().String())
+			}
+			return c, err
+		},
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     duration + time.Minute,
+		DisableCompression:  true,
+	}
+	defer transport.CloseIdleConnections()
+	client := &http.Client{Timeout: timeout, Transport: transport}
+	var lastOK time.Time
+	end := time.Now().Add(duration)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		start := time.Now()
+		ans, err := holdOne(ctx, client, url)
+		res.Requests++
+		res.Answers[ans]++
+		if err != nil {
+			res.Failed++
+			if len(res.Errors) < 10 {
+				res.Errors = append(res.Errors, start.Format("15:04:05.000")+" "+err.Error())
+			}
+		} else {
+			now := time.Now()
+			if !lastOK.IsZero() {
+				if gap := float64(now.Sub(lastOK).Microseconds()) / 1000; gap > res.LongestGapMS {
+					res.LongestGapMS = gap
+					res.GapEndedAt = now.Format(time.RFC3339Nano)
+				}
+			}
+			lastOK = now
+		}
+		if d := interval - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return res
+}
+
+// holdOne is fetchOne that also says why a request failed.
+func holdOne(ctx context.Context, client *http.Client, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "error", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "error", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if err != nil {
+		return "error", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Sprintf("error: status %d", resp.StatusCode), fmt.Errorf("status %d", resp.StatusCode)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSpace(line), nil
 }

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -42,4 +43,75 @@ func TestServeAndFetch(t *testing.T) {
 	if got := Fetch(context.Background(), "http://"+addr+"/healthz", 1, time.Second); got["ok"] != 1 {
 		t.Fatalf("healthz = %v", got)
 	}
+}
+
+// startServe runs Serve on a free loopback port until the test ends (or stop is called) and
+// returns its address once it accepts connections.
+func startServe(t *testing.T, addr, name string) (string, func()) {
+	t.Helper()
+	if addr == "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, addr, name) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestHold: /keep keeps one connection for every request; "/" closes each one, which Hold
+// counts as a dial per request; a server restart in the middle costs a second dial.
+func TestHold(t *testing.T) {
+	t.Parallel()
+	addr, stop := startServe(t, "", "real1")
+
+	got := Hold(context.Background(), "http://"+addr+"/keep", 400*time.Millisecond, 20*time.Millisecond, time.Second)
+	if got.Dials != 1 || len(got.Conns) != 1 || got.Failed != 0 || got.Requests < 5 || got.Answers["real1"] != got.Requests {
+		t.Fatalf("Hold on /keep = %+v, want every request on one connection answered by real1", got)
+	}
+	if got.LongestGapMS <= 0 || got.LongestGapMS > 1000 {
+		t.Errorf("longest gap %.1f ms, want the interval or a little more", got.LongestGapMS)
+	}
+
+	got = Hold(context.Background(), "http://"+addr+"/", 200*time.Millisecond, 20*time.Millisecond, time.Second)
+	if got.Requests < 3 || got.Dials != got.Requests || got.Failed != 0 {
+		t.Fatalf("Hold on / (Connection: close) = %+v, want one dial per request", got)
+	}
+
+	done := make(chan HoldResult, 1)
+	go func() {
+		done <- Hold(context.Background(), "http://"+addr+"/keep", time.Second, 20*time.Millisecond, time.Second)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stop() // closes the held connection
+	startServe(t, addr, "real2")
+	got = <-done
+	if got.Dials < 2 || got.Answers["real1"] == 0 || got.Answers["real2"] == 0 {
+		t.Fatalf("Hold across a server restart = %+v, want a second dial and answers from both", got)
+	}
+	t.Logf("across a restart: %+v", got)
 }

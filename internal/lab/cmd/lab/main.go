@@ -13,6 +13,7 @@
 //	lab serve ADDR NAME             (on a lab host: HTTP server answering NAME)
 //	lab fetch URL N [--timeout 3s]  (on a lab host: N GETs, counts of answers as JSON)
 //	lab probe URL DURATION [--interval 10ms] [--timeout 200ms]  (on a lab host: the longest outage seen)
+//	lab hold URL DURATION [--interval 50ms] [--timeout 5s]  (on a lab host: one keep-alive connection, GETs on it, dials counted)
 //
 // `lab run` is usable as `go test -exec "/abs/bin/lab run --"`. The other commands work inside
 // the kernel context (from a command started by `lab run`), on the lab in $LVS_LAB_DIR. See
@@ -48,6 +49,7 @@ const usage = `usage:
   lab serve ADDR NAME
   lab fetch URL N [--timeout 3s]
   lab probe URL DURATION [--interval 10ms] [--timeout 200ms]
+  lab hold URL DURATION [--interval 50ms] [--timeout 5s]
 `
 
 func main() {
@@ -156,6 +158,29 @@ func run(args []string) (int, error) {
 			return 2, fmt.Errorf("probe: DURATION %q is not a duration up to 10m", args[1])
 		}
 		b, err := json.Marshal(lab.Probe(ctx, args[0], d, *interval, *timeout))
+		if err != nil {
+			return 1, err
+		}
+		fmt.Println(string(b))
+		return 0, nil
+	case "hold":
+		fs := flag.NewFlagSet("hold", flag.ContinueOnError)
+		interval := fs.Duration("interval", 50*time.Millisecond, "time between requests")
+		timeout := fs.Duration("timeout", 5*time.Second, "bound of each request (longer than TCP's retransmissions through a failover)")
+		if len(args) < 2 {
+			return 2, errors.New("usage: hold URL DURATION [--interval 50ms] [--timeout 5s]")
+		}
+		if err := fs.Parse(args[2:]); err != nil {
+			return 2, err
+		}
+		d, err := time.ParseDuration(args[1])
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return 2, fmt.Errorf("hold: DURATION %q is not a duration up to 10m", args[1])
+		}
+		if *interval <= 0 || *timeout <= 0 {
+			return 2, errors.New("hold: --interval and --timeout must be positive")
+		}
+		b, err := json.Marshal(lab.Hold(ctx, args[0], d, *interval, *timeout))
 		if err != nil {
 			return 1, err
 		}

@@ -1,0 +1,463 @@
+package provider_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
+)
+
+// The forwarding methods beyond DR, and connection sync, proven through terraform: a real
+// client's traffic goes through the VIP the provider set up, and what the kernel does is read
+// back independently (ipvsadm, ip, /proc).
+
+const (
+	modesVIP    = "198.51.100.100"
+	modesClient = "198.51.100.31"
+)
+
+func modesLab(t *testing.T) *accLab {
+	a := newAccLab(t, director(1), director(2), labHost("real1", "198.51.100.21"), labHost("real2", "198.51.100.22"), labHost("client", modesClient))
+	a.serveWeb("real1")
+	a.serveWeb("real2")
+	return a
+}
+
+// run runs a shell command on a lab host and returns its output; unlike exec it does not
+// fail the test, for checks that report an error instead.
+func (a *accLab) run(host, script string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := a.lab.Host(host).Exec(ctx, "sh", "-c", script)
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %s: %v: %s", host, script, err, out)
+	}
+	return string(out), nil
+}
+
+// checkHostsOutput checks that script's output on each host contains (want true) or lacks
+// (want false) every one of subs.
+func (a *accLab) checkHostsOutput(hosts []string, script string, want bool, subs ...string) error {
+	for _, h := range hosts {
+		out, err := a.run(h, script)
+		if err != nil {
+			return err
+		}
+		for _, s := range subs {
+			if strings.Contains(out, s) != want {
+				verb := "lacks"
+				if !want {
+					verb = "still has"
+				}
+				return fmt.Errorf("%s: `%s` %s %q:\n%s", h, script, verb, s, out)
+			}
+		}
+	}
+	return nil
+}
+
+// modesCleanHosts is the CheckDestroy of the tests here: no agent left anywhere, no service on
+// the directors, no VIP on the real servers' loopback or tunnel device.
+func (a *accLab) modesCleanHosts() error {
+	for _, h := range []string{"director1", "director2", "real1", "real2"} {
+		if err := a.hostClean(h); err != nil {
+			return err
+		}
+	}
+	if err := a.checkHostsOutput([]string{"director1", "director2"}, "ipvsadm -Ln", false, modesVIP); err != nil {
+		return err
+	}
+	return a.checkHostsOutput([]string{"real1", "real2"}, "ip -o addr show dev lo; ip -o addr show dev tunl0 2>/dev/null; true", false, modesVIP)
+}
+
+func modesPairAndVIP(a *accLab) string {
+	return a.providerBlock() + hcl(
+		`resource "lvs_director_pair" "p" {`,
+		`  name      = "edge"`,
+		`  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
+		`}`,
+		`resource "lvs_vip" "v" {`,
+		`  director_pair_id  = lvs_director_pair.p.id`,
+		`  virtual_router_id = 91`,
+		`  addresses         = ["198.51.100.100/24"]`,
+		`  advert_interval   = "100ms"`,
+		`}`,
+	)
+}
+
+// modesRealServers are two real servers of lvs_virtual_server.web on port, with extra lines.
+func modesRealServers(port int, extra ...string) string {
+	var s string
+	for i, addr := range []string{"198.51.100.21", "198.51.100.22"} {
+		s += hcl(append([]string{
+			fmt.Sprintf(`resource "lvs_real_server" "r%d" {`, i+1),
+			`  virtual_server_id = lvs_virtual_server.web.id`,
+			fmt.Sprintf(`  address           = %q`, addr),
+			fmt.Sprintf(`  port              = %d`, port),
+		}, append(extra, `}`)...)...)
+	}
+	return s
+}
+
+// holdRun is what happened to one keep-alive connection while the master director died.
+type holdRun struct {
+	res        lab.HoldResult
+	syncedConn string // director2's `ipvsadm -Lnc` line for the client's connection, before the kill
+	before     string // both directors' connection tables before the kill
+	after      string // director2's connection table after it took over
+	killedAt   time.Time
+	takeover   time.Duration // kill → director2 seen holding the VIP (polled: an upper bound)
+	err        error         // the run itself failed
+}
+
+// holdThroughFailover starts `lab hold` on the client against the VIP, waits until the
+// connection is in director2's IPVS table (the sync daemon's doing) and at least 2 s have
+// passed, cuts director1's power, waits for the hold to finish, and boots director1 again so
+// that the next step can restart its agent and the test's destroy can reach it.
+func (a *accLab) holdThroughFailover(duration time.Duration) (r holdRun) {
+	bin := os.Getenv(lab.EnvBin)
+	if bin == "" {
+		r.err = fmt.Errorf("%s is not set: run inside `lab run`", lab.EnvBin)
+		return r
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), duration+time.Minute)
+	defer cancel()
+	defer func() {
+		if a.lab.Host("director1").Running() {
+			return
+		}
+		bctx, bcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer bcancel()
+		if err := a.lab.Host("director1").Boot(bctx); err != nil && r.err == nil {
+			r.err = fmt.Errorf("boot director1 after the kill: %w", err)
+		}
+	}()
+
+	var stdout, stderr bytes.Buffer
+	cmd := a.lab.Host("client").Command(ctx, bin, "hold", "http://"+modesVIP+"/keep", duration.String(), "--interval", "50ms", "--timeout", "5s")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		r.err = fmt.Errorf("start lab hold on the client: %w", err)
+		return r
+	}
+	wait := func() error {
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("lab hold: %v: %s%s", err, stdout.String(), stderr.String())
+		}
+		if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r.res); err != nil {
+			return fmt.Errorf("lab hold output %q (stderr %q): %v", stdout.String(), stderr.String(), err)
+		}
+		return nil
+	}
+
+	// The client's connection as the backup director knows it through the sync daemon:
+	// "TCP 14:58 ESTABLISHED 198.51.100.31:41234 198.51.100.100:80 198.51.100.21:80".
+	findConn := func(host string) (string, string) {
+		out, _ := a.run(host, "ipvsadm -Lnc")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "ESTABLISHED") && strings.Contains(line, modesClient+":") && strings.Contains(line, modesVIP+":80") {
+				return strings.TrimSpace(line), out
+			}
+		}
+		return "", out
+	}
+	deadline := started.Add(duration / 2)
+	for {
+		line, out := findConn("director2")
+		if line != "" && time.Since(started) >= 2*time.Second {
+			r.syncedConn = line
+			_, out1 := findConn("director1")
+			r.before = "director1:\n" + out1 + "director2:\n" + out
+			break
+		}
+		if time.Now().After(deadline) {
+			_, out1 := findConn("director1")
+			r.before = "director1:\n" + out1 + "director2:\n" + out
+			daemons, _ := a.run("director2", "ipvsadm -L --daemon")
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			r.err = fmt.Errorf("the client's connection did not reach director2's IPVS table within %s (sync daemon):\n%s\nsync daemons on director2:\n%s",
+				deadline.Sub(started).Round(time.Millisecond), r.before, daemons)
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	r.killedAt = time.Now()
+	if err := a.lab.Host("director1").Kill(); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		r.err = fmt.Errorf("kill director1: %w", err)
+		return r
+	}
+	if err := a.holdsVIP("director2", modesVIP, true); err == nil {
+		r.takeover = time.Since(r.killedAt)
+	}
+	r.after, _ = a.run("director2", "ipvsadm -Lnc")
+	r.err = wait()
+	return r
+}
+
+// TestAccSyncSurvivesFailover: with sync_connections (the default), an established TCP
+// connection through the VIP survives the master director's death: the backup director, which
+// learned the connection from the IPVS sync daemon, forwards its next packets to the same real
+// server, so a keep-alive HTTP client goes on over the same connection (one dial, no failed
+// request). The dial count is the proof: run with sync_connections = false, the same sequence
+// ends with 2 dials and still 0 failed requests, as director2 resets the unknown connection and
+// net/http retries the GET on a new one. After the power cut, director1 boots again, an apply
+// restarts its agent (the pair shows agent_stopped), and the destroy must leave every host clean.
+func TestAccSyncSurvivesFailover(t *testing.T) {
+	a := modesLab(t)
+	config := clusterConfig(a, 1, 1)
+	var run holdRun
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		CheckDestroy:             func(*terraform.State) error { return a.modesCleanHosts() },
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("lvs_director_pair.p", "sync_connections", "true"),
+					a.checkSpread(40, map[string]int{"real1": 1, "real2": 1}),
+					func(*terraform.State) error {
+						return a.checkHostsOutput([]string{"director1", "director2"}, "ipvsadm -L --daemon", true, "master sync daemon (mcast=eth0", "backup sync daemon (mcast=eth0")
+					},
+				),
+			},
+			{
+				PreConfig: func() { run = a.holdThroughFailover(10 * time.Second) },
+				Config:    config,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					func(*terraform.State) error {
+						if run.err != nil {
+							return run.err
+						}
+						res := run.res
+						t.Logf("synced connection on director2 before the kill: %s", run.syncedConn)
+						t.Logf("director2 took the VIP within %s of the kill (polled)", run.takeover.Round(time.Millisecond))
+						t.Logf("hold over the failover: %d requests, %d failed, answers %v, %d dial(s) %v, longest gap %.0f ms (ended %s), errors %v",
+							res.Requests, res.Failed, res.Answers, res.Dials, res.Conns, res.LongestGapMS, res.GapEndedAt, res.Errors)
+						var errs []string
+						if res.Dials != 1 {
+							errs = append(errs, fmt.Sprintf("%d dials %v, want 1: the connection did not survive the failover", res.Dials, res.Conns))
+						}
+						if res.Failed != 0 {
+							errs = append(errs, fmt.Sprintf("%d of %d requests failed: %v", res.Failed, res.Requests, res.Errors))
+						}
+						if len(res.Answers) != 1 {
+							errs = append(errs, fmt.Sprintf("answers %v, want one real server throughout", res.Answers))
+						}
+						if res.Requests < 50 {
+							errs = append(errs, fmt.Sprintf("only %d requests in 10 s", res.Requests))
+						}
+						if len(errs) > 0 {
+							return fmt.Errorf("keep-alive connection across the failover:\n  %s\nconnection tables before the kill:\n%s\ndirector2 after it took over:\n%s",
+								strings.Join(errs, "\n  "), run.before, run.after)
+						}
+						return nil
+					},
+					// The rebooted director has its agent back.
+					resource.TestCheckResourceAttr("lvs_director_pair.p", "directors.0.status", "ready"),
+					a.checkPairOnHost("director1", 0, nil),
+					a.checkSpread(20, map[string]int{"real1": 1, "real2": 1}),
+				),
+			},
+		},
+	})
+}
+
+// TestAccTunnelMode: an IP-tunnel (ipip) virtual server. The provider puts the VIP on the real
+// servers' tunl0 (not on lo), the directors program "Tunnel" destinations, the client's
+// requests reach both real servers encapsulated (tunl0 counts them), and destroy takes the VIP
+// off tunl0.
+func TestAccTunnelMode(t *testing.T) {
+	a := modesLab(t)
+	config := modesPairAndVIP(a) + hcl(
+		`resource "lvs_virtual_server" "web" {`,
+		`  vip_id            = lvs_vip.v.id`,
+		`  address           = "198.51.100.100"`,
+		`  port              = 80`,
+		`  scheduler         = "rr"`,
+		`  forwarding_method = "tunnel"`,
+		`}`,
+	) + modesRealServers(80, `  host              = {}`)
+	reals := []string{"real1", "real2"}
+	const rxPackets = "cat /sys/class/net/tunl0/statistics/rx_packets"
+	rx := map[string]int{}
+	readRX := func() error {
+		for _, h := range reals {
+			out, err := a.run(h, rxPackets)
+			if err != nil {
+				return err
+			}
+			if rx[h], err = strconv.Atoi(strings.TrimSpace(out)); err != nil {
+				return fmt.Errorf("%s: %s: %q", h, rxPackets, out)
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		CheckDestroy:             func(*terraform.State) error { return a.modesCleanHosts() },
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("lvs_virtual_server.web", "forwarding_method", "tunnel"),
+					resource.TestCheckResourceAttr("lvs_real_server.r1", "host.status", "ready"),
+					resource.TestCheckResourceAttr("lvs_real_server.r2", "host.status", "ready"),
+					func(*terraform.State) error {
+						if err := a.checkHostsOutput(reals, "ip -o addr show dev tunl0", true, " "+modesVIP+"/32"); err != nil {
+							return err
+						}
+						if err := a.checkHostsOutput(reals, "ip -o addr show dev lo", false, modesVIP); err != nil {
+							return err
+						}
+						return a.checkHostsOutput([]string{"director1", "director2"}, "ipvsadm -Ln", true, "198.51.100.21:80", "198.51.100.22:80", "Tunnel")
+					},
+					func(*terraform.State) error { return readRX() },
+					a.checkSpread(60, map[string]int{"real1": 1, "real2": 1}),
+					func(*terraform.State) error {
+						before := map[string]int{"real1": rx["real1"], "real2": rx["real2"]}
+						if err := readRX(); err != nil {
+							return err
+						}
+						for _, h := range reals {
+							// 30 connections of about 5 client packets each reached h.
+							if d := rx[h] - before[h]; d < 30 {
+								return fmt.Errorf("%s: tunl0 received %d packets during 60 requests: not tunnelled", h, d)
+							}
+						}
+						t.Logf("ipip packets received on tunl0 during the requests: real1 %d, real2 %d", rx["real1"]-before["real1"], rx["real2"]-before["real2"])
+						return nil
+					},
+				),
+			},
+			{ResourceName: "lvs_virtual_server.web", ImportState: true, ImportStateVerify: true},
+		},
+	})
+}
+
+// TestAccNATMode: a masquerading virtual server on port 8080 of the VIP mapping to port 80 of
+// real servers that the provider does not touch (no host block). The real servers route their
+// replies to the client through a second VIP of the pair, the floating gateway; the directors
+// get ip_forward=1 (and no ICMP redirects) while the NAT service exists, and their original
+// values back after destroy.
+func TestAccNATMode(t *testing.T) {
+	a := modesLab(t)
+	directors := []string{"director1", "director2"}
+	const gw = "198.51.100.254"
+	for _, h := range []string{"real1", "real2"} {
+		// In a NAT setup the directors are the real servers' gateway; the lab is one subnet,
+		// so a host route to the client stands for the default route.
+		a.exec(h, fmt.Sprintf("ip route add %s/32 via %s", modesClient, gw))
+	}
+	const sysctls = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects"
+	orig := map[string]string{}
+	for _, h := range directors {
+		orig[h] = a.exec(h, sysctls)
+	}
+	config := modesPairAndVIP(a) + hcl(
+		`resource "lvs_vip" "gw" {`,
+		`  director_pair_id  = lvs_director_pair.p.id`,
+		`  virtual_router_id = 92`,
+		`  addresses         = ["198.51.100.254/24"]`,
+		`  advert_interval   = "100ms"`,
+		`}`,
+		`resource "lvs_virtual_server" "web" {`,
+		`  vip_id            = lvs_vip.v.id`,
+		`  address           = "198.51.100.100"`,
+		`  port              = 8080`,
+		`  scheduler         = "rr"`,
+		`  forwarding_method = "nat"`,
+		// The gateway must be up before the service is used.
+		`  depends_on        = [lvs_vip.gw]`,
+		`}`,
+	) + modesRealServers(80)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		CheckDestroy: func(*terraform.State) error {
+			if err := a.modesCleanHosts(); err != nil {
+				return err
+			}
+			for _, h := range directors {
+				if got, err := a.run(h, sysctls); err != nil || got != orig[h] {
+					return fmt.Errorf("%s: ip_forward, send_redirects after destroy = %q (%v), want the original %q", h, got, err, orig[h])
+				}
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("lvs_virtual_server.web", "forwarding_method", "nat"),
+					resource.TestCheckResourceAttr("lvs_real_server.r1", "port", "80"),
+					func(*terraform.State) error {
+						for _, h := range directors {
+							out, err := a.run(h, sysctls)
+							if err != nil {
+								return err
+							}
+							if got := strings.Fields(out); len(got) != 2 || got[0] != "1" || got[1] != "0" {
+								return fmt.Errorf("%s: ip_forward, conf.all.send_redirects = %v, want 1 0 while a NAT service exists", h, got)
+							}
+						}
+						if err := a.holdsVIP("director1", gw, true); err != nil {
+							return err
+						}
+						return a.checkHostsOutput(directors, "ipvsadm -Ln", true, "TCP  198.51.100.100:8080", "198.51.100.21:80", "198.51.100.22:80", "Masq")
+					},
+					a.checkSpreadURL("http://198.51.100.100:8080/", 60, map[string]int{"real1": 1, "real2": 1}),
+				),
+			},
+			{ResourceName: "lvs_real_server.r1", ImportState: true, ImportStateVerify: true},
+		},
+	})
+}
+
+// checkSpreadURL checks that n requests from the client to url are all answered, by the real
+// servers in the ratio of want (within 15 %).
+func (a *accLab) checkSpreadURL(url string, n int, want map[string]int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		var got map[string]int
+		var err error
+		for i := 0; i < 30; i++ { // the VIPs may still be moving in
+			if got, err = a.fetch(url, 4); err == nil && got["error"] == 0 {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if got, err = a.fetch(url, n); err != nil {
+			return err
+		}
+		total := 0
+		for _, w := range want {
+			total += w
+		}
+		for name, w := range want {
+			exp := float64(n) * float64(w) / float64(total)
+			if d := float64(got[name]) - exp; d > 0.15*float64(n) || d < -0.15*float64(n) {
+				return fmt.Errorf("%d requests to %s: %v, want about %.0f from %s", n, url, got, exp, name)
+			}
+		}
+		for name, c := range got {
+			if _, ok := want[name]; !ok && c > 0 {
+				return fmt.Errorf("%d requests to %s: %v; %d answered by %q", n, url, got, c, name)
+			}
+		}
+		a.t.Logf("%d requests to %s: %v", n, url, got)
+		return nil
+	}
+}
