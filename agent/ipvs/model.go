@@ -327,7 +327,7 @@ func serviceKeyOf(vs *agentapi.VirtualServer) (ServiceKey, error) {
 
 // sortServices orders services by key, for deterministic plans and reports.
 func sortServices(ss []*Service) {
-	slices.SortFunc(ss, func(a, b *Service) int { return strings.Compare(a.ServiceKey.String(), b.ServiceKey.String()) })
+	slices.SortFunc(ss, func(a, b *Service) int { return strings.Compare(a.String(), b.String()) })
 }
 
 func sortDests(ds []*Dest) {

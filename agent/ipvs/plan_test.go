@@ -145,7 +145,7 @@ func TestSyncID(t *testing.T) {
 	if len(seen) < 100 {
 		t.Errorf("200 names map to only %d sync ids", len(seen))
 	}
-	if SyncID("edge") != SyncID("edge") || SyncID("edge") == SyncID("edge2") && SyncID("a") == SyncID("b") {
+	if first, again := SyncID("edge"), SyncID("edge"); first != again || SyncID("edge") == SyncID("edge2") && SyncID("a") == SyncID("b") {
 		t.Error("sync ids do not tell pairs apart")
 	}
 }

@@ -268,7 +268,7 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 			if err != nil {
 				errs = append(errs, err)
 				failed[ops[i].Service.ServiceKey] = true
-				key := ops[i].Service.ServiceKey.String()
+				key := ops[i].Service.String()
 				if _, seen := svcErrs[key]; !seen {
 					svcErrs[key] = err.Error()
 				}
@@ -291,7 +291,7 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 	next := map[ServiceKey]*Service{}
 	var names []string
 	for _, s := range want {
-		names = append(names, s.ServiceKey.String())
+		names = append(names, s.String())
 		if !failed[s.ServiceKey] {
 			next[s.ServiceKey] = s
 		}

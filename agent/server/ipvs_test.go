@@ -74,8 +74,6 @@ func TestIPVSObjects(t *testing.T) {
 	c, part := startIPVS(t)
 	ctx := context.Background()
 	vs := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "wrr", ForwardingMethod: "dr"}
-	key := "tcp/[2001:db8::100]:80"
-
 	_, err := c.PutVirtualServer(ctx, vs)
 	wantErr(t, err, agentapi.ErrConflict, "") // no pair yet
 	if _, err := c.PutPair(ctx, &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}); err != nil {
@@ -87,7 +85,7 @@ func TestIPVSObjects(t *testing.T) {
 	_, err = c.PutVirtualServer(ctx, vs)
 	wantErr(t, err, agentapi.ErrConflict, "address") // not an address of VIP 91
 	vs.Address = "198.51.100.100"
-	key = "tcp/198.51.100.100:80"
+	key := "tcp/198.51.100.100:80"
 	bad := *vs
 	bad.Scheduler = "fastest"
 	_, err = c.PutVirtualServer(ctx, &bad)

@@ -33,10 +33,8 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal of a parsed advert %+v: %v", a, err)
 		}
-		dd := d
 		if a.MulticastChecksum {
-			dd = MulticastIPv4
-			if out, err = a.Marshal(s, dd); err != nil {
+			if out, err = a.Marshal(s, MulticastIPv4); err != nil {
 				t.Fatal(err)
 			}
 		}
