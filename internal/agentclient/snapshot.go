@@ -149,19 +149,30 @@ func (c *Client) snapVirtualServer(ctx context.Context, key string) (*agentapi.V
 }
 
 func (c *Client) snapRealServer(ctx context.Context, vsKey, rsKey string) (*agentapi.RealServer, error) {
-	vs, err := c.snapVirtualServer(ctx, vsKey)
+	st, err := c.snapshotState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	canon, cerr := agentapi.CanonicalRealServerKey(rsKey)
-	if cerr != nil {
-		return nil, errNoSnapshot
+	vsCanon, err1 := agentapi.CanonicalVirtualServerKey(vsKey)
+	rsCanon, err2 := agentapi.CanonicalRealServerKey(rsKey)
+	if err1 != nil || err2 != nil {
+		return nil, errNoSnapshot // let the agent say what is wrong with the key
 	}
-	rs := vs.RealServers[canon]
+	vs := st.VirtualServers[vsCanon]
+	if vs == nil {
+		return nil, notFound("no virtual server %s", vsCanon)
+	}
+	// Copy only the one real server: a refresh reads each of thousands once.
+	rs := vs.RealServers[rsCanon]
 	if rs == nil {
-		return nil, notFound("virtual server %s has no real server %s", agentapi.VirtualServerKey(vs), canon)
+		return nil, notFound("virtual server %s has no real server %s", vsCanon, rsCanon)
 	}
-	return rs, nil
+	out := *rs
+	if rs.HealthCheck != nil {
+		hc := *rs.HealthCheck
+		out.HealthCheck = &hc
+	}
+	return &out, nil
 }
 
 func (c *Client) snapBinding(ctx context.Context, id string) (*agentapi.RealServerBinding, error) {
