@@ -605,7 +605,7 @@ func (h *Host) Boot(ctx context.Context) (err error) {
 	// The host init is this binary again (see reexec_linux.go), started as PID 1 of new
 	// namespaces. It has its own session so that signals to our process group miss it.
 	cmd := exec.Command(self, reexecHostInit, h.Name, filepath.Clean(h.lab.dir))
-	cmd.Env = []string{"PATH=" + hostPATH}
+	cmd.Env = []string{"PATH=" + hostPATH, EnvShared + "=" + strings.Join(hostShares(), ":")}
 	cmd.Stdout, cmd.Stderr = console, console
 	cmd.ExtraFiles = []*os.File{goR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -723,4 +723,17 @@ func (h *Host) Partition(on bool) error {
 		cmd = fmt.Sprintf("link set %s nomaster\n", vethName(h.Name))
 	}
 	return ipBatch(context.Background(), 0, cmd)
+}
+
+// hostShares are the directories every host sees read-only at their own paths: the checkout
+// this process runs from and the lab binary's directory (see sharedTrees).
+func hostShares() []string {
+	var out []string
+	if wd, err := os.Getwd(); err == nil {
+		out = append(out, sharedTrees(wd)...)
+	}
+	if bin := os.Getenv(EnvBin); bin != "" {
+		out = append(out, filepath.Dir(bin))
+	}
+	return out
 }

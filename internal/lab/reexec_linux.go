@@ -85,6 +85,26 @@ func hostInit(name, labDir string) error {
 			return fmt.Errorf("mount %s on %s: %w", src, dst, err)
 		}
 	}
+	// The checkout and the lab binary, read-only at their own paths, also when they lie under a
+	// mount (a clone in /tmp) that the overlay's lower layer does not show.
+	for _, d := range filepath.SplitList(os.Getenv(EnvShared)) {
+		if !filepath.IsAbs(d) {
+			continue
+		}
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			continue
+		}
+		dst := filepath.Join(r, d)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return fmt.Errorf("share %s: %w", d, err)
+		}
+		if err := syscall.Mount(d, dst, "", syscall.MS_BIND|syscall.MS_REC, ""); err != nil {
+			return fmt.Errorf("share %s: %w", d, err)
+		}
+		if err := syscall.Mount("", dst, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY|syscall.MS_REC, ""); err != nil {
+			return fmt.Errorf("share %s read-only: %w", d, err)
+		}
+	}
 	// pivot_root rather than chroot: the machine's mounts (other hosts' disks among them) leave
 	// this mount namespace entirely. pivot_root(".", ".") stacks the old root under the new one.
 	if err := syscall.Chdir(r); err != nil {

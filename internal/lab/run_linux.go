@@ -149,6 +149,7 @@ func cmdEnv(base []string, mode string, started time.Time) []string {
 	if exe, err := os.Executable(); err == nil {
 		set[EnvBin] = exe
 	}
+
 	if mode == "uml" {
 		set["TMPDIR"] = "/tmp" // the only writable temporary directory inside UML
 	}
@@ -605,4 +606,21 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// sharedTrees are the directories lab hosts must see at their own paths although they may lie
+// under a mount that the hosts' root (an overlay of the bare root filesystem) does not show, such
+// as a checkout under /tmp: the Go module around dir and the lab binary's directory.
+func sharedTrees(dir string) []string {
+	var out []string
+	for d := filepath.Clean(dir); filepath.IsAbs(d) && d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			out = append(out, d)
+			break
+		}
+	}
+	if exe, err := os.Executable(); err == nil {
+		out = append(out, filepath.Dir(exe))
+	}
+	return out
 }

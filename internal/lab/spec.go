@@ -45,7 +45,8 @@ const (
 	EnvRequired = "LVS_LAB_REQUIRED" // "1": lab tests fail instead of skipping outside the lab
 	EnvMode     = "LVS_LAB_MODE"     // "uml" or "direct"; also forces a mode for `lab run`
 	EnvBootSecs = "LVS_LAB_BOOT_SECONDS"
-	EnvBin      = "LVS_LAB_BIN" // path of the lab binary, for its host tools (lab serve, lab fetch)
+	EnvBin      = "LVS_LAB_BIN"    // path of the lab binary, for its host tools (lab serve, lab fetch)
+	EnvShared   = "LVS_LAB_SHARED" // colon-separated directories bound read-only into every host
 )
 
 // Spec describes the hosts of a lab.
