@@ -110,7 +110,7 @@ func guestInit(runDir string) (int, error) {
 	}
 	// The module the command belongs to (go test runs in a package directory, builds from the
 	// module root) and the lab binary, wherever the checkout is, /tmp included.
-	shares = append(shares, sharedTrees(spec.Dir)...)
+	shares = append(shares, spec.Shares...)
 	for _, d := range shareList(shares) {
 		if err := os.MkdirAll(d, 0o755); err != nil { // on /tmp's tmpfs when under /tmp
 			return 0, err

@@ -41,6 +41,9 @@ type runSpec struct {
 	Env     []string `json:"env"`
 	Dir     string   `json:"dir"`
 	Started int64    `json:"started"` // unix nanoseconds, for the boot time
+	// Shares are directories found on the machine (the module around Dir, the lab binary's
+	// directory) that the guest mounts at their paths: inside, /tmp hides a checkout there.
+	Shares []string `json:"shares"`
 }
 
 // Run runs argv in a kernel context with IP_VS: in the admin network namespace of this machine if
@@ -403,7 +406,7 @@ func runUML(ctx context.Context, argv []string, opts RunOptions) (int, error) {
 	if err != nil {
 		return ExitInternal, err
 	}
-	spec, err := json.Marshal(runSpec{Argv: argv, Env: os.Environ(), Dir: dir, Started: started.UnixNano()})
+	spec, err := json.Marshal(runSpec{Argv: argv, Env: os.Environ(), Dir: dir, Started: started.UnixNano(), Shares: sharedTrees(dir)})
 	if err != nil {
 		return ExitInternal, err
 	}
