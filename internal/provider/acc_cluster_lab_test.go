@@ -158,8 +158,54 @@ func TestAccDRCluster(t *testing.T) {
 			},
 			{
 				Config: clusterConfig(a, 0, 1),
-				Check:  a.checkSpread(60, map[string]int{"real2": 1}),
+				Check:  a.checkDrained("director1", "198.51.100.21:80", 60),
 			},
 		},
 	})
+}
+
+// scheduled reads how many connections the director's kernel scheduled to dest (ipvsadm's Conns
+// counter), independently of the agent.
+func (a *accLab) scheduled(director, dest string) (int, error) {
+	out := a.exec(director, "ipvsadm -Ln --stats")
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "->" && f[1] == dest {
+			var n int
+			if _, err := fmt.Sscan(f[2], &n); err != nil {
+				return 0, fmt.Errorf("%s: %q: %v", director, line, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("%s has no destination %s:\n%s", director, dest, out)
+}
+
+// checkDrained checks that after weight 0 the director schedules no new connection to dest
+// while n requests go through the VIP, and that they are all answered. (A client that reuses
+// the address and port of a connection IPVS still remembers in TIME_WAIT is sent to the same
+// server, as IPVS does for any existing connection; that is not a new one.)
+func (a *accLab) checkDrained(director, dest string, n int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		before, err := a.scheduled(director, dest)
+		if err != nil {
+			return err
+		}
+		got, err := a.fetch("http://198.51.100.100/", n)
+		if err != nil {
+			return err
+		}
+		after, err := a.scheduled(director, dest)
+		if err != nil {
+			return err
+		}
+		a.t.Logf("weight 0: %d requests answered %v; new connections scheduled to %s: %d", n, got, dest, after-before)
+		if after != before {
+			return fmt.Errorf("weight 0: %d new connections scheduled to %s (answers %v)", after-before, dest, got)
+		}
+		if got["error"] > 0 {
+			return fmt.Errorf("weight 0: %d of %d requests failed: %v", got["error"], n, got)
+		}
+		return nil
+	}
 }
