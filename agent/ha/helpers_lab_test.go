@@ -460,9 +460,12 @@ func helperServe(args []string) error {
 			return err
 		}
 		go func() {
-			// The client closes first, so that the TIME_WAIT state stays on its side: a
-			// TIME_WAIT socket holds its network namespace for a minute, and a director must
-			// be killable (its veth gone) at once.
+			// No TCP state may outlive the connection on a director: a socket in TIME_WAIT,
+			// or an orphan retransmitting its FIN to a client that now reaches the VIP on the
+			// other director, holds the network namespace, and a lab host cannot be killed
+			// (its veth does not go) while it lasts. So the client closes first, and this side
+			// closes with a reset (SO_LINGER 0).
+			_ = c.(*net.TCPConn).SetLinger(0)
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			_, _ = io.WriteString(c, args[1]+"\n")
 			_, _ = io.Copy(io.Discard, c)
@@ -514,6 +517,10 @@ type watchResult struct {
 	// Others counts answers from a host other than the expected one after the first failure
 	// or after the expected host first answered (flapping).
 	Others int `json:"others"`
+	// MaxRun is the longest run of consecutive failed attempts (by start time): 1 is a
+	// connection caught mid-handshake by the client's switch to the new master, more is an
+	// outage.
+	MaxRun int `json:"max_run"`
 }
 
 // watch ADDR:PORT EVERY TIMEOUT MAX EXPECT: start a connection every EVERY (each with its
@@ -587,8 +594,15 @@ func helperWatch(args []string) error {
 		handle(a)
 	}
 	slices.SortFunc(all, func(a, b attempt) int { return int(a.start - b.start) })
+	run := 0
 	for _, a := range all {
 		res.Attempts++
+		if a.err == nil {
+			run = 0
+		} else {
+			run++
+			res.MaxRun = max(res.MaxRun, run)
+		}
 		if a.err != nil {
 			res.Failed++
 			if res.FirstFail == 0 {
