@@ -43,7 +43,7 @@ func assertInPlace(t *testing.T, ops []Op) {
 	t.Helper()
 	deleted := map[string]bool{}
 	for _, o := range ops {
-		id := o.Service.ServiceKey.String()
+		id := o.Service.String()
 		if o.Dest != nil {
 			id += " " + o.Dest.Key().String()
 		}

@@ -592,7 +592,7 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 		d := byKey[s.ServiceKey]
 		seen[s.ServiceKey] = true
 		is := agentapi.IPVSService{
-			Key: s.ServiceKey.String(), Scheduler: s.Scheduler, Flags: flagNames(s.Scheduler, s.Flags),
+			Key: s.String(), Scheduler: s.Scheduler, Flags: flagNames(s.Scheduler, s.Flags),
 			Stats: stats(s.Stats), Managed: d != nil, Destinations: []agentapi.IPVSDestination{},
 		}
 		if s.Flags&FlagPersistent != 0 {
@@ -659,7 +659,7 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 		}
 		q := d.quorum
 		out = append(out, agentapi.IPVSService{Key: d.vsKey, Scheduler: d.svc.Scheduler, Managed: true, Missing: true,
-			Error: svcErrs[d.svc.ServiceKey.String()], Quorum: &q, Destinations: []agentapi.IPVSDestination{}})
+			Error: svcErrs[d.svc.String()], Quorum: &q, Destinations: []agentapi.IPVSDestination{}})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out

@@ -227,7 +227,7 @@ func TestReconcilerLeavesOthersAloneAndTearsDown(t *testing.T) {
 	delete(st2.VirtualServers, vsKey)
 	e.r = e.newReconciler(nil)
 	e.apply(st2)
-	if ops := e.k.takeOps(); len(ops) != 1 || ops[0].Kind != DelService || ops[0].Service.ServiceKey.String() != vsKey {
+	if ops := e.k.takeOps(); len(ops) != 1 || ops[0].Kind != DelService || ops[0].Service.String() != vsKey {
 		t.Errorf("teardown ops:\n%s", opsString(ops))
 	}
 	if e.k.service("tcp/198.51.100.100:443") == nil {
