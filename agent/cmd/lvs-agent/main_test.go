@@ -41,9 +41,17 @@ func build(t *testing.T) layout {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		// Never leave a supervisor behind, whatever the test did.
-		if pid, ok := supervisor.Alive(l.pidfile); ok {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+		// Never leave a supervisor or its server behind, whatever the test did: every process
+		// running this test's binary goes.
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && strings.HasPrefix(string(cmd), l.bin+"\x00") {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	})
 	return l
