@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -129,15 +128,7 @@ func (d *directorStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 }
 
 func (d *directorStatusDataSource) Configure(_ context.Context, req datasource.ConfigureRequest, resp *datasource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	hosts, ok := req.ProviderData.(*remote.Hosts)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
-		return
-	}
-	d.hosts = hosts
+	d.hosts = hostsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
 )
 
 // addFieldError reports a validation error on its attribute, naming it in the text too: the CLI
@@ -49,4 +51,17 @@ func stringList(vals []string) types.List {
 		elems[i] = types.StringValue(v)
 	}
 	return types.ListValueMust(types.StringType, elems)
+}
+
+// hostsFrom is the Configure of every resource and data source: the provider hands them its
+// hosts; nil until the provider is configured.
+func hostsFrom(data any, diags *diag.Diagnostics) *remote.Hosts {
+	if data == nil {
+		return nil
+	}
+	hosts, ok := data.(*remote.Hosts)
+	if !ok {
+		diags.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", data))
+	}
+	return hosts
 }

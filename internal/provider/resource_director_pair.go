@@ -149,15 +149,7 @@ func (r *directorPairResource) Schema(_ context.Context, _ resource.SchemaReques
 }
 
 func (r *directorPairResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	hosts, ok := req.ProviderData.(*remote.Hosts)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
-		return
-	}
-	r.hosts = hosts
+	r.hosts = hostsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func (r *directorPairResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {

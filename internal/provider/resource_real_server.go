@@ -105,15 +105,7 @@ func (r *realServerResource) Schema(_ context.Context, _ resource.SchemaRequest,
 }
 
 func (r *realServerResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	hosts, ok := req.ProviderData.(*remote.Hosts)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
-		return
-	}
-	r.hosts = hosts
+	r.hosts = hostsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 func wireRealServer(m realServerModel) (*agentapi.RealServer, resourceid.VirtualServer, *agentapi.Error) {

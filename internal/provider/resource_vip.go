@@ -190,15 +190,7 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 }
 
 func (r *vipResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	hosts, ok := req.ProviderData.(*remote.Hosts)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
-		return
-	}
-	r.hosts = hosts
+	r.hosts = hostsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 // wireVIP builds the agent's VIP from a fully known model; errors name the attribute.

@@ -136,15 +136,7 @@ func (r *virtualServerResource) Schema(_ context.Context, _ resource.SchemaReque
 }
 
 func (r *virtualServerResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
-	}
-	hosts, ok := req.ProviderData.(*remote.Hosts)
-	if !ok {
-		resp.Diagnostics.AddError("Unexpected Provider Data", fmt.Sprintf("want *remote.Hosts, got %T; this is a bug in the provider", req.ProviderData))
-		return
-	}
-	r.hosts = hosts
+	r.hosts = hostsFrom(req.ProviderData, &resp.Diagnostics)
 }
 
 // wireVirtualServer builds the agent's service (without real servers) from a known model.
