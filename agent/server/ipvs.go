@@ -130,7 +130,7 @@ func (s *Server) putVirtualServer(w http.ResponseWriter, r *http.Request) error 
 		path, _ := agentapi.ParseVirtualServerKey(key)
 		return agentapi.Invalid(identityField(&vs, path), fmt.Sprintf("the body is virtual server %s, the path says %s", got, key))
 	}
-	st, err := s.update(func(st *store.State) error {
+	st, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.Pair == nil {
 			return conflict("", "this agent holds no director pair; create the lvs_director_pair first")
 		}
@@ -151,9 +151,6 @@ func (s *Server) putVirtualServer(w http.ResponseWriter, r *http.Request) error 
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
 	}
 	writeJSON(w, http.StatusOK, st.VirtualServers[key])
 	return nil
@@ -177,7 +174,7 @@ func (s *Server) deleteVirtualServer(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	_, err = s.commit(r.Context(), func(st *store.State) error {
 		if st.VirtualServers[key] == nil {
 			return noVirtualServer(key)
 		}
@@ -186,9 +183,6 @@ func (s *Server) deleteVirtualServer(w http.ResponseWriter, r *http.Request) err
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("removed from the state, but applying failed (the agent retries): %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -257,7 +251,7 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return agentapi.Invalid(field, fmt.Sprintf("the body is real server %s, the path says %s", got, rskey))
 	}
-	st, err := s.update(func(st *store.State) error {
+	st, err := s.commit(r.Context(), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
@@ -277,9 +271,6 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
-	}
 	writeJSON(w, http.StatusOK, st.VirtualServers[key].RealServers[rskey])
 	return nil
 }
@@ -293,7 +284,7 @@ func (s *Server) deleteRealServer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	_, err = s.commit(r.Context(), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
@@ -306,9 +297,6 @@ func (s *Server) deleteRealServer(w http.ResponseWriter, r *http.Request) error 
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("removed from the state, but applying failed (the agent retries): %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -360,7 +348,7 @@ func (s *Server) putBinding(w http.ResponseWriter, r *http.Request) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	st, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.RealServerBindings == nil {
 			st.RealServerBindings = map[string]*agentapi.RealServerBinding{}
 		}
@@ -369,9 +357,6 @@ func (s *Server) putBinding(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
 	}
 	writeJSON(w, http.StatusOK, st.RealServerBindings[id])
 	return nil
@@ -382,7 +367,7 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	_, err = s.commit(r.Context(), func(st *store.State) error {
 		if st.RealServerBindings[id] == nil {
 			return agentapi.NotFound(fmt.Sprintf("no real-server binding %q", id))
 		}
@@ -391,9 +376,6 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("removed from the state, but applying failed (the agent retries): %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

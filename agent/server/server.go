@@ -149,9 +149,7 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 }
 
 func (s *Server) applyCurrent(ctx context.Context, why string) {
-	s.mu.Lock()
-	st := s.state.Clone()
-	s.mu.Unlock()
+	st := s.snapshot()
 	if err := s.apply(ctx, st); err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
@@ -246,9 +244,7 @@ func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
-	s.mu.Lock()
-	st := s.state.Clone()
-	s.mu.Unlock()
+	st := s.snapshot()
 	out := agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair}
 	if r, ok := s.rec.(StatusReporter); ok {
 		r.Report(&out)
@@ -276,15 +272,12 @@ func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	st, err := s.commit(r.Context(), func(st *store.State) error {
 		st.Pair = &p
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
 	}
 	writeJSON(w, http.StatusOK, st.Pair)
 	return nil
@@ -293,7 +286,7 @@ func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
 	// Deleting the pair removes everything configured under it: the host is left as the agent
 	// found it.
-	st, err := s.update(func(st *store.State) error {
+	_, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.Pair == nil {
 			return agentapi.NotFound("this agent holds no director pair")
 		}
@@ -302,9 +295,6 @@ func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
 	})
 	if err != nil {
 		return err
-	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("removed from the state, but cleaning the host failed (the agent retries): %w", err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -319,9 +309,7 @@ func vridOf(r *http.Request) (int, error) {
 }
 
 func (s *Server) listVIPs(w http.ResponseWriter, _ *http.Request) error {
-	s.mu.Lock()
-	st := s.state.Clone()
-	s.mu.Unlock()
+	st := s.snapshot()
 	out := []*agentapi.VIP{}
 	for vrid := 1; vrid <= 255; vrid++ {
 		if v, ok := st.VIPs[vrid]; ok {
@@ -362,7 +350,7 @@ func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	st, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.Pair == nil {
 			return &agentapi.Error{Code: agentapi.CodeConflict, Message: "this agent holds no director pair; create the lvs_director_pair first"}
 		}
@@ -375,9 +363,6 @@ func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
-	}
 	writeJSON(w, http.StatusOK, st.VIPs[vrid])
 	return nil
 }
@@ -387,7 +372,7 @@ func (s *Server) deleteVIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	_, err = s.commit(r.Context(), func(st *store.State) error {
 		if st.VIPs[vrid] == nil {
 			return agentapi.NotFound(fmt.Sprintf("no VIP with virtual_router_id %d", vrid))
 		}
@@ -397,17 +382,12 @@ func (s *Server) deleteVIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("removed from the state, but applying failed (the agent retries): %w", err)
-	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 func (s *Server) getState(w http.ResponseWriter, _ *http.Request) error {
-	s.mu.Lock()
-	st := s.state.Clone()
-	s.mu.Unlock()
+	st := s.snapshot()
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }
@@ -435,7 +415,7 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	if err := validateIPVSState(&in); err != nil {
 		return err
 	}
-	st, err := s.update(func(st *store.State) error {
+	st, err := s.commit(r.Context(), func(st *store.State) error {
 		serial := st.Serial
 		*st = in
 		st.Serial = serial
@@ -444,11 +424,21 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.apply(r.Context(), st); err != nil {
-		return fmt.Errorf("stored, but applying failed (the agent retries): %w", err)
-	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+// commit stores a change and applies the new state. A failed apply keeps the change stored: the
+// agent retries it at every resync, and the caller learns that it is not in effect yet.
+func (s *Server) commit(ctx context.Context, change func(*store.State) error) (*store.State, error) {
+	st, err := s.update(change)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.apply(ctx, st); err != nil {
+		return st, fmt.Errorf("stored, but applying it failed (the agent retries): %w", err)
+	}
+	return st, nil
 }
 
 // update changes a copy of the state, saves it and only then makes it current, so a failed save
