@@ -65,6 +65,12 @@ type Reconciler struct {
 	lastErr  string
 	lastPair *agentapi.Pair
 	lastRun  *agentapi.IPVSReconcile
+
+	last     *store.State  // what the last Apply was given; guarded by mu
+	kick     chan struct{} // HealthChanged → the re-apply loop; holds at most one request
+	kickOnce sync.Once
+	done     chan struct{} // closed by Close: stops the re-apply loop
+	stopOnce sync.Once
 }
 
 // owned is what the reconciler has programmed, recorded across restarts.
@@ -93,6 +99,8 @@ func New(cfg Config) *Reconciler {
 		applied:  map[ServiceKey]*Service{},
 		quorumUp: map[string]bool{},
 		svcErrs:  map[string]string{},
+		kick:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}
 	sysPath := ""
 	if cfg.StateDir != "" {
@@ -103,8 +111,9 @@ func New(cfg Config) *Reconciler {
 	return r
 }
 
-// Close releases the kernel handle.
+// Close stops the health re-apply loop and releases the kernel handle.
 func (r *Reconciler) Close() error {
+	r.stopOnce.Do(func() { close(r.done) })
 	r.kmu.Lock()
 	defer r.kmu.Unlock()
 	if r.kernel == nil {
@@ -128,6 +137,44 @@ func (r *Reconciler) Repairs() uint64 {
 func (r *Reconciler) Apply(ctx context.Context, st *store.State) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.last = st
+	return r.apply(ctx, st)
+}
+
+// HealthChanged re-programs the table from the last applied state because a health verdict
+// changed. It never blocks: verdicts that change while a re-apply runs are folded into the next
+// one, so a burst of changes costs at most two passes.
+func (r *Reconciler) HealthChanged() {
+	r.kickOnce.Do(func() { go r.reapplyLoop() })
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Reconciler) reapplyLoop() {
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.kick:
+		}
+		r.mu.Lock()
+		var err error
+		if st := r.last; st != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err = r.apply(ctx, st)
+			cancel()
+		}
+		r.mu.Unlock()
+		if err != nil {
+			r.log.Warn("re-applying IPVS after a health change", "err", err)
+		}
+	}
+}
+
+// apply does Apply's work; r.mu is held.
+func (r *Reconciler) apply(ctx context.Context, st *store.State) error {
 	if !r.loaded {
 		if err := netconf.LoadLedger(r.ledger, &r.led); err != nil {
 			return err

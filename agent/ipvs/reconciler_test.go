@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -427,5 +428,39 @@ func TestReconcilerStatusField(t *testing.T) {
 	e.r.Report(&st)
 	if got := st.IPVS; len(got) != 1 || !got[0].Managed || len(got[0].Destinations) != 2 {
 		t.Errorf("status IPVS %+v", got)
+	}
+}
+
+// TestReconcilerHealthChangedReappliesAtOnce: a verdict change reaches the kernel without waiting
+// for the next Apply from the server, from the state the last Apply was given.
+func TestReconcilerHealthChangedReappliesAtOnce(t *testing.T) {
+	t.Parallel()
+	h := &health{}
+	e := newEnv(t, h)
+	t.Cleanup(func() { _ = e.r.Close() })
+	e.apply(testState())
+	e.k.takeOps()
+	h.set(map[string]int{"198.51.100.22:80": 0})
+	for range 5 { // a burst folds into few passes
+		e.r.HealthChanged()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.weight("198.51.100.22:80") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("weight still %d 5 s after HealthChanged", e.weight("198.51.100.22:80"))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.set(map[string]int{"198.51.100.22:80": -1})
+	e.r.HealthChanged()
+	deadline = time.Now().Add(5 * time.Second)
+	for e.weight("198.51.100.22:80") != -1 {
+		if time.Now().After(deadline) {
+			t.Fatal("removed server still in the kernel 5 s after HealthChanged")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if e.r.Repairs() != 0 {
+		t.Errorf("health changes counted as %d repairs", e.r.Repairs())
 	}
 }

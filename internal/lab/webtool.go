@@ -2,8 +2,15 @@ package lab
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -18,8 +25,38 @@ import (
 // Serve answers HTTP on addr until ctx ends: "/" with "NAME\n", "/healthz" with "ok\n". These
 // answers close their connection, so each request is a new connection for IPVS to schedule.
 // "/keep" answers "NAME\n" too but keeps the connection open (HTTP/1.1 keep-alive), for Hold.
+// "/hang" answers only after a minute (or when ctx ends), for health checks that must time out.
 func Serve(ctx context.Context, addr, name string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return serveOn(ctx, ln, name)
+}
+
+// ServeTLS is Serve over TLS with a fresh self-signed certificate for name (also its DNS SAN),
+// for https health checks.
+func ServeTLS(ctx context.Context, addr, name string) error {
+	cert, err := selfSigned(name)
+	if err != nil {
+		return err
+	}
+	ln, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return err
+	}
+	return serveOn(ctx, ln, name)
+}
+
+func serveOn(ctx context.Context, ln net.Listener, name string) error {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+		_, _ = io.WriteString(w, name+"\n")
+	})
 	mux.HandleFunc("/keep", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, name+"\n")
 	})
@@ -31,10 +68,6 @@ func Serve(ctx context.Context, addr, name string) error {
 		w.Header().Set("Connection", "close")
 		_, _ = io.WriteString(w, name+"\n")
 	})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -206,4 +239,26 @@ func holdOne(ctx context.Context, client *http.Client, url string) (string, erro
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimSpace(line), nil
+}
+
+// selfSigned makes a throwaway certificate for name, valid for a day.
+func selfSigned(name string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: name},
+		DNSNames:     []string{name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }

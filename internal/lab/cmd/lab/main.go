@@ -11,6 +11,8 @@
 //	lab exec HOST -- CMD ARGS...
 //	lab partition HOST on|off
 //	lab serve ADDR NAME             (on a lab host: HTTP server answering NAME)
+//	lab serve-tls ADDR NAME         (on a lab host: the same over TLS, self-signed for NAME)
+//	lab serve-dns ADDR NAME IP      (on a lab host: DNS over UDP, NAME → IP, other names NXDOMAIN)
 //	lab fetch URL N [--timeout 3s]  (on a lab host: N GETs, counts of answers as JSON)
 //	lab probe URL DURATION [--interval 10ms] [--timeout 200ms]  (on a lab host: the longest outage seen)
 //	lab hold URL DURATION [--interval 50ms] [--timeout 5s]  (on a lab host: one keep-alive connection, GETs on it, dials counted)
@@ -26,6 +28,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -47,6 +50,8 @@ const usage = `usage:
   lab exec HOST -- CMD ARGS...
   lab partition HOST on|off
   lab serve ADDR NAME
+  lab serve-tls ADDR NAME
+  lab serve-dns ADDR NAME IP
   lab fetch URL N [--timeout 3s]
   lab probe URL DURATION [--interval 10ms] [--timeout 200ms]
   lab hold URL DURATION [--interval 50ms] [--timeout 5s]
@@ -124,6 +129,25 @@ func run(args []string) (int, error) {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		return 0, lab.Serve(ctx, args[0], args[1])
+	case "serve-tls":
+		if len(args) != 2 {
+			return 2, errors.New("usage: serve-tls ADDR NAME, e.g. serve-tls :443 real1")
+		}
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return 0, lab.ServeTLS(ctx, args[0], args[1])
+	case "serve-dns":
+		var ip netip.Addr
+		var err error
+		if len(args) == 3 {
+			ip, err = netip.ParseAddr(args[2])
+		}
+		if len(args) != 3 || err != nil {
+			return 2, errors.New("usage: serve-dns ADDR NAME IP, e.g. serve-dns :53 www.example.test 198.51.100.21")
+		}
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		return 0, lab.ServeDNS(ctx, args[0], args[1], ip)
 	case "fetch":
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		timeout := fs.Duration("timeout", 3*time.Second, "bound of each request")
