@@ -1,0 +1,282 @@
+package provider_test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
+)
+
+// healthLab is the lab of TestAccHealthChecks: two directors, two real servers running the
+// lab's web (HTTP :80, HTTPS :443) and DNS (:53) servers, a sorry server holding the VIP on
+// loopback as operators set one up, and a client.
+func healthLab(t *testing.T) *accLab {
+	a := newAccLab(t, director(1), director(2), labHost("real1", "198.51.100.21"), labHost("real2", "198.51.100.22"),
+		labHost("sorry", "198.51.100.23"), labHost("client", "198.51.100.31"))
+	bin := os.Getenv(lab.EnvBin)
+	for _, h := range []struct{ name, ip string }{{"real1", "198.51.100.21"}, {"real2", "198.51.100.22"}} {
+		a.serveWeb(h.name)
+		a.exec(h.name, fmt.Sprintf("setsid %s serve-tls :443 %s </dev/null >/tmp/serve-tls.log 2>&1 &", bin, h.name))
+		a.exec(h.name, fmt.Sprintf("setsid %s serve-dns :53 www.example.test %s </dev/null >/tmp/serve-dns.log 2>&1 &", bin, h.ip))
+	}
+	a.exec("sorry", "ip addr add 198.51.100.100/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2")
+	a.exec("sorry", fmt.Sprintf("setsid %s serve :80 sorry </dev/null >/tmp/serve.log 2>&1 &", bin))
+	// The exec check passes for real1 only: the file it tests exists on both directors.
+	for _, d := range []string{"director1", "director2"} {
+		a.exec(d, "touch /tmp/hc-up-198.51.100.21")
+	}
+	return a
+}
+
+// healthConfig checks every checker kind against the real servers: http with sorry server (and
+// quorum when quorum > 0) on :80 carrying the client's traffic, https with and without
+// certificate verification, tcp with connect_port overrides, exec, dns, and an http check of a
+// path that hangs, cut off by its timeout.
+func healthConfig(a *accLab, quorum int) string {
+	q := ""
+	if quorum > 0 {
+		q = fmt.Sprintf("  quorum = { min = %d }", quorum)
+	}
+	vs := func(name, proto string, port int, check ...string) string {
+		return hcl(append(append([]string{
+			fmt.Sprintf(`resource "lvs_virtual_server" %q {`, name),
+			`  vip_id    = lvs_vip.v.id`,
+			`  address   = "198.51.100.100"`,
+			fmt.Sprintf(`  protocol  = %q`, proto),
+			fmt.Sprintf(`  port      = %d`, port),
+			`  scheduler = "rr"`,
+			`  health_check = {`,
+		}, check...), `  }`, `}`)...)
+	}
+	rs := func(name, vs, addr string, port int, extra ...string) string {
+		return hcl(append([]string{
+			fmt.Sprintf(`resource "lvs_real_server" %q {`, name),
+			fmt.Sprintf(`  virtual_server_id = lvs_virtual_server.%s.id`, vs),
+			fmt.Sprintf(`  address           = %q`, addr),
+			fmt.Sprintf(`  port              = %d`, port),
+		}, append(extra, `}`)...)...)
+	}
+	return modesPairAndVIP(a) + hcl(
+		`resource "lvs_virtual_server" "web" {`,
+		`  vip_id    = lvs_vip.v.id`,
+		`  address   = "198.51.100.100"`,
+		`  port      = 80`,
+		`  scheduler = "rr"`,
+		`  health_check = {`,
+		`    type            = "http"`,
+		`    path            = "/healthz"`,
+		`    expected_status = ["200"]`,
+		`    expected_body   = "^ok"`,
+		`    interval        = "300ms"`,
+		`    timeout         = "250ms"`,
+		`    retries         = 0`,
+		`    fall            = 2`,
+		`    rise            = 2`,
+		`  }`,
+		`  sorry_server = { address = "198.51.100.23", port = 80 }`,
+		q,
+		`}`,
+	) +
+		rs("web1", "web", "198.51.100.21", 80, `  host = {}`) +
+		rs("web2", "web", "198.51.100.22", 80, `  host = {}`) +
+		vs("tls", "tcp", 443, `    type = "https"`, `    path = "/healthz"`, `    tls_server_name = "real1"`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		rs("tls1", "tls", "198.51.100.21", 443) +
+		// real2's certificate is self-signed: with verification the check fails.
+		rs("tls2", "tls", "198.51.100.22", 443, `  health_check = { type = "https", tls_server_name = "real2", tls_verify = true, interval = "500ms", timeout = "400ms", retries = 0 }`) +
+		vs("tcp", "tcp", 8080, `    type = "tcp"`, `    connect_port = 22`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		rs("tcp1", "tcp", "198.51.100.21", 8080) +
+		rs("tcp2", "tcp", "198.51.100.22", 8080, `  health_check = { type = "tcp", connect_port = 2323, interval = "500ms", timeout = "400ms", retries = 0 }`) +
+		vs("exec", "tcp", 8081, `    type = "exec"`, `    command = "test -e /tmp/hc-up-$LVS_RS_ADDRESS"`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		rs("exec1", "exec", "198.51.100.21", 8081) +
+		rs("exec2", "exec", "198.51.100.22", 8081) +
+		vs("dns", "udp", 53, `    type = "dns"`, `    query_name = "www.example.test"`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		rs("dns1", "dns", "198.51.100.21", 53) +
+		rs("dns2", "dns", "198.51.100.22", 53, `  health_check = { type = "dns", query_name = "nothing.example.test", interval = "500ms", timeout = "400ms", retries = 0 }`) +
+		vs("hang", "tcp", 8082, `    type = "http"`, `    path = "/hang"`, `    connect_port = 80`, `    interval = "1s"`, `    timeout = "300ms"`, `    retries = 0`) +
+		rs("hang1", "hang", "198.51.100.21", 8082)
+}
+
+// healthIs waits (up to 20 s) until both directors' agents report each destination of want
+// ("vsKey rsKey" → "up" or "down: reason substring") and returns the last mismatch otherwise.
+func (a *accLab) healthIs(want map[string]string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var bad []string
+		for _, d := range []string{"director1", "director2"} {
+			st, err := a.agentStatus(d)
+			if err != nil {
+				return err
+			}
+			got := map[string]string{}
+			for _, s := range st.IPVS {
+				for _, dst := range s.Destinations {
+					got[s.Key+" "+dst.Key] = dst.Health + ": " + dst.HealthReason
+				}
+			}
+			for k, w := range want {
+				state, reason, _ := strings.Cut(w, ": ")
+				g := got[k]
+				if !strings.HasPrefix(g, state+": ") || !strings.Contains(g, reason) {
+					bad = append(bad, fmt.Sprintf("%s: %s is %q, want %q", d, k, g, w))
+				}
+			}
+		}
+		if len(bad) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("health after 20 s:\n%s", strings.Join(bad, "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// webAnswers sends n requests through the VIP and checks who answered; it also checks that the
+// master director scheduled no new connection to each server in none.
+func (a *accLab) webAnswers(n int, want []string, none ...string) error {
+	// A destination out of the table (removed, or behind the sorry server) counts as -1.
+	count := func(dst string) (int, error) {
+		c, err := a.scheduled("director1", dst)
+		if err != nil && strings.Contains(err.Error(), "has no destination") {
+			return -1, nil
+		}
+		return c, err
+	}
+	before := map[string]int{}
+	for _, dst := range none {
+		c, err := count(dst)
+		if err != nil {
+			return err
+		}
+		before[dst] = c
+	}
+	got, err := a.fetch("http://198.51.100.100/", n)
+	if err != nil {
+		return err
+	}
+	for name, c := range got {
+		if c > 0 && !contains(want, name) {
+			return fmt.Errorf("%d requests: %v; want answers only from %v", n, got, want)
+		}
+	}
+	for _, w := range want {
+		if got[w] == 0 {
+			return fmt.Errorf("%d requests: %v; none answered by %s", n, got, w)
+		}
+	}
+	for _, dst := range none {
+		c, err := count(dst)
+		if err != nil {
+			return err
+		}
+		if (before[dst] >= 0 && c != before[dst]) || (before[dst] < 0 && c > 0) {
+			return fmt.Errorf("%d new connections sent to %s, which is down (answers %v)", c-before[dst], dst, got)
+		}
+	}
+	a.t.Logf("%d requests through the VIP: %v", n, got)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+const (
+	web1 = "tcp/198.51.100.100:80 198.51.100.21:80"
+	web2 = "tcp/198.51.100.100:80 198.51.100.22:80"
+)
+
+// TestAccHealthChecks: every checker kind against real servers, on both directors; a stopped web
+// server leaves rotation (no client request reaches it) and returns when started; all down →
+// the sorry server answers; quorum; a hanging check is cut off by its timeout; and none of it
+// is drift: plans stay empty while servers are out.
+func TestAccHealthChecks(t *testing.T) {
+	a := healthLab(t)
+	bin := os.Getenv(lab.EnvBin)
+	stopWeb := func(host string) { a.exec(host, "pkill -f '[s]erve :80' ; true") }
+	startWeb := func(host string) {
+		a.exec(host, fmt.Sprintf("setsid %s serve :80 %s </dev/null >/tmp/serve.log 2>&1 &", bin, host))
+	}
+	step := func(f func() error) resource.TestCheckFunc { return func(*terraform.State) error { return f() } }
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: factories,
+		Steps: []resource.TestStep{
+			{
+				Config: healthConfig(a, 0),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					step(func() error {
+						return a.healthIs(map[string]string{
+							web1: "up: ", web2: "up: ",
+							"tcp/198.51.100.100:443 198.51.100.21:443":   "up: ",
+							"tcp/198.51.100.100:443 198.51.100.22:443":   "down: certificate",
+							"tcp/198.51.100.100:8080 198.51.100.21:8080": "up: ",
+							"tcp/198.51.100.100:8080 198.51.100.22:8080": "down: refused",
+							"tcp/198.51.100.100:8081 198.51.100.21:8081": "up: ",
+							"tcp/198.51.100.100:8081 198.51.100.22:8081": "down: exit status 1",
+							"udp/198.51.100.100:53 198.51.100.21:53":     "up: ",
+							"udp/198.51.100.100:53 198.51.100.22:53":     "down: NXDOMAIN",
+							"tcp/198.51.100.100:8082 198.51.100.21:8082": "down: timeout",
+						})
+					}),
+					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+				),
+			},
+			// Servers held out by their checks are not drift.
+			{Config: healthConfig(a, 0), PlanOnly: true},
+			{
+				PreConfig: func() { stopWeb("real1") },
+				Config:    healthConfig(a, 0),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					step(func() error { return a.healthIs(map[string]string{web1: "down: refused", web2: "up: "}) }),
+					step(func() error { return a.webAnswers(100, []string{"real2"}, "198.51.100.21:80") }),
+					resource.TestCheckResourceAttr("lvs_real_server.web1", "weight", "1"),
+				),
+			},
+			{
+				PreConfig: func() { startWeb("real1") },
+				Config:    healthConfig(a, 0),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					step(func() error { return a.healthIs(map[string]string{web1: "up: ", web2: "up: "}) }),
+					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+				),
+			},
+			{
+				PreConfig: func() { stopWeb("real1"); stopWeb("real2") },
+				Config:    healthConfig(a, 0),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					step(func() error { return a.healthIs(map[string]string{web1: "down: ", web2: "down: "}) }),
+					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.21:80", "198.51.100.22:80") }),
+				),
+			},
+			{
+				// Quorum 2 with weights 1 + 1: one server down is below it, so the sorry server
+				// takes all traffic although real2 is up.
+				PreConfig: func() { startWeb("real2") },
+				Config:    healthConfig(a, 2),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					step(func() error { return a.healthIs(map[string]string{web1: "down: ", web2: "up: "}) }),
+					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.22:80") }),
+				),
+			},
+			{
+				PreConfig: func() { startWeb("real1") },
+				Config:    healthConfig(a, 2),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					step(func() error { return a.healthIs(map[string]string{web1: "up: ", web2: "up: "}) }),
+					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+				),
+			},
+		},
+	})
+}
