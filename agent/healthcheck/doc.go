@@ -1,0 +1,20 @@
+// Package healthcheck decides, on a director, whether each real server is up, with keepalived's
+// semantics: a check is 1+retries attempts retry_delay apart, and fails only when all of them
+// fail; fall failed checks in a row take a real server down, rise passed checks in a row bring it
+// back; start_down (keepalived alpha) keeps a new real server down until its first passed check.
+//
+// The Manager is a server.Reconciler that keeps one checker per checked real server and an
+// ipvs.HealthView that turns verdicts into weights (down: 0 with on_failure quiesce, out of the
+// table with remove). Checks of every kind (tcp, http, https, exec, dns) share one scheduler: a
+// heap of due times dispatches attempts to short-lived goroutines, at most MaxInFlight of which
+// hold a socket or process at once, so ten thousand checks cost a few goroutines and file
+// descriptors at any instant, and a hanging check holds only its own slot until its timeout.
+//
+// Exec checks run `/bin/sh -c COMMAND` in their own process group with these variables, so that
+// one script can serve many real servers:
+//
+//	LVS_RS_ADDRESS, LVS_RS_PORT        the real server
+//	LVS_CHECK_ADDRESS, LVS_CHECK_PORT  where to check it (connect_address/connect_port applied)
+//	LVS_VS                             the virtual server's key, e.g. tcp/198.51.100.100:80
+//	LVS_VS_PROTOCOL, LVS_VS_ADDRESS, LVS_VS_PORT, LVS_VS_FWMARK
+package healthcheck

@@ -1,0 +1,132 @@
+package healthcheck
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// slack lets the scheduler start attempts due within it in one wake-up: with thousands of
+// checks, waking for each one costs more than starting some a millisecond early.
+const slack = time.Millisecond
+
+// schedule starts attempts as they fall due, until Stop. It never waits for a check: each
+// attempt runs on its own goroutine, which takes an in-flight slot first.
+func (m *Manager) schedule() {
+	defer m.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		m.mu.Lock()
+		now := time.Now()
+		for len(m.queue) > 0 && !m.queue[0].due.After(now.Add(slack)) {
+			t := heap.Pop(&m.queue).(*target)
+			t.begin()
+			m.wg.Add(1)
+			go m.attempt(t)
+		}
+		wait := time.Hour
+		if len(m.queue) > 0 {
+			wait = m.queue[0].due.Sub(now)
+		}
+		m.nextWake = now.Add(wait)
+		m.mu.Unlock()
+
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-m.wake:
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
+
+// attempt runs one attempt of t's check and records it.
+func (m *Manager) attempt(t *target) {
+	defer m.wg.Done()
+	select {
+	case m.slots <- struct{}{}:
+	case <-m.ctx.Done():
+		return
+	}
+	release := func() { <-m.slots }
+	if t.spec.hc.Type == "exec" {
+		select {
+		case m.procs <- struct{}{}:
+			release = func() { <-m.procs; <-m.slots }
+		case <-m.ctx.Done():
+			<-m.slots
+			return
+		}
+	}
+	p := t.spec.p
+	ctx, cancel := context.WithTimeout(m.ctx, p.timeout)
+	err := t.check.Check(ctx)
+	timedOut := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	cancel()
+	release()
+	if m.ctx.Err() != nil {
+		return // stopping: an interrupted check says nothing about the server
+	}
+	m.checks.Add(1)
+
+	reason := ""
+	switch {
+	case timedOut && t.spec.hc.Type == "exec":
+		reason = fmt.Sprintf("exec: timeout after %v (process group killed)", p.timeout)
+	case timedOut:
+		reason = fmt.Sprintf("%s: timeout after %v", t.spec.hc.Type, p.timeout)
+	case err != nil:
+		reason = err.Error()
+	}
+
+	m.mu.Lock()
+	if !t.live {
+		m.mu.Unlock()
+		return
+	}
+	changed := t.finish(time.Now(), reason)
+	m.queue.push(t)
+	m.wakeLocked()
+	var state, why string
+	if changed {
+		state, why = t.v.state(p)
+	}
+	m.mu.Unlock()
+
+	if changed {
+		m.log.Info("real server health changed", "vs", t.id.vs, "rs", t.id.rs, "health", state, "reason", why)
+		m.notify()
+	}
+}
+
+// dueHeap orders targets by due time; each knows its index so that it can be removed.
+type dueHeap []*target
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].idx, h[j].idx = i, j
+}
+
+func (h *dueHeap) Push(x any) {
+	t := x.(*target)
+	t.idx = len(*h)
+	*h = append(*h, t)
+}
+
+func (h *dueHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.idx = -1
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (h *dueHeap) push(t *target)   { heap.Push(h, t) }
+func (h *dueHeap) remove(t *target) { heap.Remove(h, t.idx) }
