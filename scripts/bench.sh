@@ -13,10 +13,13 @@ log="$ROOT/.cache/bench.log"
 mkdir -p "$ROOT/.cache"
 : >"$log"
 
+# bench TITLE TEST PKG [native]: native runs on the machine itself (no lab kernel), for figures
+# that ptrace-emulated syscalls under User-Mode-Linux would distort, such as CPU per check.
 bench() {
-  local title=$1 test=$2 pkg=$3
+  local title=$1 test=$2 pkg=$3 exec=(-exec "$ROOT/bin/lab run --")
+  [ "${4:-}" = native ] && exec=()
   printf '\n\033[1m== %s\033[0m  (go test -run %s %s)\n' "$title" "$test" "$pkg"
-  if ! go test -count=1 -timeout 60m -v -exec "$ROOT/bin/lab run --" -run "^$test\$" "$pkg" >>"$log" 2>&1; then
+  if ! go test -count=1 -timeout 60m -v "${exec[@]}" -run "^$test\$" "$pkg" >>"$log" 2>&1; then
     echo "FAILED: see $log"
     return 1
   fi
@@ -28,5 +31,7 @@ bench() {
 rc=0
 bench "VRRP failover: our agent and keepalived, same lab, same settings" TestLabBenchFailover ./agent/ha || rc=1
 bench "IPVS: agent reconciling 10,000 destinations vs ipvsadm-restore" TestLabBenchReconcile ./agent/ipvs || rc=1
+bench "Health checks: dead real server out of the table, our agent and keepalived HTTP_GET" TestLabBenchHealth ./agent/ipvs || rc=1
+bench "Health checks: 10,000 checks at a 1 s interval, CPU and memory" TestBenchChecks ./agent/healthcheck native || rc=1
 bench "terraform apply / plan of 100 and 1,000 real servers" TestBenchScale ./internal/provider || rc=1
 exit $rc

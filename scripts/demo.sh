@@ -72,6 +72,25 @@ step "real1: the VIP on loopback, ARP suppressed (what the lo:0 script used to d
 step "300 requests from the client to http://$VIP/ (wrr, weights 1 and 2)"
 "$LAB" exec client -- "$LAB" fetch "http://$VIP/" 300 | tee "$work/spread.json"
 
+step "stop the web server on real2: both directors' health checks take it out of rotation"
+"$LAB" exec real2 -- pkill -f '[s]erve :80'
+for i in $(seq 50); do
+  "$LAB" exec director1 -- lvs-agent status | grep -q '198.51.100.22:80.* down' && break
+  sleep 0.2
+done
+"$LAB" exec director1 -- lvs-agent status | grep -E 'RemoteAddress|198.51.100.2[12]:80'
+"$LAB" exec client -- "$LAB" fetch "http://$VIP/" 100
+echo "terraform plan while real2 is out (health is not drift):"
+"$TF" plan -detailed-exitcode -no-color "${vars[@]}" >/dev/null 2>&1 && echo "  no changes"
+
+step "start it again: it returns after two good checks"
+"$LAB" exec real2 -- sh -c "setsid $LAB serve :80 real2 </dev/null >/tmp/serve.log 2>&1 &"
+for i in $(seq 50); do
+  "$LAB" exec director1 -- lvs-agent status | grep -q '198.51.100.22:80.* up' && break
+  sleep 0.2
+done
+"$LAB" exec client -- "$LAB" fetch "http://$VIP/" 300
+
 step "kill the master director (power cut) while the client sends a request every 10 ms"
 "$LAB" exec client -- "$LAB" probe "http://$VIP/" 8s >"$work/probe.json" &
 probe=$!

@@ -62,8 +62,10 @@ func paramsOf(hc *agentapi.HealthCheck) params {
 	p := params{
 		interval:   ms(hc.IntervalMS, defaultInterval),
 		timeout:    ms(hc.TimeoutMS, defaultTimeout),
-		retryDelay: ms(hc.RetryDelayMS, defaultRetryDelay),
-		retries:    n(hc.Retries, defaultRetries),
+		// Retries and retry delay are taken as written: 0 is a real choice (no retry, retry at
+		// once), and the provider always sends them.
+		retryDelay: time.Duration(max(hc.RetryDelayMS, 0)) * time.Millisecond,
+		retries:    max(hc.Retries, 0),
 		rise:       n(hc.Rise, defaultRise),
 		fall:       n(hc.Fall, defaultFall),
 	}

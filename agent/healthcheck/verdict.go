@@ -18,14 +18,13 @@ type params struct {
 	retries, rise, fall           int
 }
 
-// Defaults for zero values in the wire type.
+// Defaults for zero values in the wire type (retries and retry delay have none: zero is no
+// retry).
 const (
-	defaultInterval   = 5 * time.Second
-	defaultTimeout    = 3 * time.Second
-	defaultRetries    = 1
-	defaultRetryDelay = time.Second
-	defaultRise       = 1
-	defaultFall       = 1
+	defaultInterval = 5 * time.Second
+	defaultTimeout  = 3 * time.Second
+	defaultRise     = 1
+	defaultFall     = 1
 )
 
 // verdict is what the checks decided about one real server. It knows nothing of time or

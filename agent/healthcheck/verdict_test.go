@@ -124,7 +124,8 @@ func TestTargetTiming(t *testing.T) {
 func TestParamsDefaults(t *testing.T) {
 	t.Parallel()
 	p := paramsOf(&hcZero)
-	want := params{interval: 5 * time.Second, timeout: 3 * time.Second, retryDelay: time.Second, retries: 1, rise: 1, fall: 1}
+	// Zero retries and retry delay are choices, not gaps: no retry.
+	want := params{interval: 5 * time.Second, timeout: 3 * time.Second, retryDelay: 0, retries: 0, rise: 1, fall: 1}
 	if p != want {
 		t.Errorf("defaults: got %+v, want %+v", p, want)
 	}

@@ -356,6 +356,8 @@ func helperMain(args []string) int {
 		err = helperCount(args[1:])
 	case "hold":
 		err = helperHold(args[1:])
+	case "gone":
+		err = helperGone(args[1:])
 	default:
 		err = fmt.Errorf("unknown helper %q", args[0])
 	}

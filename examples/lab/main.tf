@@ -50,6 +50,17 @@ resource "lvs_virtual_server" "http" {
   port              = 80
   scheduler         = "wrr"
   forwarding_method = "dr"
+
+  # Each director GETs /healthz of every web server; two failures in a row take one out of
+  # rotation (weight 0), two successes bring it back. A server held out is not drift.
+  health_check = {
+    type     = "http"
+    path     = "/healthz"
+    interval = "1s"
+    timeout  = "500ms"
+    fall     = 2
+    rise     = 2
+  }
 }
 
 resource "lvs_real_server" "web" {

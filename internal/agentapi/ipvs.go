@@ -557,7 +557,8 @@ func (vs *VirtualServer) validateDestination(rs *RealServer, prefix string) erro
 var statusRange = regexp.MustCompile(`^([1-5][0-9][0-9])(?:-([1-5][0-9][0-9]))?$`)
 
 // validate checks a health_check block: durations, counts, and that the type-specific fields fit
-// the type. Zero durations and counts mean the checker's defaults. A nil block is valid.
+// the type. Zero interval, timeout, rise and fall mean the checker's defaults; zero retries and
+// retry delay mean none. A nil block is valid.
 func (h *HealthCheck) validate(prefix string) error {
 	if h == nil {
 		return nil

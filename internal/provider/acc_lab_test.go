@@ -40,14 +40,15 @@ func director(n int) lab.HostSpec {
 	return lab.HostSpec{Name: fmt.Sprintf("director%d", n), IPv4: fmt.Sprintf("198.51.100.%d", 10+n), IPv6: fmt.Sprintf("2001:db8::%d", 10+n)}
 }
 
-// providerBlock is the provider configuration that reaches the lab's hosts, with extra lines.
+// providerBlock is the provider configuration that reaches the lab's hosts, with extra lines. The
+// SSH deadline leaves room for a handshake in a loaded UML guest on a shared 2-core machine.
 func (a *accLab) providerBlock(extra ...string) string {
 	return hcl(append([]string{
 		`provider "lvs" {`,
 		`  ssh = {`,
 		fmt.Sprintf(`    private_key_file = %q`, a.lab.PrivateKeyPath()),
 		fmt.Sprintf(`    known_hosts_file = %q`, a.lab.KnownHostsPath()),
-		`    timeout          = "5s"`,
+		`    timeout          = "20s"`,
 		`  }`,
 	}, append(extra, `}`)...)...)
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ha"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/healthcheck"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
@@ -129,8 +130,14 @@ func serve(args []string) error {
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	// Subsystems are added here as they exist; each sees the whole desired state.
-	parts := reconcile.Multi{ha.New(ha.Config{Logger: log}),
-		ipvs.New(ipvs.Config{Logger: log, StateDir: filepath.Dir(c.state)}), rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
+	// Health checks come before IPVS so that a new real server's first verdict (start_down) is
+	// known when IPVS first programs it; a verdict change re-programs IPVS at once.
+	var ipvsPart *ipvs.Reconciler
+	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() }})
+	ipvsPart = ipvs.New(ipvs.Config{Logger: log, Health: checks, StateDir: filepath.Dir(c.state)})
+	defer ipvsPart.Close()
+	parts := reconcile.Multi{ha.New(ha.Config{Logger: log}), checks, ipvsPart,
+		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
 	if err != nil {
 		return err
