@@ -60,8 +60,8 @@ func paramsOf(hc *agentapi.HealthCheck) params {
 		return v
 	}
 	p := params{
-		interval:   ms(hc.IntervalMS, defaultInterval),
-		timeout:    ms(hc.TimeoutMS, defaultTimeout),
+		interval: ms(hc.IntervalMS, defaultInterval),
+		timeout:  ms(hc.TimeoutMS, defaultTimeout),
 		// Retries and retry delay are taken as written: 0 is a real choice (no retry, retry at
 		// once), and the provider always sends them.
 		retryDelay: time.Duration(max(hc.RetryDelayMS, 0)) * time.Millisecond,
