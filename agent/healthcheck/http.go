@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -136,13 +137,11 @@ var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) 
 func (c *httpChecker) Check(ctx context.Context) error {
 	conn, err := dialTCP(ctx, c.addr)
 	if err != nil {
-		return connectError(c.kind, c.addr, err)
+		return connectError(ctx, c.kind, c.addr, err)
 	}
 	defer closeReset(conn)
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	// Stop (or the timeout) unblocks whatever I/O is under way.
+	// The timeout (or Stop) unblocks whatever I/O is under way. Only the context's end does,
+	// so that the Manager tells a timeout by the context.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
@@ -150,11 +149,17 @@ func (c *httpChecker) Check(ctx context.Context) error {
 	if c.tls != nil {
 		tc := tls.Client(conn, c.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return fmt.Errorf("https: TLS handshake with %s: %v", c.addr, err)
 		}
 		rw = tc
 	}
 	if _, err := rw.Write(c.request); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("%s: send request to %s: %v", c.kind, c.addr, ioReason(err))
 	}
 	br := readers.Get().(*bufio.Reader)
@@ -164,6 +169,9 @@ func (c *httpChecker) Check(ctx context.Context) error {
 	defer br.Reset(nil)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("%s: read response from %s: %v", c.kind, c.addr, ioReason(err))
 	}
 	defer resp.Body.Close()
@@ -175,6 +183,9 @@ func (c *httpChecker) Check(ctx context.Context) error {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
 	if err != nil && !c.body.Match(body) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("%s: read body from %s: %v", c.kind, c.addr, ioReason(err))
 	}
 	if !c.body.Match(body) {
@@ -196,6 +207,10 @@ func (c *httpChecker) statusOK(code int) bool {
 func ioReason(err error) string {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "connection closed before a complete response"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {

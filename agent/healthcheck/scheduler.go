@@ -65,7 +65,8 @@ func (m *Manager) attempt(t *target) {
 	p := t.spec.p
 	ctx, cancel := context.WithTimeout(m.ctx, p.timeout)
 	err := t.check.Check(ctx)
-	timedOut := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	// Checkers return the context's error when it ended; any other error says more.
+	timedOut := errors.Is(err, context.DeadlineExceeded)
 	cancel()
 	release()
 	if m.ctx.Err() != nil {
