@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -168,5 +169,27 @@ func TestManagerTimeoutReason(t *testing.T) {
 	}
 	if s, r := m.Health(vsKey, srv.Listener.Addr().String()); s != StateUp {
 		t.Errorf("working server %s %q", s, r)
+	}
+}
+
+func TestReadStatus(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		code int
+		err  string
+	}{
+		{"HTTP/1.1 200 OK\r\n", 200, ""},
+		{"HTTP/1.0 503 Service Unavailable\r\n", 503, ""},
+		{"HTTP/1.1 204\r\n", 204, ""},
+		{"HTTP/1.1 2000 OK\r\n", 0, "not an HTTP/1.x status line"},
+		{"SSH-2.0-OpenSSH_9.2\r\n", 0, "not an HTTP/1.x status line"},
+		{"HTTP/1.1 20", 0, "connection closed"},
+		{"HTTP/1.1 " + strings.Repeat("x", 4000) + "\n", 0, "too long"},
+	} {
+		code, err := readStatus(bufio.NewReaderSize(strings.NewReader(tt.in), 2048))
+		if code != tt.code || (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%.30q: got %d, %v; want %d, %q", tt.in, code, err, tt.code, tt.err)
+		}
 	}
 }

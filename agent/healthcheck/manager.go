@@ -85,6 +85,7 @@ type Manager struct {
 
 	ctx     context.Context // ends at Stop
 	cancel  context.CancelFunc
+	work    chan *target  // attempts for idle workers (unbuffered: a send finds one or none)
 	wake    chan struct{} // the queue has an earlier due time
 	changed chan struct{} // a verdict changed: OnChange is due
 	wg      sync.WaitGroup
@@ -126,6 +127,7 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 		procs:      make(chan struct{}, max(1, min(n/4, maxProcs))),
 		ctx:        ctx,
 		cancel:     cancel,
+		work:       make(chan *target),
 		wake:       make(chan struct{}, 1),
 		changed:    make(chan struct{}, 1),
 		targets:    map[rsID]*target{},

@@ -1,0 +1,239 @@
+//go:build linux
+
+package healthcheck
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// Bench sizes: 10,000 checks = benchVS virtual servers × benchPorts real servers, each real
+// server a loopback port of a helper process (so that the checks' CPU and fds are measured
+// apart from the servers').
+const (
+	benchChecks = 10000
+	benchPorts  = 100
+	benchVS     = benchChecks / benchPorts
+)
+
+// TestBenchChecks runs 10,000 checks at a 1s interval against loopback listeners, for tcp and
+// for http, and reports the cost as a markdown table. LVS_BENCH=1 runs it; LVS_BENCH_SECONDS
+// sets the measured window (default 30).
+func TestBenchChecks(t *testing.T) {
+	if os.Getenv("LVS_BENCH") != "1" {
+		t.Skip("benchmark: set LVS_BENCH=1")
+	}
+	window := 30 * time.Second
+	if s, err := strconv.Atoi(os.Getenv("LVS_BENCH_SECONDS")); err == nil && s > 0 {
+		window = time.Duration(s) * time.Second
+	}
+	rows := []string{
+		"| kind | checks | interval | window | cores (user+sys / wall) | checks/s | peak RSS Δ | peak goroutines | peak open fds | down at end | helper server cores |",
+		"|---|---|---|---|---|---|---|---|---|---|---|",
+	}
+	kinds := []string{"tcp", "http"}
+	if k := os.Getenv("LVS_BENCH_KINDS"); k != "" {
+		kinds = strings.Split(k, ",")
+	}
+	for _, kind := range kinds {
+		rows = append(rows, benchKind(t, kind, window))
+	}
+	for _, r := range rows {
+		t.Log(r)
+	}
+	t.Logf("method: %d checks (%d virtual servers × %d real servers on %d loopback ports of a helper process), interval 1s, timeout 1s, "+
+		"3s warm-up then a %v window; CPU from getrusage(RUSAGE_SELF) of the checking process only; RSS, goroutines and fds sampled every 100ms; "+
+		"GOMAXPROCS=%d on %d CPUs shared with other jobs", benchChecks, benchVS, benchPorts, benchPorts, window, runtime.GOMAXPROCS(0), runtime.NumCPU())
+}
+
+func benchKind(t *testing.T, kind string, window time.Duration) string {
+	ports, helperCPU := startHelper(t, kind)
+	rss0 := rssBytes()
+	m := New(Config{})
+	defer func() { _ = m.Stop(context.Background()) }()
+	hc := &agentapi.HealthCheck{Type: kind, IntervalMS: 1000, TimeoutMS: 1000, Retries: 1, RetryDelayMS: 1000, Rise: 1, Fall: 1}
+	if kind == "http" {
+		hc.HTTP = &agentapi.HTTPCheck{Path: "/health"}
+	}
+	st := &agentapi.State{VirtualServers: map[string]*agentapi.VirtualServer{}}
+	for v := range benchVS {
+		vs := &agentapi.VirtualServer{VRID: 1, Protocol: "tcp", Address: "198.51.100.100", Port: 1000 + v, Scheduler: "wrr",
+			ForwardingMethod: "nat", HealthCheck: hc, RealServers: map[string]*agentapi.RealServer{}}
+		for _, p := range ports {
+			vs.RealServers["127.0.0.1:"+strconv.Itoa(p)] = &agentapi.RealServer{Address: "127.0.0.1", Port: p, Weight: 1}
+		}
+		st.VirtualServers[agentapi.VirtualServerKey(vs)] = vs
+	}
+	applyStart := time.Now()
+	if err := m.Apply(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	applyTook := time.Since(applyStart)
+	time.Sleep(3 * time.Second) // warm-up: the first checks are spread over one interval
+
+	var peakRSS, peakG, peakFD int64
+	sample := func() {
+		peakRSS = max(peakRSS, rssBytes()-rss0)
+		peakG = max(peakG, int64(runtime.NumGoroutine()))
+		peakFD = max(peakFD, openFDs())
+	}
+	ru0, checks0, t0 := rusage(), m.checks.Load(), time.Now()
+	for time.Since(t0) < window {
+		sample()
+		time.Sleep(100 * time.Millisecond)
+	}
+	ru1, checks1, wall := rusage(), m.checks.Load(), time.Since(t0)
+	down := 0
+	for vsKey, vs := range st.VirtualServers {
+		for rsKey := range vs.RealServers {
+			if s, r := m.Health(vsKey, rsKey); s != StateUp {
+				if down == 0 {
+					t.Logf("%s: %s %s is %s: %s", kind, vsKey, rsKey, s, r)
+				}
+				down++
+			}
+		}
+	}
+	_ = m.Stop(context.Background())
+	cores := (ru1 - ru0).Seconds() / wall.Seconds()
+	t.Logf("%s: Apply of %d checks took %v", kind, benchChecks, applyTook)
+	return fmt.Sprintf("| %s | %d | 1s | %v | %.3f | %.0f | %.1f MB | %d | %d | %d | %s |", kind, benchChecks, window.Round(time.Second),
+		cores, float64(checks1-checks0)/wall.Seconds(), float64(peakRSS)/(1<<20), peakG, peakFD, down, helperCPU(wall))
+}
+
+// startHelper starts this test binary as the helper server for kind and returns its ports and a
+// function that reports its CPU (in cores over wall) once stopped.
+func startHelper(t *testing.T, kind string) ([]int, func(time.Duration) string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchServerHelper$", "-test.v=false")
+	cmd.Env = append(os.Environ(), "LVS_HC_BENCH_SERVER="+kind)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			stdin.Close()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	var ports []int
+	for _, f := range strings.Fields(strings.TrimPrefix(line, "PORTS ")) {
+		p, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("helper said %q", line)
+		}
+		ports = append(ports, p)
+	}
+	return ports, func(time.Duration) string {
+		stop()
+		wall := time.Since(started)
+		if cmd.ProcessState == nil {
+			return "?"
+		}
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return fmt.Sprintf("%.3f over its %v life", cpu.Seconds()/wall.Seconds(), wall.Round(time.Second))
+	}
+}
+
+// TestBenchServerHelper is the helper process of TestBenchChecks: it listens on benchPorts
+// loopback ports, prints them, and serves until its stdin closes.
+func TestBenchServerHelper(t *testing.T) {
+	kind := os.Getenv("LVS_HC_BENCH_SERVER")
+	if kind == "" {
+		t.Skip("helper process of TestBenchChecks")
+	}
+	var ports []string
+	var ls []net.Listener
+	for range benchPorts {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	for _, l := range ls {
+		switch kind {
+		case "http":
+			srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+			srv.SetKeepAlivesEnabled(false)
+			go func() { _ = srv.Serve(l) }()
+		default:
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					c.Close()
+				}
+			}()
+		}
+	}
+	fmt.Println("PORTS " + strings.Join(ports, " "))
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+func rusage() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssBytes is VmRSS of this process.
+func rssBytes() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func openFDs() int64 {
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return 0
+	}
+	return int64(len(es))
+}
