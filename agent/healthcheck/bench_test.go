@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,8 +44,8 @@ func TestBenchChecks(t *testing.T) {
 		window = time.Duration(s) * time.Second
 	}
 	rows := []string{
-		"| kind | checks | interval | window | cores (user+sys / wall) | checks/s | peak RSS Δ | peak goroutines | peak open fds | down at end | helper server cores |",
-		"|---|---|---|---|---|---|---|---|---|---|---|",
+		"| kind | checks | interval | window | cores (user+sys / wall) | checks/s | attempt p50 / p99 | peak RSS Δ | peak goroutines | peak open fds | down at end | helper server cores | load avg (1 min) |",
+		"|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 	}
 	kinds := []string{"tcp", "http"}
 	if k := os.Getenv("LVS_BENCH_KINDS"); k != "" {
@@ -64,6 +66,8 @@ func benchKind(t *testing.T, kind string, window time.Duration) string {
 	ports, helperCPU := startHelper(t, kind)
 	rss0 := rssBytes()
 	m := New(Config{})
+	var lat latencies
+	m.observe = lat.add
 	defer func() { _ = m.Stop(context.Background()) }()
 	hc := &agentapi.HealthCheck{Type: kind, IntervalMS: 1000, TimeoutMS: 1000, Retries: 1, RetryDelayMS: 1000, Rise: 1, Fall: 1}
 	if kind == "http" {
@@ -91,12 +95,14 @@ func benchKind(t *testing.T, kind string, window time.Duration) string {
 		peakG = max(peakG, int64(runtime.NumGoroutine()))
 		peakFD = max(peakFD, openFDs())
 	}
+	lat.reset()
 	ru0, checks0, t0 := rusage(), m.checks.Load(), time.Now()
 	for time.Since(t0) < window {
 		sample()
 		time.Sleep(100 * time.Millisecond)
 	}
 	ru1, checks1, wall := rusage(), m.checks.Load(), time.Since(t0)
+	p50, p99 := lat.quantiles()
 	down := 0
 	for vsKey, vs := range st.VirtualServers {
 		for rsKey := range vs.RealServers {
@@ -111,8 +117,8 @@ func benchKind(t *testing.T, kind string, window time.Duration) string {
 	_ = m.Stop(context.Background())
 	cores := (ru1 - ru0).Seconds() / wall.Seconds()
 	t.Logf("%s: Apply of %d checks took %v", kind, benchChecks, applyTook)
-	return fmt.Sprintf("| %s | %d | 1s | %v | %.3f | %.0f | %.1f MB | %d | %d | %d | %s |", kind, benchChecks, window.Round(time.Second),
-		cores, float64(checks1-checks0)/wall.Seconds(), float64(peakRSS)/(1<<20), peakG, peakFD, down, helperCPU(wall))
+	return fmt.Sprintf("| %s | %d | 1s | %v | %.3f | %.0f | %v / %v | %.1f MB | %d | %d | %d | %s | %s |", kind, benchChecks, window.Round(time.Second),
+		cores, float64(checks1-checks0)/wall.Seconds(), p50, p99, float64(peakRSS)/(1<<20), peakG, peakFD, down, helperCPU(wall), loadAvg())
 }
 
 // startHelper starts this test binary as the helper server for kind and returns its ports and a
@@ -207,6 +213,48 @@ func TestBenchServerHelper(t *testing.T) {
 	for _, l := range ls {
 		l.Close()
 	}
+}
+
+// latencies keeps every 16th attempt's duration.
+type latencies struct {
+	mu   sync.Mutex
+	n    int
+	took []time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n++; l.n%16 == 0 {
+		l.took = append(l.took, d)
+	}
+}
+
+func (l *latencies) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.took = l.took[:0]
+}
+
+func (l *latencies) quantiles() (p50, p99 time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.took) == 0 {
+		return 0, 0
+	}
+	slices.Sort(l.took)
+	q := func(f float64) time.Duration {
+		return l.took[min(len(l.took)-1, int(f*float64(len(l.took))))].Round(10 * time.Microsecond)
+	}
+	return q(0.5), q(0.99)
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
 }
 
 func rusage() time.Duration {

@@ -95,7 +95,11 @@ func (m *Manager) attempt(t *target) {
 	}
 	p := t.spec.p
 	ctx, cancel := context.WithTimeout(m.ctx, p.timeout)
+	began := time.Now()
 	err := t.check.Check(ctx)
+	if m.observe != nil {
+		m.observe(time.Since(began))
+	}
 	// Checkers return the context's error when it ended; any other error says more.
 	timedOut := errors.Is(err, context.DeadlineExceeded)
 	cancel()

@@ -20,8 +20,9 @@ func (c *tcpChecker) Check(ctx context.Context) error {
 	return nil
 }
 
-// dialer is shared: it holds no state.
-var dialer net.Dialer
+// dialer is shared: it holds no state. A check's connection lives for one request, so TCP
+// keep-alive (four setsockopt calls per connection) is off.
+var dialer = net.Dialer{KeepAlive: -1}
 
 func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	return dialer.DialContext(ctx, "tcp", addr)
