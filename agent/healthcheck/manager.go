@@ -91,7 +91,7 @@ type Manager struct {
 	wg      sync.WaitGroup
 	applyMu sync.Mutex // serialises Apply
 
-	checks  atomic.Uint64              // finished attempts, for benchmarks
+	checks  atomic.Uint64            // finished attempts, for benchmarks
 	observe func(took time.Duration) // if set (benchmarks), told how long each attempt took
 
 	mu       sync.Mutex // guards the following fields and those of targets marked so
