@@ -66,15 +66,15 @@ func (c *dnsChecker) Check(ctx context.Context) error {
 
 	conn, err := dialer.DialContext(ctx, "udp", c.addr)
 	if err != nil {
-		return connectError("dns", c.addr, err)
+		return connectError(ctx, "dns", c.addr, err)
 	}
 	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := conn.Write(query); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return fmt.Errorf("dns: send query to %s: %v", c.addr, ioReason(err))
 	}
 	buf := make([]byte, 1500)

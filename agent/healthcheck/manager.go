@@ -85,12 +85,14 @@ type Manager struct {
 
 	ctx     context.Context // ends at Stop
 	cancel  context.CancelFunc
+	work    chan *target  // attempts for idle workers (unbuffered: a send finds one or none)
 	wake    chan struct{} // the queue has an earlier due time
 	changed chan struct{} // a verdict changed: OnChange is due
 	wg      sync.WaitGroup
 	applyMu sync.Mutex // serialises Apply
 
-	checks atomic.Uint64 // finished attempts, for benchmarks
+	checks  atomic.Uint64            // finished attempts, for benchmarks
+	observe func(took time.Duration) // if set (benchmarks), told how long each attempt took
 
 	mu       sync.Mutex // guards the following fields and those of targets marked so
 	targets  map[rsID]*target
@@ -126,6 +128,7 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 		procs:      make(chan struct{}, max(1, min(n/4, maxProcs))),
 		ctx:        ctx,
 		cancel:     cancel,
+		work:       make(chan *target),
 		wake:       make(chan struct{}, 1),
 		changed:    make(chan struct{}, 1),
 		targets:    map[rsID]*target{},

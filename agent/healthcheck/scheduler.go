@@ -13,7 +13,7 @@ import (
 const slack = time.Millisecond
 
 // schedule starts attempts as they fall due, until Stop. It never waits for a check: each
-// attempt runs on its own goroutine, which takes an in-flight slot first.
+// attempt runs on a worker goroutine of its own, which takes an in-flight slot first.
 func (m *Manager) schedule() {
 	defer m.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -24,8 +24,7 @@ func (m *Manager) schedule() {
 		for len(m.queue) > 0 && !m.queue[0].due.After(now.Add(slack)) {
 			t := heap.Pop(&m.queue).(*target)
 			t.begin()
-			m.wg.Add(1)
-			go m.attempt(t)
+			m.dispatchLocked(t)
 		}
 		wait := time.Hour
 		if len(m.queue) > 0 {
@@ -44,9 +43,41 @@ func (m *Manager) schedule() {
 	}
 }
 
+// workerIdle is how long a worker goroutine waits for another attempt before it exits.
+const workerIdle = 5 * time.Second
+
+// dispatchLocked hands t to an idle worker, or starts one. Workers outlive their attempt for a
+// while: a fresh goroutine per attempt would grow its stack again every time, which costs
+// more CPU at thousands of checks a second than the attempt's own work outside the kernel.
+func (m *Manager) dispatchLocked(t *target) {
+	select {
+	case m.work <- t:
+	default:
+		m.wg.Add(1)
+		go m.worker(t)
+	}
+}
+
+// worker runs attempts until none comes for workerIdle or the Manager stops.
+func (m *Manager) worker(t *target) {
+	defer m.wg.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		m.attempt(t)
+		idle.Reset(workerIdle)
+		select {
+		case t = <-m.work:
+		case <-idle.C:
+			return
+		case <-m.ctx.Done():
+			return
+		}
+	}
+}
+
 // attempt runs one attempt of t's check and records it.
 func (m *Manager) attempt(t *target) {
-	defer m.wg.Done()
 	select {
 	case m.slots <- struct{}{}:
 	case <-m.ctx.Done():
@@ -64,8 +95,13 @@ func (m *Manager) attempt(t *target) {
 	}
 	p := t.spec.p
 	ctx, cancel := context.WithTimeout(m.ctx, p.timeout)
+	began := time.Now()
 	err := t.check.Check(ctx)
-	timedOut := err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
+	if m.observe != nil {
+		m.observe(time.Since(began))
+	}
+	// Checkers return the context's error when it ended; any other error says more.
+	timedOut := errors.Is(err, context.DeadlineExceeded)
 	cancel()
 	release()
 	if m.ctx.Err() != nil {

@@ -14,14 +14,15 @@ type tcpChecker struct{ addr string }
 func (c *tcpChecker) Check(ctx context.Context) error {
 	conn, err := dialTCP(ctx, c.addr)
 	if err != nil {
-		return connectError("tcp", c.addr, err)
+		return connectError(ctx, "tcp", c.addr, err)
 	}
 	closeReset(conn)
 	return nil
 }
 
-// dialer is shared: it holds no state.
-var dialer net.Dialer
+// dialer is shared: it holds no state. A check's connection lives for one request, so TCP
+// keep-alive (four setsockopt calls per connection) is off.
+var dialer = net.Dialer{KeepAlive: -1}
 
 func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 	return dialer.DialContext(ctx, "tcp", addr)
@@ -38,8 +39,11 @@ func closeReset(conn net.Conn) {
 }
 
 // connectError says why a connection to addr failed in the words of the system
-// ("connection refused", "no route to host").
-func connectError(kind, addr string, err error) error {
+// ("connection refused", "no route to host"), or returns the context's error when it ended.
+func connectError(ctx context.Context, kind, addr string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		return fmt.Errorf("%s: connect %s: %s", kind, addr, errno.Error())
