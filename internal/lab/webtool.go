@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -15,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -97,7 +99,7 @@ func fetchOne(ctx context.Context, client *http.Client, url string) string {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return "error"
+		return "error: " + errorKind(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -106,6 +108,34 @@ func fetchOne(ctx context.Context, client *http.Client, url string) string {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimSpace(line)
+}
+
+// errorKind names a failed request's cause in a word or two, so that counts of answers stay
+// few and readable: "timeout", "refused", "reset", or the error itself.
+func errorKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "reset"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "unreachable"
+	}
+	return err.Error()
+}
+
+// Errors sums the failed requests of a Fetch result (its "error: ..." answers).
+func Errors(counts map[string]int) int {
+	n := 0
+	for k, c := range counts {
+		if strings.HasPrefix(k, "error") {
+			n += c
+		}
+	}
+	return n
 }
 
 // ProbeResult is what Probe saw.

@@ -52,7 +52,7 @@ func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc 
 		var err error
 		// The VIP may still be moving in; allow a few seconds for the first answers.
 		for i := 0; i < 30; i++ {
-			if got, err = a.fetch("http://198.51.100.100/", 4); err == nil && got["error"] == 0 {
+			if got, err = a.fetch("http://198.51.100.100/", 4); err == nil && lab.Errors(got) == 0 {
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
@@ -203,8 +203,8 @@ func (a *accLab) checkDrained(director, dest string, n int) resource.TestCheckFu
 		if after != before {
 			return fmt.Errorf("weight 0: %d new connections scheduled to %s (answers %v)", after-before, dest, got)
 		}
-		if got["error"] > 0 {
-			return fmt.Errorf("weight 0: %d of %d requests failed: %v", got["error"], n, got)
+		if lab.Errors(got) > 0 {
+			return fmt.Errorf("weight 0: %d of %d requests failed: %v", lab.Errors(got), n, got)
 		}
 		return nil
 	}

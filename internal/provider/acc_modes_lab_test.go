@@ -434,7 +434,7 @@ func (a *accLab) checkSpreadURL(url string, n int, want map[string]int) resource
 		var got map[string]int
 		var err error
 		for i := 0; i < 30; i++ { // the VIPs may still be moving in
-			if got, err = a.fetch(url, 4); err == nil && got["error"] == 0 {
+			if got, err = a.fetch(url, 4); err == nil && lab.Errors(got) == 0 {
 				break
 			}
 			time.Sleep(500 * time.Millisecond)
