@@ -558,6 +558,17 @@ func (r *Reconciler) directorSysctls(pair *agentapi.Pair, desired []*desiredServ
 			want["net.ipv4.vs.conntrack"] = "1"
 		}
 	}
+	if len(desired) > 0 {
+		// Health checks take servers out and put sorry servers in and out. Without these, a
+		// connection (or a reused client port) whose server left the table hangs until its
+		// entry times out, and a persistent client sticks to a quiesced server; with them the
+		// next packet is scheduled afresh. kube-proxy's IPVS mode sets the same.
+		for _, name := range []string{"net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template"} {
+			if _, err := r.sys.Sysctl(name); err == nil {
+				want[name] = "1"
+			}
+		}
+	}
 	return want
 }
 

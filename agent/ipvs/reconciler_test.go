@@ -464,3 +464,25 @@ func TestReconcilerHealthChangedReappliesAtOnce(t *testing.T) {
 		t.Errorf("health changes counted as %d repairs", e.r.Repairs())
 	}
 }
+
+// TestReconcilerExpiresConnectionsOfRemovedServers: with services, connections to a destination
+// that left the table and persistence to a quiesced one are expired at their next packet; the
+// values go back when the last service goes.
+func TestReconcilerExpiresConnectionsOfRemovedServers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.sys.v["net.ipv4.vs.expire_nodest_conn"] = "0"
+	e.sys.v["net.ipv4.vs.expire_quiescent_template"] = "0"
+	e.apply(testState())
+	for _, n := range []string{"net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template"} {
+		if got := e.sys.get(n); got != "1" {
+			t.Errorf("%s = %s with a service, want 1", n, got)
+		}
+	}
+	e.apply(&agentapi.State{Pair: testState().Pair})
+	for _, n := range []string{"net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template"} {
+		if got := e.sys.get(n); got != "0" {
+			t.Errorf("%s = %s after the last service went, want the old 0", n, got)
+		}
+	}
+}

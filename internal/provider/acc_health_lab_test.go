@@ -62,7 +62,9 @@ func healthConfig(a *accLab, quorum int) string {
 			fmt.Sprintf(`  port              = %d`, port),
 		}, append(extra, `}`)...)...)
 	}
-	return modesPairAndVIP(a) + hcl(
+	// Adverts every second: this test is about checks, and a loaded UML guest may delay 100 ms
+	// adverts enough to move the VIP, resetting connections mid-request.
+	return strings.Replace(modesPairAndVIP(a), `advert_interval   = "100ms"`, `advert_interval   = "1s"`, 1) + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
 		`  address   = "198.51.100.100"`,
@@ -73,8 +75,8 @@ func healthConfig(a *accLab, quorum int) string {
 		`    path            = "/healthz"`,
 		`    expected_status = ["200"]`,
 		`    expected_body   = "^ok"`,
-		`    interval        = "300ms"`,
-		`    timeout         = "250ms"`,
+		`    interval        = "1s"`,
+		`    timeout         = "800ms"`,
 		`    retries         = 0`,
 		`    fall            = 2`,
 		`    rise            = 2`,
@@ -102,10 +104,10 @@ func healthConfig(a *accLab, quorum int) string {
 		rs("hang1", "hang", "198.51.100.21", 8082)
 }
 
-// healthIs waits (up to 20 s) until both directors' agents report each destination of want
+// healthIs waits (up to 30 s) until both directors' agents report each destination of want
 // ("vsKey rsKey" → "up" or "down: reason substring") and returns the last mismatch otherwise.
 func (a *accLab) healthIs(want map[string]string) error {
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var bad []string
 		for _, d := range []string{"director1", "director2"} {
@@ -131,7 +133,7 @@ func (a *accLab) healthIs(want map[string]string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("health after 20 s:\n%s", strings.Join(bad, "\n"))
+			return fmt.Errorf("health after 30 s:\n%s", strings.Join(bad, "\n"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -230,6 +232,14 @@ func TestAccHealthChecks(t *testing.T) {
 						})
 					}),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					step(func() error {
+						for _, d := range []string{"director1", "director2"} {
+							if got := strings.Fields(a.exec(d, "sysctl -n net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template")); strings.Join(got, " ") != "1 1" {
+								return fmt.Errorf("%s: expire_nodest_conn, expire_quiescent_template = %v, want 1 1", d, got)
+							}
+						}
+						return nil
+					}),
 				),
 			},
 			// Servers held out by their checks are not drift.
