@@ -65,14 +65,8 @@ func noVirtualServer(key string) error {
 	return agentapi.NotFound(fmt.Sprintf("no virtual server %s", key))
 }
 
-func (s *Server) snapshot() *store.State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state.Clone()
-}
-
 func (s *Server) listVirtualServers(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	keys := make([]string, 0, len(st.VirtualServers))
 	for k := range st.VirtualServers {
 		keys = append(keys, k)
@@ -91,7 +85,7 @@ func (s *Server) getVirtualServer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	vs := s.snapshot().VirtualServers[key]
+	vs := s.view().VirtualServers[key]
 	if vs == nil {
 		return noVirtualServer(key)
 	}
@@ -193,7 +187,7 @@ func (s *Server) listRealServers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs := s.snapshot().VirtualServers[key]
+	vs := s.view().VirtualServers[key]
 	if vs == nil {
 		return noVirtualServer(key)
 	}
@@ -219,7 +213,7 @@ func (s *Server) getRealServer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs := s.snapshot().VirtualServers[key]
+	vs := s.view().VirtualServers[key]
 	if vs == nil {
 		return noVirtualServer(key)
 	}
@@ -313,7 +307,7 @@ func bindingID(r *http.Request) (string, error) {
 }
 
 func (s *Server) listBindings(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	out := map[string]*agentapi.RealServerBinding{}
 	for k, v := range st.RealServerBindings {
 		out[k] = v
@@ -327,7 +321,7 @@ func (s *Server) getBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b := s.snapshot().RealServerBindings[id]
+	b := s.view().RealServerBindings[id]
 	if b == nil {
 		return agentapi.NotFound(fmt.Sprintf("no real-server binding %q", id))
 	}
