@@ -245,10 +245,14 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return agentapi.Invalid(field, fmt.Sprintf("the body is real server %s, the path says %s", got, rskey))
 	}
+	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	st, err := s.commit(r.Context(), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
+		}
+		if createOnly && vs.RealServers[rskey] != nil {
+			return &agentapi.Error{Code: agentapi.CodeExists, Field: "address", Message: fmt.Sprintf("virtual server %s already holds real server %s", key, rskey)}
 		}
 		if ss := vs.SorryServer; ss != nil && agentapi.RealServerKey(&agentapi.RealServer{Address: ss.Address, Port: ss.Port}) == rskey {
 			return conflict("address", fmt.Sprintf("%s is the sorry server of %s", rskey, key))
