@@ -3,9 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
 // Group commit. Terraform writes many objects in parallel (ten at a time by default), and each
@@ -27,7 +29,10 @@ type writeResult struct {
 }
 
 // commit stores a change and applies the new state, together with the changes of concurrent
-// callers. change must leave the state as it found it when it returns an error. A failed apply
+// callers. change gets a copy of the state whose maps are its own but whose objects are shared
+// with the current state: it may set and delete map entries and replace objects, and must copy
+// an object before changing it (see ownRealServers). It must leave the state as it found it when
+// it returns an error. A failed apply
 // keeps the change stored: the agent retries it at every resync, and the caller learns that it is
 // not in effect yet. The returned state is shared: callers read it and never change it.
 func (s *Server) commit(_ context.Context, change func(*store.State) error) (*store.State, error) {
@@ -70,7 +75,7 @@ func (s *Server) commitBatch(batch []*write) {
 	if st != nil {
 		// The apply belongs to every write of the batch, so no one request's context bounds it;
 		// the parts bound their own kernel and network calls.
-		applyErr = s.apply(context.Background(), st.Clone())
+		applyErr = s.apply(context.Background(), st)
 	}
 	s.log.Debug("committed", "writes", len(batch), "serial", s.view().Serial, "store", stored, "apply", time.Since(start)-stored)
 	for i, w := range batch {
@@ -91,7 +96,7 @@ func (s *Server) commitBatch(batch []*write) {
 // current, so a failed save leaves memory and disk agreeing. It returns the new state (nil when
 // no change was accepted or the save failed), each change's own error, and the save error.
 func (s *Server) update(batch []*write) (*store.State, []error, error) {
-	next := s.view().Clone()
+	next := shallowCopy(s.view())
 	errs := make([]error, len(batch))
 	accepted := 0
 	for i, w := range batch {
@@ -120,7 +125,25 @@ func (s *Server) view() *store.State {
 	return s.state
 }
 
-// snapshot returns a private copy of the current state, for a Reconciler to keep.
-func (s *Server) snapshot() *store.State {
-	return s.view().Clone()
+// shallowCopy copies st and its maps, not the objects in them: a deep copy of a state with
+// thousands of real servers for every commit made creating them cost O(n²).
+func shallowCopy(st *store.State) *store.State {
+	next := *st
+	next.VIPs = maps.Clone(st.VIPs)
+	next.VirtualServers = maps.Clone(st.VirtualServers)
+	next.RealServerBindings = maps.Clone(st.RealServerBindings)
+	return &next
+}
+
+// ownRealServers replaces the virtual server at key in st with a copy whose real server map the
+// caller may change, and returns it; nil if there is none.
+func ownRealServers(st *store.State, key string) *agentapi.VirtualServer {
+	vs := st.VirtualServers[key]
+	if vs == nil {
+		return nil
+	}
+	own := *vs
+	own.RealServers = maps.Clone(vs.RealServers)
+	st.VirtualServers[key] = &own
+	return &own
 }

@@ -260,6 +260,7 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		if err := vs.ValidateRealServer(&rs); err != nil {
 			return err
 		}
+		vs = ownRealServers(st, key)
 		if vs.RealServers == nil {
 			vs.RealServers = map[string]*agentapi.RealServer{}
 		}
@@ -290,7 +291,7 @@ func (s *Server) deleteRealServer(w http.ResponseWriter, r *http.Request) error 
 		if vs.RealServers[rskey] == nil {
 			return agentapi.NotFound(fmt.Sprintf("virtual server %s has no real server %s", key, rskey))
 		}
-		delete(vs.RealServers, rskey)
+		delete(ownRealServers(st, key).RealServers, rskey)
 		return nil
 	})
 	if err != nil {

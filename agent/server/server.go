@@ -28,6 +28,7 @@ import (
 
 // Reconciler makes the host match a desired state. Apply is called after every stored change, at
 // start and periodically, so it must be idempotent and must not disturb what already matches.
+// The state is shared with the server and its readers: Apply may keep it but must not change it.
 type Reconciler interface {
 	Apply(ctx context.Context, st *store.State) error
 }
@@ -153,7 +154,7 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 }
 
 func (s *Server) applyCurrent(ctx context.Context, why string) {
-	st := s.snapshot()
+	st := s.view()
 	if err := s.apply(ctx, st); err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
