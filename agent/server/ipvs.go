@@ -65,14 +65,8 @@ func noVirtualServer(key string) error {
 	return agentapi.NotFound(fmt.Sprintf("no virtual server %s", key))
 }
 
-func (s *Server) snapshot() *store.State {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state.Clone()
-}
-
 func (s *Server) listVirtualServers(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	keys := make([]string, 0, len(st.VirtualServers))
 	for k := range st.VirtualServers {
 		keys = append(keys, k)
@@ -91,7 +85,7 @@ func (s *Server) getVirtualServer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	vs := s.snapshot().VirtualServers[key]
+	vs := s.view().VirtualServers[key]
 	if vs == nil {
 		return noVirtualServer(key)
 	}
@@ -193,7 +187,7 @@ func (s *Server) listRealServers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs := s.snapshot().VirtualServers[key]
+	vs := s.view().VirtualServers[key]
 	if vs == nil {
 		return noVirtualServer(key)
 	}
@@ -219,7 +213,7 @@ func (s *Server) getRealServer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs := s.snapshot().VirtualServers[key]
+	vs := s.view().VirtualServers[key]
 	if vs == nil {
 		return noVirtualServer(key)
 	}
@@ -251,10 +245,14 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		}
 		return agentapi.Invalid(field, fmt.Sprintf("the body is real server %s, the path says %s", got, rskey))
 	}
+	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	st, err := s.commit(r.Context(), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
+		}
+		if createOnly && vs.RealServers[rskey] != nil {
+			return &agentapi.Error{Code: agentapi.CodeExists, Field: "address", Message: fmt.Sprintf("virtual server %s already holds real server %s", key, rskey)}
 		}
 		if ss := vs.SorryServer; ss != nil && agentapi.RealServerKey(&agentapi.RealServer{Address: ss.Address, Port: ss.Port}) == rskey {
 			return conflict("address", fmt.Sprintf("%s is the sorry server of %s", rskey, key))
@@ -262,6 +260,7 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		if err := vs.ValidateRealServer(&rs); err != nil {
 			return err
 		}
+		vs = ownRealServers(st, key)
 		if vs.RealServers == nil {
 			vs.RealServers = map[string]*agentapi.RealServer{}
 		}
@@ -292,7 +291,7 @@ func (s *Server) deleteRealServer(w http.ResponseWriter, r *http.Request) error 
 		if vs.RealServers[rskey] == nil {
 			return agentapi.NotFound(fmt.Sprintf("virtual server %s has no real server %s", key, rskey))
 		}
-		delete(vs.RealServers, rskey)
+		delete(ownRealServers(st, key).RealServers, rskey)
 		return nil
 	})
 	if err != nil {
@@ -313,7 +312,7 @@ func bindingID(r *http.Request) (string, error) {
 }
 
 func (s *Server) listBindings(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	out := map[string]*agentapi.RealServerBinding{}
 	for k, v := range st.RealServerBindings {
 		out[k] = v
@@ -327,7 +326,7 @@ func (s *Server) getBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	b := s.snapshot().RealServerBindings[id]
+	b := s.view().RealServerBindings[id]
 	if b == nil {
 		return agentapi.NotFound(fmt.Sprintf("no real-server binding %q", id))
 	}

@@ -118,10 +118,22 @@ func TestIPVSObjects(t *testing.T) {
 	if _, err := c.PutRealServer(ctx, key, &agentapi.RealServer{Address: "198.51.100.23", Port: 8080, Weight: 1, ForwardingMethod: "nat"}); err != nil {
 		t.Fatal(err)
 	}
+	// A create-only write changes nothing when the real server exists.
+	_, err = c.CreateRealServer(ctx, key, &agentapi.RealServer{Address: "198.51.100.23", Port: 8080, Weight: 9, ForwardingMethod: "nat"})
+	wantErr(t, err, agentapi.ErrExists, "address")
+	if rs, err := c.GetRealServer(ctx, key, "198.51.100.23:8080"); err != nil || rs.Weight != 1 {
+		t.Fatalf("after a refused create: %+v, %v", rs, err)
+	}
 	if err := c.DeleteRealServer(ctx, key, "198.51.100.23:8080"); err != nil {
 		t.Fatal(err)
 	}
 	wantErr(t, c.DeleteRealServer(ctx, key, "198.51.100.23:8080"), agentapi.ErrNotFound, "")
+	if rs, err := c.CreateRealServer(ctx, key, &agentapi.RealServer{Address: "198.51.100.23", Port: 8080, Weight: 9, ForwardingMethod: "nat"}); err != nil || rs.Weight != 9 {
+		t.Fatalf("CreateRealServer = %+v, %v", rs, err)
+	}
+	if err := c.DeleteRealServer(ctx, key, "198.51.100.23:8080"); err != nil {
+		t.Fatal(err)
+	}
 
 	// Fwmark and IPv6 keys travel through the path.
 	fw := &agentapi.VirtualServer{VRID: 91, FWMark: 7, Family: "inet6", Scheduler: "sh", SchedulerFlags: []string{"sh-port"}}

@@ -28,6 +28,7 @@ import (
 
 // Reconciler makes the host match a desired state. Apply is called after every stored change, at
 // start and periodically, so it must be idempotent and must not disturb what already matches.
+// The state is shared with the server and its readers: Apply may keep it but must not change it.
 type Reconciler interface {
 	Apply(ctx context.Context, st *store.State) error
 }
@@ -67,8 +68,12 @@ type Server struct {
 	resync  time.Duration
 	started time.Time
 
-	mu    sync.Mutex // guards state and serialises store writes
+	mu    sync.Mutex // guards state: the pointer only, as a state is never changed once current
 	state *store.State
+
+	qmu        sync.Mutex // guards the following fields
+	queue      []*write   // writes waiting for the next commit
+	committing bool       // a goroutine is committing the queue
 
 	applyMu sync.Mutex // serialises Reconciler.Apply calls
 }
@@ -149,7 +154,7 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 }
 
 func (s *Server) applyCurrent(ctx context.Context, why string) {
-	st := s.snapshot()
+	st := s.view()
 	if err := s.apply(ctx, st); err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
@@ -244,7 +249,7 @@ func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	out := agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair}
 	if r, ok := s.rec.(StatusReporter); ok {
 		r.Report(&out)
@@ -254,9 +259,7 @@ func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
 }
 
 func (s *Server) getPair(w http.ResponseWriter, _ *http.Request) error {
-	s.mu.Lock()
-	p := s.state.Clone().Pair
-	s.mu.Unlock()
+	p := s.view().Pair
 	if p == nil {
 		return agentapi.NotFound("this agent holds no director pair")
 	}
@@ -309,7 +312,7 @@ func vridOf(r *http.Request) (int, error) {
 }
 
 func (s *Server) listVIPs(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	out := []*agentapi.VIP{}
 	for vrid := 1; vrid <= 255; vrid++ {
 		if v, ok := st.VIPs[vrid]; ok {
@@ -325,9 +328,7 @@ func (s *Server) getVIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	v := s.state.Clone().VIPs[vrid]
-	s.mu.Unlock()
+	v := s.view().VIPs[vrid]
 	if v == nil {
 		return agentapi.NotFound(fmt.Sprintf("no VIP with virtual_router_id %d", vrid))
 	}
@@ -387,7 +388,7 @@ func (s *Server) deleteVIP(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getState(w http.ResponseWriter, _ *http.Request) error {
-	st := s.snapshot()
+	st := s.view()
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }
@@ -426,34 +427,4 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
-}
-
-// commit stores a change and applies the new state. A failed apply keeps the change stored: the
-// agent retries it at every resync, and the caller learns that it is not in effect yet.
-func (s *Server) commit(ctx context.Context, change func(*store.State) error) (*store.State, error) {
-	st, err := s.update(change)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.apply(ctx, st); err != nil {
-		return st, fmt.Errorf("stored, but applying it failed (the agent retries): %w", err)
-	}
-	return st, nil
-}
-
-// update changes a copy of the state, saves it and only then makes it current, so a failed save
-// leaves memory and disk agreeing.
-func (s *Server) update(change func(*store.State) error) (*store.State, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.state.Clone()
-	if err := change(next); err != nil {
-		return nil, err
-	}
-	next.Serial++
-	if err := s.store.Save(next); err != nil {
-		return nil, err
-	}
-	s.state = next
-	return next.Clone(), nil
 }

@@ -74,6 +74,10 @@ func start(t *testing.T, statePath string) *harness {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}, Timeout: 10 * time.Second}
+	// Close the client's idle streams before the server stops (cleanups run last first): a
+	// stream dialled for a request that another one served stays "new" on the server, and
+	// Shutdown waits 5 s for those.
+	t.Cleanup(c.CloseIdleConnections)
 	return &harness{client: c, sock: sock, store: st, rec: rec}
 }
 

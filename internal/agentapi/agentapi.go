@@ -19,6 +19,11 @@ const APIVersion = 1
 // HeaderAPIVersion carries the client's APIVersion on every request.
 const HeaderAPIVersion = "X-LVS-API-Version"
 
+// HeaderIfNoneMatch set to "*" makes a PUT create-only: when the object exists the agent changes
+// nothing and answers CodeExists. Creating a resource thus costs one request, not a read and a
+// write.
+const HeaderIfNoneMatch = "If-None-Match"
+
 // Fixed paths on a host. The agent is a single static binary; its state and socket are root-only.
 const (
 	BinaryPath     = "/usr/local/sbin/lvs-agent"
@@ -165,6 +170,7 @@ type ErrorCode string
 const (
 	CodeNotFound    ErrorCode = "not_found"
 	CodeConflict    ErrorCode = "conflict"
+	CodeExists      ErrorCode = "exists" // a create-only write (HeaderIfNoneMatch) found the object there
 	CodeVersionSkew ErrorCode = "version_skew"
 	CodeValidation  ErrorCode = "validation"
 	CodeInternal    ErrorCode = "internal"
@@ -174,6 +180,7 @@ const (
 var (
 	ErrNotFound    = &Error{Code: CodeNotFound}
 	ErrConflict    = &Error{Code: CodeConflict}
+	ErrExists      = &Error{Code: CodeExists}
 	ErrVersionSkew = &Error{Code: CodeVersionSkew}
 	ErrValidation  = &Error{Code: CodeValidation}
 )
@@ -207,7 +214,7 @@ func (e *Error) HTTPStatus() int {
 	switch e.Code {
 	case CodeNotFound:
 		return http.StatusNotFound
-	case CodeConflict:
+	case CodeConflict, CodeExists:
 		return http.StatusConflict
 	case CodeVersionSkew:
 		return http.StatusPreconditionFailed

@@ -54,12 +54,20 @@ type Client struct {
 	snap *snapshot // nil unless EnableSnapshotReads
 }
 
+// maxStreams bounds the streams, hence SSH sessions, a Client keeps open to its agent. Eight
+// keep terraform's default ten parallel operations busy: the agent commits concurrent writes
+// together, so more streams would not make writes faster.
+const maxStreams = 8
+
 // New returns a client for the agent on host (used in messages) reached through dial.
 func New(host string, dial DialFunc) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return dial(ctx) },
-		// Streams are SSH sessions: keep a few for parallel requests, reuse them for later ones.
-		MaxIdleConnsPerHost: 8,
+		// Streams are SSH sessions, and each starts `lvs-agent dial-stdio` on the host, which
+		// costs far more than a request. Open at most maxStreams (requests beyond wait for one)
+		// and keep them all when idle, so that a run of any parallelism opens each once.
+		MaxConnsPerHost:     maxStreams,
+		MaxIdleConnsPerHost: maxStreams,
 		IdleConnTimeout:     60 * time.Second,
 		DisableCompression:  true,
 	}
@@ -116,6 +124,11 @@ func (c *Client) PutState(ctx context.Context, st *agentapi.State) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.doWith(ctx, method, path, nil, in, out)
+}
+
+// doWith is do with extra request headers.
+func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -127,6 +140,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, body)
 	if err != nil {
 		return err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	req.Header.Set(agentapi.HeaderAPIVersion, strconv.Itoa(agentapi.APIVersion))
 	if in != nil {

@@ -62,6 +62,15 @@ func (c *Client) PutRealServer(ctx context.Context, vsKey string, rs *agentapi.R
 	return &out, c.do(ctx, http.MethodPut, rsPath(vsKey, agentapi.RealServerKey(rs)), rs, &out)
 }
 
+// CreateRealServer stores and applies rs in the virtual server with vsKey, unless that already
+// holds a real server with rs's key: then it changes nothing and returns an error matching
+// agentapi.ErrExists.
+func (c *Client) CreateRealServer(ctx context.Context, vsKey string, rs *agentapi.RealServer) (*agentapi.RealServer, error) {
+	var out agentapi.RealServer
+	hdr := http.Header{agentapi.HeaderIfNoneMatch: {"*"}}
+	return &out, c.doWith(ctx, http.MethodPut, rsPath(vsKey, agentapi.RealServerKey(rs)), hdr, rs, &out)
+}
+
 // DeleteRealServer removes a real server from a virtual server.
 func (c *Client) DeleteRealServer(ctx context.Context, vsKey, rsKey string) error {
 	return c.do(ctx, http.MethodDelete, rsPath(vsKey, rsKey), nil, nil)

@@ -26,6 +26,16 @@
 // files there); other writes to the machine's files fail. Its stdin is /dev/null.
 // Race-instrumented binaries cannot run under UML (ThreadSanitizer needs more address space).
 //
+// Native mode (`lab run --native`, UML only) is for measuring programs as operators run them:
+// terraform on their own machine, not under UML's ptrace, against directors elsewhere. `lab run`
+// makes a fresh network namespace on the machine (lvslab-native-PID) holding only a tap device
+// with 198.51.100.254/24 and 2001:db8::fe/64 — no other address, no default route — and boots
+// UML inside it with the tap as its vector device vec0, which the guest puts on lab0. Inside, the
+// command finds a runner at $LVS_LAB_NATIVE (198.51.100.254:7070, reachable only over the lab
+// bridge) that runs programs in that namespace (RunNative), and a directory seen at the same path
+// on both sides, $LVS_LAB_NATIVE_DIR, for their files. Traffic thus goes between the namespace
+// and the lab only; the namespace, the tap and the runner's commands go when the run ends.
+//
 // Needs (Debian packages; the Makefile installs them): user-mode-linux, kmod (modprobe, also
 // used inside UML), iproute2, util-linux (nsenter), openssh-server and openssh-client, sudo (the
 // hosts' SudoUser), ipvsadm (tests only), and gcc on CPUs with AMX (see xstate_linux.go).

@@ -140,6 +140,12 @@ func guestInit(runDir string) (int, error) {
 	if err := setupAdmin(ctx); err != nil {
 		return 0, err
 	}
+	if spec.Native {
+		if err := attachNativeLink(ctx); err != nil {
+			return 0, err
+		}
+		env = append(env, EnvNative+"="+nativeURL(), EnvNativeDir+"="+filepath.Join(runDir, "native"))
+	}
 	full := adminArgv(spec.Argv)
 	ipPath, err := exec.LookPath(full[0])
 	if err != nil {

@@ -25,8 +25,12 @@ type RunOptions struct {
 	Mode    string        // "auto" (default), "uml" or "direct"
 	UML     string        // path of the UML kernel; default /usr/bin/linux.uml
 	Verbose bool          // copy the kernel console to stderr
-	Stdout  io.Writer     // default os.Stdout
-	Stderr  io.Writer     // default os.Stderr
+	// Native (UML mode only) links a fresh network namespace of the machine to the lab bridge
+	// and lets the command run programs there, natively: see RunNative. In direct mode the
+	// command runs natively already, and Native changes nothing.
+	Native bool
+	Stdout io.Writer // default os.Stdout
+	Stderr io.Writer // default os.Stderr
 }
 
 // Exit codes of Run when the command's own is not known.
@@ -44,6 +48,8 @@ type runSpec struct {
 	// Shares are directories found on the machine (the module around Dir, the lab binary's
 	// directory) that the guest mounts at their paths: inside, /tmp hides a checkout there.
 	Shares []string `json:"shares"`
+	// Native: the tap of the machine's native namespace is UML's vec0; see RunOptions.Native.
+	Native bool `json:"native,omitempty"`
 }
 
 // Run runs argv in a kernel context with IP_VS: in the admin network namespace of this machine if
@@ -406,7 +412,7 @@ func runUML(ctx context.Context, argv []string, opts RunOptions) (int, error) {
 	if err != nil {
 		return ExitInternal, err
 	}
-	spec, err := json.Marshal(runSpec{Argv: argv, Env: os.Environ(), Dir: dir, Started: started.UnixNano(), Shares: sharedTrees(dir)})
+	spec, err := json.Marshal(runSpec{Argv: argv, Env: os.Environ(), Dir: dir, Started: started.UnixNano(), Shares: sharedTrees(dir), Native: opts.Native})
 	if err != nil {
 		return ExitInternal, err
 	}
@@ -433,6 +439,13 @@ func runUML(ctx context.Context, argv []string, opts RunOptions) (int, error) {
 	if err != nil {
 		return ExitInternal, err
 	}
+	var native *nativeSide
+	if opts.Native {
+		if native, err = startNative(ctx, runDir); err != nil {
+			return ExitInternal, fmt.Errorf("native mode: %w", err)
+		}
+		defer native.close()
+	}
 	umid := filepath.Base(runDir)
 	args := []string{
 		"mem=" + opts.Mem, "root=/dev/root", "rootfstype=hostfs", "hostfs=/", "ro",
@@ -441,6 +454,12 @@ func runUML(ctx context.Context, argv []string, opts RunOptions) (int, error) {
 		"--", reexecGuestInit, runDir,
 	}
 	cmd := exec.Command(uml, args...)
+	if native != nil {
+		cmd.Path, cmd.Args = native.umlArgv(uml, args)
+		if cmd.Path, err = exec.LookPath(cmd.Path); err != nil {
+			return ExitInternal, err
+		}
+	}
 	cmd.Env = umlEnv(memBytes, shim)
 	cmd.Stdout, cmd.Stderr = logW, logW
 	cmd.ExtraFiles = []*os.File{outW, errW}

@@ -103,15 +103,15 @@ func (s Spec) Validate() error {
 		if err != nil || !v4.Is4() || !IPv4Net.Contains(v4) {
 			return fmt.Errorf("host %q: IPv4 %q is not an address in %s", h.Name, h.IPv4, IPv4Net)
 		}
-		if v4 == AdminIPv4 || v4 == IPv4Net.Addr() || v4.As4()[3] == 255 {
-			return fmt.Errorf("host %q: IPv4 %s is reserved (admin, network or broadcast)", h.Name, v4)
+		if v4 == AdminIPv4 || v4 == NativeIPv4 || v4 == IPv4Net.Addr() || v4.As4()[3] == 255 {
+			return fmt.Errorf("host %q: IPv4 %s is reserved (admin, native side, network or broadcast)", h.Name, v4)
 		}
 		v6, err := netip.ParseAddr(h.IPv6)
 		if err != nil || !v6.Is6() || v6.Is4In6() || v6.Zone() != "" || !IPv6Net.Contains(v6) {
 			return fmt.Errorf("host %q: IPv6 %q is not an address in %s", h.Name, h.IPv6, IPv6Net)
 		}
-		if v6 == AdminIPv6 || v6 == IPv6Net.Addr() {
-			return fmt.Errorf("host %q: IPv6 %s is reserved (admin or subnet-router anycast)", h.Name, v6)
+		if v6 == AdminIPv6 || v6 == NativeIPv6 || v6 == IPv6Net.Addr() {
+			return fmt.Errorf("host %q: IPv6 %s is reserved (admin, native side or subnet-router anycast)", h.Name, v6)
 		}
 		if err := claim("address "+v4.String(), h.Name); err != nil {
 			return err

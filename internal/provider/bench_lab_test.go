@@ -7,15 +7,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
 // TestBenchScale measures `terraform apply`, `plan` and `destroy` of one virtual server with 100
 // and 1,000 real servers, with the provider binary as users run it (a separate process, through
 // a real terraform CLI), and counts the SSH connections each run opened per host. It runs only
 // with LVS_BENCH=1 (make bench); the targets are in DESIGN.md §7.
+//
+// Under `lab run --native`, terraform and the provider run on the machine itself, as operators
+// run them, and reach the directors in the lab over SSH; otherwise they run inside the lab's
+// kernel context, where under User-Mode-Linux every system call is slowed down by ptrace.
 func TestBenchScale(t *testing.T) {
 	if os.Getenv("LVS_BENCH") != "1" {
 		t.Skip("benchmark: run with LVS_BENCH=1 (make bench)")
@@ -26,20 +34,42 @@ func TestBenchScale(t *testing.T) {
 	}
 	a := newAccLab(t, director(1), director(2))
 	tf := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	native := lab.NativeDir()
+	where := "terraform and provider inside the lab kernel (" + os.Getenv(lab.EnvMode) + ")"
+	keyFile, knownHosts := a.lab.PrivateKeyPath(), a.lab.KnownHostsPath()
+	if native != "" {
+		where = "terraform and provider natively on the machine, SSH into the UML lab over a tap"
+		keyFile, knownHosts = filepath.Join(native, "id"), filepath.Join(native, "known_hosts")
+		copySynced(t, a.lab.PrivateKeyPath(), keyFile)
+		copySynced(t, a.lab.KnownHostsPath(), knownHosts)
+	}
 	type row struct {
-		n                     int
-		apply, plan, destroy  time.Duration
-		applyConns, planConns string
+		n                           int
+		apply, plan, destroy        time.Duration
+		applyConns, planConns       string
+		applySessions, planSessions string
 	}
 	var rows []row
-	for _, n := range []int{100, 1000} {
+	for _, n := range benchSizes(t) {
 		dir := t.TempDir()
-		rc := filepath.Join(dir, "terraformrc")
-		if err := os.WriteFile(rc, []byte(fmt.Sprintf("provider_installation {\n  dev_overrides { \"lvs-provider/lvs\" = %q }\n  direct {}\n}\n", providerDir)), 0o600); err != nil {
-			t.Fatal(err)
+		if native != "" {
+			dir = filepath.Join(native, strconv.Itoa(n))
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
 		}
+		rc := filepath.Join(dir, "terraformrc")
+		writeSynced(t, rc, fmt.Sprintf("provider_installation {\n  dev_overrides { \"lvs-provider/lvs\" = %q }\n  direct {}\n}\n", providerDir))
 		cfg := hcl(`terraform {`, `  required_providers {`, `    lvs = { source = "lvs-provider/lvs" }`, `  }`, `}`) +
-			a.providerBlock() + hcl(
+			hcl(
+				`provider "lvs" {`,
+				`  ssh = {`,
+				fmt.Sprintf(`    private_key_file = %q`, keyFile),
+				fmt.Sprintf(`    known_hosts_file = %q`, knownHosts),
+				`    timeout          = "5s"`,
+				`  }`,
+				`}`,
+			) + hcl(
 			`resource "lvs_director_pair" "p" {`,
 			`  name      = "bench"`,
 			`  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
@@ -64,53 +94,149 @@ func TestBenchScale(t *testing.T) {
 			`  weight            = 1 + count.index % 3`,
 			`}`,
 		)
-		if err := os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		run := func(logName string, args ...string) (time.Duration, string) {
+		writeSynced(t, filepath.Join(dir, "main.tf"), cfg)
+		run := func(logName string, args ...string) (time.Duration, string, string) {
 			t.Helper()
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
 			logPath := filepath.Join(dir, logName)
+			env := []string{"TF_CLI_CONFIG_FILE=" + rc, "TF_LOG_PROVIDER=" + benchLogLevel(), "TF_LOG_PATH=" + logPath, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1"}
+			if native != "" {
+				out, code, took, err := lab.RunNative(ctx, dir, env, append([]string{tf}, args...)...)
+				if err != nil || code != 0 {
+					t.Fatalf("terraform %s (native): exit %d, %v\n%s", strings.Join(args, " "), code, err, out)
+				}
+				conns, sessions := sshConnections(t, logPath)
+				return took, conns, sessions
+			}
 			cmd := exec.CommandContext(ctx, tf, args...)
 			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+rc, "TF_LOG_PROVIDER=INFO", "TF_LOG_PATH="+logPath, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+			cmd.Env = append(os.Environ(), env...)
 			start := time.Now()
 			out, err := cmd.CombinedOutput()
 			took := time.Since(start)
 			if err != nil {
 				t.Fatalf("terraform %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
-			return took, sshConnections(t, logPath)
+			conns, sessions := sshConnections(t, logPath)
+			return took, conns, sessions
 		}
 		var r row
 		r.n = n
-		r.apply, r.applyConns = run("apply.log", "apply", "-auto-approve", "-no-color")
-		r.plan, r.planConns = run("plan.log", "plan", "-detailed-exitcode", "-no-color")
-		r.destroy, _ = run("destroy.log", "destroy", "-auto-approve", "-no-color")
+		r.apply, r.applyConns, r.applySessions = run("apply.log", "apply", "-auto-approve", "-no-color")
+		r.plan, r.planConns, r.planSessions = run("plan.log", "plan", "-detailed-exitcode", "-no-color")
+		keepBenchLogs(t, a, dir, n) // before destroy, which removes the agents and their logs
+		r.destroy, _, _ = run("destroy.log", "destroy", "-auto-approve", "-no-color")
 		rows = append(rows, r)
-		t.Logf("%d real servers: apply %v, plan %v, destroy %v; SSH connections: apply %s, plan %s", n, r.apply, r.plan, r.destroy, r.applyConns, r.planConns)
+		t.Logf("%d real servers: apply %v, plan %v, destroy %v; SSH connections: apply %s, plan %s; agent sessions: apply %s, plan %s",
+			n, r.apply, r.plan, r.destroy, r.applyConns, r.planConns, r.applySessions, r.planSessions)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n| real servers | terraform apply | terraform plan | terraform destroy | SSH connections per host, apply | plan |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| real servers | terraform apply | terraform plan | terraform destroy | SSH connections per host, apply | plan | agent sessions per host, apply | plan |\n|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %d | %.1f s | %.1f s | %.1f s | %s | %s |\n", r.n, r.apply.Seconds(), r.plan.Seconds(), r.destroy.Seconds(), r.applyConns, r.planConns)
+		fmt.Fprintf(&b, "| %d | %.1f s | %.1f s | %.1f s | %s | %s | %s | %s |\n", r.n, r.apply.Seconds(), r.plan.Seconds(), r.destroy.Seconds(), r.applyConns, r.planConns, r.applySessions, r.planSessions)
 	}
-	b.WriteString("\nMethod: provider binary via dev_overrides, terraform CLI, lab in User-Mode-Linux, 2 directors; targets: apply ≤ 30 s and plan ≤ 10 s at 1,000; one SSH connection per host per run.\n")
+	fmt.Fprintf(&b, "\nMethod: provider binary via dev_overrides, terraform CLI; %s; 2 director agents in the lab; targets: apply ≤ 30 s and plan ≤ 10 s at 1,000; one SSH connection per host per run.\n", where)
 	t.Log(b.String())
 }
 
-var dialLine = regexp.MustCompile(`lvs: opened SSH connection: .*connection="?([^" ]+)"?`)
+// writeSynced writes a file and syncs it: under UML, a file in the native directory must reach
+// the machine's disk before a native command reads it.
+func writeSynced(t *testing.T, path, content string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		_, err = f.WriteString(content)
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
-// sshConnections summarises the provider's "opened SSH connection" log lines as host=count.
-func sshConnections(t *testing.T, logPath string) string {
+func copySynced(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSynced(t, to, string(b))
+}
+
+// keepBenchLogs copies the terraform logs of apply and plan and both directors' agent logs to
+// LVS_BENCH_KEEP (a directory the lab can write: under the working directory), for profiling.
+func keepBenchLogs(t *testing.T, a *accLab, dir string, n int) {
+	keep := os.Getenv("LVS_BENCH_KEEP")
+	if keep == "" {
+		return
+	}
+	out := filepath.Join(keep, strconv.Itoa(n))
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"apply.log", "plan.log"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			_ = os.WriteFile(filepath.Join(out, name), b, 0o644)
+		}
+	}
+	for _, h := range []string{"director1", "director2"} {
+		_ = os.WriteFile(filepath.Join(out, h+"-agent.log"), []byte(a.exec(h, "cat "+agentapi.LogPath+" 2>/dev/null || true")), 0o644)
+		// CPU time per process on the director: the agent, sshd, dial-stdio sessions.
+		_ = os.WriteFile(filepath.Join(out, h+"-ps.txt"), []byte(a.exec(h, "ps -eo pid,ppid,time,rss,args; cat /proc/stat | head -1")), 0o644)
+	}
+}
+
+// benchLogLevel is the provider's log level: INFO (enough to count SSH connections), or DEBUG
+// with LVS_BENCH_KEEP, whose logs time every resource operation.
+func benchLogLevel() string {
+	if os.Getenv("LVS_BENCH_KEEP") != "" {
+		return "DEBUG"
+	}
+	return "INFO"
+}
+
+// benchSizes is the real-server counts to measure: 100 and 1,000, or LVS_BENCH_SCALE_N
+// (comma-separated) for a quicker look at one size.
+func benchSizes(t *testing.T) []int {
+	v := os.Getenv("LVS_BENCH_SCALE_N")
+	if v == "" {
+		return []int{100, 1000}
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 10000 {
+			t.Fatalf("LVS_BENCH_SCALE_N: %q is not a count 1-10000 (e.g. 100,1000)", f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+var (
+	dialLine    = regexp.MustCompile(`lvs: opened SSH connection: .*connection="?([^" ]+)"?`)
+	sessionLine = regexp.MustCompile(`lvs: opened agent session: .*host="?([^" ]+)"?`)
+)
+
+// sshConnections summarises the provider's "opened SSH connection" log lines as host=count, and
+// its "opened agent session" lines (SSH sessions running dial-stdio) the same way.
+func sshConnections(t *testing.T, logPath string) (conns, sessions string) {
 	b, err := os.ReadFile(logPath)
 	if err != nil {
 		t.Fatalf("read terraform log: %v", err)
 	}
+	return countHosts(dialLine, b), countHosts(sessionLine, b)
+}
+
+func countHosts(re *regexp.Regexp, log []byte) string {
 	counts := map[string]int{}
 	var keys []string
-	for _, m := range dialLine.FindAllStringSubmatch(string(b), -1) {
+	for _, m := range re.FindAllStringSubmatch(string(log), -1) {
 		if counts[m[1]] == 0 {
 			keys = append(keys, m[1])
 		}

@@ -150,6 +150,9 @@ func (p *lvsProvider) Configure(ctx context.Context, req provider.ConfigureReque
 	hosts.OnDial(func(ctx context.Context, key string, n int) {
 		tflog.Info(ctx, "lvs: opened SSH connection", map[string]any{"connection": key, "count": n})
 	})
+	hosts.OnSession(func(ctx context.Context, addr string, n int) {
+		tflog.Info(ctx, "lvs: opened agent session", map[string]any{"host": addr, "count": n})
+	})
 	resp.ResourceData = hosts
 	resp.DataSourceData = hosts
 }

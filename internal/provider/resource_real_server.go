@@ -235,37 +235,38 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	key := agentapi.RealServerKey(rs)
 	id := resourceid.RealServer{VirtualServer: vsID, Key: key}
 	hosts := vsID.VIP.Pair.Hosts[:]
-	resp.Diagnostics.Append(forEachHost(hosts, path.Root("address"), func(_ int, h string) error {
-		_, err := r.hosts.Agent(h).GetRealServer(ctx, vsID.Key, key)
-		if errors.Is(err, agentapi.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return &agentapi.Error{Code: agentapi.CodeConflict, Message: fmt.Sprintf("%s already holds real server %s of %s; import it (terraform import ... %s)", h, key, vsID.Key, id)}
-	})...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
 	// The real server host first: it must accept VIP traffic before directors send it any.
 	if plan.Host != nil {
 		if !r.bind(ctx, plan, vsID, rs, id, &resp.Diagnostics) {
 			return
 		}
 	}
-	put := make([]bool, len(hosts))
+	// One create-only write per director, whose answer is the state read back: a thousand
+	// creates cost a thousand requests per director, not three thousand.
+	got := make([]*agentapi.RealServer, len(hosts))
+	existed := make([]bool, len(hosts))
 	diags := forEachHost(hosts, path.Root("virtual_server_id"), func(i int, h string) error {
-		if _, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs); err != nil {
+		out, err := r.hosts.Agent(h).CreateRealServer(ctx, vsID.Key, rs)
+		if errors.Is(err, agentapi.ErrExists) {
+			existed[i] = true
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		put[i] = true
+		got[i] = out
 		return nil
 	})
+	for i, h := range hosts {
+		if existed[i] {
+			diags.AddAttributeError(path.Root("address"), "Real Server Already Exists",
+				fmt.Sprintf("%s already holds real server %s of %s; import it (terraform import ... %s)", h, key, vsID.Key, id))
+		}
+	}
 	if diags.HasError() {
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {
-			if put[i] {
+			if got[i] != nil {
 				_ = r.hosts.Agent(h).DeleteRealServer(ctx, vsID.Key, key)
 			}
 		}
@@ -274,7 +275,7 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 		}
 		return
 	}
-	if r.readInto(ctx, &plan, id, &resp.Diagnostics) {
+	if r.fill(ctx, &plan, id, got, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -343,6 +344,13 @@ func (r *realServerResource) readInto(ctx context.Context, m *realServerModel, i
 	if d.HasError() {
 		return false
 	}
+	return r.fill(ctx, m, id, got, diags)
+}
+
+// fill sets m from what each director holds (nil: not there) and from the real server host's
+// binding; it returns false when no director holds the real server.
+func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id resourceid.RealServer, got []*agentapi.RealServer, diags *diag.Diagnostics) bool {
+	hosts := id.VirtualServer.VIP.Pair.Hosts[:]
 	want, _, _ := wireRealServer(*m)
 	var found *agentapi.RealServer
 	status := make([]string, len(hosts))
@@ -424,8 +432,10 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 	if plan.Host != nil && !r.bind(ctx, plan, vsID, rs, id, &resp.Diagnostics) {
 		return
 	}
-	resp.Diagnostics.Append(forEachHost(vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), func(_ int, h string) error {
-		_, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs)
+	got := make([]*agentapi.RealServer, len(vsID.VIP.Pair.Hosts))
+	resp.Diagnostics.Append(forEachHost(vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), func(i int, h string) error {
+		out, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs)
+		got[i] = out
 		return err
 	})...)
 	if resp.Diagnostics.HasError() {
@@ -444,7 +454,8 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 			resp.Diagnostics.AddWarning("Removing The Real Server From A Former Director: "+summary, detail)
 		}
 	}
-	if r.readInto(ctx, &plan, id, &resp.Diagnostics) {
+	// The writes' answers are what the directors hold now.
+	if r.fill(ctx, &plan, id, got, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }

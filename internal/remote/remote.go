@@ -28,18 +28,25 @@ type Hosts struct {
 	resolve Resolver
 	pool    *sshx.Pool
 
-	mu     sync.Mutex // guards agents
-	agents map[string]*agentclient.Client
+	mu       sync.Mutex // guards the following fields
+	agents   map[string]*agentclient.Client
+	sessions map[string]int // agent API sessions opened, per host address
+	onStream func(ctx context.Context, addr string, n int)
 }
 
 // New returns Hosts that resolve settings with resolve.
 func New(resolve Resolver) *Hosts {
-	return &Hosts{resolve: resolve, pool: sshx.NewPool(), agents: map[string]*agentclient.Client{}}
+	return &Hosts{resolve: resolve, pool: sshx.NewPool(), agents: map[string]*agentclient.Client{}, sessions: map[string]int{}}
 }
 
 // OnDial sets a function called for every SSH connection opened (the provider logs them, so
 // that "one connection per host per run" can be checked). Set it before first use.
 func (h *Hosts) OnDial(f func(ctx context.Context, key string, n int)) { h.pool.OnDial = f }
+
+// OnSession sets a function called for every agent API session opened: an SSH session running
+// `lvs-agent dial-stdio` on the host's one connection, which costs a process start on the host.
+// Set it before first use.
+func (h *Hosts) OnSession(f func(ctx context.Context, addr string, n int)) { h.onStream = f }
 
 // Close closes every connection.
 func (h *Hosts) Close() error {
@@ -85,7 +92,17 @@ func (h *Hosts) Agent(addr string) *agentclient.Client {
 		if err != nil {
 			return nil, err
 		}
-		return ih.Runner.(*sshx.Client).Stream(ctx, agentinstall.DialCommand(ih))
+		conn, err := ih.Runner.(*sshx.Client).Stream(ctx, agentinstall.DialCommand(ih))
+		if err == nil {
+			h.mu.Lock()
+			h.sessions[addr]++
+			n, f := h.sessions[addr], h.onStream
+			h.mu.Unlock()
+			if f != nil {
+				f(ctx, addr, n)
+			}
+		}
+		return conn, err
 	})
 	// A refresh reads every object: answer those reads from one read of the whole state.
 	a.EnableSnapshotReads(2 * time.Second)

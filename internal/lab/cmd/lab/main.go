@@ -2,7 +2,7 @@
 
 // Command lab runs commands in a kernel context with IP_VS and manages the lab's hosts there.
 //
-//	lab run [--mem 2G] [--timeout 40m] [--mode auto|uml|direct] [-v] -- CMD ARGS...
+//	lab run [--mem 2G] [--timeout 40m] [--mode auto|uml|direct] [--native] [-v] -- CMD ARGS...
 //	lab up [--spec default|FILE.json]
 //	lab down
 //	lab status
@@ -41,7 +41,7 @@ import (
 )
 
 const usage = `usage:
-  lab run [--mem 2G] [--timeout 40m] [--mode auto|uml|direct] [-v] -- CMD ARGS...
+  lab run [--mem 2G] [--timeout 40m] [--mode auto|uml|direct] [--native] [-v] -- CMD ARGS...
   lab up [--spec default|FILE.json]
   lab down
   lab status
@@ -83,6 +83,7 @@ func run(args []string) (int, error) {
 		fs.DurationVar(&o.Timeout, "timeout", 40*time.Minute, "kill the command after this long")
 		fs.StringVar(&o.Mode, "mode", "auto", "auto, uml (User-Mode-Linux) or direct (this kernel)")
 		fs.BoolVar(&o.Verbose, "v", false, "show the kernel console")
+		fs.BoolVar(&o.Native, "native", false, "UML: link a network namespace of this machine to the lab bridge, where the command can run programs natively (lab.RunNative)")
 		if err := fs.Parse(args); err != nil {
 			return 2, err
 		}

@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// Group commit. Terraform writes many objects in parallel (ten at a time by default), and each
+// write used to cost a store write (fsync) and an Apply of the whole state, so that creating n
+// objects cost n of each. Writes that arrive while a commit is under way now wait for it and then
+// go together: their changes are made in arrival order on one copy of the state, which is stored
+// once and applied once. Each caller still gets its own answer: a change that is refused (not
+// found, conflict, validation against the state) fails alone and is not stored.
+
+// write is one change waiting to be committed.
+type write struct {
+	change func(*store.State) error
+	done   chan writeResult // buffered: the committer never waits for the caller
+}
+
+type writeResult struct {
+	st  *store.State // the state the change is part of; shared, read only
+	err error
+}
+
+// commit stores a change and applies the new state, together with the changes of concurrent
+// callers. change gets a copy of the state whose maps are its own but whose objects are shared
+// with the current state: it may set and delete map entries and replace objects, and must copy
+// an object before changing it (see ownRealServers). It must leave the state as it found it when
+// it returns an error. A failed apply
+// keeps the change stored: the agent retries it at every resync, and the caller learns that it is
+// not in effect yet. The returned state is shared: callers read it and never change it.
+func (s *Server) commit(_ context.Context, change func(*store.State) error) (*store.State, error) {
+	w := &write{change: change, done: make(chan writeResult, 1)}
+	s.qmu.Lock()
+	s.queue = append(s.queue, w)
+	if !s.committing {
+		s.committing = true
+		go s.commitQueued()
+	}
+	s.qmu.Unlock()
+	// The write is not abandoned when the caller goes away: it is stored and applied like the
+	// others, so the answer is awaited whatever the request's context does.
+	r := <-w.done
+	return r.st, r.err
+}
+
+// commitQueued commits batches until the queue is empty; only one runs at a time, so it is the
+// only writer of s.state.
+func (s *Server) commitQueued() {
+	for {
+		s.qmu.Lock()
+		batch := s.queue
+		s.queue = nil
+		if len(batch) == 0 {
+			s.committing = false
+			s.qmu.Unlock()
+			return
+		}
+		s.qmu.Unlock()
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Server) commitBatch(batch []*write) {
+	start := time.Now()
+	st, errs, saveErr := s.update(batch)
+	stored := time.Since(start)
+	var applyErr error
+	if st != nil {
+		// The apply belongs to every write of the batch, so no one request's context bounds it;
+		// the parts bound their own kernel and network calls.
+		applyErr = s.apply(context.Background(), st)
+	}
+	s.log.Debug("committed", "writes", len(batch), "serial", s.view().Serial, "store", stored, "apply", time.Since(start)-stored)
+	for i, w := range batch {
+		switch {
+		case errs[i] != nil:
+			w.done <- writeResult{err: errs[i]}
+		case saveErr != nil:
+			w.done <- writeResult{err: saveErr}
+		case applyErr != nil:
+			w.done <- writeResult{st: st, err: fmt.Errorf("stored, but applying it failed (the agent retries): %w", applyErr)}
+		default:
+			w.done <- writeResult{st: st}
+		}
+	}
+}
+
+// update makes the batch's changes on a copy of the state, saves it and only then makes it
+// current, so a failed save leaves memory and disk agreeing. It returns the new state (nil when
+// no change was accepted or the save failed), each change's own error, and the save error.
+func (s *Server) update(batch []*write) (*store.State, []error, error) {
+	next := shallowCopy(s.view())
+	errs := make([]error, len(batch))
+	accepted := 0
+	for i, w := range batch {
+		if errs[i] = w.change(next); errs[i] == nil {
+			next.Serial++
+			accepted++
+		}
+	}
+	if accepted == 0 {
+		return nil, errs, nil
+	}
+	if err := s.store.Save(next); err != nil {
+		return nil, errs, err
+	}
+	s.mu.Lock()
+	s.state = next
+	s.mu.Unlock()
+	return next, errs, nil
+}
+
+// view returns the current state for reading. Writes replace it and never change it, so readers
+// share it without copying; they must not change it either.
+func (s *Server) view() *store.State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// shallowCopy copies st and its maps, not the objects in them: a deep copy of a state with
+// thousands of real servers for every commit made creating them cost O(n²).
+func shallowCopy(st *store.State) *store.State {
+	next := *st
+	next.VIPs = maps.Clone(st.VIPs)
+	next.VirtualServers = maps.Clone(st.VirtualServers)
+	next.RealServerBindings = maps.Clone(st.RealServerBindings)
+	return &next
+}
+
+// ownRealServers replaces the virtual server at key in st with a copy whose real server map the
+// caller may change, and returns it; nil if there is none.
+func ownRealServers(st *store.State, key string) *agentapi.VirtualServer {
+	vs := st.VirtualServers[key]
+	if vs == nil {
+		return nil
+	}
+	own := *vs
+	own.RealServers = maps.Clone(vs.RealServers)
+	st.VirtualServers[key] = &own
+	return &own
+}
