@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
@@ -50,6 +51,10 @@ func TestLabBenchFailover(t *testing.T) {
 		impl, interval, event string
 		gaps, outages         []time.Duration
 		failed                []int
+		// From the old master's last advert (or its priority 0) on the wire to the new
+		// master's first advert, and to the first connection the new master answered.
+		silences, answers []time.Duration
+		rfc               time.Duration // what the RFC timers alone give for silence
 	}
 	var rows []*row
 	rowFor := func(impl, interval, event string) *row {
@@ -62,7 +67,7 @@ func TestLabBenchFailover(t *testing.T) {
 		rows = append(rows, r)
 		return r
 	}
-	record := func(r *row, run int, start int64, res watchResult) {
+	record := func(r *row, run int, start int64, res watchResult, from, to string) {
 		t.Helper()
 		if res.FirstExpect == 0 {
 			t.Fatalf("%s %s %s: the new master never answered: %+v", r.impl, r.interval, r.event, res)
@@ -73,8 +78,19 @@ func TestLabBenchFailover(t *testing.T) {
 			outage = time.Duration(res.Recovered - res.FirstFail)
 		}
 		r.gaps, r.outages, r.failed = append(r.gaps, gap), append(r.outages, outage), append(r.failed, res.Failed)
-		t.Logf("%-10s %-5s %-17s run %d: gap %v, %d failed, outage %v", r.impl, r.interval, r.event, run,
-			gap.Round(time.Millisecond), res.Failed, outage.Round(time.Millisecond))
+		wire := ""
+		if from != "" {
+			last, first, ok := takeoverOnWire(res.Adverts, e.addr(from), e.addr(to))
+			if !ok {
+				t.Fatalf("%s %s %s: no takeover from %s to %s seen on the wire: %+v", r.impl, r.interval, r.event, from, to, res.Adverts)
+			}
+			silence, answered := time.Duration(first-last), time.Duration(res.FirstExpect-last)
+			r.silences, r.answers = append(r.silences, silence), append(r.answers, answered)
+			wire = fmt.Sprintf(", adverts silent %v, answered %v after the last old advert", silence.Round(100*time.Microsecond),
+				answered.Round(100*time.Microsecond))
+		}
+		t.Logf("%-10s %-5s %-17s run %d: gap %v, %d failed %v, outage %v%s", r.impl, r.interval, r.event, run,
+			gap.Round(time.Millisecond), res.Failed, res.FailKinds, outage.Round(time.Millisecond), wire)
 	}
 	for _, event := range []string{"host killed", "planned stop"} {
 		for _, iv := range []struct {
@@ -87,6 +103,10 @@ func TestLabBenchFailover(t *testing.T) {
 					continue
 				}
 				r := rowFor(impl, iv.name, event)
+				r.rfc = vrrp.SkewTime(3, 100, time.Duration(iv.cs)*10*time.Millisecond)
+				if event == "host killed" {
+					r.rfc = vrrp.MasterDownInterval(3, 100, time.Duration(iv.cs)*10*time.Millisecond)
+				}
 				for i := range reps {
 					e.reset()
 					if impl == "lvs-agent" {
@@ -117,7 +137,12 @@ func TestLabBenchFailover(t *testing.T) {
 					default:
 						e.stopKeepalived(d1, false)
 					}
-					record(r, i+1, start, w.result())
+					record(r, i+1, start, w.result(), d1, d2)
+					if impl == "lvs-agent" {
+						// The new master's own account of where the time went.
+						out, _ := e.tryExec(d2, "grep 'takeover timing' "+agentapi.LogPath+" | tail -1")
+						t.Logf("director2: %s", strings.TrimSpace(out))
+					}
 					if event == "planned stop" {
 						// The stopped one starts again and preempts: the second half of an
 						// upgrade.
@@ -128,7 +153,7 @@ func TestLabBenchFailover(t *testing.T) {
 						} else {
 							e.startKeepalived(d1, kaConf{Version: 3, VRID: 70, Priority: 200, Interval: iv.kaInt, VIPs: []string{vip4}}.String())
 						}
-						record(rowFor(impl, iv.name, "restart, preempt"), i+1, start, w.result())
+						record(rowFor(impl, iv.name, "restart, preempt"), i+1, start, w.result(), "", "")
 					}
 					if impl == "keepalived" {
 						e.stopKeepalived(d1, false)
@@ -147,20 +172,51 @@ func TestLabBenchFailover(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| event | adverts | impl | gap (median / max) | outage (median / max) | failed connects (median / max) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| event | adverts | impl | gap (median / max) | outage (median / max) | failed connects (median / max) | wire: adverts silent (median / max; RFC) | wire: last advert to answer (median / max) |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.event, r.interval, r.impl, medMax(r.gaps), medMax(r.outages), medMaxInt(r.failed))
+		silent, answered := "–", "–"
+		if len(r.silences) > 0 {
+			silent = fmt.Sprintf("%s; %v", medMaxFine(r.silences), r.rfc.Round(100*time.Microsecond))
+			answered = medMaxFine(r.answers)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.event, r.interval, r.impl, medMax(r.gaps), medMax(r.outages),
+			medMaxInt(r.failed), silent, answered)
 	}
 	// One line each: scripts/bench.sh keeps the table rows and the method and target lines.
 	fmt.Fprintf(&b, "method: one IPv4 VIP, VRRPv3, priorities 200/100, preempt, %d runs per row, %s kernel context; "+
 		"a client host starts a TCP connection to VIP:7 every 5 ms (300 ms timeout each); gap = kill (or stop, or start) "+
 		"to the first connection the new master answers; outage = first failed connection to the first success after "+
 		"the last failure; failed = connections without an answer; \"restart, preempt\" starts the stopped master again "+
-		"(the second half of an upgrade).\n", reps, os.Getenv(lab.EnvMode))
+		"(the second half of an upgrade); wire columns, free of where the kill falls in the advert period: from the old "+
+		"master's last advert (its priority 0 on a stop) as the client receives it to the new master's first advert "+
+		"(RFC: Master_Down_Interval, or Skew_Time after priority 0, for priority 100) and to the first answered connection.\n", reps, os.Getenv(lab.EnvMode))
 	fmt.Fprintf(&b, "target (DESIGN.md §7): failover <= 0.5 s at 100 ms adverts and never slower than keepalived; "+
 		"planned switchover <= 50 ms with zero failed requests.\n")
 	t.Log("\n" + b.String())
+}
+
+// takeoverOnWire finds, in the adverts a client saw, the new master's first advert (non-zero
+// priority) and the old master's last advert before it.
+func takeoverOnWire(ads []seenAdvert, from, to string) (last, first int64, ok bool) {
+	for _, a := range ads {
+		if a.Src == to && a.Priority > 0 {
+			first = a.At
+			break
+		}
+	}
+	for _, a := range ads {
+		if a.Src == from && first != 0 && a.At < first {
+			last, ok = a.At, true
+		}
+	}
+	return last, first, ok
+}
+
+func medMaxFine(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return fmt.Sprintf("%v / %v", s[len(s)/2].Round(100*time.Microsecond), s[len(s)-1].Round(100*time.Microsecond))
 }
 
 func medMax(ds []time.Duration) string {
