@@ -17,6 +17,9 @@ type Packet struct {
 	Payload  []byte
 	Src, Dst netip.Addr // without zone
 	TTL      int        // IPv4 TTL or IPv6 hop limit
+	// At is when the kernel received it, on the Go clock (with its monotonic reading); the
+	// zero time means unknown: when it is handled.
+	At time.Time
 }
 
 // Transport is the VRRP socket of one interface and address family, shared by the engines of
@@ -368,6 +371,15 @@ func (e *Engine) drop(err error) {
 
 func (e *Engine) now() time.Time { return time.Now().Add(e.off) }
 
+// received is the Machine's time of a packet's arrival: timers it restarts run from then.
+func (e *Engine) received(p Packet) time.Time {
+	now := time.Now()
+	if p.At.IsZero() || p.At.After(now) {
+		return now.Add(e.off)
+	}
+	return p.At.Add(e.off)
+}
+
 func (e *Engine) run() {
 	defer close(e.done)
 	timer := time.NewTimer(time.Hour)
@@ -377,8 +389,10 @@ func (e *Engine) run() {
 
 	for {
 		e.publish()
+		var deadline time.Time
 		if d, ok := e.m.NextDeadline(); ok {
-			timer.Reset(time.Until(d.Add(-e.off)))
+			deadline = d.Add(-e.off)
+			timer.Reset(time.Until(deadline))
 		} else {
 			timer.Stop()
 		}
@@ -390,7 +404,7 @@ func (e *Engine) run() {
 		case p := <-e.rx:
 			e.handle(p)
 		case <-timer.C:
-			e.tick()
+			e.tick(deadline)
 		case <-releaseC:
 			e.releaseNow()
 		case <-e.trackc:
@@ -504,7 +518,7 @@ func (e *Engine) handle(p Packet) {
 	}
 	state := e.m.State()
 	e.cause = fmt.Sprintf("advert from %v with priority %d", p.Src, a.Priority)
-	acts, err := e.m.HandleAdvert(e.now(), a, p.Src)
+	acts, err := e.m.HandleAdvert(e.received(p), a, p.Src)
 	if err != nil {
 		e.drop(err)
 		return
@@ -559,8 +573,11 @@ func (e *Engine) garpRepeat() int {
 	return DefaultGARPRepeat
 }
 
-func (e *Engine) tick() {
-	if e.m.State() == StateBackup {
+// tick fires the Machine's timers that were due at deadline (real clock).
+func (e *Engine) tick(deadline time.Time) {
+	fired := time.Now()
+	was := e.m.State()
+	if was == StateBackup {
 		addr, prio := e.m.Master()
 		switch {
 		case !addr.IsValid():
@@ -575,7 +592,36 @@ func (e *Engine) tick() {
 	} else {
 		e.cause = "timer"
 	}
-	e.execute(e.m.Tick(e.now()), true)
+	acts := e.m.Tick(e.now())
+	if was != StateBackup || e.m.State() != StateMaster {
+		e.execute(acts, true)
+		return
+	}
+	// A takeover: log how late the timer fired and when each step was done, since the
+	// failover time is the sum of these.
+	steps := append(make([]any, 0, 2*len(acts)+2), "timer_late", fired.Sub(deadline))
+	for _, a := range acts {
+		e.execute([]Action{a}, true)
+		steps = append(steps, stepName(a), time.Since(fired))
+	}
+	e.log.Info("vrrp takeover timing", steps...)
+}
+
+// stepName names an action in the takeover log.
+func stepName(a Action) string {
+	switch a.(type) {
+	case SendAdvert:
+		return "advert_sent"
+	case AddVIPs:
+		return "addresses_added"
+	case RemoveVIPs:
+		return "addresses_removed"
+	case SendGratuitous:
+		return "announced"
+	case Notify:
+		return "notified"
+	}
+	return fmt.Sprintf("%T", a)
 }
 
 func (e *Engine) track() {

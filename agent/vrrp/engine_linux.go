@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -88,11 +89,20 @@ func (c *Conn) open(ifi *net.Interface) error {
 		return err
 	}
 	var serr error
-	if err := sc.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), c.ifname) }); err != nil {
+	if err := sc.Control(func(fd uintptr) {
+		serr = unix.BindToDevice(int(fd), c.ifname)
+		if serr != nil {
+			serr = fmt.Errorf("SO_BINDTODEVICE: %w", serr)
+			return
+		}
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			serr = fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+		}
+	}); err != nil {
 		return err
 	}
 	if serr != nil {
-		return fmt.Errorf("SO_BINDTODEVICE: %w", serr)
+		return serr
 	}
 	if c.v6 {
 		p := ipv6.NewPacketConn(pc)
@@ -181,42 +191,48 @@ func (c *Conn) Dropped() map[string]uint64 {
 
 func (c *Conn) read() {
 	defer c.wg.Done()
-	buf := make([]byte, 65536)
+	ipc := c.pc.(*net.IPConn)
+	buf, oob := make([]byte, 65536), make([]byte, 256)
 	var errs int
 	for {
-		var p Packet
+		n, oobn, _, src, err := ipc.ReadMsgIP(buf, oob)
+		if err != nil {
+			if c.readFailed(err, &errs) {
+				return
+			}
+			continue
+		}
+		errs = 0
+		p := Packet{At: rxTime(oob[:oobn], time.Now())}
 		var payload []byte
 		if c.v6 {
-			n, cm, src, err := c.p6.ReadFrom(buf)
-			if err != nil {
-				if c.readFailed(err, &errs) {
-					return
-				}
-				continue
-			}
+			// The kernel strips the IPv6 header; hop limit and destination come as control
+			// messages.
 			payload = buf[:n]
 			p.TTL = -1
-			if cm != nil {
+			var cm ipv6.ControlMessage
+			if cm.Parse(oob[:oobn]) == nil {
 				p.TTL = cm.HopLimit
 				p.Dst, _ = netip.AddrFromSlice(cm.Dst)
 			}
-			if ia, ok := src.(*net.IPAddr); ok {
-				p.Src, _ = netip.AddrFromSlice(ia.IP)
+			if src != nil {
+				p.Src, _ = netip.AddrFromSlice(src.IP)
 			}
 		} else {
-			h, b, _, err := c.r4.ReadFrom(buf)
-			if err != nil {
-				if c.readFailed(err, &errs) {
-					return
-				}
+			// A raw IPv4 socket delivers the IP header.
+			hl := 0
+			if n >= ipv4.HeaderLen {
+				hl = int(buf[0]&0x0f) << 2
+			}
+			if hl < ipv4.HeaderLen || n < hl {
+				c.count("truncated")
 				continue
 			}
-			payload = b
-			p.TTL = h.TTL
-			p.Src, _ = netip.AddrFromSlice(h.Src.To4())
-			p.Dst, _ = netip.AddrFromSlice(h.Dst.To4())
+			payload = buf[hl:n]
+			p.TTL = int(buf[8])
+			p.Src, _ = netip.AddrFromSlice(buf[12:16])
+			p.Dst, _ = netip.AddrFromSlice(buf[16:20])
 		}
-		errs = 0
 		p.Src, p.Dst = p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
 		if len(payload) < 2 {
 			c.count("truncated")
@@ -233,6 +249,35 @@ func (c *Conn) read() {
 			deliver(p)
 		}
 	}
+}
+
+// maxRxAge bounds the age a kernel receive timestamp may give a packet: beyond it the
+// timestamp (wall clock) is taken for a clock step, and the read time is used.
+const maxRxAge = time.Second
+
+// rxTime returns when the kernel received a packet, from its SO_TIMESTAMPNS control message,
+// on the Go clock of now, the moment it was read: the backup's Master_Down_Timer restarts from
+// the advert's arrival, not from when a loaded host got round to it (RFC 5798 §6.4.2). Without
+// a usable timestamp it returns now.
+func rxTime(oob []byte, now time.Time) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return now
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS {
+			continue
+		}
+		var ts unix.Timespec
+		if binary.Read(bytes.NewReader(m.Data), binary.NativeEndian, &ts) != nil {
+			return now
+		}
+		// time.Unix carries no monotonic reading, so this difference is of wall clocks.
+		if age := now.Sub(time.Unix(ts.Unix())); age >= 0 && age <= maxRxAge {
+			return now.Add(-age)
+		}
+	}
+	return now
 }
 
 // readFailed reports whether the reader must stop; transient errors are retried after a pause

@@ -267,3 +267,71 @@ func TestNetnsEngineInjectedAdverts(t *testing.T) {
 	send(&good, 255, nil)
 	waitFor(t, "a backup after a valid priority 254 advert", na.is(vrrp.StateBackup))
 }
+
+// Received packets carry the kernel's receive time, which the backup's Master_Down_Timer runs
+// from: never after the moment the packet reached the engine, and not long before it.
+func TestNetnsConnReceiveTime(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) {
+			hs := netnstest.NewLAN(t, 2)
+			a, b := hs[0], hs[1]
+			ca, cb := listen(t, a, v6), listen(t, b, v6)
+			type delivery struct {
+				p       vrrp.Packet
+				handled time.Time
+			}
+			got := make(chan delivery, 1)
+			unregister, err := cb.Register(91, func(p vrrp.Packet) {
+				select {
+				case got <- delivery{p, time.Now()}:
+				default:
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unregister()
+			src, dst := a.IPv4, vrrp.MulticastIPv4
+			if v6 {
+				ll, err := a.Net.LinkLocal("eth0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				src, dst = ll.WithZone(""), vrrp.MulticastIPv6
+			}
+			adv := vrrp.Advert{Version: 3, VRID: 91, Priority: 100, AdvertInterval: 10, Addresses: []netip.Addr{netip.MustParseAddr(vip1)}}
+			if v6 {
+				adv.Addresses = []netip.Addr{netip.MustParseAddr("2001:db8::100")}
+			}
+			payload, err := adv.Marshal(src, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := time.Now()
+			var d delivery
+			// Multicast on a fresh bridge port may need a moment: resend, boundedly.
+			for i := 0; ; i++ {
+				if err := ca.Send(payload, src, dst); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case d = <-got:
+				case <-time.After(200 * time.Millisecond):
+					if i < 25 {
+						sent = time.Now()
+						continue
+					}
+					t.Fatal("no advert received")
+				}
+				break
+			}
+			p, handled := d.p, d.handled
+			if p.At.IsZero() || p.At.After(handled) || p.At.Before(sent.Add(-time.Millisecond)) {
+				t.Fatalf("receive time %v not within sent %v .. handled %v", p.At, sent, handled)
+			}
+			if p.Src != src || p.TTL != vrrp.TTL || p.Dst != dst {
+				t.Fatalf("packet %+v", p)
+			}
+		})
+	}
+}
