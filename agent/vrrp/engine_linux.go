@@ -313,13 +313,19 @@ func (c *Conn) Send(payload []byte, src, dst netip.Addr) error {
 	return c.r4.WriteTo(h, payload, nil)
 }
 
-// Announce implements Transport. The frames go out back to back; a full device queue drops
-// them (MSG_DONTWAIT) rather than blocking the engine.
+// Announce implements Transport. The frames go out back to back, one per address in turn (as
+// keepalived sends them), so that every address is announced once before any is repeated; a
+// full device queue drops them (MSG_DONTWAIT) rather than blocking the engine.
 func (c *Conn) Announce(addrs []netip.Addr, count int) error {
 	if len(c.mac) != 6 {
 		return nil // no link-layer address (e.g. a tunnel): nothing to announce
 	}
-	var errs []error
+	type announcement struct {
+		addr  netip.Addr
+		frame []byte
+		sa    *unix.SockaddrLinklayer
+	}
+	var as []announcement
 	for _, a := range addrs {
 		var frame []byte
 		var proto uint16
@@ -334,11 +340,23 @@ func (c *Conn) Announce(addrs []netip.Addr, count int) error {
 		}
 		sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: c.ifindex, Halen: 6}
 		copy(sa.Addr[:], dst)
-		for range count {
-			if err := unix.Sendto(c.pkt, frame, unix.MSG_DONTWAIT, sa); err != nil {
-				errs = append(errs, fmt.Errorf("announce %v on %s: %w", a, c.ifname, err))
-				break
+		as = append(as, announcement{a, frame, sa})
+	}
+	failed := map[netip.Addr]error{}
+	for range count {
+		for _, a := range as {
+			if failed[a.addr] != nil {
+				continue
 			}
+			if err := unix.Sendto(c.pkt, a.frame, unix.MSG_DONTWAIT, a.sa); err != nil {
+				failed[a.addr] = fmt.Errorf("announce %v on %s: %w", a.addr, c.ifname, err)
+			}
+		}
+	}
+	var errs []error
+	for _, a := range as {
+		if err := failed[a.addr]; err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)

@@ -3,14 +3,17 @@
 package vrrp_test
 
 import (
+	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf/netnstest"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
@@ -333,5 +336,52 @@ func TestNetnsConnReceiveTime(t *testing.T) {
 				t.Fatalf("packet %+v", p)
 			}
 		})
+	}
+}
+
+// Announcements go out one address at a time, in turn, as keepalived sends them: each address
+// is announced once before any is repeated.
+func TestNetnsConnAnnounceOrder(t *testing.T) {
+	hs := netnstest.NewLAN(t, 2)
+	a, b := hs[0], hs[1]
+	ca := listen(t, a, false)
+	var fd int
+	if err := b.Net.Do(func() (err error) {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		// ETH_P_ARP in network byte order, as AF_PACKET wants it.
+		proto := int(binary.NativeEndian.Uint16([]byte{0x08, 0x06}))
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
+		t.Fatal(err)
+	}
+	vips := []netip.Addr{netip.MustParseAddr("198.51.100.101"), netip.MustParseAddr("198.51.100.102")}
+	if err := ca.Announce(vips, 2); err != nil {
+		t.Fatal(err)
+	}
+	var got []netip.Addr
+	buf := make([]byte, 128)
+	for len(got) < 4 {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if n < vrrp.GratuitousARPLen {
+			continue
+		}
+		sender, _ := netip.AddrFromSlice(buf[28:32]) // sender protocol address
+		got = append(got, sender)
+	}
+	if want := []netip.Addr{vips[0], vips[1], vips[0], vips[1]}; !slices.Equal(got, want) {
+		t.Fatalf("announced %v, want %v", got, want)
 	}
 }
