@@ -67,7 +67,9 @@ func TestLabBenchFailover(t *testing.T) {
 		rows = append(rows, r)
 		return r
 	}
-	record := func(r *row, run int, start int64, res watchResult, from, to string) {
+	// from and to are the old and the new master; onWire says whether the old one's last
+	// advert marks the event (not when a restarted master preempts a live one).
+	record := func(r *row, run int, start int64, res watchResult, from, to string, onWire bool) {
 		t.Helper()
 		if res.FirstExpect == 0 {
 			t.Fatalf("%s %s %s: the new master never answered: %+v", r.impl, r.interval, r.event, res)
@@ -79,7 +81,7 @@ func TestLabBenchFailover(t *testing.T) {
 		}
 		r.gaps, r.outages, r.failed = append(r.gaps, gap), append(r.outages, outage), append(r.failed, res.Failed)
 		wire := ""
-		if from != "" {
+		if onWire {
 			last, first, ok := takeoverOnWire(res.Adverts, e.addr(from), e.addr(to))
 			if !ok {
 				t.Fatalf("%s %s %s: no takeover from %s to %s seen on the wire: %+v", r.impl, r.interval, r.event, from, to, res.Adverts)
@@ -88,6 +90,23 @@ func TestLabBenchFailover(t *testing.T) {
 			r.silences, r.answers = append(r.silences, silence), append(r.answers, answered)
 			wire = fmt.Sprintf(", adverts silent %v, answered %v after the last old advert", silence.Round(100*time.Microsecond),
 				answered.Round(100*time.Microsecond))
+		}
+		if res.Failed > 0 && res.Failed <= 20 {
+			// When the few failures started, after the event and, on the wire, after the old
+			// master's last advert: which step of the handover they belong to.
+			var at []string
+			last, _, _ := takeoverOnWire(res.Adverts, e.addr(from), e.addr(to))
+			if !onWire {
+				last = 0
+			}
+			for _, f := range res.Fails {
+				s := fmt.Sprintf("%v", time.Duration(f-start).Round(time.Millisecond))
+				if last != 0 {
+					s += fmt.Sprintf(" (%v)", time.Duration(f-last).Round(time.Millisecond))
+				}
+				at = append(at, s)
+			}
+			wire += "; failed connects started at " + strings.Join(at, ", ")
 		}
 		t.Logf("%-10s %-5s %-17s run %d: gap %v, %d failed %v, outage %v%s", r.impl, r.interval, r.event, run,
 			gap.Round(time.Millisecond), res.Failed, res.FailKinds, outage.Round(time.Millisecond), wire)
@@ -146,7 +165,7 @@ func TestLabBenchFailover(t *testing.T) {
 					default:
 						e.stopKeepalived(d1, false)
 					}
-					record(r, i+1, start, w.result(), d1, d2)
+					record(r, i+1, start, w.result(), d1, d2, true)
 					if impl == "lvs-agent" {
 						// The new master's own account of where the time went.
 						out, _ := e.tryExec(d2, "grep 'takeover timing' "+agentapi.LogPath+" | tail -1")
@@ -162,7 +181,7 @@ func TestLabBenchFailover(t *testing.T) {
 						} else {
 							e.startKeepalived(d1, kaConf{Version: 3, VRID: 70, Priority: 200, Interval: iv.kaInt, VIPs: []string{vip4}}.String())
 						}
-						record(rowFor(impl, iv.name, "restart, preempt"), i+1, start, w.result(), "", "")
+						record(rowFor(impl, iv.name, "restart, preempt"), i+1, start, w.result(), d2, d1, false)
 					}
 					if impl == "keepalived" {
 						e.stopKeepalived(d1, false)

@@ -524,6 +524,8 @@ type watchResult struct {
 	MaxRun int `json:"max_run"`
 	// FailKinds counts the failed attempts by cause: "timeout", "reset", "refused", "other".
 	FailKinds map[string]int `json:"fail_kinds,omitempty"`
+	// Fails are the start times of the failed attempts (the first maxSeenAdverts).
+	Fails []int64 `json:"fails,omitempty"`
 	// Adverts are the IPv4 VRRP adverts the client saw on its link while watching, at their
 	// kernel receive time: the wire view of a takeover, the same for every implementation.
 	Adverts []seenAdvert `json:"adverts,omitempty"`
@@ -699,6 +701,9 @@ func helperWatch(args []string) error {
 				res.FailKinds = map[string]int{}
 			}
 			res.FailKinds[failKind(a.err)]++
+			if len(res.Fails) < maxSeenAdverts {
+				res.Fails = append(res.Fails, a.start)
+			}
 			if res.FirstFail == 0 {
 				res.FirstFail = a.start
 			}

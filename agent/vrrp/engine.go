@@ -386,13 +386,19 @@ func (e *Engine) run() {
 	defer timer.Stop()
 	repair := time.NewTicker(e.cfg.RepairInterval)
 	defer repair.Stop()
+	sleeper := newPreciseSleeper()
+	defer sleeper.close()
 
 	for {
 		e.publish()
 		var deadline time.Time
 		if d, ok := e.m.NextDeadline(); ok {
 			deadline = d.Add(-e.off)
-			timer.Reset(time.Until(deadline))
+			early := time.Duration(0)
+			if e.m.State() == StateBackup {
+				early = earlyWake
+			}
+			timer.Reset(time.Until(deadline) - early)
 		} else {
 			timer.Stop()
 		}
@@ -404,7 +410,9 @@ func (e *Engine) run() {
 		case p := <-e.rx:
 			e.handle(p)
 		case <-timer.C:
-			e.tick(deadline)
+			if e.awaitDeadline(sleeper, deadline) {
+				e.tick(deadline)
+			}
 		case <-releaseC:
 			e.releaseNow()
 		case <-e.trackc:
@@ -420,6 +428,30 @@ func (e *Engine) run() {
 			return
 		}
 	}
+}
+
+// earlyWake is how much earlier than Master_Down_Timer a backup's Go timer is set, to sleep
+// out the rest precisely (awaitDeadline): Go's timers may fire up to a millisecond late, as the
+// scheduler sleeps in whole milliseconds, and that would add to every failover. The timer only
+// runs out when the master is gone, so this costs nothing in the steady state.
+const earlyWake = 2 * time.Millisecond
+
+// awaitDeadline sleeps precisely until deadline (real clock), then handles the adverts queued
+// meanwhile: one received before Master_Down_Timer ran out restarts it from its arrival, even
+// though the engine sees it after. It reports whether a timer is still due.
+func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool {
+	sleeper.sleep(min(time.Until(deadline), earlyWake))
+	for {
+		select {
+		case p := <-e.rx:
+			e.handle(p)
+			continue
+		default:
+		}
+		break
+	}
+	d, ok := e.m.NextDeadline()
+	return ok && !d.After(e.now())
 }
 
 // maxHandover bounds how long a stopping master keeps its addresses waiting for a successor;

@@ -393,3 +393,42 @@ func (c *Conn) closeSockets() error {
 	}
 	return err
 }
+
+// preciseSleeper sleeps with the precision of the kernel's high-resolution timers rather than
+// the millisecond of the Go scheduler's: on a timerfd that the Go poller waits on, so that only
+// the goroutine blocks, not its thread (and processor).
+type preciseSleeper struct {
+	fd int
+	f  *os.File // fd, registered with the poller; nil if there is no timerfd
+}
+
+func newPreciseSleeper() *preciseSleeper {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return &preciseSleeper{fd: -1}
+	}
+	return &preciseSleeper{fd: fd, f: os.NewFile(uintptr(fd), "vrrp-timerfd")}
+}
+
+// sleep waits d, or with Go's timers if the timerfd fails.
+func (s *preciseSleeper) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if s.f != nil {
+		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+		var b [8]byte // the expiration count
+		if unix.TimerfdSettime(s.fd, 0, &spec, nil) == nil {
+			if _, err := s.f.Read(b[:]); err == nil {
+				return
+			}
+		}
+	}
+	time.Sleep(d)
+}
+
+func (s *preciseSleeper) close() {
+	if s.f != nil {
+		_ = s.f.Close()
+	}
+}
