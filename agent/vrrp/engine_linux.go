@@ -38,6 +38,8 @@ type Conn struct {
 	r4  *ipv4.RawConn    // IPv4: with IP_HDRINCL, so the source and TTL are ours
 	p6  *ipv6.PacketConn // IPv6: source, hop limit and interface per packet
 	pkt int              // AF_PACKET socket, send only
+	// traffic follows the packets that arrive for virtual addresses being handed over.
+	traffic *trafficWatch
 
 	wg sync.WaitGroup
 
@@ -150,7 +152,15 @@ func (c *Conn) open(ifi *net.Interface) error {
 		return fmt.Errorf("packet socket: %w", err)
 	}
 	c.pkt = fd
+	if c.traffic, err = openTrafficWatch(c.ifindex, c.v6); err != nil {
+		return err
+	}
 	return nil
+}
+
+// watchTraffic implements trafficWatcher.
+func (c *Conn) watchTraffic(addrs []netip.Addr) (lastSeen func() time.Time, stop func(), err error) {
+	return c.traffic.watch(addrs)
 }
 
 // Register implements Transport.
@@ -390,6 +400,10 @@ func (c *Conn) closeSockets() error {
 	if c.pkt >= 0 {
 		_ = syscall.Close(c.pkt)
 		c.pkt = -1
+	}
+	if c.traffic != nil {
+		_ = c.traffic.close()
+		c.traffic = nil
 	}
 	return err
 }
