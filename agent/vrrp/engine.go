@@ -329,8 +329,8 @@ func (e *Engine) Reconfigure(cfg EngineConfig) error {
 
 // Close shuts the virtual router down as RFC 5798 §6.4 Shutdown says — a master sends a
 // priority 0 advert so that the backup takes over after Skew_Time — and removes its addresses
-// once the successor advertised (see shutdown); it waits for the engine's goroutine, at most
-// about maxHandover.
+// once the successor advertised and the clients moved to it (see shutdown); it waits for the
+// engine's goroutine, at most about maxHandover + maxGrace.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
@@ -623,7 +623,7 @@ func (e *Engine) handle(p Packet) {
 	}
 	if state == StateMaster && e.m.State() == StateBackup {
 		// A higher-priority master took over (preemption, a healed partition): keep serving
-		// for handoverGrace, while its announcements move the clients, as on a graceful stop.
+		// while its announcements move the clients, as on a graceful stop.
 		acts = slices.DeleteFunc(acts, func(a Action) bool { _, ok := a.(RemoveVIPs); return ok })
 		e.holdForClients()
 	}
