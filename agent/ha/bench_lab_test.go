@@ -96,6 +96,12 @@ func TestLabBenchFailover(t *testing.T) {
 			r.silences, r.answers = append(r.silences, silence), append(r.answers, answered)
 			wire = fmt.Sprintf(", adverts silent %v, answered %v after the last old advert", silence.Round(100*time.Microsecond),
 				answered.Round(100*time.Microsecond))
+			for _, a := range res.Adverts {
+				if a.Src == "garp "+vip4 && a.At > last {
+					wire += fmt.Sprintf(" (first gratuitous ARP after %v)", time.Duration(a.At-last).Round(100*time.Microsecond))
+					break
+				}
+			}
 		}
 		if res.Failed > 0 && res.Failed <= 20 {
 			// When the few failures started, after the event and, on the wire, after the old

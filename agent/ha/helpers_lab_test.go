@@ -574,6 +574,42 @@ func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
 		pc.Close()
 		return nil, err
 	}
+	// Gratuitous ARPs too, on a packet socket: when the client learnt the new master's MAC.
+	arp, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+	if err == nil {
+		err = unix.SetsockoptInt(arp, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		if err == nil {
+			err = unix.SetsockoptTimeval(arp, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
+		}
+	}
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("ARP socket: %w", err)
+	}
+	garps := make(chan []seenAdvert, 1)
+	go func() {
+		defer unix.Close(arp)
+		var seen []seenAdvert
+		buf, oob := make([]byte, 64), make([]byte, 128)
+		for {
+			select {
+			case <-stop:
+				garps <- seen
+				return
+			default:
+			}
+			n, oobn, _, _, err := unix.Recvmsg(arp, buf, oob, 0)
+			if err != nil || n < 28 || len(seen) >= maxSeenAdverts {
+				continue
+			}
+			// ARP: sender protocol address at 14, target protocol address at 24.
+			if !slices.Equal(buf[14:18], buf[24:28]) {
+				continue
+			}
+			src, _ := netip.AddrFromSlice(buf[14:18])
+			seen = append(seen, seenAdvert{At: rxMono(oob[:oobn]), Src: "garp " + src.String(), Priority: -1})
+		}
+	}()
 	out := make(chan []seenAdvert, 1)
 	go func() {
 		<-stop
@@ -587,15 +623,7 @@ func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
 			if err != nil {
 				break
 			}
-			at := monoNow()
-			if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-				for _, m := range msgs {
-					if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
-						ts := time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
-						at -= max(0, time.Now().UnixNano()-ts.UnixNano())
-					}
-				}
-			}
+			at := rxMono(oob[:oobn])
 			// A raw IPv4 socket gets the IP header: source at 12, VRRP priority 2 bytes into
 			// the payload.
 			hl := int(buf[0]&0x0f) * 4
@@ -605,10 +633,26 @@ func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
 			src, _ := netip.AddrFromSlice(buf[12:16])
 			seen = append(seen, seenAdvert{At: at, Src: src.String(), Priority: int(buf[hl+2])})
 		}
-		out <- seen
+		out <- append(seen, <-garps...)
 	}()
 	return out, nil
 }
+
+// rxMono is the kernel receive time of a packet (SO_TIMESTAMPNS) on CLOCK_MONOTONIC.
+func rxMono(oob []byte) int64 {
+	at := monoNow()
+	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+				ts := time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
+				at -= max(0, time.Now().UnixNano()-ts.UnixNano())
+			}
+		}
+	}
+	return at
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // watch ADDR:PORT EVERY TIMEOUT MAX EXPECT: start a connection every EVERY (each with its
 // own TIMEOUT, so a connection stuck on a dead host does not hold the next ones up) until
