@@ -9,7 +9,8 @@
 // events) and track scripts (periodic, with timeouts, rise/fall and bounded concurrency) move
 // a VIP's priority or put it in FAULT; notify commands run on every state change. Stop is
 // keepalived's SIGTERM — priority 0 from every master — except that each master keeps its
-// addresses until the backup has taken over, so a planned switchover fails no connection.
+// addresses until the backup has taken over and the clients have moved to it (no more packets
+// for them arrive), so a planned switchover fails no connection.
 //
 // An agent killed with SIGKILL leaves its VIPs on the interface. When it starts again, each
 // engine's first act is to remove its addresses (the state machine's Start), so the restarted

@@ -5,6 +5,7 @@ package ha_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -521,7 +522,137 @@ type watchResult struct {
 	// connection caught mid-handshake by the client's switch to the new master, more is an
 	// outage.
 	MaxRun int `json:"max_run"`
+	// FailKinds counts the failed attempts by cause: "timeout", "reset", "refused", "other".
+	FailKinds map[string]int `json:"fail_kinds,omitempty"`
+	// Fails are the start times of the failed attempts (the first maxSeenAdverts).
+	Fails []int64 `json:"fails,omitempty"`
+	// Adverts are the IPv4 VRRP adverts the client saw on its link while watching, at their
+	// kernel receive time: the wire view of a takeover, the same for every implementation.
+	Adverts []seenAdvert `json:"adverts,omitempty"`
 }
+
+// seenAdvert is a VRRP advert as the client received it.
+type seenAdvert struct {
+	At       int64  `json:"at"` // CLOCK_MONOTONIC ns
+	Src      string `json:"src"`
+	Priority int    `json:"prio"`
+}
+
+// maxSeenAdverts bounds what a watch records (a minute of 100 ms adverts from two routers).
+const maxSeenAdverts = 2000
+
+// failKind classifies a failed connection attempt.
+func failKind(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, unix.ECONNRESET) || errors.Is(err, io.EOF):
+		return "reset"
+	case errors.Is(err, unix.ECONNREFUSED):
+		return "refused"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "other"
+}
+
+// sniffAdverts records the IPv4 VRRP adverts that reach the client's eth0 until stop is
+// closed, with their kernel receive times (SO_TIMESTAMPNS) moved onto CLOCK_MONOTONIC.
+func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
+	pc, err := net.ListenPacket("ip4:112", "0.0.0.0")
+	if err != nil {
+		return nil, err
+	}
+	ifi, err := net.InterfaceByName("eth0")
+	if err == nil {
+		err = ipv4.NewPacketConn(pc).JoinGroup(ifi, &net.IPAddr{IP: vrrp.MulticastIPv4.AsSlice()})
+	}
+	var serr error
+	if sc, e := pc.(*net.IPConn).SyscallConn(); e == nil && err == nil {
+		err = sc.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
+	}
+	if err = errors.Join(err, serr); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	// Gratuitous ARPs too, on a packet socket: when the client learnt the new master's MAC.
+	arp, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+	if err == nil {
+		err = unix.SetsockoptInt(arp, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		if err == nil {
+			err = unix.SetsockoptTimeval(arp, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
+		}
+	}
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("ARP socket: %w", err)
+	}
+	garps := make(chan []seenAdvert, 1)
+	go func() {
+		defer unix.Close(arp)
+		var seen []seenAdvert
+		buf, oob := make([]byte, 64), make([]byte, 128)
+		for {
+			select {
+			case <-stop:
+				garps <- seen
+				return
+			default:
+			}
+			n, oobn, _, _, err := unix.Recvmsg(arp, buf, oob, 0)
+			if err != nil || n < 28 || len(seen) >= maxSeenAdverts {
+				continue
+			}
+			// ARP: sender protocol address at 14, target protocol address at 24.
+			if !slices.Equal(buf[14:18], buf[24:28]) {
+				continue
+			}
+			src, _ := netip.AddrFromSlice(buf[14:18])
+			seen = append(seen, seenAdvert{At: rxMono(oob[:oobn]), Src: "garp " + src.String(), Priority: -1})
+		}
+	}()
+	out := make(chan []seenAdvert, 1)
+	go func() {
+		<-stop
+		pc.Close()
+	}()
+	go func() {
+		var seen []seenAdvert
+		buf, oob := make([]byte, 1500), make([]byte, 128)
+		for {
+			n, oobn, _, _, err := pc.(*net.IPConn).ReadMsgIP(buf, oob)
+			if err != nil {
+				break
+			}
+			at := rxMono(oob[:oobn])
+			// A raw IPv4 socket gets the IP header: source at 12, VRRP priority 2 bytes into
+			// the payload.
+			hl := int(buf[0]&0x0f) * 4
+			if n < hl+4 || len(seen) >= maxSeenAdverts {
+				continue
+			}
+			src, _ := netip.AddrFromSlice(buf[12:16])
+			seen = append(seen, seenAdvert{At: at, Src: src.String(), Priority: int(buf[hl+2])})
+		}
+		out <- append(seen, <-garps...)
+	}()
+	return out, nil
+}
+
+// rxMono is the kernel receive time of a packet (SO_TIMESTAMPNS) on CLOCK_MONOTONIC.
+func rxMono(oob []byte) int64 {
+	at := monoNow()
+	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
+				ts := time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
+				at -= max(0, time.Now().UnixNano()-ts.UnixNano())
+			}
+		}
+	}
+	return at
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // watch ADDR:PORT EVERY TIMEOUT MAX EXPECT: start a connection every EVERY (each with its
 // own TIMEOUT, so a connection stuck on a dead host does not hold the next ones up) until
@@ -541,6 +672,11 @@ func helperWatch(args []string) error {
 		ds[i] = d
 	}
 	every, timeout, maxDur := ds[0], ds[1], ds[2]
+	stopSniff := make(chan struct{})
+	adverts, err := sniffAdverts(stopSniff)
+	if err != nil {
+		return fmt.Errorf("watch VRRP adverts: %w", err)
+	}
 	type attempt struct {
 		start, end int64
 		name       string
@@ -605,6 +741,13 @@ func helperWatch(args []string) error {
 		}
 		if a.err != nil {
 			res.Failed++
+			if res.FailKinds == nil {
+				res.FailKinds = map[string]int{}
+			}
+			res.FailKinds[failKind(a.err)]++
+			if len(res.Fails) < maxSeenAdverts {
+				res.Fails = append(res.Fails, a.start)
+			}
 			if res.FirstFail == 0 {
 				res.FirstFail = a.start
 			}
@@ -618,6 +761,8 @@ func helperWatch(args []string) error {
 			res.Recovered = a.end
 		}
 	}
+	close(stopSniff)
+	res.Adverts = <-adverts
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	return nil

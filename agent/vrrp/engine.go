@@ -17,6 +17,9 @@ type Packet struct {
 	Payload  []byte
 	Src, Dst netip.Addr // without zone
 	TTL      int        // IPv4 TTL or IPv6 hop limit
+	// At is when the kernel received it, on the Go clock (with its monotonic reading); the
+	// zero time means unknown: when it is handled.
+	At time.Time
 }
 
 // Transport is the VRRP socket of one interface and address family, shared by the engines of
@@ -32,6 +35,14 @@ type Transport interface {
 	Send(payload []byte, src, dst netip.Addr) error
 	// Announce sends count gratuitous ARPs or unsolicited NAs for each address.
 	Announce(addrs []netip.Addr, count int) error
+}
+
+// trafficWatcher is implemented by transports that can tell when the interface last received
+// packets for some addresses (*Conn): a router handing its addresses over keeps them until its
+// clients have moved to the successor. watchTraffic's lastSeen returns the zero time while
+// nothing arrived.
+type trafficWatcher interface {
+	watchTraffic(addrs []netip.Addr) (lastSeen func() time.Time, stop func(), err error)
 }
 
 // AddrOps configures the virtual addresses on the interface; *netconf.Handle implements it.
@@ -184,12 +195,15 @@ type Engine struct {
 	compat      bool          // the peer checksums unicast v3 adverts with 224.0.0.18
 	stopped     bool          // the last advert heard had priority 0
 	reannounced time.Time     // last re-announcement after another master was heard
-	// release fires handoverGrace after we gave way to a higher-priority master: the
-	// addresses go then, not at once (nil: nothing pending).
-	release *time.Timer
-	lastErr string // last address error logged, to log each kind once
-	curW    int
-	curF    bool
+	// release fires while the addresses are kept after we gave way to a higher-priority
+	// master (nil: nothing pending); see holdForClients.
+	release     *time.Timer
+	releaseFrom time.Time        // when we gave way
+	releaseSeen func() time.Time // when a packet for the addresses last came, if watched
+	releaseStop func()           // ends that watch
+	lastErr     string           // last address error logged, to log each kind once
+	curW        int
+	curF        bool
 }
 
 type reconfReq struct {
@@ -315,8 +329,8 @@ func (e *Engine) Reconfigure(cfg EngineConfig) error {
 
 // Close shuts the virtual router down as RFC 5798 §6.4 Shutdown says — a master sends a
 // priority 0 advert so that the backup takes over after Skew_Time — and removes its addresses
-// once the successor advertised (see shutdown); it waits for the engine's goroutine, at most
-// about maxHandover.
+// once the successor advertised and the clients moved to it (see shutdown); it waits for the
+// engine's goroutine, at most about maxHandover + maxGrace.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
@@ -368,17 +382,34 @@ func (e *Engine) drop(err error) {
 
 func (e *Engine) now() time.Time { return time.Now().Add(e.off) }
 
+// received is the Machine's time of a packet's arrival: timers it restarts run from then.
+func (e *Engine) received(p Packet) time.Time {
+	now := time.Now()
+	if p.At.IsZero() || p.At.After(now) {
+		return now.Add(e.off)
+	}
+	return p.At.Add(e.off)
+}
+
 func (e *Engine) run() {
 	defer close(e.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	repair := time.NewTicker(e.cfg.RepairInterval)
 	defer repair.Stop()
+	sleeper := newPreciseSleeper()
+	defer sleeper.close()
 
 	for {
 		e.publish()
+		var deadline time.Time
 		if d, ok := e.m.NextDeadline(); ok {
-			timer.Reset(time.Until(d.Add(-e.off)))
+			deadline = d.Add(-e.off)
+			early := time.Duration(0)
+			if e.m.State() == StateBackup {
+				early = earlyWake
+			}
+			timer.Reset(time.Until(deadline) - early)
 		} else {
 			timer.Stop()
 		}
@@ -390,9 +421,11 @@ func (e *Engine) run() {
 		case p := <-e.rx:
 			e.handle(p)
 		case <-timer.C:
-			e.tick()
+			if e.awaitDeadline(sleeper, deadline) {
+				e.tick(deadline)
+			}
 		case <-releaseC:
-			e.releaseNow()
+			e.releaseDue()
 		case <-e.trackc:
 			e.track()
 		case req := <-e.reconfc:
@@ -408,22 +441,50 @@ func (e *Engine) run() {
 	}
 }
 
-// maxHandover bounds how long a stopping master keeps its addresses waiting for a successor;
-// handoverGrace is how long it keeps them once the successor advertised: long enough for the
-// successor's gratuitous ARPs / NAs (sent right after its advert) to reach the clients on a
-// loaded host, and for the handshakes of connections clients started towards us just before
-// to complete. Both hold the addresses meanwhile, which is harmless: each answers.
+// earlyWake is how much earlier than Master_Down_Timer a backup's Go timer is set, to sleep
+// out the rest precisely (awaitDeadline): Go's timers may fire up to a millisecond late, as the
+// scheduler sleeps in whole milliseconds, and that would add to every failover. The timer only
+// runs out when the master is gone, so this costs nothing in the steady state.
+const earlyWake = 2 * time.Millisecond
+
+// awaitDeadline sleeps precisely until deadline (real clock), then handles the adverts queued
+// meanwhile: one received before Master_Down_Timer ran out restarts it from its arrival, even
+// though the engine sees it after. It reports whether a timer is still due.
+func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool {
+	sleeper.sleep(min(time.Until(deadline), earlyWake))
+	for {
+		select {
+		case p := <-e.rx:
+			e.handle(p)
+			continue
+		default:
+		}
+		break
+	}
+	d, ok := e.m.NextDeadline()
+	return ok && !d.After(e.now())
+}
+
+// maxHandover bounds how long a stopping master keeps its addresses waiting for a successor.
+// Once the successor advertised, the addresses stay until the clients have moved to it — no
+// packet for them arrived for clientsQuiet — or for maxGrace at most: long enough for its
+// gratuitous ARPs / NAs (sent right after its advert) to reach the clients on a loaded host,
+// and for the handshakes of connections they started towards us just before to complete.
+// Without a way to watch the traffic, they stay handoverGrace. Both routers hold the addresses
+// meanwhile, which is harmless: each answers.
 const (
 	maxHandover   = 3 * time.Second
 	handoverGrace = 300 * time.Millisecond
+	clientsQuiet  = 150 * time.Millisecond
+	maxGrace      = 2 * time.Second
 )
 
 // shutdown is the Shutdown event. A master sends its priority 0 advert at once but keeps the
 // addresses until the backup that takes over (after its Skew_Time) advertises, or for the
-// Master_Down_Interval of the lowest priority (at most maxHandover) if none does: the clients
-// keep being served until the successor's gratuitous ARPs move them, so a planned switchover
-// fails no request. Both hold the addresses only between the successor's first advert and our
-// removal (handoverGrace). (keepalived drops them at once, leaving a Skew_Time gap.)
+// Master_Down_Interval of the lowest priority (at most maxHandover) if none does, and then
+// until its clients have moved to the successor (see awaitClientsMoved): the clients keep
+// being served until the successor's gratuitous ARPs move them, so a planned switchover fails
+// no request. (keepalived drops them at once, leaving a Skew_Time gap.)
 func (e *Engine) shutdown() {
 	e.releaseNow()
 	e.cause = "stopped"
@@ -438,16 +499,37 @@ func (e *Engine) shutdown() {
 			break
 		}
 	}
+	// Watch the traffic for the addresses from the start, so that what arrives while the
+	// successor takes over counts.
+	var lastSeen func() time.Time
+	if tw, ok := e.tr.(trafficWatcher); ok && handover {
+		seen, stop, err := tw.watchTraffic(e.addrList())
+		if err != nil {
+			e.log.Warn("vrrp: cannot watch the traffic for the addresses; keeping them a fixed time after the successor advertised", "err", err)
+		} else {
+			lastSeen = seen
+			defer stop()
+		}
+	}
 	e.execute(acts, true)
 	e.publish()
-	if handover {
-		e.awaitSuccessor()
+	if handover && e.awaitSuccessor() {
+		e.awaitClientsMoved(lastSeen)
 	}
 	e.execute(release, true)
 }
 
-// awaitSuccessor waits for a valid advert with a non-zero priority from another router.
-func (e *Engine) awaitSuccessor() {
+func (e *Engine) addrList() []netip.Addr {
+	addrs := make([]netip.Addr, len(e.cfg.Addresses))
+	for i, p := range e.cfg.Addresses {
+		addrs[i] = p.Addr()
+	}
+	return addrs
+}
+
+// awaitSuccessor waits for a valid advert with a non-zero priority from another router; it
+// reports whether one came.
+func (e *Engine) awaitSuccessor() bool {
 	c := e.cfg.Router
 	wait := min(MasterDownInterval(c.Version, 1, c.AdvertInterval), maxHandover)
 	timer := time.NewTimer(wait)
@@ -457,7 +539,7 @@ func (e *Engine) awaitSuccessor() {
 		select {
 		case <-timer.C:
 			e.log.Info("vrrp: no successor advertised; releasing the addresses", "waited", wait)
-			return
+			return false
 		case p := <-e.rx:
 			if e.cfg.Peer.IsValid() && !e.fromPeer(p.Src) {
 				continue
@@ -470,10 +552,36 @@ func (e *Engine) awaitSuccessor() {
 				a.Authenticate(c.AuthType, c.AuthData) != nil || p.Src == c.PrimaryAddr.WithZone("") {
 				continue
 			}
-			e.log.Info("vrrp: successor advertised; releasing the addresses", "successor", p.Src, "after", time.Since(start))
-			time.Sleep(handoverGrace)
+			e.log.Info("vrrp: successor advertised", "successor", p.Src, "after", time.Since(start))
+			return true
+		}
+	}
+}
+
+// awaitClientsMoved keeps the addresses after the successor advertised until no packet for
+// them arrived for clientsQuiet (at most maxGrace), or for handoverGrace without lastSeen.
+func (e *Engine) awaitClientsMoved(lastSeen func() time.Time) {
+	if lastSeen == nil {
+		time.Sleep(handoverGrace)
+		return
+	}
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		quietSince := lastSeen()
+		if quietSince.Before(start) {
+			quietSince = start
+		}
+		switch held := time.Since(start); {
+		case time.Since(quietSince) >= clientsQuiet:
+			e.log.Info("vrrp: clients moved to the successor; releasing the addresses", "held", held, "last_packet", quietSince.Sub(start))
+			return
+		case held >= maxGrace:
+			e.log.Warn("vrrp: packets for the addresses still arrive; releasing them anyway", "held", held)
 			return
 		}
+		<-tick.C
 	}
 }
 
@@ -504,7 +612,7 @@ func (e *Engine) handle(p Packet) {
 	}
 	state := e.m.State()
 	e.cause = fmt.Sprintf("advert from %v with priority %d", p.Src, a.Priority)
-	acts, err := e.m.HandleAdvert(e.now(), a, p.Src)
+	acts, err := e.m.HandleAdvert(e.received(p), a, p.Src)
 	if err != nil {
 		e.drop(err)
 		return
@@ -515,9 +623,9 @@ func (e *Engine) handle(p Packet) {
 	}
 	if state == StateMaster && e.m.State() == StateBackup {
 		// A higher-priority master took over (preemption, a healed partition): keep serving
-		// for handoverGrace, while its announcements move the clients, as on a graceful stop.
+		// while its announcements move the clients, as on a graceful stop.
 		acts = slices.DeleteFunc(acts, func(a Action) bool { _, ok := a.(RemoveVIPs); return ok })
-		e.release = time.NewTimer(handoverGrace)
+		e.holdForClients()
 	}
 	e.execute(acts, true)
 	if state != StateMaster {
@@ -540,13 +648,55 @@ func (e *Engine) handle(p Packet) {
 	}
 }
 
+// holdForClients keeps the addresses after we gave way until the clients have moved to the
+// new master — no packet for them for clientsQuiet, at most maxGrace — as a stopping master
+// does (awaitClientsMoved), or for handoverGrace when the traffic cannot be watched.
+func (e *Engine) holdForClients() {
+	e.cancelRelease()
+	e.releaseFrom = time.Now()
+	wait := handoverGrace
+	if tw, ok := e.tr.(trafficWatcher); ok {
+		if seen, stop, err := tw.watchTraffic(e.addrList()); err == nil {
+			e.releaseSeen, e.releaseStop, wait = seen, stop, clientsQuiet
+		}
+	}
+	e.release = time.NewTimer(wait)
+}
+
+// releaseDue is the release timer: the addresses go unless clients still send to them.
+func (e *Engine) releaseDue() {
+	if e.releaseSeen != nil {
+		last := e.releaseSeen()
+		if last.Before(e.releaseFrom) {
+			last = e.releaseFrom
+		}
+		if quiet := time.Since(last); quiet < clientsQuiet && time.Since(e.releaseFrom) < maxGrace {
+			e.release.Reset(clientsQuiet - quiet)
+			return
+		}
+	}
+	e.log.Info("vrrp: releasing the addresses after giving way", "held", time.Since(e.releaseFrom))
+	e.releaseNow()
+}
+
+// cancelRelease forgets a pending release, keeping the addresses.
+func (e *Engine) cancelRelease() {
+	if e.release != nil {
+		e.release.Stop()
+		e.release = nil
+	}
+	if e.releaseStop != nil {
+		e.releaseStop()
+		e.releaseSeen, e.releaseStop = nil, nil
+	}
+}
+
 // releaseNow removes the addresses kept after giving way, unless we are master again.
 func (e *Engine) releaseNow() {
 	if e.release == nil {
 		return
 	}
-	e.release.Stop()
-	e.release = nil
+	e.cancelRelease()
 	if e.m.State() != StateMaster {
 		e.execute([]Action{RemoveVIPs{}}, true)
 	}
@@ -559,8 +709,11 @@ func (e *Engine) garpRepeat() int {
 	return DefaultGARPRepeat
 }
 
-func (e *Engine) tick() {
-	if e.m.State() == StateBackup {
+// tick fires the Machine's timers that were due at deadline (real clock).
+func (e *Engine) tick(deadline time.Time) {
+	fired := time.Now()
+	was := e.m.State()
+	if was == StateBackup {
 		addr, prio := e.m.Master()
 		switch {
 		case !addr.IsValid():
@@ -575,7 +728,36 @@ func (e *Engine) tick() {
 	} else {
 		e.cause = "timer"
 	}
-	e.execute(e.m.Tick(e.now()), true)
+	acts := e.m.Tick(e.now())
+	if was != StateBackup || e.m.State() != StateMaster {
+		e.execute(acts, true)
+		return
+	}
+	// A takeover: log how late the timer fired and when each step was done, since the
+	// failover time is the sum of these.
+	steps := append(make([]any, 0, 2*len(acts)+2), "timer_late", fired.Sub(deadline))
+	for _, a := range acts {
+		e.execute([]Action{a}, true)
+		steps = append(steps, stepName(a), time.Since(fired))
+	}
+	e.log.Info("vrrp takeover timing", steps...)
+}
+
+// stepName names an action in the takeover log.
+func stepName(a Action) string {
+	switch a.(type) {
+	case SendAdvert:
+		return "advert_sent"
+	case AddVIPs:
+		return "addresses_added"
+	case RemoveVIPs:
+		return "addresses_removed"
+	case SendGratuitous:
+		return "announced"
+	case Notify:
+		return "notified"
+	}
+	return fmt.Sprintf("%T", a)
 }
 
 func (e *Engine) track() {
@@ -695,10 +877,7 @@ func (e *Engine) execute(acts []Action, notify bool) {
 		case SendAdvert:
 			e.send(a.Priority)
 		case AddVIPs:
-			if e.release != nil {
-				e.release.Stop()
-				e.release = nil
-			}
+			e.cancelRelease()
 			for _, p := range e.cfg.Addresses {
 				e.addrErr(e.addrs.AddAddress(e.cfg.Interface, p))
 			}

@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -37,6 +38,8 @@ type Conn struct {
 	r4  *ipv4.RawConn    // IPv4: with IP_HDRINCL, so the source and TTL are ours
 	p6  *ipv6.PacketConn // IPv6: source, hop limit and interface per packet
 	pkt int              // AF_PACKET socket, send only
+	// traffic follows the packets that arrive for virtual addresses being handed over.
+	traffic *trafficWatch
 
 	wg sync.WaitGroup
 
@@ -88,11 +91,20 @@ func (c *Conn) open(ifi *net.Interface) error {
 		return err
 	}
 	var serr error
-	if err := sc.Control(func(fd uintptr) { serr = unix.BindToDevice(int(fd), c.ifname) }); err != nil {
+	if err := sc.Control(func(fd uintptr) {
+		serr = unix.BindToDevice(int(fd), c.ifname)
+		if serr != nil {
+			serr = fmt.Errorf("SO_BINDTODEVICE: %w", serr)
+			return
+		}
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			serr = fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+		}
+	}); err != nil {
 		return err
 	}
 	if serr != nil {
-		return fmt.Errorf("SO_BINDTODEVICE: %w", serr)
+		return serr
 	}
 	if c.v6 {
 		p := ipv6.NewPacketConn(pc)
@@ -140,7 +152,15 @@ func (c *Conn) open(ifi *net.Interface) error {
 		return fmt.Errorf("packet socket: %w", err)
 	}
 	c.pkt = fd
+	if c.traffic, err = openTrafficWatch(c.ifindex, c.v6); err != nil {
+		return err
+	}
 	return nil
+}
+
+// watchTraffic implements trafficWatcher.
+func (c *Conn) watchTraffic(addrs []netip.Addr) (lastSeen func() time.Time, stop func(), err error) {
+	return c.traffic.watch(addrs)
 }
 
 // Register implements Transport.
@@ -181,42 +201,48 @@ func (c *Conn) Dropped() map[string]uint64 {
 
 func (c *Conn) read() {
 	defer c.wg.Done()
-	buf := make([]byte, 65536)
+	ipc := c.pc.(*net.IPConn)
+	buf, oob := make([]byte, 65536), make([]byte, 256)
 	var errs int
 	for {
-		var p Packet
+		n, oobn, _, src, err := ipc.ReadMsgIP(buf, oob)
+		if err != nil {
+			if c.readFailed(err, &errs) {
+				return
+			}
+			continue
+		}
+		errs = 0
+		p := Packet{At: rxTime(oob[:oobn], time.Now())}
 		var payload []byte
 		if c.v6 {
-			n, cm, src, err := c.p6.ReadFrom(buf)
-			if err != nil {
-				if c.readFailed(err, &errs) {
-					return
-				}
-				continue
-			}
+			// The kernel strips the IPv6 header; hop limit and destination come as control
+			// messages.
 			payload = buf[:n]
 			p.TTL = -1
-			if cm != nil {
+			var cm ipv6.ControlMessage
+			if cm.Parse(oob[:oobn]) == nil {
 				p.TTL = cm.HopLimit
 				p.Dst, _ = netip.AddrFromSlice(cm.Dst)
 			}
-			if ia, ok := src.(*net.IPAddr); ok {
-				p.Src, _ = netip.AddrFromSlice(ia.IP)
+			if src != nil {
+				p.Src, _ = netip.AddrFromSlice(src.IP)
 			}
 		} else {
-			h, b, _, err := c.r4.ReadFrom(buf)
-			if err != nil {
-				if c.readFailed(err, &errs) {
-					return
-				}
+			// A raw IPv4 socket delivers the IP header.
+			hl := 0
+			if n >= ipv4.HeaderLen {
+				hl = int(buf[0]&0x0f) << 2
+			}
+			if hl < ipv4.HeaderLen || n < hl {
+				c.count("truncated")
 				continue
 			}
-			payload = b
-			p.TTL = h.TTL
-			p.Src, _ = netip.AddrFromSlice(h.Src.To4())
-			p.Dst, _ = netip.AddrFromSlice(h.Dst.To4())
+			payload = buf[hl:n]
+			p.TTL = int(buf[8])
+			p.Src, _ = netip.AddrFromSlice(buf[12:16])
+			p.Dst, _ = netip.AddrFromSlice(buf[16:20])
 		}
-		errs = 0
 		p.Src, p.Dst = p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
 		if len(payload) < 2 {
 			c.count("truncated")
@@ -233,6 +259,35 @@ func (c *Conn) read() {
 			deliver(p)
 		}
 	}
+}
+
+// maxRxAge bounds the age a kernel receive timestamp may give a packet: beyond it the
+// timestamp (wall clock) is taken for a clock step, and the read time is used.
+const maxRxAge = time.Second
+
+// rxTime returns when the kernel received a packet, from its SO_TIMESTAMPNS control message,
+// on the Go clock of now, the moment it was read: the backup's Master_Down_Timer restarts from
+// the advert's arrival, not from when a loaded host got round to it (RFC 5798 §6.4.2). Without
+// a usable timestamp it returns now.
+func rxTime(oob []byte, now time.Time) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return now
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS {
+			continue
+		}
+		var ts unix.Timespec
+		if binary.Read(bytes.NewReader(m.Data), binary.NativeEndian, &ts) != nil {
+			return now
+		}
+		// time.Unix carries no monotonic reading, so this difference is of wall clocks.
+		if age := now.Sub(time.Unix(ts.Unix())); age >= 0 && age <= maxRxAge {
+			return now.Add(-age)
+		}
+	}
+	return now
 }
 
 // readFailed reports whether the reader must stop; transient errors are retried after a pause
@@ -268,13 +323,19 @@ func (c *Conn) Send(payload []byte, src, dst netip.Addr) error {
 	return c.r4.WriteTo(h, payload, nil)
 }
 
-// Announce implements Transport. The frames go out back to back; a full device queue drops
-// them (MSG_DONTWAIT) rather than blocking the engine.
+// Announce implements Transport. The frames go out back to back, one per address in turn (as
+// keepalived sends them), so that every address is announced once before any is repeated; a
+// full device queue drops them (MSG_DONTWAIT) rather than blocking the engine.
 func (c *Conn) Announce(addrs []netip.Addr, count int) error {
 	if len(c.mac) != 6 {
 		return nil // no link-layer address (e.g. a tunnel): nothing to announce
 	}
-	var errs []error
+	type announcement struct {
+		addr  netip.Addr
+		frame []byte
+		sa    *unix.SockaddrLinklayer
+	}
+	var as []announcement
 	for _, a := range addrs {
 		var frame []byte
 		var proto uint16
@@ -289,11 +350,23 @@ func (c *Conn) Announce(addrs []netip.Addr, count int) error {
 		}
 		sa := &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: c.ifindex, Halen: 6}
 		copy(sa.Addr[:], dst)
-		for range count {
-			if err := unix.Sendto(c.pkt, frame, unix.MSG_DONTWAIT, sa); err != nil {
-				errs = append(errs, fmt.Errorf("announce %v on %s: %w", a, c.ifname, err))
-				break
+		as = append(as, announcement{a, frame, sa})
+	}
+	failed := map[netip.Addr]error{}
+	for range count {
+		for _, a := range as {
+			if failed[a.addr] != nil {
+				continue
 			}
+			if err := unix.Sendto(c.pkt, a.frame, unix.MSG_DONTWAIT, a.sa); err != nil {
+				failed[a.addr] = fmt.Errorf("announce %v on %s: %w", a.addr, c.ifname, err)
+			}
+		}
+	}
+	var errs []error
+	for _, a := range as {
+		if err := failed[a.addr]; err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -328,5 +401,48 @@ func (c *Conn) closeSockets() error {
 		_ = syscall.Close(c.pkt)
 		c.pkt = -1
 	}
+	if c.traffic != nil {
+		_ = c.traffic.close()
+		c.traffic = nil
+	}
 	return err
+}
+
+// preciseSleeper sleeps with the precision of the kernel's high-resolution timers rather than
+// the millisecond of the Go scheduler's: on a timerfd that the Go poller waits on, so that only
+// the goroutine blocks, not its thread (and processor).
+type preciseSleeper struct {
+	fd int
+	f  *os.File // fd, registered with the poller; nil if there is no timerfd
+}
+
+func newPreciseSleeper() *preciseSleeper {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return &preciseSleeper{fd: -1}
+	}
+	return &preciseSleeper{fd: fd, f: os.NewFile(uintptr(fd), "vrrp-timerfd")}
+}
+
+// sleep waits d, or with Go's timers if the timerfd fails.
+func (s *preciseSleeper) sleep(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	if s.f != nil {
+		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
+		var b [8]byte // the expiration count
+		if unix.TimerfdSettime(s.fd, 0, &spec, nil) == nil {
+			if _, err := s.f.Read(b[:]); err == nil {
+				return
+			}
+		}
+	}
+	time.Sleep(d)
+}
+
+func (s *preciseSleeper) close() {
+	if s.f != nil {
+		_ = s.f.Close()
+	}
 }

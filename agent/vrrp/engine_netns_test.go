@@ -3,14 +3,17 @@
 package vrrp_test
 
 import (
+	"encoding/binary"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf/netnstest"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
@@ -266,4 +269,119 @@ func TestNetnsEngineInjectedAdverts(t *testing.T) {
 	// A valid higher-priority advert does make a step down: the injection path itself works.
 	send(&good, 255, nil)
 	waitFor(t, "a backup after a valid priority 254 advert", na.is(vrrp.StateBackup))
+}
+
+// Received packets carry the kernel's receive time, which the backup's Master_Down_Timer runs
+// from: never after the moment the packet reached the engine, and not long before it.
+func TestNetnsConnReceiveTime(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "IPv4", true: "IPv6"}[v6], func(t *testing.T) {
+			hs := netnstest.NewLAN(t, 2)
+			a, b := hs[0], hs[1]
+			ca, cb := listen(t, a, v6), listen(t, b, v6)
+			type delivery struct {
+				p       vrrp.Packet
+				handled time.Time
+			}
+			got := make(chan delivery, 1)
+			unregister, err := cb.Register(91, func(p vrrp.Packet) {
+				select {
+				case got <- delivery{p, time.Now()}:
+				default:
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unregister()
+			src, dst := a.IPv4, vrrp.MulticastIPv4
+			if v6 {
+				ll, err := a.Net.LinkLocal("eth0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				src, dst = ll.WithZone(""), vrrp.MulticastIPv6
+			}
+			adv := vrrp.Advert{Version: 3, VRID: 91, Priority: 100, AdvertInterval: 10, Addresses: []netip.Addr{netip.MustParseAddr(vip1)}}
+			if v6 {
+				adv.Addresses = []netip.Addr{netip.MustParseAddr("2001:db8::100")}
+			}
+			payload, err := adv.Marshal(src, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sent := time.Now()
+			var d delivery
+			// Multicast on a fresh bridge port may need a moment: resend, boundedly.
+			for i := 0; ; i++ {
+				if err := ca.Send(payload, src, dst); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case d = <-got:
+				case <-time.After(200 * time.Millisecond):
+					if i < 25 {
+						sent = time.Now()
+						continue
+					}
+					t.Fatal("no advert received")
+				}
+				break
+			}
+			p, handled := d.p, d.handled
+			if p.At.IsZero() || p.At.After(handled) || p.At.Before(sent.Add(-time.Millisecond)) {
+				t.Fatalf("receive time %v not within sent %v .. handled %v", p.At, sent, handled)
+			}
+			if p.Src != src || p.TTL != vrrp.TTL || p.Dst != dst {
+				t.Fatalf("packet %+v", p)
+			}
+		})
+	}
+}
+
+// Announcements go out one address at a time, in turn, as keepalived sends them: each address
+// is announced once before any is repeated.
+func TestNetnsConnAnnounceOrder(t *testing.T) {
+	hs := netnstest.NewLAN(t, 2)
+	a, b := hs[0], hs[1]
+	ca := listen(t, a, false)
+	var fd int
+	if err := b.Net.Do(func() (err error) {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		// ETH_P_ARP in network byte order, as AF_PACKET wants it.
+		proto := int(binary.NativeEndian.Uint16([]byte{0x08, 0x06}))
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, proto); err != nil {
+			return err
+		}
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: ifi.Index})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 5}); err != nil {
+		t.Fatal(err)
+	}
+	vips := []netip.Addr{netip.MustParseAddr("198.51.100.101"), netip.MustParseAddr("198.51.100.102")}
+	if err := ca.Announce(vips, 2); err != nil {
+		t.Fatal(err)
+	}
+	var got []netip.Addr
+	buf := make([]byte, 128)
+	for len(got) < 4 {
+		n, _, err := unix.Recvfrom(fd, buf, 0)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if n < vrrp.GratuitousARPLen {
+			continue
+		}
+		sender, _ := netip.AddrFromSlice(buf[28:32]) // sender protocol address
+		got = append(got, sender)
+	}
+	if want := []netip.Addr{vips[0], vips[1], vips[0], vips[1]}; !slices.Equal(got, want) {
+		t.Fatalf("announced %v, want %v", got, want)
+	}
 }

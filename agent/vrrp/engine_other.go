@@ -5,6 +5,7 @@ package vrrp
 import (
 	"errors"
 	"net/netip"
+	"time"
 )
 
 // Conn is the raw-socket Transport; only on Linux.
@@ -34,3 +35,16 @@ func (c *Conn) Dropped() map[string]uint64 { return nil }
 
 // Close does nothing.
 func (c *Conn) Close() error { return nil }
+
+// preciseSleeper sleeps; elsewhere than Linux only as precisely as Go's timers.
+type preciseSleeper struct{}
+
+func newPreciseSleeper() *preciseSleeper { return &preciseSleeper{} }
+
+func (*preciseSleeper) sleep(d time.Duration) {
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
+
+func (*preciseSleeper) close() {}
