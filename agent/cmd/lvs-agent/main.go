@@ -135,7 +135,7 @@ func serve(args []string) error {
 	var ipvsPart *ipvs.Reconciler
 	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() }})
 	ipvsPart = ipvs.New(ipvs.Config{Logger: log, Health: checks, StateDir: filepath.Dir(c.state)})
-	defer ipvsPart.Close()
+	defer func() { _ = ipvsPart.Close() }()
 	parts := reconcile.Multi{ha.New(ha.Config{Logger: log}), checks, ipvsPart,
 		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
