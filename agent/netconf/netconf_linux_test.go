@@ -78,6 +78,9 @@ func TestNetnsPrimaryAndSysctl(t *testing.T) {
 	if v, err := n.Sysctl("net.ipv4.conf.eth0.promote_secondaries"); err != nil || v != "1" {
 		t.Errorf("promote_secondaries = %q, %v", v, err)
 	}
+	if v, err := n.Sysctl("net.ipv4.conf.eth0.arp_announce"); err != nil || v != "2" {
+		t.Errorf("arp_announce = %q, %v", v, err)
+	}
 	// The value is the test namespace's, not the machine's.
 	if got := strings.TrimSpace(h.Exec(t, "cat", "/proc/sys/net/ipv4/conf/eth0/promote_secondaries")); got != "1" {
 		t.Errorf("in the namespace: %q", got)

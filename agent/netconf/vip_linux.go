@@ -91,9 +91,13 @@ func (h *Handle) RemoveAddress(ifname string, p netip.Prefix) error {
 
 // PrepareVIPInterface sets the sysctls an interface that carries VIPs needs:
 // promote_secondaries, so that removing a VIP that happens to be the first address of its
-// subnet does not take the other addresses of that subnet with it (keepalived sets it too).
+// subnet does not take the other addresses of that subnet with it (keepalived sets it too);
+// and arp_announce 2, so that the director's own ARP requests name its own address, never a
+// VIP it holds: a request "who has C? tell VIP" moves C's entry for the VIP to this director,
+// which would pull clients back from the new master while both hold the VIP during a handover.
 func (h *Handle) PrepareVIPInterface(ifname string) error {
-	return h.SetSysctl("net/ipv4/conf/"+ifname+"/promote_secondaries", "1")
+	return errors.Join(h.SetSysctl("net/ipv4/conf/"+ifname+"/promote_secondaries", "1"),
+		h.SetSysctl("net/ipv4/conf/"+ifname+"/arp_announce", "2"))
 }
 
 // IPv6Forwarding reports whether the interface forwards IPv6, which decides the Router flag of

@@ -466,11 +466,11 @@ func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool
 }
 
 // maxHandover bounds how long a stopping master keeps its addresses waiting for a successor.
-// Once the successor advertised, the addresses stay until the clients have moved to it — no
-// packet for them arrived for clientsQuiet — or for maxGrace at most: long enough for its
+// Once the successor advertised, the addresses stay handoverGrace — long enough for its
 // gratuitous ARPs / NAs (sent right after its advert) to reach the clients on a loaded host,
-// and for the handshakes of connections they started towards us just before to complete.
-// Without a way to watch the traffic, they stay handoverGrace. Both routers hold the addresses
+// and for the handshakes of connections they started towards us just before to complete — and
+// then, when the traffic can be watched, until the clients have moved to it (no packet for the
+// addresses arrived for clientsQuiet), maxGrace at most. Both routers hold the addresses
 // meanwhile, which is harmless: each answers.
 const (
 	maxHandover   = 3 * time.Second
@@ -558,14 +558,14 @@ func (e *Engine) awaitSuccessor() bool {
 	}
 }
 
-// awaitClientsMoved keeps the addresses after the successor advertised until no packet for
-// them arrived for clientsQuiet (at most maxGrace), or for handoverGrace without lastSeen.
+// awaitClientsMoved keeps the addresses after the successor advertised for handoverGrace and
+// then until no packet for them arrived for clientsQuiet (at most maxGrace).
 func (e *Engine) awaitClientsMoved(lastSeen func() time.Time) {
+	start := time.Now()
+	time.Sleep(handoverGrace)
 	if lastSeen == nil {
-		time.Sleep(handoverGrace)
 		return
 	}
-	start := time.Now()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -648,19 +648,18 @@ func (e *Engine) handle(p Packet) {
 	}
 }
 
-// holdForClients keeps the addresses after we gave way until the clients have moved to the
-// new master — no packet for them for clientsQuiet, at most maxGrace — as a stopping master
-// does (awaitClientsMoved), or for handoverGrace when the traffic cannot be watched.
+// holdForClients keeps the addresses after we gave way for handoverGrace and then until the
+// clients have moved to the new master — no packet for them for clientsQuiet, at most
+// maxGrace — as a stopping master does (awaitClientsMoved).
 func (e *Engine) holdForClients() {
 	e.cancelRelease()
 	e.releaseFrom = time.Now()
-	wait := handoverGrace
 	if tw, ok := e.tr.(trafficWatcher); ok {
 		if seen, stop, err := tw.watchTraffic(e.addrList()); err == nil {
-			e.releaseSeen, e.releaseStop, wait = seen, stop, clientsQuiet
+			e.releaseSeen, e.releaseStop = seen, stop
 		}
 	}
-	e.release = time.NewTimer(wait)
+	e.release = time.NewTimer(handoverGrace)
 }
 
 // releaseDue is the release timer: the addresses go unless clients still send to them.
