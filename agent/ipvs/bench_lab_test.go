@@ -89,6 +89,8 @@ func TestLabBenchReconcile(t *testing.T) {
 	pid := strings.TrimSpace(e.sh(d1, "pgrep -f '^"+agentapi.BinaryPath+" serve' | head -1"))
 	rss := strings.TrimSpace(e.sh(d1, "grep VmRSS /proc/"+pid+"/status"))
 	hwm := strings.TrimSpace(e.sh(d1, "grep VmHWM /proc/"+pid+"/status"))
+	// Anonymous memory is the Go heap and stacks; file memory is the binary's pages.
+	split := strings.Join(strings.Fields(e.sh(d1, "grep -E '^Rss(Anon|File)' /proc/"+pid+"/status")), " ")
 	teardownAPI, teardown := put(&agentapi.State{})
 	if count() != 0 {
 		t.Fatalf("teardown left %d destinations", count())
@@ -113,7 +115,7 @@ func TestLabBenchReconcile(t *testing.T) {
 	fmt.Fprintf(&b, "%-52s %10.1fms %12.1fms\n", "re-verify the correct table (median of 5, 0 changes)", verifies[len(verifies)/2], ms(verifyAPI))
 	fmt.Fprintf(&b, "%-52s %10.1fms %12.1fms\n", fmt.Sprintf("remove it (%d changes)", teardown.Changes), teardown.TookMS, ms(teardownAPI))
 	fmt.Fprintf(&b, "%-52s %10.1fms\n", "ipvsadm-restore of the same table", float64(restoreUS)/1000)
-	fmt.Fprintf(&b, "agent memory after: %s, peak %s\n", rss, hwm)
+	fmt.Fprintf(&b, "agent memory after: %s (%s), peak %s\n", rss, split, hwm)
 	fmt.Fprintf(&b, "method: the reconciler's own time (dump, diff, batched netlink changes) from its report; the API round trip adds\n"+
 		"JSON, the atomic state write and the other agent parts; ipvsadm-restore timed with date(1) inside the host.\n")
 	t.Log("\n" + b.String())

@@ -76,6 +76,9 @@ type Server struct {
 	committing bool       // a goroutine is committing the queue
 
 	applyMu sync.Mutex // serialises Reconciler.Apply calls
+
+	handlerOnce sync.Once
+	mux         http.Handler
 }
 
 // New loads the stored state and returns a server ready to Run.
@@ -167,7 +170,15 @@ func (s *Server) apply(ctx context.Context, st *store.State) error {
 }
 
 // Handler returns the API's HTTP handler.
-func (s *Server) Handler() http.Handler {
+func (s *Server) Handler() http.Handler { return s.handler() }
+
+// handler builds the API's handler once; batches serve their requests through it.
+func (s *Server) handler() http.Handler {
+	s.handlerOnce.Do(func() { s.mux = s.newHandler() })
+	return s.mux
+}
+
+func (s *Server) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+agentapi.PathVersion, s.getVersion)
 	mux.Handle("GET "+agentapi.PathStatus, s.versioned(s.getStatus))
@@ -180,6 +191,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("DELETE "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.deleteVIP))
 	mux.Handle("GET "+agentapi.PathState, s.versioned(s.getState))
 	mux.Handle("PUT "+agentapi.PathState, s.versioned(s.putState))
+	mux.Handle("POST "+agentapi.PathBatch, s.versioned(s.batch))
 	s.registerIPVS(mux)
 	mux.Handle("/", s.versioned(func(w http.ResponseWriter, r *http.Request) error {
 		return agentapi.NotFound(fmt.Sprintf("no API path %s %s", r.Method, r.URL.Path))

@@ -49,9 +49,10 @@ func (e *TransportError) Unwrap() []error { return []error{ErrUnreachable, e.Err
 
 // Client talks to one agent.
 type Client struct {
-	host string
-	hc   *http.Client
-	snap *snapshot // nil unless EnableSnapshotReads
+	host  string
+	hc    *http.Client
+	snap  *snapshot // nil unless EnableSnapshotReads
+	batch batcher
 }
 
 // maxStreams bounds the streams, hence SSH sessions, a Client keeps open to its agent. Eight
@@ -129,52 +130,75 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // doWith is do with extra request headers.
 func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
-	var body io.Reader
+	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		body = b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, body)
+	var (
+		status int
+		answer []byte
+		err    error
+	)
+	if method == http.MethodGet {
+		status, answer, err = c.roundTrip(ctx, method, path, hdr, body)
+	} else {
+		if c.snap != nil {
+			// Whatever the outcome, a write may have changed the state.
+			defer c.snap.wrote()
+		}
+		status, answer, err = c.submit(ctx, batchItem(method, path, hdr, body))
+	}
 	if err != nil {
 		return err
+	}
+	if status >= 300 {
+		var ae agentapi.Error
+		if json.Unmarshal(answer, &ae) != nil || ae.Code == "" {
+			return &TransportError{Host: c.host, Err: fmt.Errorf("unexpected answer %d %s: %.200q", status, http.StatusText(status), answer)}
+		}
+		return &ae
+	}
+	if out == nil || status == http.StatusNoContent {
+		return nil
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("decode answer of %s %s from %s: %w", method, path, c.host, err)
+	}
+	return nil
+}
+
+// roundTrip sends one request and returns the answer's status and body; its errors are
+// *TransportError.
+func (c *Client) roundTrip(ctx context.Context, method, path string, hdr http.Header, body []byte) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, rd)
+	if err != nil {
+		return 0, nil, &TransportError{Host: c.host, Err: err}
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
 	req.Header.Set(agentapi.HeaderAPIVersion, strconv.Itoa(agentapi.APIVersion))
-	if in != nil {
+	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
-	}
-	if method != http.MethodGet && c.snap != nil {
-		// Whatever the outcome, a write may have changed the state.
-		defer c.snap.wrote()
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return &TransportError{Host: c.host, Err: err}
+		return 0, nil, &TransportError{Host: c.host, Err: err}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return &TransportError{Host: c.host, Err: err}
+		return 0, nil, &TransportError{Host: c.host, Err: err}
 	}
-	if resp.StatusCode >= 300 {
-		var ae agentapi.Error
-		if json.Unmarshal(b, &ae) != nil || ae.Code == "" {
-			return &TransportError{Host: c.host, Err: fmt.Errorf("unexpected answer %s: %.200q", resp.Status, b)}
-		}
-		return &ae
-	}
-	if out == nil || resp.StatusCode == http.StatusNoContent {
-		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("decode answer of %s %s from %s: %w", method, path, c.host, err)
-	}
-	return nil
+	return resp.StatusCode, b, nil
 }
 
 // VIP returns the VIP with vrid, or an error matching agentapi.ErrNotFound.

@@ -55,37 +55,49 @@ type nativeResult struct {
 	Output string `json:"output"` // stdout and stderr, interleaved
 	Error  string `json:"error,omitempty"`
 	Nanos  int64  `json:"nanos"` // how long the command ran, measured on the machine
+	// CPUNanos is the CPU time (user and system) of the command and the children it waited
+	// for, such as terraform's provider plugins.
+	CPUNanos int64 `json:"cpu_nanos"`
+}
+
+// NativeResult is what a native command did.
+type NativeResult struct {
+	Output []byte
+	Code   int
+	Took   time.Duration // wall time
+	CPU    time.Duration // CPU time of the command and its waited-for children
 }
 
 // RunNative runs argv on the machine, in the native network namespace, with working directory
-// dir (under NativeDir) and the machine's environment plus env. It returns the output, the exit
-// code and how long the command ran. It fails outside native mode.
-func RunNative(ctx context.Context, dir string, env []string, argv ...string) ([]byte, int, time.Duration, error) {
+// dir (under NativeDir) and the machine's environment plus env, and returns what it did. It
+// fails outside native mode.
+func RunNative(ctx context.Context, dir string, env []string, argv ...string) (NativeResult, error) {
 	url := os.Getenv(EnvNative)
 	if url == "" {
-		return nil, 0, 0, fmt.Errorf("not in native mode: run under `lab run --native` (%s is not set)", EnvNative)
+		return NativeResult{}, fmt.Errorf("not in native mode: run under `lab run --native` (%s is not set)", EnvNative)
 	}
 	body, err := json.Marshal(nativeRequest{Argv: argv, Dir: dir, Env: env})
 	if err != nil {
-		return nil, 0, 0, err
+		return NativeResult{}, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/run", bytes.NewReader(body))
 	if err != nil {
-		return nil, 0, 0, err
+		return NativeResult{}, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, 0, 0, fmt.Errorf("native runner: %w", err)
+		return NativeResult{}, fmt.Errorf("native runner: %w", err)
 	}
 	defer resp.Body.Close()
 	var res nativeResult
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-		return nil, 0, 0, fmt.Errorf("native runner: answer %s: %w", resp.Status, err)
+		return NativeResult{}, fmt.Errorf("native runner: answer %s: %w", resp.Status, err)
 	}
+	out := NativeResult{Output: []byte(res.Output), Code: res.Code, Took: time.Duration(res.Nanos), CPU: time.Duration(res.CPUNanos)}
 	if res.Error != "" {
-		return []byte(res.Output), res.Code, time.Duration(res.Nanos), errors.New("native runner: " + res.Error)
+		return out, errors.New("native runner: " + res.Error)
 	}
-	return []byte(res.Output), res.Code, time.Duration(res.Nanos), nil
+	return out, nil
 }
 
 func nativeURL() string {

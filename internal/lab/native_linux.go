@@ -128,6 +128,9 @@ func (n *nativeSide) serveRun(w http.ResponseWriter, r *http.Request) {
 	delete(n.cmds, cmd)
 	n.mu.Unlock()
 	res := nativeResult{Code: code, Output: out.String(), Nanos: took.Nanoseconds()}
+	if ps := cmd.ProcessState; ps != nil {
+		res.CPUNanos = (ps.UserTime() + ps.SystemTime()).Nanoseconds()
+	}
 	if err != nil {
 		res.Error = err.Error()
 	}

@@ -102,12 +102,18 @@ func TestBenchScale(t *testing.T) {
 			logPath := filepath.Join(dir, logName)
 			env := []string{"TF_CLI_CONFIG_FILE=" + rc, "TF_LOG_PROVIDER=" + benchLogLevel(), "TF_LOG_PATH=" + logPath, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1"}
 			if native != "" {
-				out, code, took, err := lab.RunNative(ctx, dir, env, append([]string{tf}, args...)...)
-				if err != nil || code != 0 {
-					t.Fatalf("terraform %s (native): exit %d, %v\n%s", strings.Join(args, " "), code, err, out)
+				busy0, total0 := kernelCPU(t)
+				defer func() {
+					busy1, total1 := kernelCPU(t)
+					t.Logf("terraform %s: lab kernel (agents, sshd, dial-stdio) busy %.0f%%", args[0], 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
+				}()
+				res, err := lab.RunNative(ctx, dir, env, append([]string{tf}, args...)...)
+				if err != nil || res.Code != 0 {
+					t.Fatalf("terraform %s (native): exit %d, %v\n%s", strings.Join(args, " "), res.Code, err, res.Output)
 				}
+				t.Logf("terraform %s: %v, CPU of terraform and provider %v", args[0], res.Took.Round(time.Millisecond), res.CPU.Round(time.Millisecond))
 				conns, sessions := sshConnections(t, logPath)
-				return took, conns, sessions
+				return res.Took, conns, sessions
 			}
 			cmd := exec.CommandContext(ctx, tf, args...)
 			cmd.Dir = dir
@@ -125,6 +131,11 @@ func TestBenchScale(t *testing.T) {
 		r.n = n
 		r.apply, r.applyConns, r.applySessions = run("apply.log", "apply", "-auto-approve", "-no-color")
 		r.plan, r.planConns, r.planSessions = run("plan.log", "plan", "-detailed-exitcode", "-no-color")
+		if os.Getenv("LVS_BENCH_KEEP") != "" {
+			// Profiling: what plan costs without reading the agents (terraform and provider alone).
+			took, _, _ := run("plan-norefresh.log", "plan", "-refresh=false", "-detailed-exitcode", "-no-color")
+			t.Logf("%d real servers: plan -refresh=false %v", n, took)
+		}
 		keepBenchLogs(t, a, dir, n) // before destroy, which removes the agents and their logs
 		r.destroy, _, _ = run("destroy.log", "destroy", "-auto-approve", "-no-color")
 		rows = append(rows, r)
@@ -138,6 +149,24 @@ func TestBenchScale(t *testing.T) {
 	}
 	fmt.Fprintf(&b, "\nMethod: provider binary via dev_overrides, terraform CLI; %s; 2 director agents in the lab; targets: apply ≤ 30 s and plan ≤ 10 s at 1,000; one SSH connection per host per run.\n", where)
 	t.Log(b.String())
+}
+
+// kernelCPU returns the busy and total jiffies of the kernel the test runs in (under UML, the
+// lab's one CPU that every lab host shares).
+func kernelCPU(t *testing.T) (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseUint(f, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
 }
 
 // writeSynced writes a file and syncs it: under UML, a file in the native directory must reach

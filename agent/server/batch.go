@@ -1,0 +1,62 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// batch serves the requests of a BatchRequest concurrently through the API's own handler, so
+// each is checked and answered exactly as on its own, and the writes among them reach the group
+// commit together.
+func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
+	var in agentapi.BatchRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if n := len(in.Requests); n == 0 || n > agentapi.MaxBatch {
+		return agentapi.Invalid("requests", fmt.Sprintf("%d requests; a batch holds 1-%d", n, agentapi.MaxBatch))
+	}
+	for i, it := range in.Requests {
+		if !strings.HasPrefix(it.Path, "/v1/") || strings.HasPrefix(it.Path, agentapi.PathBatch) {
+			return agentapi.Invalid(fmt.Sprintf("requests[%d].path", i), fmt.Sprintf("%q is not an API path other than %s", it.Path, agentapi.PathBatch))
+		}
+	}
+	out := agentapi.BatchResponse{Responses: make([]agentapi.BatchResult, len(in.Requests))}
+	var wg sync.WaitGroup
+	for i, it := range in.Requests {
+		req, err := http.NewRequestWithContext(r.Context(), it.Method, it.Path, bytes.NewReader(it.Body))
+		if err != nil {
+			return agentapi.Invalid(fmt.Sprintf("requests[%d]", i), err.Error())
+		}
+		for k, v := range it.Header {
+			req.Header.Set(k, v)
+		}
+		req.Header.Set(agentapi.HeaderAPIVersion, r.Header.Get(agentapi.HeaderAPIVersion))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := &recorder{header: http.Header{}, code: http.StatusOK}
+			s.handler().ServeHTTP(rec, req)
+			out.Responses[i] = agentapi.BatchResult{Status: rec.code, Body: bytes.TrimSpace(rec.body.Bytes())}
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// recorder is the http.ResponseWriter of a request of a batch.
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
