@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
@@ -52,6 +53,7 @@ func healthConfig(a *accLab, quorum int) string {
 			fmt.Sprintf(`  port      = %d`, port),
 			`  scheduler = "rr"`,
 			`  health_check = {`,
+			`    fall = 2`, // one slow answer in a loaded UML guest is not a verdict
 		}, check...), `  }`, `}`)...)
 	}
 	rs := func(name, vs, addr string, port int, extra ...string) string {
@@ -87,20 +89,20 @@ func healthConfig(a *accLab, quorum int) string {
 	) +
 		rs("web1", "web", "198.51.100.21", 80, `  host = {}`) +
 		rs("web2", "web", "198.51.100.22", 80, `  host = {}`) +
-		vs("tls", "tcp", 443, `    type = "https"`, `    path = "/healthz"`, `    tls_server_name = "real1"`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		vs("tls", "tcp", 443, `    type = "https"`, `    path = "/healthz"`, `    tls_server_name = "real1"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tls1", "tls", "198.51.100.21", 443) +
 		// real2's certificate is self-signed: with verification the check fails.
-		rs("tls2", "tls", "198.51.100.22", 443, `  health_check = { type = "https", tls_server_name = "real2", tls_verify = true, interval = "500ms", timeout = "400ms", retries = 0 }`) +
-		vs("tcp", "tcp", 8080, `    type = "tcp"`, `    connect_port = 22`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		rs("tls2", "tls", "198.51.100.22", 443, `  health_check = { type = "https", tls_server_name = "real2", tls_verify = true, interval = "1s", timeout = "800ms", retries = 0 }`) +
+		vs("tcp", "tcp", 8080, `    type = "tcp"`, `    connect_port = 22`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tcp1", "tcp", "198.51.100.21", 8080) +
-		rs("tcp2", "tcp", "198.51.100.22", 8080, `  health_check = { type = "tcp", connect_port = 2323, interval = "500ms", timeout = "400ms", retries = 0 }`) +
-		vs("exec", "tcp", 8081, `    type = "exec"`, `    command = "test -e /tmp/hc-up-$LVS_RS_ADDRESS"`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		rs("tcp2", "tcp", "198.51.100.22", 8080, `  health_check = { type = "tcp", connect_port = 2323, interval = "1s", timeout = "800ms", retries = 0 }`) +
+		vs("exec", "tcp", 8081, `    type = "exec"`, `    command = "test -e /tmp/hc-up-$LVS_RS_ADDRESS"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("exec1", "exec", "198.51.100.21", 8081) +
 		rs("exec2", "exec", "198.51.100.22", 8081) +
-		vs("dns", "udp", 53, `    type = "dns"`, `    query_name = "www.example.test"`, `    interval = "500ms"`, `    timeout = "400ms"`, `    retries = 0`) +
+		vs("dns", "udp", 53, `    type = "dns"`, `    query_name = "www.example.test"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("dns1", "dns", "198.51.100.21", 53) +
-		rs("dns2", "dns", "198.51.100.22", 53, `  health_check = { type = "dns", query_name = "nothing.example.test", interval = "500ms", timeout = "400ms", retries = 0 }`) +
-		vs("hang", "tcp", 8082, `    type = "http"`, `    path = "/hang"`, `    connect_port = 80`, `    interval = "1s"`, `    timeout = "300ms"`, `    retries = 0`) +
+		rs("dns2", "dns", "198.51.100.22", 53, `  health_check = { type = "dns", query_name = "nothing.example.test", interval = "1s", timeout = "800ms", retries = 0 }`) +
+		vs("hang", "tcp", 8082, `    type = "http"`, `    path = "/hang"`, `    connect_port = 80`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("hang1", "hang", "198.51.100.21", 8082)
 }
 
@@ -133,7 +135,8 @@ func (a *accLab) healthIs(want map[string]string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("health after 30 s:\n%s", strings.Join(bad, "\n"))
+			logs, _ := a.run("director1", "tail -n 30 "+agentapi.LogPath)
+			return fmt.Errorf("health after 30 s:\n%s\ndirector1's agent log:\n%s", strings.Join(bad, "\n"), logs)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
