@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"strconv"
@@ -35,16 +34,6 @@ func newExecChecker(s *spec) (*execChecker, error) {
 		"LVS_VS_FWMARK=" + strconv.FormatUint(uint64(s.vs.FWMark), 10),
 	}
 	return &execChecker{command: s.hc.Exec.Command, env: env}, nil
-}
-
-// limitedBuffer keeps the first maxExecOutput bytes written to it.
-type limitedBuffer struct{ bytes.Buffer }
-
-func (b *limitedBuffer) Write(p []byte) (int, error) {
-	if room := maxExecOutput - b.Len(); room > 0 {
-		b.Buffer.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
 }
 
 // firstLine is the first non-empty line of out, for a reason.
