@@ -181,7 +181,7 @@ func TestLabBenchFailover(t *testing.T) {
 					// The client has seen a few of the master's adverts: the wire view has the
 					// last one before the event.
 					time.Sleep(time.Duration(iv.cs) * 25 * time.Millisecond)
-					start := monoNow()
+					start := lab.MonotonicNow()
 					switch {
 					case event == "host killed":
 						if err := e.host(d1).Kill(); err != nil {
@@ -202,7 +202,7 @@ func TestLabBenchFailover(t *testing.T) {
 						// The stopped one starts again and preempts: the second half of an
 						// upgrade.
 						w := e.startWatch(vip4, d1, 5*time.Millisecond)
-						start := monoNow()
+						start := lab.MonotonicNow()
 						if impl == "lvs-agent" {
 							e.startServices(d1)
 						} else {

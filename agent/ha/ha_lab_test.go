@@ -14,6 +14,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
 // Generous bounds: the lab may run in a User-Mode-Linux kernel on one loaded core. Failover
@@ -73,7 +74,7 @@ func TestLabVRRP(t *testing.T) {
 		e.waitState(d1, 91, "MASTER", settle)
 		e.waitState(d2, 91, "BACKUP", settle)
 		w := e.startWatch(vip4, d2, 10*time.Millisecond)
-		start := monoNow()
+		start := lab.MonotonicNow()
 		e.exec(d1, agentapi.BinaryPath+" stop")
 		r := w.result()
 		gap := time.Duration(r.FirstExpect - start)
@@ -120,7 +121,7 @@ func TestLabVRRP(t *testing.T) {
 		e.waitState(d2, 91, "BACKUP", settle)
 		e.waitAnswers(vip4, d1, settle)
 		w := e.startWatch(vip4, d2, 10*time.Millisecond)
-		start := monoNow()
+		start := lab.MonotonicNow()
 		if err := e.host(d1).Kill(); err != nil {
 			t.Fatal(err)
 		}

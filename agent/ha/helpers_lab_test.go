@@ -412,14 +412,6 @@ func (c kaConf) String() string {
 	return b.String()
 }
 
-// monoNow is CLOCK_MONOTONIC, shared by every process of the kernel, so that times taken in
-// the test and in a host's probe compare.
-func monoNow() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
-}
-
 // helperMain runs one of the helper programs.
 func helperMain(args []string) int {
 	if len(args) == 0 {
@@ -640,7 +632,7 @@ func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
 
 // rxMono is the kernel receive time of a packet (SO_TIMESTAMPNS) on CLOCK_MONOTONIC.
 func rxMono(oob []byte) int64 {
-	at := monoNow()
+	at := lab.MonotonicNow()
 	if msgs, err := unix.ParseSocketControlMessage(oob); err == nil {
 		for _, m := range msgs {
 			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SO_TIMESTAMPNS && len(m.Data) >= 16 {
@@ -717,9 +709,9 @@ func helperWatch(args []string) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				start := monoNow()
+				start := lab.MonotonicNow()
 				name, err := dialName(addr, timeout)
-				results <- attempt{start: start, end: monoNow(), name: name, err: err}
+				results <- attempt{start: start, end: lab.MonotonicNow(), name: name, err: err}
 			}()
 		case a := <-results:
 			handle(a)

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
@@ -135,7 +133,7 @@ virtual_server %s 80 {
 				// Let the check settle into its rhythm, at a random phase to it.
 				time.Sleep(interval + time.Duration(run)*interval/runs)
 				w := e.watchGone(svc, dest, 30*time.Second)
-				killed := monoNow()
+				killed := lab.MonotonicNow()
 				e.sh(r1, ev.kill)
 				gone, err := w()
 				if err != nil {
@@ -248,7 +246,7 @@ func helperGone(args []string) error {
 		if err != nil {
 			return err
 		}
-		now := monoNow()
+		now := lab.MonotonicNow()
 		switch {
 		case in && !ready:
 			fmt.Println("ready")
@@ -260,11 +258,4 @@ func helperGone(args []string) error {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return fmt.Errorf("%s still in %s after %v (ready=%v)", dest, svc, limit, ready)
-}
-
-// monoNow is CLOCK_MONOTONIC, shared by every process of the lab kernel.
-func monoNow() int64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
 }
