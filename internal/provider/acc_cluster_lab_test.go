@@ -80,7 +80,9 @@ func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc 
 	}
 }
 
-func clusterConfig(a *accLab, w1, w2 int) string {
+// pairAndVIP is the provider, the pair of director1 and director2, and the VIP 198.51.100.100
+// (VRID 91) with adverts every advert.
+func pairAndVIP(a *accLab, advert string) string {
 	return a.providerBlock() + hcl(
 		`resource "lvs_director_pair" "p" {`,
 		`  name      = "edge"`,
@@ -90,8 +92,13 @@ func clusterConfig(a *accLab, w1, w2 int) string {
 		`  director_pair_id  = lvs_director_pair.p.id`,
 		`  virtual_router_id = 91`,
 		`  addresses         = ["198.51.100.100/24"]`,
-		`  advert_interval   = "100ms"`,
+		fmt.Sprintf(`  advert_interval   = %q`, advert),
 		`}`,
+	)
+}
+
+func clusterConfig(a *accLab, w1, w2 int) string {
+	return pairAndVIP(a, "100ms") + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
 		`  address   = "198.51.100.100"`,

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func healthConfig(a *accLab, quorum int) string {
 	}
 	// Adverts every second: this test is about checks, and a loaded UML guest may delay 100 ms
 	// adverts enough to move the VIP, resetting connections mid-request.
-	return strings.Replace(modesPairAndVIP(a), `advert_interval   = "100ms"`, `advert_interval   = "1s"`, 1) + hcl(
+	return pairAndVIP(a, "1s") + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
 		`  address   = "198.51.100.100"`,
@@ -166,7 +167,7 @@ func (a *accLab) webAnswers(n int, want []string, none ...string) error {
 		return err
 	}
 	for name, c := range got {
-		if c > 0 && !contains(want, name) {
+		if c > 0 && !slices.Contains(want, name) {
 			return fmt.Errorf("%d requests: %v; want answers only from %v", n, got, want)
 		}
 	}
@@ -186,15 +187,6 @@ func (a *accLab) webAnswers(n int, want []string, none ...string) error {
 	}
 	a.t.Logf("%d requests through the VIP: %v", n, got)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 const (

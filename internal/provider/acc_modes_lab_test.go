@@ -80,21 +80,6 @@ func (a *accLab) modesCleanHosts() error {
 	return a.checkHostsOutput([]string{"real1", "real2"}, "ip -o addr show dev lo; ip -o addr show dev tunl0 2>/dev/null; true", false, modesVIP)
 }
 
-func modesPairAndVIP(a *accLab) string {
-	return a.providerBlock() + hcl(
-		`resource "lvs_director_pair" "p" {`,
-		`  name      = "edge"`,
-		`  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
-		`}`,
-		`resource "lvs_vip" "v" {`,
-		`  director_pair_id  = lvs_director_pair.p.id`,
-		`  virtual_router_id = 91`,
-		`  addresses         = ["198.51.100.100/24"]`,
-		`  advert_interval   = "100ms"`,
-		`}`,
-	)
-}
-
 // modesRealServers are two real servers of lvs_virtual_server.web on port, with extra lines.
 func modesRealServers(port int, extra ...string) string {
 	var s string
@@ -283,7 +268,7 @@ func TestAccSyncSurvivesFailover(t *testing.T) {
 // off tunl0.
 func TestAccTunnelMode(t *testing.T) {
 	a := modesLab(t)
-	config := modesPairAndVIP(a) + hcl(
+	config := pairAndVIP(a, "100ms") + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id            = lvs_vip.v.id`,
 		`  address           = "198.51.100.100"`,
@@ -368,7 +353,7 @@ func TestAccNATMode(t *testing.T) {
 	for _, h := range directors {
 		orig[h] = a.exec(h, sysctls)
 	}
-	config := modesPairAndVIP(a) + hcl(
+	config := pairAndVIP(a, "100ms") + hcl(
 		`resource "lvs_vip" "gw" {`,
 		`  director_pair_id  = lvs_director_pair.p.id`,
 		`  virtual_router_id = 92`,
