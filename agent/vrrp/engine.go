@@ -657,6 +657,8 @@ func (e *Engine) holdForClients() {
 	if tw, ok := e.tr.(trafficWatcher); ok {
 		if seen, stop, err := tw.watchTraffic(e.addrList()); err == nil {
 			e.releaseSeen, e.releaseStop = seen, stop
+		} else {
+			e.log.Warn("vrrp: cannot watch client traffic; releasing the addresses after the fixed grace", "err", err)
 		}
 	}
 	e.release = time.NewTimer(handoverGrace)
@@ -669,8 +671,8 @@ func (e *Engine) releaseDue() {
 		if last.Before(e.releaseFrom) {
 			last = e.releaseFrom
 		}
-		if quiet := time.Since(last); quiet < clientsQuiet && time.Since(e.releaseFrom) < maxGrace {
-			e.release.Reset(clientsQuiet - quiet)
+		if quiet, held := time.Since(last), time.Since(e.releaseFrom); quiet < clientsQuiet && held < maxGrace {
+			e.release.Reset(min(clientsQuiet-quiet, maxGrace-held))
 			return
 		}
 	}

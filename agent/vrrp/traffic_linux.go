@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -67,7 +68,13 @@ func (w *trafficWatch) read() {
 	for {
 		got, err := w.f.Read(buf)
 		if err != nil {
-			return // closed
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			// A link going down reports ENETDOWN once; the watch must outlive it, without
+			// spinning on an error that persists.
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		if got < len(buf) {
 			continue
