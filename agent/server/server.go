@@ -156,9 +156,14 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 	}
 }
 
+// applyCurrent applies the current state. It reads the state under applyMu: read before, a
+// commit could publish and apply a newer one in between, and this older one would then undo
+// an acknowledged write in the kernel until the next resync.
 func (s *Server) applyCurrent(ctx context.Context, why string) {
-	st := s.view()
-	if err := s.apply(ctx, st); err != nil {
+	s.applyMu.Lock()
+	err := s.rec.Apply(ctx, s.view())
+	s.applyMu.Unlock()
+	if err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
 }
