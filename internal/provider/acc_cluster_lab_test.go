@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,31 @@ func TestAccDRCluster(t *testing.T) {
 			},
 			{ResourceName: "lvs_virtual_server.web", ImportState: true, ImportStateVerify: true},
 			{ResourceName: "lvs_real_server.r2", ImportState: true, ImportStateVerify: true, ImportStateVerifyIgnore: []string{"host"}},
+			{
+				// A second resource for a real server the directors already hold is refused, and
+				// the refusal leaves the first one's host set-up alone.
+				Config: clusterConfig(a, 1, 2) + hcl(
+					`resource "lvs_real_server" "dup" {`,
+					`  virtual_server_id = lvs_virtual_server.web.id`,
+					`  address           = "198.51.100.21"`,
+					`  port              = 80`,
+					`  host              = {}`,
+					`}`,
+				),
+				ExpectError: regexp.MustCompile(`Real Server Already Exists`),
+			},
+			{
+				Config: clusterConfig(a, 1, 2),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					func(*terraform.State) error {
+						if out := a.exec("real1", "ip -o addr show dev lo"); !strings.Contains(out, "198.51.100.100") {
+							return fmt.Errorf("real1 lost the VIP on lo after a refused duplicate:\n%s", out)
+						}
+						return nil
+					},
+					a.checkSpread(150, map[string]int{"real1": 1, "real2": 2}),
+				),
+			},
 			{
 				Config: clusterConfig(a, 1, 1),
 				Check:  a.checkSpread(200, map[string]int{"real1": 1, "real2": 1}),

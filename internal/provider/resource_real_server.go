@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -270,7 +271,9 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 				_ = r.hosts.Agent(h).DeleteRealServer(ctx, vsID.Key, key)
 			}
 		}
-		if plan.Host != nil {
+		// The binding carries this real server's ID: when a director already holds the real
+		// server, the binding belongs to the resource that made it and must stay.
+		if plan.Host != nil && !slices.Contains(existed, true) {
 			r.unbind(ctx, plan.sshAddress(), id, &resp.Diagnostics)
 		}
 		return
