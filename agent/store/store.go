@@ -1,8 +1,9 @@
 // Package store keeps the agent's desired state on disk.
 //
-// The state is one JSON document, root-only, replaced atomically (temp file, fsync, rename, fsync of
+// The state is a JSON snapshot, root-only, replaced atomically (temp file, fsync, rename, fsync of
 // the directory) so that a crash or power cut leaves either the old or the new document, never a
-// torn one. The agent re-applies it on start without flushing what the kernel already has.
+// torn one, and a journal of the changes since, one fsynced line each (see journal.go). The agent
+// re-applies it on start without flushing what the kernel already has.
 package store
 
 import (
@@ -20,31 +21,45 @@ import (
 // configuration between hosts.
 type State = agentapi.State
 
-// Store reads and writes the state file at Path.
+// Store reads and writes the state file at Path and its journal, Path + ".journal". One
+// goroutine at a time may use it.
 type Store struct {
 	Path string
+
+	// Commit's bookkeeping; Load leaves it alone, so tests may Load what a server commits.
+	journal      *os.File // open for appending once Commit first writes
+	journalSize  int64
+	snapshotSize int64
+	sized        bool // snapshotSize is known
 }
 
 // New returns a store for the file at path.
 func New(path string) *Store { return &Store{Path: path} }
 
-// Load returns the stored state, or an empty state when none was ever saved.
+// Load returns the stored state, the snapshot with the journal replayed over it, or an empty
+// state when none was ever saved.
 func (s *Store) Load() (*State, error) {
-	b, err := os.ReadFile(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
-	}
 	var st State
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
+	b, err := os.ReadFile(s.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("read state: %w", err)
+	default:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
+		}
+	}
+	if err := s.replay(&st); err != nil {
+		return nil, err
 	}
 	return &st, nil
 }
 
-// Save writes st atomically with mode 0600 in a 0700 directory.
+func (s *Store) dir() string { return filepath.Dir(s.Path) }
+
+// Save writes st as the snapshot, atomically, with mode 0600 in a 0700 directory, and empties
+// the journal.
 func (s *Store) Save(st *State) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -73,19 +88,18 @@ func (s *Store) Save(st *State) error {
 	if err := os.Rename(tmp.Name(), s.Path); err != nil {
 		return fmt.Errorf("replace state: %w", err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open state dir: %w", err)
+	if err := syncDir(dir); err != nil {
+		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync state dir: %w", err)
-	}
-	return nil
+	s.snapshotSize, s.sized = int64(len(b)+1), true
+	return s.resetJournal()
 }
 
-// Remove deletes the state file; a missing file is not an error.
+// Remove deletes the state file and its journal; a missing file is not an error.
 func (s *Store) Remove() error {
+	if err := s.resetJournal(); err != nil {
+		return err
+	}
 	if err := os.Remove(s.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state: %w", err)
 	}

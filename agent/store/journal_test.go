@@ -1,0 +1,200 @@
+package store_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+// changer makes random changes the way the agent's server does: on a copy of the state whose
+// maps are its own, replacing objects rather than changing them.
+type changer struct {
+	rng *rand.Rand
+	cur *store.State
+}
+
+func (c *changer) next() *store.State {
+	n := *c.cur
+	n.VIPs = maps.Clone(c.cur.VIPs)
+	n.VirtualServers = maps.Clone(c.cur.VirtualServers)
+	n.RealServerBindings = maps.Clone(c.cur.RealServerBindings)
+	n.Serial++
+	vsKey := fmt.Sprintf("tcp/198.51.100.%d:80", 100+c.rng.IntN(3))
+	switch c.rng.IntN(10) {
+	case 0:
+		n.Pair = &agentapi.Pair{Name: fmt.Sprintf("edge%d", c.rng.IntN(9)), Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}
+	case 1:
+		if n.VIPs == nil {
+			n.VIPs = map[int]*agentapi.VIP{}
+		}
+		vrid := 1 + c.rng.IntN(3)
+		if c.rng.IntN(3) == 0 {
+			delete(n.VIPs, vrid)
+		} else {
+			n.VIPs[vrid] = &agentapi.VIP{VRID: vrid, Addresses: []string{"198.51.100.100"}, Priorities: [2]int{200, 100}, AdvertIntervalCS: 1 + c.rng.IntN(100)}
+		}
+	case 2:
+		if n.VirtualServers == nil {
+			n.VirtualServers = map[string]*agentapi.VirtualServer{}
+		}
+		if c.rng.IntN(4) == 0 {
+			delete(n.VirtualServers, vsKey)
+			break
+		}
+		vs := &agentapi.VirtualServer{VRID: 1, Protocol: "tcp", Address: "198.51.100.100", Port: 80, Scheduler: []string{"rr", "wrr"}[c.rng.IntN(2)]}
+		if old := n.VirtualServers[vsKey]; old != nil {
+			vs.RealServers = old.RealServers // a changed virtual server keeps its real servers
+		}
+		n.VirtualServers[vsKey] = vs
+	case 3:
+		if n.RealServerBindings == nil {
+			n.RealServerBindings = map[string]*agentapi.RealServerBinding{}
+		}
+		id := fmt.Sprintf("b%d", c.rng.IntN(4))
+		if c.rng.IntN(3) == 0 {
+			delete(n.RealServerBindings, id)
+		} else {
+			n.RealServerBindings[id] = &agentapi.RealServerBinding{VIP: "198.51.100.100", ForwardingMethod: "dr"}
+		}
+	default:
+		old := n.VirtualServers[vsKey]
+		if old == nil {
+			break
+		}
+		vs := *old
+		vs.RealServers = maps.Clone(old.RealServers)
+		if vs.RealServers == nil {
+			vs.RealServers = map[string]*agentapi.RealServer{}
+		}
+		rs := fmt.Sprintf("198.51.100.%d", 20+c.rng.IntN(40))
+		if c.rng.IntN(4) == 0 {
+			delete(vs.RealServers, rs+":80")
+		} else {
+			vs.RealServers[rs+":80"] = &agentapi.RealServer{Address: rs, Port: 80, Weight: c.rng.IntN(5)}
+		}
+		n.VirtualServers[vsKey] = &vs
+	}
+	return &n
+}
+
+func jsonOf(t *testing.T, st *store.State) string {
+	t.Helper()
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestCommitJournalRoundTrips: after every one of many random changes, a fresh Load (snapshot
+// plus journal, as after a crash at that point) returns exactly the committed state, through
+// several compactions.
+func TestCommitJournalRoundTrips(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := store.New(path)
+	c := &changer{rng: rand.New(rand.NewPCG(1, 2)), cur: &store.State{}}
+	compactions := 0
+	for i := range 3000 {
+		next := c.next()
+		if err := s.Commit(c.cur, next); err != nil {
+			t.Fatal(err)
+		}
+		c.cur = next
+		if _, err := os.Stat(path + ".journal"); os.IsNotExist(err) {
+			compactions++
+		}
+		if i%97 == 0 || i > 2990 {
+			got, err := store.New(path).Load()
+			if err != nil {
+				t.Fatalf("change %d: %v", i, err)
+			}
+			if g, w := jsonOf(t, got), jsonOf(t, c.cur); g != w {
+				t.Fatalf("change %d: loaded\n%s\nwant\n%s", i, g, w)
+			}
+		}
+	}
+	if compactions == 0 {
+		t.Error("the journal was never folded into the snapshot")
+	}
+}
+
+// TestJournalTornLastLine: a last line cut short (the agent stopped while writing a change it
+// never acknowledged) is ignored; a bad line before the last is reported with the file's name.
+func TestJournalTornLastLine(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := store.New(path)
+	c := &changer{rng: rand.New(rand.NewPCG(3, 4)), cur: &store.State{}}
+	for range 20 {
+		next := c.next()
+		if err := s.Commit(c.cur, next); err != nil {
+			t.Fatal(err)
+		}
+		c.cur = next
+	}
+	j, err := os.ReadFile(path + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal", append(j, []byte(`{"serial":999,"pair_se`)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.New(path).Load()
+	if err != nil {
+		t.Fatalf("torn last line: %v", err)
+	}
+	if g, w := jsonOf(t, got), jsonOf(t, c.cur); g != w {
+		t.Fatalf("loaded %s, want %s", g, w)
+	}
+	if err := os.WriteFile(path+".journal", append([]byte("{not json\n"), j...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.New(path).Load(); err == nil || !strings.Contains(err.Error(), path+".journal") || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("corrupt journal: %v", err)
+	}
+}
+
+// TestJournalOlderThanSnapshotSkipped: a crash after a new snapshot but before the journal was
+// removed leaves lines the snapshot already holds; they are not replayed over it.
+func TestJournalOlderThanSnapshotSkipped(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := store.New(path)
+	c := &changer{rng: rand.New(rand.NewPCG(5, 6)), cur: &store.State{}}
+	for range 30 {
+		next := c.next()
+		if err := s.Commit(c.cur, next); err != nil {
+			t.Fatal(err)
+		}
+		c.cur = next
+	}
+	j, err := os.ReadFile(path + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The snapshot at the last serial, with a changed pair the journal knows nothing of.
+	snap := *c.cur
+	snap.Pair = &agentapi.Pair{Name: "snapshot-only"}
+	if err := store.New(path).Save(&snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".journal", j, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.New(path).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Pair == nil || got.Pair.Name != "snapshot-only" {
+		t.Fatalf("journal lines older than the snapshot were replayed: pair %+v", got.Pair)
+	}
+}
