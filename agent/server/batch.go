@@ -11,8 +11,8 @@ import (
 )
 
 // batch serves the requests of a BatchRequest concurrently through the API's own handler, so
-// each is checked and answered exactly as on its own, and the writes among them reach the group
-// commit together.
+// each is checked and answered exactly as on its own, and the writes among them are stored and
+// applied in one commit (see commitGate).
 func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	var in agentapi.BatchRequest
 	if err := decode(r, &in); err != nil {
@@ -26,8 +26,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 			return agentapi.Invalid(fmt.Sprintf("requests[%d].path", i), fmt.Sprintf("%q is not an API path other than %s", it.Path, agentapi.PathBatch))
 		}
 	}
-	out := agentapi.BatchResponse{Responses: make([]agentapi.BatchResult, len(in.Requests))}
-	var wg sync.WaitGroup
+	reqs := make([]*http.Request, len(in.Requests))
 	for i, it := range in.Requests {
 		req, err := http.NewRequestWithContext(r.Context(), it.Method, it.Path, bytes.NewReader(it.Body))
 		if err != nil {
@@ -37,9 +36,18 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 			req.Header.Set(k, v)
 		}
 		req.Header.Set(agentapi.HeaderAPIVersion, r.Header.Get(agentapi.HeaderAPIVersion))
+		reqs[i] = req
+	}
+	out := agentapi.BatchResponse{Responses: make([]agentapi.BatchResult, len(reqs))}
+	gate := s.newCommitGate(len(reqs))
+	var wg sync.WaitGroup
+	for i, req := range reqs {
+		ctx, item := gate.item(req.Context())
+		req = req.WithContext(ctx)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer item.arrive() // answered without a write: no longer holds the others back
 			rec := &recorder{header: http.Header{}, code: http.StatusOK}
 			s.handler().ServeHTTP(rec, req)
 			out.Responses[i] = agentapi.BatchResult{Status: rec.code, Body: bytes.TrimSpace(rec.body.Bytes())}

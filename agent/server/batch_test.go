@@ -1,11 +1,17 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -46,6 +52,18 @@ func serveCounting(t *testing.T, srv *server.Server, noBatch bool) (*agentclient
 	return c, counts
 }
 
+// loneWrites counts the writes sent on their own, not in a batch.
+func loneWrites(m *sync.Map) int64 {
+	var n int64
+	m.Range(func(k, v any) bool {
+		if key := k.(string); !strings.HasPrefix(key, "GET ") && key != "POST "+agentapi.PathBatch {
+			n += v.(*atomic.Int64).Load()
+		}
+		return true
+	})
+	return n
+}
+
 func count(m *sync.Map, key string) int64 {
 	if n, ok := m.Load(key); ok {
 		return n.(*atomic.Int64).Load()
@@ -76,6 +94,8 @@ func TestWritesAreBatched(t *testing.T) {
 			if _, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "wrr", ForwardingMethod: "nat"}); err != nil {
 				t.Fatal(err)
 			}
+			applied0, _ := rec.count()
+			lone0 := loneWrites(counts)
 			gate := rec.hold() // the next apply waits: the writes after it queue up in the client
 			const n = 12
 			errs := make([]error, n)
@@ -107,12 +127,71 @@ func TestWritesAreBatched(t *testing.T) {
 				}
 			}
 			batches := count(counts, "POST "+agentapi.PathBatch)
+			lone := loneWrites(counts) - lone0
 			if !noBatch && batches == 0 {
 				t.Error("no batch was sent for concurrent writes")
+			}
+			// Each batch is stored and applied once, whatever it holds, as is each write sent alone.
+			if applied, _ := rec.count(); !noBatch && int64(applied-applied0) > lone+batches {
+				t.Errorf("%d applies for %d writes sent alone and %d batches, want at most %d", applied-applied0, lone, batches, lone+batches)
 			}
 			if noBatch && batches != 1 {
 				t.Errorf("%d batch attempts to an agent without the path, want 1 (then one by one)", batches)
 			}
 		})
+	}
+}
+
+// TestBatchIsOneCommit: the writes of one batch are stored and applied once, together, however
+// many there are; reads and refused writes in it hold nothing back.
+func TestBatchIsOneCommit(t *testing.T) {
+	t.Parallel()
+	rec := &gatedReconciler{}
+	close(rec.hold())
+	srv, err := server.New(server.Config{Store: store.New(filepath.Join(t.TempDir(), "state.json")), Reconciler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := serveCounting(t, srv, false)
+	ctx := context.Background()
+	if _, err := c.PutPair(ctx, &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	key := "tcp/[2001:db8::100]:80"
+	if _, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "wrr", ForwardingMethod: "nat"}); err != nil {
+		t.Fatal(err)
+	}
+	var req agentapi.BatchRequest
+	for i := range 20 {
+		w := 1 + i
+		if i == 7 {
+			w = 70000 // refused
+		}
+		body, _ := json.Marshal(&agentapi.RealServer{Address: fmt.Sprintf("2001:db8::1:%x", i+1), Port: 8080, Weight: w})
+		req.Requests = append(req.Requests, agentapi.BatchItem{Method: http.MethodPut, Body: body,
+			Path: "/v1/virtual-servers/" + url.PathEscape(key) + "/real-servers/" + url.PathEscape(fmt.Sprintf("[2001:db8::1:%x]:8080", i+1))})
+	}
+	req.Requests = append(req.Requests, agentapi.BatchItem{Method: http.MethodGet, Path: "/v1/state"})
+	body, _ := json.Marshal(req)
+	before, _ := rec.count()
+	hr := httptest.NewRequest(http.MethodPost, agentapi.PathBatch, bytes.NewReader(body))
+	hr.Header.Set(agentapi.HeaderAPIVersion, strconv.Itoa(agentapi.APIVersion))
+	w := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(w, hr)
+	var res agentapi.BatchResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil || w.Code != http.StatusOK || len(res.Responses) != 21 {
+		t.Fatalf("batch: %d %s (%v)", w.Code, w.Body.String(), err)
+	}
+	for i, r := range res.Responses {
+		want := http.StatusOK
+		if i == 7 {
+			want = http.StatusUnprocessableEntity
+		}
+		if r.Status != want {
+			t.Errorf("request %d: status %d, want %d: %s", i, r.Status, want, r.Body)
+		}
+	}
+	if after, st := rec.count(); after-before != 1 || len(st.VirtualServers[key].RealServers) != 19 {
+		t.Errorf("%d applies for one batch (want 1); %d real servers applied (want 19)", after-before, len(st.VirtualServers[key].RealServers))
 	}
 }

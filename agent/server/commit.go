@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
@@ -35,19 +36,72 @@ type writeResult struct {
 // it returns an error. A failed apply
 // keeps the change stored: the agent retries it at every resync, and the caller learns that it is
 // not in effect yet. The returned state is shared: callers read it and never change it.
-func (s *Server) commit(_ context.Context, change func(*store.State) error) (*store.State, error) {
+func (s *Server) commit(ctx context.Context, change func(*store.State) error) (*store.State, error) {
 	w := &write{change: change, done: make(chan writeResult, 1)}
 	s.qmu.Lock()
 	s.queue = append(s.queue, w)
-	if !s.committing {
-		s.committing = true
-		go s.commitQueued()
-	}
 	s.qmu.Unlock()
+	// A write of a batch waits for the batch's other writes, which then go in one commit: the
+	// last of them to arrive (or to be answered without writing) starts it.
+	if g, ok := ctx.Value(gateKey{}).(*gateItem); !ok || !g.arrive() {
+		s.startCommitter()
+	}
 	// The write is not abandoned when the caller goes away: it is stored and applied like the
 	// others, so the answer is awaited whatever the request's context does.
 	r := <-w.done
 	return r.st, r.err
+}
+
+// startCommitter commits what is queued unless a committer already runs.
+func (s *Server) startCommitter() {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if !s.committing && len(s.queue) > 0 {
+		s.committing = true
+		go s.commitQueued()
+	}
+}
+
+// commitGate holds back the commit of a batch's writes until every request of the batch has
+// either queued its write or been answered without one.
+type commitGate struct {
+	s       *Server
+	mu      sync.Mutex
+	pending int
+}
+
+// gateItem is one request's place in a commitGate; it arrives once.
+type gateItem struct {
+	g    *commitGate
+	once sync.Once
+}
+
+type gateKey struct{}
+
+func (s *Server) newCommitGate(n int) *commitGate { return &commitGate{s: s, pending: n} }
+
+// item returns the context of one request of the batch.
+func (g *commitGate) item(ctx context.Context) (context.Context, *gateItem) {
+	it := &gateItem{g: g}
+	return context.WithValue(ctx, gateKey{}, it), it
+}
+
+// arrive records that the request has queued its write or has finished; it returns false when
+// the request had already arrived (a second write of one request is committed on its own).
+func (it *gateItem) arrive() bool {
+	first := false
+	it.once.Do(func() {
+		first = true
+		g := it.g
+		g.mu.Lock()
+		g.pending--
+		last := g.pending == 0
+		g.mu.Unlock()
+		if last {
+			g.s.startCommitter()
+		}
+	})
+	return first
 }
 
 // commitQueued commits batches until the queue is empty; only one runs at a time, so it is the
@@ -75,7 +129,7 @@ func (s *Server) commitBatch(batch []*write) {
 	if st != nil {
 		// The apply belongs to every write of the batch, so no one request's context bounds it;
 		// the parts bound their own kernel and network calls.
-		applyErr = s.apply(context.Background(), st)
+		applyErr = s.apply(ForChange(context.Background()), st)
 	}
 	s.log.Debug("committed", "writes", len(batch), "serial", s.view().Serial, "store", stored, "apply", time.Since(start)-stored)
 	for i, w := range batch {
@@ -108,7 +162,7 @@ func (s *Server) update(batch []*write) (*store.State, []error, error) {
 	if accepted == 0 {
 		return nil, errs, nil
 	}
-	if err := s.store.Save(next); err != nil {
+	if err := s.store.Commit(s.view(), next); err != nil {
 		return nil, errs, err
 	}
 	s.mu.Lock()
