@@ -43,11 +43,41 @@ type desiredService struct {
 	vsKey  string
 	vs     *agentapi.VirtualServer
 	quorum agentapi.IPVSQuorum
-	// roles and configured weights of the destinations, by key.
+	sorry  bool  // the sorry server is the table's one destination
+	err    error // the configuration could not be turned into a service
+}
+
+// destIndex is what the report needs per destination key: its role, configured weight and real
+// server key. It is built when a report asks, not on every apply: with thousands of real servers
+// and a commit per write, building it each time was most of what an apply allocated.
+type destIndex struct {
 	roles      map[netip.AddrPort]destRole
 	configured map[netip.AddrPort]int
 	rsKeys     map[netip.AddrPort]string
-	err        error // the configuration could not be turned into a service
+}
+
+func (d *desiredService) index() destIndex {
+	n := len(d.vs.RealServers)
+	ix := destIndex{roles: make(map[netip.AddrPort]destRole, n), configured: make(map[netip.AddrPort]int, n), rsKeys: make(map[netip.AddrPort]string, n)}
+	for rk, rs := range d.vs.RealServers {
+		if rs == nil {
+			continue
+		}
+		if dst, err := destOf(d.vs, rs); err == nil {
+			ix.configured[dst.Key()] = rs.Weight
+			ix.rsKeys[dst.Key()] = rk
+		}
+	}
+	if d.svc != nil {
+		role := roleReal
+		if d.sorry {
+			role = roleSorry
+		}
+		for _, x := range d.svc.Dests {
+			ix.roles[x.Key()] = role
+		}
+	}
+	return ix
 }
 
 // buildDesired turns the virtual servers of st into kernel services. quorumUp holds each virtual
@@ -81,7 +111,7 @@ func buildDesired(st *agentapi.State, hv HealthView, quorumUp map[string]bool) [
 }
 
 func buildService(key string, vs *agentapi.VirtualServer, hv HealthView, quorumUp map[string]bool) *desiredService {
-	d := &desiredService{vsKey: key, vs: vs, roles: map[netip.AddrPort]destRole{}, configured: map[netip.AddrPort]int{}, rsKeys: map[netip.AddrPort]string{}}
+	d := &desiredService{vsKey: key, vs: vs}
 	k, err := serviceKeyOf(vs)
 	if err != nil {
 		d.err = fmt.Errorf("virtual server %s: %w", key, err)
@@ -108,7 +138,7 @@ func buildService(key string, vs *agentapi.VirtualServer, hv HealthView, quorumU
 		rsKeys = append(rsKeys, rk)
 	}
 	sort.Strings(rsKeys)
-	var reals []*Dest
+	reals := make([]*Dest, 0, len(rsKeys))
 	sum := 0
 	for _, rk := range rsKeys {
 		rs := vs.RealServers[rk]
@@ -120,8 +150,6 @@ func buildService(key string, vs *agentapi.VirtualServer, hv HealthView, quorumU
 			d.err = fmt.Errorf("real server %s of %s: %w", rk, key, err)
 			continue
 		}
-		d.configured[dst.Key()] = rs.Weight
-		d.rsKeys[dst.Key()] = rk
 		w, present := hv.Weight(key, rk, rs.Weight)
 		if !present {
 			continue
@@ -132,7 +160,6 @@ func buildService(key string, vs *agentapi.VirtualServer, hv HealthView, quorumU
 		dst.Weight = w
 		sum += w
 		reals = append(reals, dst)
-		d.roles[dst.Key()] = roleReal
 	}
 
 	// Quorum as keepalived has it: up while the live weight holds; it goes down below
@@ -163,7 +190,7 @@ func buildService(key string, vs *agentapi.VirtualServer, hv HealthView, quorumU
 			d.err = fmt.Errorf("sorry server of %s: %w", key, err)
 		} else {
 			reals = []*Dest{dst}
-			d.roles = map[netip.AddrPort]destRole{dst.Key(): roleSorry}
+			d.sorry = true
 		}
 	}
 	sortDests(reals)

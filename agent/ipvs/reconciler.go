@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -45,10 +46,13 @@ type Reconciler struct {
 	sys    netconf.SysctlIO
 	ledger string
 
-	mu        sync.Mutex // serialises Apply; guards the following
-	loaded    bool
-	led       owned
-	applied   map[ServiceKey]*Service // what the last Apply programmed, per service
+	mu      sync.Mutex // serialises Apply; guards the following
+	loaded  bool
+	led     owned
+	applied map[ServiceKey]*Service // what the last Apply programmed, per service
+	// trusted: the last pass programmed everything it meant to, so applied is what the kernel
+	// holds unless someone else changed it since; a change may then be planned from applied.
+	trusted   bool
 	quorumUp  map[string]bool
 	daemons   []Daemon  // what the last Apply started
 	timeouts  *Timeouts // what the last Apply set
@@ -162,7 +166,9 @@ func (r *Reconciler) reapplyLoop() {
 		r.mu.Lock()
 		var err error
 		if st := r.last; st != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// A verdict changes only what this reconciler programs: plan from what it last
+			// programmed, as for a committed change.
+			ctx, cancel := context.WithTimeout(server.ForChange(context.Background()), 30*time.Second)
 			err = r.apply(ctx, st)
 			cancel()
 		}
@@ -200,7 +206,7 @@ func (r *Reconciler) apply(ctx context.Context, st *store.State) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			errs = append(errs, r.applyServices(k, desired, svcErrs)...)
+			errs = append(errs, r.applyServices(k, desired, svcErrs, server.IsChange(ctx))...)
 			errs = append(errs, r.applyDaemons(k, pair), r.applyTimeouts(k, pair))
 		}
 	}
@@ -263,17 +269,13 @@ func (r *Reconciler) repaired(what string, args ...any) {
 	r.rmu.Unlock()
 }
 
-func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs map[string]string) []error {
+// applyServices makes the kernel's table hold the desired services. With change set (a committed
+// change or a health verdict, not the start or a resync) and a trusted last pass, it plans from
+// what that pass programmed instead of reading the whole table back: creating n real servers one
+// by one then costs n small changes, not n dumps of a growing table. If the kernel refuses one of
+// those changes, the table is read back and planned again at once.
+func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs map[string]string, change bool) []error {
 	start := time.Now()
-	have, err := k.Services()
-	if err != nil {
-		r.dropKernel(k)
-		return []error{err}
-	}
-	kernelByKey := make(map[ServiceKey]*Service, len(have))
-	for _, s := range have {
-		kernelByKey[s.ServiceKey] = s
-	}
 	ownedKeys := map[ServiceKey]bool{}
 	ownedNames := map[ServiceKey]string{}
 	for _, name := range r.led.Services {
@@ -285,6 +287,20 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 			ownedKeys[key] = true
 			ownedNames[key] = name
 		}
+	}
+	have, fromLast := r.programmed(ownedKeys)
+	if !change || !fromLast {
+		var err error
+		if have, err = k.Services(); err != nil {
+			r.trusted = false
+			r.dropKernel(k)
+			return []error{err}
+		}
+		fromLast = false
+	}
+	kernelByKey := make(map[ServiceKey]*Service, len(have))
+	for _, s := range have {
+		kernelByKey[s.ServiceKey] = s
 	}
 	var want []*Service
 	for _, d := range desired {
@@ -322,6 +338,14 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 			}
 		}
 	}
+	if fromLast && len(errs) > 0 {
+		// The kernel is not what the last pass left (someone changed it): compare with it.
+		r.log.Info("IPVS table differs from what was last programmed; reading it back", "failed", len(errs), "first", errs[0])
+		r.trusted = false
+		clear(svcErrs)
+		return r.applyServices(k, desired, svcErrs, false)
+	}
+	r.trusted = len(errs) == 0
 	run := &agentapi.IPVSReconcile{At: start.UTC().Format(time.RFC3339Nano), TookMS: float64(time.Since(start).Microseconds()) / 1000,
 		Services: len(want), Changes: len(ops), Failed: len(errs)}
 	for _, s := range want {
@@ -358,6 +382,24 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 		}
 	}
 	return errs
+}
+
+// programmed returns the table the last pass left in the kernel, and whether it can be trusted
+// to be the kernel's: the pass succeeded and every service this reconciler owns is in it.
+func (r *Reconciler) programmed(owned map[ServiceKey]bool) ([]*Service, bool) {
+	if !r.trusted {
+		return nil, false
+	}
+	for key := range owned {
+		if r.applied[key] == nil {
+			return nil, false
+		}
+	}
+	out := make([]*Service, 0, len(r.applied))
+	for _, s := range r.applied {
+		out = append(out, s)
+	}
+	return out, true
 }
 
 // isDrift tells a difference someone else caused (the kernel no longer has what the last Apply
@@ -657,6 +699,10 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 			is.Persistence = &agentapi.Persistence{TimeoutS: int(s.Timeout), Netmask: netmaskString(s.Family, s.NetmaskBits)}
 		}
 		inKernel := map[netip.AddrPort]bool{}
+		var ix destIndex
+		if d != nil {
+			ix = d.index()
+		}
 		for _, x := range s.Dests {
 			inKernel[x.Key()] = true
 			id := agentapi.IPVSDestination{
@@ -666,17 +712,17 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 				Health: "unchecked",
 			}
 			if d != nil {
-				role, ok := d.roles[x.Key()]
+				role, ok := ix.roles[x.Key()]
 				id.Managed = ok
-				if w, ok := d.configured[x.Key()]; ok {
+				if w, ok := ix.configured[x.Key()]; ok {
 					id.ConfiguredWeight = w
 				}
 				switch {
 				case ok && role == roleSorry:
 					id.Health, id.HealthReason = "sorry", "every real server is out (quorum lost)"
 					id.ConfiguredWeight = 1
-				case hs != nil && d.rsKeys[x.Key()] != "":
-					id.Health, id.HealthReason = hs.Health(d.vsKey, d.rsKeys[x.Key()])
+				case hs != nil && ix.rsKeys[x.Key()] != "":
+					id.Health, id.HealthReason = hs.Health(d.vsKey, ix.rsKeys[x.Key()])
 				}
 				if !ok {
 					id.HealthReason = "not configured: the next repair removes it"
@@ -690,16 +736,16 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 			is.Error = svcErrs[is.Key]
 			// Configured real servers the table lacks: out by health, or behind the sorry
 			// server.
-			for ap, rk := range d.rsKeys {
+			for ap, rk := range ix.rsKeys {
 				if inKernel[ap] {
 					continue
 				}
 				id := agentapi.IPVSDestination{Key: ap.String(), ForwardingMethod: fwdName(fwdMethod(d.vs.EffectiveForwardingMethod(d.vs.RealServers[rk]))),
-					ConfiguredWeight: d.configured[ap], Health: "down", HealthReason: "not in the table"}
+					ConfiguredWeight: ix.configured[ap], Health: "down", HealthReason: "not in the table"}
 				if hs != nil {
 					id.Health, id.HealthReason = hs.Health(d.vsKey, rk)
 				}
-				if _, want := d.roles[ap]; want {
+				if _, want := ix.roles[ap]; want {
 					id.HealthReason = "missing from the kernel: the next repair adds it"
 				} else if !q.Up && d.vs.SorryServer != nil {
 					id.HealthReason = "quorum lost: the sorry server has the traffic"

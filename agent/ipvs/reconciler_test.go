@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -484,5 +486,85 @@ func TestReconcilerExpiresConnectionsOfRemovedServers(t *testing.T) {
 		if got := e.sys.get(n); got != "0" {
 			t.Errorf("%s = %s after the last service went, want the old 0", n, got)
 		}
+	}
+}
+
+// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (server.ForChange) is planned
+// from what the last pass programmed, without reading the table back; a change the kernel
+// refuses, because someone changed the table meanwhile, reads it back and repairs at once; the
+// start and resyncs (a plain context) always read it back, so drift is still found.
+func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	e.apply(st) // start: reads the table
+	dumps := func() int { e.k.mu.Lock(); defer e.k.mu.Unlock(); return e.k.dumps }
+	if dumps() != 1 {
+		t.Fatalf("dumps after the first apply = %d, want 1", dumps())
+	}
+	change := server.ForChange(context.Background())
+	rss := st.VirtualServers[vsKey].RealServers
+	for i := range 5 {
+		a := "198.51.100." + strconv.Itoa(30+i)
+		rss[a+":80"] = &agentapi.RealServer{Address: a, Port: 80, Weight: 3}
+		if err := e.r.Apply(change, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dumps() != 1 || e.weight("198.51.100.34:80") != 3 {
+		t.Fatalf("5 changes: dumps %d (want 1), weight %d (want 3)", dumps(), e.weight("198.51.100.34:80"))
+	}
+	if ops := e.k.takeOps(); len(ops) != 3+5 {
+		t.Fatalf("ops: %s", opsString(ops))
+	}
+
+	// Someone deletes a destination; the next change is to that destination: the kernel refuses
+	// the update, the table is read back and the destination added again with its new weight.
+	k := func() ServiceKey {
+		for k := range e.k.svcs {
+			if k.String() == vsKey {
+				return k
+			}
+		}
+		return ServiceKey{}
+	}()
+	e.k.tamper(func(m map[ServiceKey]*Service) {
+		m[k].Dests = slices.DeleteFunc(m[k].Dests, func(d *Dest) bool { return d.Key().String() == "198.51.100.22:80" })
+	})
+	rss["198.51.100.22:80"].Weight = 7
+	if err := e.r.Apply(change, st); err != nil {
+		t.Fatalf("a refused change must be repaired from the kernel's table, not reported: %v", err)
+	}
+	if dumps() != 2 || e.weight("198.51.100.22:80") != 7 {
+		t.Errorf("after a refused change: dumps %d (want 2), weight %d (want 7)", dumps(), e.weight("198.51.100.22:80"))
+	}
+	if !strings.Contains(e.log.String(), "reading it back") {
+		t.Errorf("fallback not logged:\n%s", e.log.String())
+	}
+
+	// A change elsewhere does not see drift; the resync that follows does, and repairs it.
+	e.k.tamper(func(m map[ServiceKey]*Service) {
+		for _, d := range m[k].Dests {
+			if d.Key().String() == "198.51.100.30:80" {
+				d.Weight = 99
+			}
+		}
+	})
+	rss["198.51.100.21:80"].Weight = 4
+	if err := e.r.Apply(change, st); err != nil {
+		t.Fatal(err)
+	}
+	repairs := e.r.Repairs()
+	e.apply(st) // resync
+	if dumps() != 3 {
+		t.Errorf("dumps = %d, want 3 (the change reads nothing, the resync reads once)", dumps())
+	}
+	for _, d := range e.k.service(vsKey).Dests {
+		if d.Weight == 99 {
+			t.Errorf("resync left the tampered weight: %+v", d)
+		}
+	}
+	if e.r.Repairs() != repairs+1 {
+		t.Errorf("repairs %d, want %d", e.r.Repairs(), repairs+1)
 	}
 }
