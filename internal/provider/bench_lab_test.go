@@ -208,7 +208,9 @@ func keepBenchLogs(t *testing.T, a *accLab, dir string, n int) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"apply.log", "plan.log"} {
+	// The configuration and state too: `terraform plan -refresh=false` on them needs no lab, so
+	// terraform and the provider can be profiled alone.
+	for _, name := range []string{"apply.log", "plan.log", "main.tf", "terraform.tfstate"} {
 		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 			_ = os.WriteFile(filepath.Join(out, name), b, 0o644)
 		}
