@@ -13,7 +13,7 @@ import (
 // server) when the virtual server already has 1,000: what each write costs the agent late in a
 // `terraform apply` of 1,000 real servers, kernel calls aside (a fake kernel).
 func BenchmarkApplyChangeAt1000(b *testing.B) {
-	e := newEnv(&testing.T{}, nil)
+	e := newEnv(b, nil)
 	st := testState()
 	rss := st.VirtualServers[vsKey].RealServers
 	for i := range 1000 {

@@ -51,7 +51,7 @@ func (s *syncBuf) String() string {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	k   *fakeKernel
 	sys *fakeSys
 	r   *Reconciler
@@ -59,7 +59,7 @@ type env struct {
 	dir string
 }
 
-func newEnv(t *testing.T, hv HealthView) *env {
+func newEnv(t testing.TB, hv HealthView) *env {
 	t.Helper()
 	e := &env{t: t, k: newFake(), log: &syncBuf{}, dir: t.TempDir(), sys: &fakeSys{v: map[string]string{
 		"net.ipv4.ip_forward": "0", "net.ipv4.conf.all.send_redirects": "1", "net.ipv4.conf.eth0.send_redirects": "1",
