@@ -44,6 +44,7 @@ func (h Host) sudo(cmd string) string {
 type Probe struct {
 	Arch          string // Go architecture name
 	InstalledHash string // SHA-256 of the installed binary, "" when none
+	Gzip          bool   // the host can decompress gzip, so the agent travels compressed
 }
 
 // Result says what Install did.
@@ -68,13 +69,13 @@ func (e *UnsupportedArchError) Error() string {
 
 // ProbeHost reads the host's architecture and the installed agent's checksum in one command.
 func ProbeHost(ctx context.Context, h Host) (Probe, error) {
-	script := fmt.Sprintf(`uname -m; if [ -f %[1]s ]; then sha256sum %[1]s; else echo none; fi`, agentapi.BinaryPath)
+	script := fmt.Sprintf(`uname -m; if [ -f %[1]s ]; then sha256sum %[1]s; else echo none; fi; command -v gzip >/dev/null 2>&1 && echo gzip || echo no-gzip`, agentapi.BinaryPath)
 	out, _, err := h.Runner.Run(ctx, "sh -c "+shellQuote(script), nil)
 	if err != nil {
 		return Probe{}, fmt.Errorf("probe %s: %w", h.Address, err)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 3 {
 		return Probe{}, fmt.Errorf("probe %s: unexpected answer %q", h.Address, out)
 	}
 	arch, ok := bundle.GoArch(lines[0])
@@ -85,6 +86,7 @@ func ProbeHost(ctx context.Context, h Host) (Probe, error) {
 	if f := strings.Fields(lines[1]); len(f) > 0 && f[0] != "none" {
 		p.InstalledHash = f[0]
 	}
+	p.Gzip = strings.TrimSpace(lines[2]) == "gzip"
 	return p, nil
 }
 
@@ -101,7 +103,7 @@ func Install(ctx context.Context, h Host) (Result, error) {
 	}
 	res := Result{Arch: p.Arch}
 	if p.InstalledHash != a.SHA256 {
-		if err := upload(ctx, h, a); err != nil {
+		if err := upload(ctx, h, a, p.Gzip); err != nil {
 			return res, err
 		}
 		res.Uploaded = true
@@ -118,26 +120,35 @@ func Install(ctx context.Context, h Host) (Result, error) {
 	return res, nil
 }
 
-// upload streams the binary into a temp file beside its final path, verifies it on the host and
-// renames it into place, so a broken transfer never replaces a working agent.
-func upload(ctx context.Context, h Host, a *bundle.Agent) error {
+// upload streams the binary into a temp file beside its final path, gzipped when the bundle and
+// the host allow, verifies it on the host and renames it into place, so a broken transfer never
+// replaces a working agent.
+func upload(ctx context.Context, h Host, a *bundle.Agent, hostGzip bool) error {
+	payload, receive := a.Gzip, `gzip -dc > "$t"`
+	if payload == nil || !hostGzip {
+		raw, err := a.Binary()
+		if err != nil {
+			return err
+		}
+		payload, receive = raw, `cat > "$t"`
+	}
 	dir := path.Dir(agentapi.BinaryPath)
 	script := fmt.Sprintf(`set -e
 umask 022
 mkdir -p %[1]s
 t=$(mktemp %[1]s/.lvs-agent.XXXXXX)
 trap 'rm -f "$t"' EXIT
-cat > "$t"
+%[4]s
 if ! echo "%[2]s  $t" | sha256sum -c --status; then
   echo "checksum of the uploaded agent does not match: transfer corrupted" >&2
   exit 65
 fi
 chmod 0755 "$t"
 mv -f "$t" %[3]s
-trap - EXIT`, dir, a.SHA256, agentapi.BinaryPath)
-	_, _, err := h.Runner.Run(ctx, h.sudo("sh -c "+shellQuote(script)), bytes.NewReader(a.Binary))
+trap - EXIT`, dir, a.SHA256, agentapi.BinaryPath, receive)
+	_, _, err := h.Runner.Run(ctx, h.sudo("sh -c "+shellQuote(script)), bytes.NewReader(payload))
 	if err != nil {
-		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(a.Binary), h.Address, agentapi.BinaryPath, err)
+		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, err)
 	}
 	return nil
 }
