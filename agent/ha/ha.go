@@ -77,6 +77,7 @@ type Manager struct {
 	desired   map[int]*agentapi.VIP
 	errs      map[int]error // why a VIP does not run
 	stopped   bool
+	applied   *appliedState // nil until the first Apply
 }
 
 // instance is one running engine.
@@ -141,6 +142,38 @@ func (m *Manager) Apply(ctx context.Context, st *agentapi.State) error {
 	if st != nil && st.Pair != nil {
 		pair, vips = st.Pair, st.VIPs
 	}
+	// A committed change that left the pair and every VIP as they were (a real server was
+	// written: the state is copy on write, so unchanged objects are the same pointers) needs
+	// nothing of VRRP; the start and every resync still go through everything.
+	if a := m.applied; server.IsChange(ctx) && a != nil && a.pair == pair && sameObjects(a.vips, vips) {
+		return a.err
+	}
+	err := m.applyLocked(ctx, pair, vips)
+	m.applied = &appliedState{pair: pair, vips: maps.Clone(vips), err: err}
+	return err
+}
+
+// appliedState is what the last Apply was given, and its outcome.
+type appliedState struct {
+	pair *agentapi.Pair
+	vips map[int]*agentapi.VIP
+	err  error
+}
+
+// sameObjects reports whether a and b hold the same objects under the same keys.
+func sameObjects[K comparable, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Manager) applyLocked(ctx context.Context, pair *agentapi.Pair, vips map[int]*agentapi.VIP) error {
 	m.desired = vips
 	if pair == nil || len(vips) == 0 {
 		m.stopAllLocked()

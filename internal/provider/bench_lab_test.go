@@ -218,7 +218,7 @@ func keepBenchLogs(t *testing.T, a *accLab, dir string, n int) {
 	for _, h := range []string{"director1", "director2"} {
 		_ = os.WriteFile(filepath.Join(out, h+"-agent.log"), []byte(a.exec(h, "cat "+agentapi.LogPath+" 2>/dev/null || true")), 0o644)
 		// CPU time per process on the director: the agent, sshd, dial-stdio sessions.
-		_ = os.WriteFile(filepath.Join(out, h+"-ps.txt"), []byte(a.exec(h, "ps -eo pid,ppid,time,rss,args; cat /proc/stat | head -1")), 0o644)
+		_ = os.WriteFile(filepath.Join(out, h+"-ps.txt"), []byte(a.exec(h, "ps -eo pid,ppid,time,rss,args; cat /proc/stat | head -1; for p in $(pgrep -f 'lvs-agent serve'); do grep -E 'sys[cr][rw]' /proc/$p/io; grep ctxt /proc/$p/status; echo minflt $(cut -d' ' -f10 /proc/$p/stat); done")), 0o644)
 	}
 }
 
