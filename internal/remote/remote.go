@@ -234,6 +234,10 @@ func Describe(addr string, err error) (summary, detail string) {
 		return "Agent Version Skew", fmt.Sprintf("The agent on %s speaks another API version: %v. Apply again to let the provider upgrade it.", addr, err)
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeValidation:
 		return "Agent Rejected The Configuration", fmt.Sprintf("The agent on %s rejected %s: %s", addr, ae.Field, ae.Message)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The request may have reached the agent, which finishes a write it received.
+		return "Agent Request Interrupted", fmt.Sprintf("The request to the lvs-agent on %s was interrupted before its answer came (%v). "+
+			"A write it carried may still have been applied: the next plan reads what the host holds and shows any difference.", addr, err)
 	case errors.Is(err, agentclient.ErrUnreachable):
 		return "Agent Not Answering", fmt.Sprintf("The lvs-agent on %s did not answer: %v. Apply installs and starts it; `lvs-agent status` on the host shows its state, and %s its log.", addr, err, agentapi.LogPath)
 	}
