@@ -18,6 +18,7 @@ type fakeKernel struct {
 	scheds    []string // available schedulers; nil = all but twos
 	setConfig int
 	dumps     int
+	onDump    func() // called by each Services
 }
 
 func newFake() *fakeKernel {
@@ -38,6 +39,9 @@ func (f *fakeKernel) Services() ([]*Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.dumps++
+	if f.onDump != nil {
+		f.onDump()
+	}
 	var out []*Service
 	for _, s := range f.svcs {
 		c := cloneSvc(s)

@@ -70,8 +70,10 @@ func newEnv(t testing.TB, hv HealthView) *env {
 }
 
 func (e *env) newReconciler(hv HealthView) *Reconciler {
-	return New(Config{Kernel: e.k, Sysctls: e.sys, Health: hv, StateDir: e.dir,
+	r := New(Config{Kernel: e.k, Sysctls: e.sys, Health: hv, StateDir: e.dir,
 		Logger: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	r.verifyShare = 0 // every plain Apply reads the table back, as a resync with a small table
+	return r
 }
 
 func (e *env) apply(st *agentapi.State) {
@@ -566,5 +568,77 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 	}
 	if e.r.Repairs() != repairs+1 {
 		t.Errorf("repairs %d, want %d", e.r.Repairs(), repairs+1)
+	}
+}
+
+// TestReconcilerReadsBackBigTablesLessOften: a resync reads the table back only when 400 times
+// the last read's duration has passed, and at least every minute, so that drift repair of a big
+// table stays a small share of a CPU.
+func TestReconcilerReadsBackBigTablesLessOften(t *testing.T) {
+	t.Parallel()
+	h := &health{}
+	e := newEnv(t, h)
+	t.Cleanup(func() { _ = e.r.Close() })
+	e.r.verifyShare = verifyShare
+	var cmu sync.Mutex // the health re-apply reads the clock from its own goroutine
+	clock := time.Unix(1e9, 0)
+	advance := func(d time.Duration) { cmu.Lock(); clock = clock.Add(d); cmu.Unlock() }
+	e.r.now = func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
+	e.k.onDump = func() { advance(50 * time.Millisecond) } // a read-back takes 50 ms
+	dumps := func() int { e.k.mu.Lock(); defer e.k.mu.Unlock(); return e.k.dumps }
+	st := testState()
+	e.apply(st)
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{
+		{5 * time.Second, 1},  // 400 x 50 ms = 20 s not yet passed
+		{10 * time.Second, 1}, // 15 s
+		{6 * time.Second, 2},  // 21 s: read back
+		{19 * time.Second, 2}, // 19 s since
+		{2 * time.Second, 3},  // 21 s
+	} {
+		advance(c.after)
+		e.apply(st)
+		if dumps() != c.want {
+			t.Fatalf("after another %v: %d read-backs, want %d", c.after, dumps(), c.want)
+		}
+	}
+	rep := e.r.IPVSReport()
+	if rep.LastReconcile == nil || !rep.LastReconcile.Verified || rep.LastReconcile.ReadMS != 50 {
+		t.Errorf("last reconcile: %+v", rep.LastReconcile)
+	}
+	// A resync of the same state with nothing due is skipped outright (its report is the last
+	// pass's); a health verdict is not, read-back due or not.
+	advance(5 * time.Second)
+	e.apply(st)
+	if again := e.r.IPVSReport().LastReconcile; again.At != rep.LastReconcile.At {
+		t.Errorf("an idle resync did work: %+v after %+v", again, rep.LastReconcile)
+	}
+	h.set(map[string]int{"198.51.100.22:80": 0})
+	e.r.HealthChanged()
+	for deadline := time.Now().Add(5 * time.Second); e.weight("198.51.100.22:80") != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a health change waited for the next read-back")
+		}
+	}
+	h.set(nil)
+	e.r.HealthChanged()
+	for deadline := time.Now().Add(5 * time.Second); e.weight("198.51.100.22:80") != 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the recovered server's weight did not come back")
+		}
+	}
+	// A slow read-back is still repeated every minute.
+	before := dumps()
+	e.k.onDump = func() { advance(time.Second) }
+	advance(time.Minute)
+	e.apply(st) // reads back, taking 1 s: 400 s > a minute
+	advance(59 * time.Second)
+	e.apply(st)
+	advance(2 * time.Second)
+	e.apply(st)
+	if dumps()-before != 2 {
+		t.Errorf("%d read-backs in 2 minutes, want 2 (at most a minute apart)", dumps()-before)
 	}
 }

@@ -184,6 +184,11 @@ type IPVSReconcile struct {
 	Destinations int     `json:"destinations"`
 	Changes      int     `json:"changes"`
 	Failed       int     `json:"failed,omitempty"`
+	// Verified: the kernel's table was read back and compared (the start, a resync, a refused
+	// change); otherwise the pass planned from what the agent last programmed.
+	Verified bool `json:"verified,omitempty"`
+	// ReadMS is how long reading the table back took, when Verified.
+	ReadMS float64 `json:"read_ms,omitempty"`
 }
 
 // IPVSSyncDaemon is one IPVS connection-sync daemon (ipvsadm --start-daemon).
