@@ -466,3 +466,46 @@ func TestSudo(t *testing.T) {
 		}
 	})
 }
+
+// TestDialUnix: a unix socket on the host is reached through the SSH connection itself; a missing
+// socket and an sshd that does not forward to sockets are errors.
+func TestDialUnix(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "echo.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer conn.Close(); _, _ = io.Copy(conn, conn) }()
+		}
+	}()
+
+	c := dial(t, startSSHD(t).Config())
+	conn, err := c.DialUnix(context.Background(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 256<<10)
+	rand.Read(data)
+	go func() { _, _ = conn.Write(data) }()
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("echo through the socket: %v", err)
+	}
+	conn.Close()
+
+	if _, err := c.DialUnix(context.Background(), sock+".missing"); err == nil {
+		t.Error("a missing socket connected")
+	}
+	refusing := dial(t, startSSHD(t, "AllowStreamLocalForwarding no").Config())
+	if _, err := refusing.DialUnix(context.Background(), sock); err == nil {
+		t.Error("an sshd without socket forwarding connected")
+	}
+}
