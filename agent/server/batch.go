@@ -47,7 +47,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer item.arrive() // answered without a write: no longer holds the others back
+			defer item.arrive(nil) // answered without a write: no longer holds the others back
 			rec := &recorder{header: http.Header{}, code: http.StatusOK}
 			s.handler().ServeHTTP(rec, req)
 			out.Responses[i] = agentapi.BatchResult{Status: rec.code, Body: bytes.TrimSpace(rec.body.Bytes())}

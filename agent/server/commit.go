@@ -38,12 +38,12 @@ type writeResult struct {
 // not in effect yet. The returned state is shared: callers read it and never change it.
 func (s *Server) commit(ctx context.Context, change func(*store.State) error) (*store.State, error) {
 	w := &write{change: change, done: make(chan writeResult, 1)}
-	s.qmu.Lock()
-	s.queue = append(s.queue, w)
-	s.qmu.Unlock()
 	// A write of a batch waits for the batch's other writes, which then go in one commit: the
-	// last of them to arrive (or to be answered without writing) starts it.
-	if g, ok := ctx.Value(gateKey{}).(*gateItem); !ok || !g.arrive() {
+	// last of them to arrive (or to be answered without writing) queues them all.
+	if g, ok := ctx.Value(gateKey{}).(*gateItem); !ok || !g.arrive(w) {
+		s.qmu.Lock()
+		s.queue = append(s.queue, w)
+		s.qmu.Unlock()
 		s.startCommitter()
 	}
 	// The write is not abandoned when the caller goes away: it is stored and applied like the
@@ -62,12 +62,14 @@ func (s *Server) startCommitter() {
 	}
 }
 
-// commitGate holds back the commit of a batch's writes until every request of the batch has
-// either queued its write or been answered without one.
+// commitGate holds back the writes of a batch until every request of the batch has either made
+// its write or been answered without one; then it queues them together. (Queued one by one, a
+// committer still running could take the first ones alone.)
 type commitGate struct {
 	s       *Server
 	mu      sync.Mutex
 	pending int
+	writes  []*write
 }
 
 // gateItem is one request's place in a commitGate; it arrives once.
@@ -86,19 +88,30 @@ func (g *commitGate) item(ctx context.Context) (context.Context, *gateItem) {
 	return context.WithValue(ctx, gateKey{}, it), it
 }
 
-// arrive records that the request has queued its write or has finished; it returns false when
-// the request had already arrived (a second write of one request is committed on its own).
-func (it *gateItem) arrive() bool {
+// arrive records that the request has made its write w (nil: it finished without one); it
+// returns false when the request had already arrived (a second write of one request is
+// committed on its own).
+func (it *gateItem) arrive(w *write) bool {
 	first := false
 	it.once.Do(func() {
 		first = true
 		g := it.g
 		g.mu.Lock()
+		if w != nil {
+			g.writes = append(g.writes, w)
+		}
 		g.pending--
-		last := g.pending == 0
+		var ready []*write
+		if g.pending == 0 {
+			ready, g.writes = g.writes, nil
+		}
 		g.mu.Unlock()
-		if last {
-			g.s.startCommitter()
+		if len(ready) > 0 {
+			s := g.s
+			s.qmu.Lock()
+			s.queue = append(s.queue, ready...)
+			s.qmu.Unlock()
+			s.startCommitter()
 		}
 	})
 	return first

@@ -24,7 +24,12 @@ import (
 // minCompact is the journal size below which it is never folded into the snapshot.
 const minCompact = 256 << 10
 
-// delta is one journal line: the objects a change set or removed. The server replaces objects
+// journalHeader is a journal's first line: the serial of the snapshot it continues.
+type journalHeader struct {
+	Base uint64 `json:"base"`
+}
+
+// delta is one journal line after the header: the objects a change set or removed. The server replaces objects
 // instead of changing them (copy on write), so what changed is found by comparing pointers.
 type delta struct {
 	Serial  uint64                `json:"serial"`
@@ -165,12 +170,17 @@ func applyMap[K comparable, V any](m map[K]V, set map[K]V, del []K) map[K]V {
 // outgrown the snapshot, writes next as the new snapshot. Either is on disk when Commit returns.
 func (s *Store) Commit(prev, next *State) error {
 	if !s.sized {
-		if fi, err := os.Stat(s.Path); err == nil {
+		fi, err := os.Stat(s.Path)
+		s.snapshotSize, s.haveSnapshot = 0, err == nil
+		if err == nil {
 			s.snapshotSize = fi.Size()
 		}
 		s.sized = true
 	}
-	if s.journalSize >= minCompact && s.journalSize >= s.snapshotSize {
+	// A journal only ever follows a snapshot, so that removing the snapshot (the documented way
+	// to wipe an agent's state) also orphans the journal; and one that outgrew its snapshot is
+	// folded into a new one.
+	if !s.haveSnapshot || (s.journalSize >= minCompact && s.journalSize >= s.snapshotSize) {
 		return s.Save(next)
 	}
 	line, err := json.Marshal(diff(prev, next))
@@ -188,6 +198,16 @@ func (s *Store) Commit(prev, next *State) error {
 		s.journal = f
 		if fi, err := f.Stat(); err == nil {
 			s.journalSize = fi.Size()
+		}
+		if s.journalSize == 0 {
+			// A new journal starts from prev, which the snapshot holds: no journal lines exist.
+			hdr, _ := json.Marshal(journalHeader{Base: prev.Serial})
+			n, err := f.Write(append(hdr, '\n'))
+			s.journalSize += int64(n)
+			if err != nil {
+				s.journalSize = max(s.journalSize, minCompact, s.snapshotSize)
+				return fmt.Errorf("write state journal: %w", err)
+			}
 		}
 		// The file's name must survive a crash as well as the lines fsynced into it.
 		if err := syncDir(s.dir()); err != nil {
@@ -223,6 +243,15 @@ func (s *Store) replay(st *State) error {
 	line := 0
 	for sc.Scan() {
 		line++
+		if line == 1 {
+			// The header: a journal whose base is not this snapshot belongs to another one (the
+			// snapshot was removed to wipe the state, or restored from elsewhere): ignore it.
+			var h journalHeader
+			if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Base != st.Serial {
+				return nil
+			}
+			continue
+		}
 		if len(sc.Bytes()) == 0 {
 			continue
 		}

@@ -155,10 +155,11 @@ func TestJournalTornLastLine(t *testing.T) {
 	if g, w := jsonOf(t, got), jsonOf(t, c.cur); g != w {
 		t.Fatalf("loaded %s, want %s", g, w)
 	}
-	if err := os.WriteFile(path+".journal", append([]byte("{not json\n"), j...), 0o600); err != nil {
+	header, rest, _ := strings.Cut(string(j), "\n")
+	if err := os.WriteFile(path+".journal", []byte(header+"\n{not json\n"+rest), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.New(path).Load(); err == nil || !strings.Contains(err.Error(), path+".journal") || !strings.Contains(err.Error(), "line 1") {
+	if _, err := store.New(path).Load(); err == nil || !strings.Contains(err.Error(), path+".journal") || !strings.Contains(err.Error(), "line 2") {
 		t.Fatalf("corrupt journal: %v", err)
 	}
 }
@@ -196,5 +197,47 @@ func TestJournalOlderThanSnapshotSkipped(t *testing.T) {
 	}
 	if got.Pair == nil || got.Pair.Name != "snapshot-only" {
 		t.Fatalf("journal lines older than the snapshot were replayed: pair %+v", got.Pair)
+	}
+}
+
+// TestRemovingTheSnapshotWipes: removing the state file wipes the state, as it did before the
+// journal: the journal continues one snapshot and is ignored without it, and the next change
+// starts a new snapshot.
+func TestRemovingTheSnapshotWipes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := store.New(path)
+	c := &changer{rng: rand.New(rand.NewPCG(7, 8)), cur: &store.State{}}
+	for range 40 {
+		next := c.next()
+		if err := s.Commit(c.cur, next); err != nil {
+			t.Fatal(err)
+		}
+		c.cur = next
+	}
+	if _, err := os.Stat(path + ".journal"); err != nil {
+		t.Fatalf("no journal after 40 small changes: %v", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	s2 := store.New(path)
+	got, err := s2.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := jsonOf(t, got); g != jsonOf(t, &store.State{}) {
+		t.Fatalf("state after removing the snapshot: %s, want empty", g)
+	}
+	next := &store.State{Serial: 1, Pair: &agentapi.Pair{Name: "fresh"}}
+	if err := s2.Commit(got, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".journal"); !os.IsNotExist(err) {
+		t.Errorf("the orphaned journal is still there: %v", err)
+	}
+	again, err := store.New(path).Load()
+	if err != nil || again.Pair == nil || again.Pair.Name != "fresh" || again.Serial != 1 {
+		t.Fatalf("after a fresh start: %+v, %v", again, err)
 	}
 }

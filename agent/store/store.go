@@ -30,7 +30,8 @@ type Store struct {
 	journal      *os.File // open for appending once Commit first writes
 	journalSize  int64
 	snapshotSize int64
-	sized        bool // snapshotSize is known
+	haveSnapshot bool
+	sized        bool // snapshotSize and haveSnapshot are known
 }
 
 // New returns a store for the file at path.
@@ -91,7 +92,7 @@ func (s *Store) Save(st *State) error {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	s.snapshotSize, s.sized = int64(len(b)+1), true
+	s.snapshotSize, s.haveSnapshot, s.sized = int64(len(b)+1), true, true
 	return s.resetJournal()
 }
 
@@ -103,5 +104,6 @@ func (s *Store) Remove() error {
 	if err := os.Remove(s.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state: %w", err)
 	}
+	s.haveSnapshot, s.snapshotSize = false, 0
 	return nil
 }
