@@ -105,7 +105,7 @@ func TestBenchScale(t *testing.T) {
 				busy0, total0 := kernelCPU(t)
 				defer func() {
 					busy1, total1 := kernelCPU(t)
-					t.Logf("terraform %s: lab kernel (agents, sshd, dial-stdio) busy %.0f%%", args[0], 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
+					t.Logf("terraform %s: lab kernel (agents, sshd) busy %.0f%%", args[0], 100*float64(busy1-busy0)/float64(max(total1-total0, 1)))
 				}()
 				res, err := lab.RunNative(ctx, dir, env, append([]string{tf}, args...)...)
 				if err != nil || res.Code != 0 {
