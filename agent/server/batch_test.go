@@ -64,6 +64,30 @@ func loneWrites(m *sync.Map) int64 {
 	return n
 }
 
+// batchVS is the virtual server batchServer makes.
+const batchVS = "tcp/[2001:db8::100]:80"
+
+// batchServer serves an agent API whose reconciler applies at once (until held), holding a pair
+// and the virtual server batchVS, and returns a client of it and its request counts.
+func batchServer(t *testing.T, noBatch bool) (*server.Server, *gatedReconciler, *agentclient.Client, *sync.Map) {
+	t.Helper()
+	rec := &gatedReconciler{}
+	close(rec.hold())
+	srv, err := server.New(server.Config{Store: store.New(filepath.Join(t.TempDir(), "state.json")), Reconciler: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, counts := serveCounting(t, srv, noBatch)
+	ctx := context.Background()
+	if _, err := c.PutPair(ctx, &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "wrr", ForwardingMethod: "nat"}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, rec, c, counts
+}
+
 func count(m *sync.Map, key string) int64 {
 	if n, ok := m.Load(key); ok {
 		return n.(*atomic.Int64).Load()
@@ -79,21 +103,9 @@ func TestWritesAreBatched(t *testing.T) {
 	for _, noBatch := range []bool{false, true} {
 		t.Run(fmt.Sprintf("noBatch=%v", noBatch), func(t *testing.T) {
 			t.Parallel()
-			rec := &gatedReconciler{}
-			close(rec.hold())
-			srv, err := server.New(server.Config{Store: store.New(filepath.Join(t.TempDir(), "state.json")), Reconciler: rec})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, counts := serveCounting(t, srv, noBatch)
+			_, rec, c, counts := batchServer(t, noBatch)
 			ctx := context.Background()
-			if _, err := c.PutPair(ctx, &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}); err != nil {
-				t.Fatal(err)
-			}
-			key := "tcp/[2001:db8::100]:80"
-			if _, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "wrr", ForwardingMethod: "nat"}); err != nil {
-				t.Fatal(err)
-			}
+			key := batchVS
 			applied0, _ := rec.count()
 			lone0 := loneWrites(counts)
 			gate := rec.hold() // the next apply waits: the writes after it queue up in the client
@@ -146,21 +158,8 @@ func TestWritesAreBatched(t *testing.T) {
 // many there are; reads and refused writes in it hold nothing back.
 func TestBatchIsOneCommit(t *testing.T) {
 	t.Parallel()
-	rec := &gatedReconciler{}
-	close(rec.hold())
-	srv, err := server.New(server.Config{Store: store.New(filepath.Join(t.TempDir(), "state.json")), Reconciler: rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := serveCounting(t, srv, false)
-	ctx := context.Background()
-	if _, err := c.PutPair(ctx, &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}); err != nil {
-		t.Fatal(err)
-	}
-	key := "tcp/[2001:db8::100]:80"
-	if _, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "2001:db8::100", Port: 80, Scheduler: "wrr", ForwardingMethod: "nat"}); err != nil {
-		t.Fatal(err)
-	}
+	srv, rec, _, _ := batchServer(t, false)
+	key := batchVS
 	var req agentapi.BatchRequest
 	for i := range 20 {
 		w := 1 + i

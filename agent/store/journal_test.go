@@ -85,6 +85,23 @@ func (c *changer) next() *store.State {
 	return &n
 }
 
+// commitRandom commits n random changes to a new store in a temporary directory and returns the
+// state file's path and the changer, whose cur is the last state committed.
+func commitRandom(t *testing.T, seed uint64, n int) (string, *changer) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.json")
+	s := store.New(path)
+	c := &changer{rng: rand.New(rand.NewPCG(seed, seed+1)), cur: &store.State{}}
+	for range n {
+		next := c.next()
+		if err := s.Commit(c.cur, next); err != nil {
+			t.Fatal(err)
+		}
+		c.cur = next
+	}
+	return path, c
+}
+
 func jsonOf(t *testing.T, st *store.State) string {
 	t.Helper()
 	b, err := json.Marshal(st)
@@ -131,16 +148,7 @@ func TestCommitJournalRoundTrips(t *testing.T) {
 // never acknowledged) is ignored; a bad line before the last is reported with the file's name.
 func TestJournalTornLastLine(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.json")
-	s := store.New(path)
-	c := &changer{rng: rand.New(rand.NewPCG(3, 4)), cur: &store.State{}}
-	for range 20 {
-		next := c.next()
-		if err := s.Commit(c.cur, next); err != nil {
-			t.Fatal(err)
-		}
-		c.cur = next
-	}
+	path, c := commitRandom(t, 3, 20)
 	j, err := os.ReadFile(path + ".journal")
 	if err != nil {
 		t.Fatal(err)
@@ -168,16 +176,7 @@ func TestJournalTornLastLine(t *testing.T) {
 // removed leaves lines the snapshot already holds; they are not replayed over it.
 func TestJournalOlderThanSnapshotSkipped(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.json")
-	s := store.New(path)
-	c := &changer{rng: rand.New(rand.NewPCG(5, 6)), cur: &store.State{}}
-	for range 30 {
-		next := c.next()
-		if err := s.Commit(c.cur, next); err != nil {
-			t.Fatal(err)
-		}
-		c.cur = next
-	}
+	path, c := commitRandom(t, 5, 30)
 	j, err := os.ReadFile(path + ".journal")
 	if err != nil {
 		t.Fatal(err)
@@ -205,16 +204,7 @@ func TestJournalOlderThanSnapshotSkipped(t *testing.T) {
 // starts a new snapshot.
 func TestRemovingTheSnapshotWipes(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.json")
-	s := store.New(path)
-	c := &changer{rng: rand.New(rand.NewPCG(7, 8)), cur: &store.State{}}
-	for range 40 {
-		next := c.next()
-		if err := s.Commit(c.cur, next); err != nil {
-			t.Fatal(err)
-		}
-		c.cur = next
-	}
+	path, _ := commitRandom(t, 7, 40)
 	if _, err := os.Stat(path + ".journal"); err != nil {
 		t.Fatalf("no journal after 40 small changes: %v", err)
 	}
