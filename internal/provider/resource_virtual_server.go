@@ -83,7 +83,7 @@ func (r *virtualServerResource) Schema(_ context.Context, _ resource.SchemaReque
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "An IPVS virtual service on both directors of a pair (`ipvsadm -A`), on one of a VIP's addresses. The agents keep it in the kernel: " +
-			"a change made with `ipvsadm` is repaired within seconds and shows in `terraform plan` until then; updates are made in place, so established connections survive.\n\n" +
+			"a change made with `ipvsadm` is repaired within seconds (up to a minute in a table of many thousand destinations, which the agent reads back less often so that checking it stays under 0.25% of a CPU) and shows in `terraform plan` until then; updates are made in place, so established connections survive.\n\n" +
 			"The ID is `VIP_ID/PROTO/ADDR:PORT` (`…/vrid/91/tcp/198.51.100.100:80`, IPv6 `…/tcp/[2001:db8::100]:80`) or `VIP_ID/fwmark/FAMILY/MARK`.",
 		Attributes: map[string]schema.Attribute{
 			"id":     schema.StringAttribute{Computed: true, MarkdownDescription: "`VIP_ID/PROTO/ADDR:PORT` or `VIP_ID/fwmark/FAMILY/MARK`."},
