@@ -59,7 +59,11 @@ type Reconciler struct {
 	verified    time.Time
 	readTook    time.Duration
 	verifyShare time.Duration // verifyShare, or 0 in tests that want every resync to read back
-	now         func() time.Time
+	// programmedDests counts the destinations the last pass programmed; up to verifyAlways
+	// (the constant, changed by tests) every resync reads the table back.
+	programmedDests int
+	verifyAlways    int
+	now             func() time.Time
 	// quiet is the state the last successful pass applied and the health generation it saw.
 	quiet struct {
 		st        *store.State
@@ -119,8 +123,9 @@ func New(cfg Config) *Reconciler {
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 
-		verifyShare: verifyShare,
-		now:         time.Now,
+		verifyShare:  verifyShare,
+		verifyAlways: verifyAlways,
+		now:          time.Now,
 	}
 	sysPath := ""
 	if cfg.StateDir != "" {
@@ -387,6 +392,7 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 	for _, s := range want {
 		run.Destinations += len(s.Dests)
 	}
+	r.programmedDests = run.Destinations
 	if len(ops) > 0 {
 		r.log.Info("IPVS changes applied", "changes", len(ops), "failed", len(errs), "took", time.Since(start))
 	}
@@ -421,18 +427,23 @@ func (r *Reconciler) applyServices(k Kernel, desired []*desiredService, svcErrs 
 }
 
 // Reading the whole table back is what drift repair costs, and with tens of thousands of
-// destinations it is not free (160 ms for 10,000 in the lab's kernel): done at every 5 s resync it
-// alone would take 3% of a CPU on an idle director. A resync therefore reads the table back only
-// once verifyShare times what the last read took has passed, and at least every maxVerifyEvery:
-// a table of up to about 1,000 destinations is still checked at every resync, one of 10,000
-// about every minute, and idle CPU stays under 0.5%.
+// destinations it is not free (160-250 ms for 10,000 in the lab's kernel): done at every 5 s
+// resync it alone would take 3% of a CPU on an idle director. A table of up to verifyAlways
+// destinations is read back at every resync, so that drift there is repaired within seconds
+// however slow a loaded host makes the read; a bigger one only once verifyShare times what the
+// last read took has passed, and at least every maxVerifyEvery: a table of 10,000 about every
+// minute, and idle CPU stays under 0.5%.
 const (
+	verifyAlways   = 1000
 	verifyShare    = 400 // a read-back may take 1/400 of a CPU: 0.25%
 	maxVerifyEvery = time.Minute
 )
 
 // verifyDue reports whether a resync at now should read the table back.
 func (r *Reconciler) verifyDue(now time.Time) bool {
+	if r.programmedDests <= r.verifyAlways {
+		return true
+	}
 	return now.Sub(r.verified) >= min(r.verifyShare*r.readTook, maxVerifyEvery)
 }
 

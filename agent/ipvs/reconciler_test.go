@@ -580,7 +580,8 @@ func TestReconcilerReadsBackBigTablesLessOften(t *testing.T) {
 	e := newEnv(t, h)
 	t.Cleanup(func() { _ = e.r.Close() })
 	e.r.verifyShare = verifyShare
-	var cmu sync.Mutex // the health re-apply reads the clock from its own goroutine
+	e.r.verifyAlways = 0 // as if the table were big
+	var cmu sync.Mutex   // the health re-apply reads the clock from its own goroutine
 	clock := time.Unix(1e9, 0)
 	advance := func(d time.Duration) { cmu.Lock(); clock = clock.Add(d); cmu.Unlock() }
 	e.r.now = func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
@@ -640,5 +641,15 @@ func TestReconcilerReadsBackBigTablesLessOften(t *testing.T) {
 	e.apply(st)
 	if dumps()-before != 2 {
 		t.Errorf("%d read-backs in 2 minutes, want 2 (at most a minute apart)", dumps()-before)
+	}
+	// A small table is read back at every resync, however long the read took.
+	e.r.verifyAlways = verifyAlways
+	before = dumps()
+	for range 3 {
+		advance(5 * time.Second)
+		e.apply(st)
+	}
+	if dumps()-before != 3 {
+		t.Errorf("a table of 2 destinations: %d read-backs in 3 resyncs, want 3", dumps()-before)
 	}
 }
