@@ -54,11 +54,11 @@ type Reconciler struct {
 	// trusted: the last pass programmed everything it meant to, so applied is what the kernel
 	// holds unless someone else changed it since; a change may then be planned from applied.
 	trusted bool
-	// verified is when the table was last read back, and readTook how long that took: a resync
-	// reads it back only once verifyEvery has passed (see verifyDue).
+	// verified is when the table was last read back, and readTook how long that took: see
+	// verifyDue for when a resync reads it back again.
 	verified    time.Time
 	readTook    time.Duration
-	verifyShare time.Duration // verifyShare, or 0 in tests that want every resync to read back
+	verifyShare int // verifyShare, or 0 in tests that want every resync to read back
 	// programmedDests counts the destinations the last pass programmed; up to verifyAlways
 	// (the constant, changed by tests) every resync reads the table back.
 	programmedDests int
@@ -444,7 +444,7 @@ func (r *Reconciler) verifyDue(now time.Time) bool {
 	if r.programmedDests <= r.verifyAlways {
 		return true
 	}
-	return now.Sub(r.verified) >= min(r.verifyShare*r.readTook, maxVerifyEvery)
+	return now.Sub(r.verified) >= min(time.Duration(r.verifyShare)*r.readTook, maxVerifyEvery)
 }
 
 // programmed returns the table the last pass left in the kernel, and whether it can be trusted

@@ -54,6 +54,9 @@ type Agent struct {
 	// SHA256 is the hex SHA-256 of the binary itself, as installed.
 	SHA256 string
 	raw    []byte // the binary as bundled, or nil when gzipped
+
+	sumOnce sync.Once // SHA256 is computed by For, once, for the architectures a run meets
+	sumErr  error
 }
 
 // Binary returns the binary itself, decompressing it if it was bundled gzipped.
@@ -99,13 +102,6 @@ func load() {
 		} else {
 			a.raw = b
 		}
-		// The installed binary's checksum, to compare with what a host has.
-		raw, err := a.Binary()
-		if err != nil {
-			continue
-		}
-		sum := sha256.Sum256(raw)
-		a.SHA256 = hex.EncodeToString(sum[:])
 		cache[arch] = a
 	}
 }
@@ -113,10 +109,25 @@ func load() {
 // For returns the agent for a Go architecture name (amd64, arm64).
 func For(arch string) (*Agent, error) {
 	once.Do(load)
-	if a, ok := cache[arch]; ok {
-		return a, nil
+	a, ok := cache[arch]
+	if !ok {
+		return nil, &NotBundledError{Arch: arch, Bundled: Arches()}
 	}
-	return nil, &NotBundledError{Arch: arch, Bundled: Arches()}
+	// The installed binary's checksum, to compare with what a host has: a gzipped agent is
+	// decompressed for it only when a host of its architecture is met.
+	a.sumOnce.Do(func() {
+		raw, err := a.Binary()
+		if err != nil {
+			a.sumErr = err
+			return
+		}
+		sum := sha256.Sum256(raw)
+		a.SHA256 = hex.EncodeToString(sum[:])
+	})
+	if a.sumErr != nil {
+		return nil, a.sumErr
+	}
+	return a, nil
 }
 
 // Arches lists the bundled architectures.
