@@ -15,7 +15,7 @@ import (
 var modules = []string{
 	"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc", "ip_vs_lblcr",
 	"ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_mh", "ip_vs_fo", "ip_vs_ovf", "ip_vs_twos",
-	"nf_conntrack", "veth", "bridge", "overlay", "ipv6", "ipip", "ip_tunnel", "tunnel4", "tun",
+	"nf_conntrack", "sch_ingress", "cls_bpf", "veth", "bridge", "overlay", "ipv6", "ipip", "ip_tunnel", "tunnel4", "tun",
 }
 
 // loadModules loads modules with modprobe, from the module tree under root (modprobe -d) if
