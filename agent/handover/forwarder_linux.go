@@ -1,0 +1,291 @@
+package handover
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
+)
+
+// Forward opens a window on interface ifname: until stop is called, TCP packets for the IPv4
+// addresses of vips that this host cannot handle are sent on to prev (see the package
+// comment). stop removes what the window installed and logs what it forwarded.
+func (f *Forwarder) Forward(ifname string, prev netip.Addr, vips []netip.Addr) (stop func(), err error) {
+	prev = prev.Unmap()
+	vips = forwardable(vips)
+	if !prev.Is4() || len(vips) == 0 {
+		return nil, fmt.Errorf("handover: nothing to forward to %v for %v (IPv4 only)", prev, vips)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	slot := f.freeSlotLocked()
+	if slot == 0 {
+		return nil, errors.New("handover: too many windows open")
+	}
+	w := &window{slot: slot, ifname: ifname, prev: prev, vips: vips, opened: time.Now()}
+	f.open[slot] = w
+	if err := f.do(func() error { return f.install(w) }); err != nil {
+		_ = f.do(func() error { _, e := f.remove(w); return e })
+		delete(f.open, slot)
+		_ = f.holdSysctls()
+		return nil, err
+	}
+	f.log.Debug("handover window opened", "interface", ifname, "previous_master", prev, "addresses", vips, "took", time.Since(w.opened))
+	var done bool
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if done {
+			return
+		}
+		done = true
+		var st ipvs.Stats
+		err := f.do(func() (err error) { st, err = f.remove(w); return err })
+		delete(f.open, slot)
+		err = errors.Join(err, f.holdSysctls())
+		log := f.log.Info
+		args := []any{"interface", ifname, "previous_master", prev, "addresses", vips, "open", time.Since(w.opened).Round(time.Millisecond),
+			"forwarded_connections", st.Conns, "forwarded_packets", st.InPkts}
+		if err != nil {
+			log = f.log.Warn
+			args = append(args, "err", err)
+		}
+		log("handover window closed", args...)
+	}, nil
+}
+
+// holdSysctls makes the keeper hold what the open windows need; f.mu must be held.
+func (f *Forwarder) holdSysctls() error {
+	var err error
+	_ = f.do(func() error {
+		_, err = f.keeper.Hold(sysctlsWanted(len(f.open)))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("handover: sysctls: %w", err)
+	}
+	return nil
+}
+
+// install puts a window in place: the sysctls, the IPVS service, then the classifier that feeds
+// it. It runs in the namespace, with f.mu held.
+func (f *Forwarder) install(w *window) error {
+	if _, err := f.keeper.Hold(sysctlsWanted(len(f.open))); err != nil {
+		return fmt.Errorf("handover: sysctls: %w", err)
+	}
+	k, err := ipvs.Open(context.Background(), true)
+	if err != nil {
+		return fmt.Errorf("handover: %w", err)
+	}
+	defer func() { _ = k.Close() }()
+	svc := Service(Mark(w.slot), w.prev)
+	if err := errors.Join(k.Exec([]ipvs.Op{{Kind: ipvs.AddService, Service: svc}, {Kind: ipvs.AddDest, Service: svc, Dest: svc.Dests[0]}})...); err != nil {
+		return fmt.Errorf("handover: IPVS service: %w", err)
+	}
+	prog, err := Classifier(w.vips, Mark(w.slot))
+	if err != nil {
+		return err
+	}
+	fd, err := loadProgram(prog)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unix.Close(fd) }() // the filter holds the program
+	link, err := netlink.LinkByName(w.ifname)
+	if err != nil {
+		return fmt.Errorf("handover: interface %s: %w", w.ifname, err)
+	}
+	idx := link.Attrs().Index
+	qd := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
+	if err := netlink.QdiscAdd(qd); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("handover: clsact qdisc on %s: %w", w.ifname, err)
+	}
+	flt := &netlink.BpfFilter{
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: idx, Parent: netlink.HANDLE_MIN_INGRESS, Handle: netlink.MakeHandle(0, 1),
+			Protocol: unix.ETH_P_IP, Priority: FilterPriority(w.slot)},
+		Fd: fd, Name: Filter(w.slot), DirectAction: true,
+	}
+	if err := netlink.FilterAdd(flt); err != nil {
+		return fmt.Errorf("handover: tc filter on %s: %w", w.ifname, err)
+	}
+	return nil
+}
+
+// remove takes a window's classifier and service away (whichever exist) and returns the
+// service's counters. It runs in the namespace, with f.mu held.
+func (f *Forwarder) remove(w *window) (ipvs.Stats, error) {
+	var errs []error
+	if link, err := netlink.LinkByName(w.ifname); err == nil {
+		_, err := delFilters(link, func(name string) bool { return name == Filter(w.slot) })
+		errs = append(errs, err)
+	}
+	var st ipvs.Stats
+	k, err := ipvs.Open(context.Background(), false)
+	if err != nil {
+		return st, errors.Join(append(errs, fmt.Errorf("handover: %w", err))...)
+	}
+	defer func() { _ = k.Close() }()
+	mark := Mark(w.slot)
+	svcs, err := k.Services()
+	if err != nil {
+		return st, errors.Join(append(errs, fmt.Errorf("handover: IPVS services: %w", err))...)
+	}
+	for _, s := range svcs {
+		if s.FWMark == mark && s.Family == ipvs.AFInet {
+			st = s.Stats
+			errs = append(errs, k.Exec([]ipvs.Op{{Kind: ipvs.DelService, Service: s}})...)
+		}
+	}
+	return st, errors.Join(errs...)
+}
+
+// delFilters deletes the windows' ingress filters on link whose name matches, and then the
+// clsact qdisc if nothing is left on it; it returns the names deleted.
+func delFilters(link netlink.Link, match func(string) bool) ([]string, error) {
+	fs, err := netlink.FilterList(link, netlink.HANDLE_MIN_INGRESS)
+	if err != nil {
+		return nil, nil // no clsact qdisc: no filter of ours
+	}
+	var deleted []string
+	var errs []error
+	left := 0
+	for _, flt := range fs {
+		b, ok := flt.(*netlink.BpfFilter)
+		if !ok || !strings.HasPrefix(b.Name, FilterName) || !match(b.Name) {
+			left++
+			continue
+		}
+		if err := netlink.FilterDel(b); err != nil {
+			errs = append(errs, fmt.Errorf("handover: delete tc filter %s on %s: %w", b.Name, link.Attrs().Name, err))
+			left++
+			continue
+		}
+		deleted = append(deleted, b.Name+" on "+link.Attrs().Name)
+	}
+	if len(deleted) > 0 && left == 0 {
+		if eg, err := netlink.FilterList(link, netlink.HANDLE_MIN_EGRESS); err == nil && len(eg) == 0 {
+			qd := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: link.Attrs().Index, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
+			if err := netlink.QdiscDel(qd); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
+				errs = append(errs, fmt.Errorf("handover: delete clsact qdisc on %s: %w", link.Attrs().Name, err))
+			}
+		}
+	}
+	return deleted, errors.Join(errs...)
+}
+
+// Cleanup removes what windows of an earlier run left (a crash, a kill) and closes the windows
+// still open: their filters, fwmark services and sysctls. The agent calls it on start and on
+// stop.
+func (f *Forwarder) Cleanup() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var errs []error
+	var removed []string
+	err := f.do(func() error {
+		links, err := netlink.LinkList()
+		errs = append(errs, err)
+		for _, l := range links {
+			names, err := delFilters(l, func(string) bool { return true })
+			errs = append(errs, err)
+			for _, n := range names {
+				removed = append(removed, "tc filter "+n)
+			}
+		}
+		if k, err := ipvs.Open(context.Background(), false); err == nil {
+			defer func() { _ = k.Close() }()
+			svcs, err := k.Services()
+			errs = append(errs, err)
+			for _, s := range svcs {
+				if IsWindowMark(s.FWMark) {
+					removed = append(removed, "IPVS service "+s.String())
+					errs = append(errs, k.Exec([]ipvs.Op{{Kind: ipvs.DelService, Service: s}})...)
+				}
+			}
+		}
+		return nil
+	})
+	errs = append(errs, err)
+	clear(f.open)
+	var changes []string
+	_ = f.do(func() error {
+		cs, err := f.keeper.Hold(nil)
+		for _, c := range cs {
+			changes = append(changes, "sysctl "+c.String())
+		}
+		errs = append(errs, err)
+		return nil
+	})
+	removed = append(removed, changes...)
+	if len(removed) > 0 {
+		slices.Sort(removed)
+		f.log.Info("handover: removed what an earlier window left", "removed", removed)
+	}
+	return errors.Join(errs...)
+}
+
+// progLoadAttr is the head of union bpf_attr for BPF_PROG_LOAD, up to what is used.
+type progLoadAttr struct {
+	progType           uint32
+	insnCnt            uint32
+	insns              uint64
+	license            uint64
+	logLevel           uint32
+	logSize            uint32
+	logBuf             uint64
+	kernVersion        uint32
+	progFlags          uint32
+	progName           [16]byte
+	progIfindex        uint32
+	expectedAttachType uint32
+}
+
+// loadProgram loads a tc classifier and returns its file descriptor; a program the verifier
+// refuses is loaded again with its log, which the error carries.
+func loadProgram(insns []Insn) (int, error) {
+	code := Marshal(insns)
+	license := []byte("Dual MPL/GPL\x00")
+	load := func(logBuf []byte) (int, error) {
+		attr := progLoadAttr{
+			progType: unix.BPF_PROG_TYPE_SCHED_CLS,
+			insnCnt:  uint32(len(insns)),
+			insns:    uint64(uintptr(unsafe.Pointer(&code[0]))),
+			license:  uint64(uintptr(unsafe.Pointer(&license[0]))),
+		}
+		copy(attr.progName[:], "lvs_handover")
+		if logBuf != nil {
+			attr.logLevel, attr.logSize, attr.logBuf = 1, uint32(len(logBuf)), uint64(uintptr(unsafe.Pointer(&logBuf[0])))
+		}
+		fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		runtime.KeepAlive(code)
+		runtime.KeepAlive(license)
+		runtime.KeepAlive(logBuf)
+		if errno != 0 {
+			return -1, errno
+		}
+		return int(fd), nil
+	}
+	fd, err := load(nil)
+	if err == nil {
+		return fd, nil
+	}
+	logBuf := make([]byte, 256<<10)
+	if fd, err2 := load(logBuf); err2 == nil {
+		return fd, nil // a passing retry: take it
+	}
+	msg := string(bytes.TrimRight(logBuf, "\x00"))
+	if len(msg) > 2000 {
+		msg = "..." + msg[len(msg)-2000:]
+	}
+	return -1, fmt.Errorf("handover: load the tc classifier: %w: %s", err, strings.TrimSpace(msg))
+}
