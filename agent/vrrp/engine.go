@@ -45,6 +45,16 @@ type trafficWatcher interface {
 	watchTraffic(addrs []netip.Addr) (lastSeen func() time.Time, stop func(), err error)
 }
 
+// Forwarder forwards, for a while after a planned takeover, the packets of connections that the
+// previous master still serves back to it (agent/handover implements it): they reach the new
+// master once the clients follow its gratuitous ARPs, and it has no socket for them.
+type Forwarder interface {
+	// Forward starts forwarding to prev, the previous master's address, the packets for addrs
+	// arriving on interface ifname that belong to connections this host does not know; stop
+	// ends it.
+	Forward(ifname string, prev netip.Addr, addrs []netip.Addr) (stop func(), err error)
+}
+
 // AddrOps configures the virtual addresses on the interface; *netconf.Handle implements it.
 type AddrOps interface {
 	AddAddress(ifname string, p netip.Prefix) error
@@ -80,7 +90,12 @@ type EngineConfig struct {
 	// RepairInterval is how often the engine checks that the interface holds the virtual
 	// addresses exactly when it is master and repairs it; 0 means 2s.
 	RepairInterval time.Duration
-	Logger         *slog.Logger
+	// Forwarder, if set, forwards the previous master's connections for handoverWindow after a
+	// planned takeover: one the previous master announced with priority 0 (it stops, or gave
+	// way), or a preemption of a live master. Both keep their addresses a while and serve what
+	// reaches them.
+	Forwarder Forwarder
+	Logger    *slog.Logger
 }
 
 func (c *EngineConfig) machineConfig() Config {
@@ -94,7 +109,7 @@ func (c *EngineConfig) machineConfig() Config {
 }
 
 // Equal reports whether two configurations make the same virtual router (OnTransition,
-// RepairInterval and Logger aside).
+// RepairInterval, Forwarder and Logger aside).
 func (c *EngineConfig) Equal(o *EngineConfig) bool {
 	a, b := c.machineConfig(), o.machineConfig()
 	return c.Interface == o.Interface && c.Peer == o.Peer &&
@@ -204,6 +219,9 @@ type Engine struct {
 	lastErr     string           // last address error logged, to log each kind once
 	curW        int
 	curF        bool
+	// fwdStop ends the forwarding of a planned takeover, due when fwdTimer fires (nil: none).
+	fwdStop  func()
+	fwdTimer *time.Timer
 }
 
 type reconfReq struct {
@@ -413,9 +431,12 @@ func (e *Engine) run() {
 		} else {
 			timer.Stop()
 		}
-		var releaseC <-chan time.Time
+		var releaseC, fwdC <-chan time.Time
 		if e.release != nil {
 			releaseC = e.release.C
+		}
+		if e.fwdTimer != nil {
+			fwdC = e.fwdTimer.C
 		}
 		select {
 		case p := <-e.rx:
@@ -426,6 +447,9 @@ func (e *Engine) run() {
 			}
 		case <-releaseC:
 			e.releaseDue()
+		case <-fwdC:
+			e.fwdTimer = nil
+			e.stopForwarding()
 		case <-e.trackc:
 			e.track()
 		case req := <-e.reconfc:
@@ -437,6 +461,9 @@ func (e *Engine) run() {
 		case <-e.quit:
 			e.shutdown()
 			return
+		}
+		if e.fwdStop != nil && e.m.State() != StateMaster {
+			e.stopForwarding()
 		}
 	}
 }
@@ -486,6 +513,7 @@ const (
 // being served until the successor's gratuitous ARPs move them, so a planned switchover fails
 // no request. (keepalived drops them at once, leaving a Skew_Time gap.)
 func (e *Engine) shutdown() {
+	e.stopForwarding()
 	e.releaseNow()
 	e.cause = "stopped"
 	acts := e.m.Shutdown(e.now())
@@ -714,6 +742,8 @@ func (e *Engine) garpRepeat() int {
 func (e *Engine) tick(deadline time.Time) {
 	fired := time.Now()
 	was := e.m.State()
+	// prev is the master that hands over on purpose and keeps serving a while (see Forwarder).
+	var prev netip.Addr
 	if was == StateBackup {
 		addr, prio := e.m.Master()
 		switch {
@@ -721,8 +751,10 @@ func (e *Engine) tick(deadline time.Time) {
 			e.cause = "no master heard within Master_Down_Interval"
 		case e.stopped:
 			e.cause = fmt.Sprintf("master %v stopped (priority 0 advert)", addr)
+			prev = addr
 		case prio < e.m.Priority() && !e.cfg.Router.NoPreempt:
 			e.cause = fmt.Sprintf("preempting %v (priority %d < %d)", addr, prio, e.m.Priority())
+			prev = addr
 		default:
 			e.cause = fmt.Sprintf("master %v silent for Master_Down_Interval", addr)
 		}
@@ -736,12 +768,48 @@ func (e *Engine) tick(deadline time.Time) {
 	}
 	// A takeover: log how late the timer fired and when each step was done, since the
 	// failover time is the sum of these.
-	steps := append(make([]any, 0, 2*len(acts)+2), "timer_late", fired.Sub(deadline))
+	steps := append(make([]any, 0, 2*len(acts)+4), "timer_late", fired.Sub(deadline))
 	for _, a := range acts {
+		if _, ok := a.(SendGratuitous); ok && prev.IsValid() && e.startForwarding(prev) {
+			// Before the announcements move the clients here.
+			steps = append(steps, "forwarding", time.Since(fired))
+		}
 		e.execute([]Action{a}, true)
 		steps = append(steps, stepName(a), time.Since(fired))
 	}
 	e.log.Info("vrrp takeover timing", steps...)
+}
+
+// handoverWindow is how long a new master forwards the previous master's connections after a
+// planned takeover: the previous master keeps its addresses at most maxGrace after it heard
+// us (awaitClientsMoved, holdForClients), plus a margin for the advert's way.
+const handoverWindow = maxGrace + 250*time.Millisecond
+
+// startForwarding opens the Forwarder's window towards prev and reports whether it did.
+func (e *Engine) startForwarding(prev netip.Addr) bool {
+	if e.cfg.Forwarder == nil || prev == e.cfg.Router.PrimaryAddr.WithZone("") {
+		return false
+	}
+	e.stopForwarding()
+	stop, err := e.cfg.Forwarder.Forward(e.cfg.Interface, prev, e.addrList())
+	if err != nil {
+		e.log.Warn("vrrp: cannot forward the previous master's connections during the handover", "previous_master", prev, "err", err)
+		return false
+	}
+	e.fwdStop, e.fwdTimer = stop, time.NewTimer(handoverWindow)
+	return true
+}
+
+// stopForwarding ends the window of a planned takeover, if one is open.
+func (e *Engine) stopForwarding() {
+	if e.fwdTimer != nil {
+		e.fwdTimer.Stop()
+		e.fwdTimer = nil
+	}
+	if e.fwdStop != nil {
+		e.fwdStop()
+		e.fwdStop = nil
+	}
 }
 
 // stepName names an action in the takeover log.
