@@ -47,6 +47,9 @@ type Config struct {
 	ScriptConcurrency int
 	// RepairInterval is passed to every engine (see vrrp.EngineConfig); 0 keeps its default.
 	RepairInterval time.Duration
+	// Forwarder, if set, is every IPv4 engine's (see vrrp.EngineConfig): after a planned
+	// takeover it forwards the previous master's connections back to it (agent/handover).
+	Forwarder vrrp.Forwarder
 }
 
 // Manager runs the VRRP instances of the desired state. Its methods are safe for concurrent
@@ -57,6 +60,7 @@ type Manager struct {
 	log            *slog.Logger
 	sem            chan struct{}
 	repairInterval time.Duration
+	fwd            vrrp.Forwarder
 
 	// Background goroutines (link watcher, retracking), started by the first Apply.
 	bgCancel context.CancelFunc
@@ -114,7 +118,7 @@ var errStopped = errors.New("ha: stopped")
 // New returns a Manager; it opens nothing and starts nothing until Apply.
 func New(cfg Config) *Manager {
 	m := &Manager{
-		net: cfg.Net, log: cfg.Logger, repairInterval: cfg.RepairInterval,
+		net: cfg.Net, log: cfg.Logger, repairInterval: cfg.RepairInterval, fwd: cfg.Forwarder,
 		links: map[string]bool{}, instances: map[instKey]*instance{}, conns: map[connKey]*connRef{},
 		vips: map[int]*vipRun{}, errs: map[int]error{}, dirty: map[int]bool{}, dirtyc: make(chan struct{}, 1),
 	}
@@ -226,6 +230,9 @@ func (m *Manager) applyLocked(ctx context.Context, pair *agentapi.Pair, vips map
 			spec := specs[k]
 			spec.RepairInterval = m.repairInterval
 			spec.Logger = m.log
+			if !k.v6 {
+				spec.Forwarder = m.fwd
+			}
 			vr := m.vips[k.vrid]
 			v6 := k.v6
 			spec.OnTransition = func(t vrrp.Transition) { vr.notifier.transition(t, v6) }

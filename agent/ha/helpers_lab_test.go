@@ -428,6 +428,10 @@ func helperMain(args []string) int {
 		err = helperWatch(args[1:])
 	case "inject":
 		err = helperInject(args[1:])
+	case "linger":
+		err = helperLinger(args[1:])
+	case "handover-state":
+		err = helperHandoverState(args[1:])
 	default:
 		err = fmt.Errorf("unknown helper %q", args[0])
 	}
@@ -461,7 +465,17 @@ func helperServe(args []string) error {
 			_ = c.(*net.TCPConn).SetLinger(0)
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 			_, _ = io.WriteString(c, args[1]+"\n")
-			_, _ = io.Copy(io.Discard, c)
+			// Every line the client sends gets the name again: a connection that lives
+			// through a handover shows which host still serves it.
+			r := bufio.NewReader(c)
+			for {
+				if _, err := r.ReadString('\n'); err != nil {
+					break
+				}
+				if _, err := io.WriteString(c, args[1]+"\n"); err != nil {
+					break
+				}
+			}
 			_ = c.Close()
 		}()
 	}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ha"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/handover"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/healthcheck"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
@@ -138,7 +139,18 @@ func serve(args []string) error {
 	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() }})
 	ipvsPart = ipvs.New(ipvs.Config{Logger: log, Health: checks, StateDir: filepath.Dir(c.state)})
 	defer func() { _ = ipvsPart.Close() }()
-	parts := reconcile.Multi{ha.New(ha.Config{Logger: log}), checks, ipvsPart,
+	// A planned takeover forwards the previous master's connections back to it for a moment;
+	// what a window of an earlier run left (a crash) goes first, and whatever is left on stop.
+	fwd := handover.New(handover.Config{StateDir: filepath.Dir(c.state), Logger: log})
+	if err := fwd.Cleanup(); err != nil {
+		log.Warn("handover: cleanup", "err", err)
+	}
+	defer func() {
+		if err := fwd.Cleanup(); err != nil {
+			log.Warn("handover: cleanup", "err", err)
+		}
+	}()
+	parts := reconcile.Multi{ha.New(ha.Config{Logger: log, Forwarder: fwd}), checks, ipvsPart,
 		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
 	if err != nil {
