@@ -78,9 +78,10 @@ func TestLabHandover(t *testing.T) {
 		}
 		// The window lasts a couple of seconds after the takeover; then nothing of it stays.
 		for _, d := range directors {
-			e.waitFor(d+": handover window gone", 20*time.Second, func() bool {
+			took := e.waitFor(d+": handover window gone", 20*time.Second, func() bool {
 				return e.handoverState(d, d1, d2) == clean[d]
 			}, func() string { return "now: " + e.handoverState(d, d1, d2) + "; before: " + clean[d] })
+			t.Logf("%s: clean %v after the connections ended", d, took.Round(time.Millisecond))
 		}
 		// The new master's account: its takeover, and the window's one line.
 		var closed struct {

@@ -92,7 +92,9 @@ func (s windowState) empty() bool {
 // their stop, and after a crash (the next run's Cleanup).
 func TestLabForwarder(t *testing.T) {
 	lab.Required(t)
-	h := netnstest.NewLAN(t, 1)[0]
+	// Host 0 opens the windows, towards hosts 1 and 2 (198.51.100.12 and .13), whose MAC
+	// addresses it learns by ARP.
+	h := netnstest.NewLAN(t, 3)[0]
 	dir := t.TempDir()
 	cfg := handover.Config{Do: h.Net.Do, Sysctls: h.Net, StateDir: dir}
 	if s := stateOf(t, h); !s.empty() {
@@ -102,6 +104,14 @@ func TestLabForwarder(t *testing.T) {
 	vips := []netip.Addr{netip.MustParseAddr("198.51.100.100"), netip.MustParseAddr("2001:db8::100"), netip.MustParseAddr("198.51.100.101")}
 
 	f := handover.New(cfg)
+	// A previous master that does not answer ARP gets no window (its MAC address keeps the
+	// classifier from bouncing its packets back), and nothing is left.
+	if _, err := f.Forward("eth0", netip.MustParseAddr("198.51.100.99"), vips); err == nil {
+		t.Fatal("a window towards a host that does not exist")
+	}
+	if s := stateOf(t, h); !s.empty() {
+		t.Fatalf("after a refused window: %+v", s)
+	}
 	stop1, err := f.Forward("eth0", prev, vips)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"runtime"
 	"slices"
@@ -93,7 +94,16 @@ func (f *Forwarder) install(w *window) error {
 	if err := errors.Join(k.Exec([]ipvs.Op{{Kind: ipvs.AddService, Service: svc}, {Kind: ipvs.AddDest, Service: svc, Dest: svc.Dests[0]}})...); err != nil {
 		return fmt.Errorf("handover: IPVS service: %w", err)
 	}
-	prog, err := Classifier(w.vips, Mark(w.slot))
+	link, err := netlink.LinkByName(w.ifname)
+	if err != nil {
+		return fmt.Errorf("handover: interface %s: %w", w.ifname, err)
+	}
+	idx := link.Attrs().Index
+	mac, err := resolve(idx, w.prev)
+	if err != nil {
+		return err
+	}
+	prog, err := Classifier(w.vips, Mark(w.slot), mac)
 	if err != nil {
 		return err
 	}
@@ -102,11 +112,6 @@ func (f *Forwarder) install(w *window) error {
 		return err
 	}
 	defer func() { _ = unix.Close(fd) }() // the filter holds the program
-	link, err := netlink.LinkByName(w.ifname)
-	if err != nil {
-		return fmt.Errorf("handover: interface %s: %w", w.ifname, err)
-	}
-	idx := link.Attrs().Index
 	qd := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
 	if err := netlink.QdiscAdd(qd); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("handover: clsact qdisc on %s: %w", w.ifname, err)
@@ -120,6 +125,42 @@ func (f *Forwarder) install(w *window) error {
 		return fmt.Errorf("handover: tc filter on %s: %w", w.ifname, err)
 	}
 	return nil
+}
+
+// resolveWait bounds how long a window's opening waits for the previous master's MAC address
+// when the neighbour table does not have it yet.
+const resolveWait = 100 * time.Millisecond
+
+// resolve returns addr's MAC address on the link from the neighbour table, asking the kernel to
+// resolve it (NTF_USE, as `ip neigh replace ADDR dev DEV use`) if the table lacks it.
+func resolve(ifindex int, addr netip.Addr) (net.HardwareAddr, error) {
+	lookup := func() net.HardwareAddr {
+		ns, err := netlink.NeighList(ifindex, netlink.FAMILY_V4)
+		if err != nil {
+			return nil
+		}
+		for _, n := range ns {
+			ip, _ := netip.AddrFromSlice(n.IP)
+			if ip.Unmap() == addr && len(n.HardwareAddr) == 6 &&
+				n.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) == 0 && n.State != netlink.NUD_NONE {
+				return n.HardwareAddr
+			}
+		}
+		return nil
+	}
+	if mac := lookup(); mac != nil {
+		return mac, nil
+	}
+	if err := netlink.NeighSet(&netlink.Neigh{LinkIndex: ifindex, Family: netlink.FAMILY_V4, IP: addr.AsSlice(),
+		Flags: netlink.NTF_USE}); err != nil {
+		return nil, fmt.Errorf("handover: resolve %v: %w", addr, err)
+	}
+	for deadline := time.Now().Add(resolveWait); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if mac := lookup(); mac != nil {
+			return mac, nil
+		}
+	}
+	return nil, fmt.Errorf("handover: the previous master %v did not answer ARP within %v", addr, resolveWait)
 }
 
 // remove takes a window's classifier and service away (whichever exist) and returns the
@@ -144,7 +185,13 @@ func (f *Forwarder) remove(w *window) (ipvs.Stats, error) {
 	for _, s := range svcs {
 		if s.FWMark == mark && s.Family == ipvs.AFInet {
 			st = s.Stats
-			errs = append(errs, k.Exec([]ipvs.Op{{Kind: ipvs.DelService, Service: s}})...)
+			// The destinations first: with expire_nodest_conn still 1, deleting one queues the
+			// kernel's flush of the connection entries that lead to it.
+			var ops []ipvs.Op
+			for _, d := range s.Dests {
+				ops = append(ops, ipvs.Op{Kind: ipvs.DelDest, Service: s, Dest: d})
+			}
+			errs = append(errs, k.Exec(append(ops, ipvs.Op{Kind: ipvs.DelService, Service: s}))...)
 		}
 	}
 	return st, errors.Join(errs...)

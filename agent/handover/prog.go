@@ -3,6 +3,7 @@ package handover
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 )
 
@@ -10,8 +11,8 @@ import (
 // interface's tc ingress hook. It is assembled here rather than compiled from C, so that the
 // agent stays one static Go binary with no toolchain behind it:
 //
-//	if the frame is IPv4 without options, not a later fragment, TCP, to one of the VIPs,
-//	   and not a SYN:
+//	if the frame does not come from the previous master, is IPv4 without options, not a
+//	   later fragment, TCP, to one of the VIPs, and not a SYN:
 //	    sk = bpf_skc_lookup_tcp(the 4-tuple, this network namespace)
 //	    if sk is nil or a listener (TCP_LISTEN):   // no connection of this host's
 //	        skb->mark = MARK
@@ -20,7 +21,10 @@ import (
 //
 // An established socket, a handshake in progress (request socket) or TIME_WAIT count as this
 // host's own; a listener alone does not, since a non-SYN packet for an unknown connection finds
-// the listener too, which answers it with a reset.
+// the listener too, which answers it with a reset. What the previous master sends (by its MAC
+// address) is never marked: should both directors have a window open at once — a preemption
+// within the window of the takeover before it — a packet neither knows bounces once at most,
+// instead of looping between them (direct routing keeps the IP header as it is).
 
 // eBPF instruction encoding (linux/bpf.h, linux/bpf_common.h).
 const (
@@ -82,6 +86,7 @@ const (
 	tcpOff            = ethHdr + ipHdr
 	minLen            = tcpOff + 20
 	ethTypeOff        = 12
+	ethSrcOff         = 6
 	ipVerIHLOff       = ethHdr
 	ipFragOff         = ethHdr + 6
 	ipProtoOff        = ethHdr + 9
@@ -166,10 +171,13 @@ func native16(b ...byte) int32 { return int32(binary.NativeEndian.Uint16(b)) }
 func native32(b []byte) int32  { return int32(binary.NativeEndian.Uint32(b)) }
 
 // Classifier is the program that marks, with mark, the TCP packets for vips (IPv4) that are
-// not a SYN and belong to no connection of this host's.
-func Classifier(vips []netip.Addr, mark uint32) ([]Insn, error) {
+// not a SYN, belong to no connection of this host's, and do not come from prevMAC.
+func Classifier(vips []netip.Addr, mark uint32, prevMAC net.HardwareAddr) ([]Insn, error) {
 	if len(vips) == 0 || len(vips) > maxClassifierVIPs {
 		return nil, fmt.Errorf("handover: classifier for %d addresses", len(vips))
+	}
+	if len(prevMAC) != 6 {
+		return nil, fmt.Errorf("handover: classifier: previous master's MAC address %v", prevMAC)
 	}
 	a := &asm{fixups: map[int]string{}, labels: map[string]int{}}
 	a.emit(movX(r6, r1)) // r6 = skb, kept across calls
@@ -178,6 +186,11 @@ func Classifier(vips []netip.Addr, mark uint32) ([]Insn, error) {
 	a.emit(movX(r4, r2))
 	a.emit(addK(r4, minLen))
 	a.jump(classJMP|jmpJGT|srcX, r4, r3, 0, "pass") // shorter than Ethernet + IPv4 + TCP
+	a.emit(ldx(sizeW, r4, r2, ethSrcOff))
+	a.jump(classJMP32|jmpJNE|srcK, r4, 0, native32(prevMAC[:4]), "notprev")
+	a.emit(ldx(sizeH, r4, r2, ethSrcOff+4))
+	a.jump(classJMP|jmpJEQ|srcK, r4, 0, native16(prevMAC[4], prevMAC[5]), "pass") // forwarded to us
+	a.label("notprev")
 	a.emit(ldx(sizeH, r4, r2, ethTypeOff))
 	a.jump(classJMP|jmpJNE|srcK, r4, 0, native16(0x08, 0x00), "pass") // not IPv4
 	a.emit(ldx(sizeB, r4, r2, ipVerIHLOff))

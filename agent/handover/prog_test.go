@@ -3,6 +3,7 @@ package handover
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"testing"
 )
@@ -102,7 +103,7 @@ func (r *run) exec(t *testing.T, prog []Insn, pkt []byte) {
 			binary.NativeEndian.PutUint32(mem(addr, 4), uint32(reg[in.Src]))
 		case classJMP | jmpJA:
 			pc += int(in.Off)
-		case classJMP | jmpJGT | srcX, classJMP | jmpJEQ | srcK, classJMP | jmpJNE | srcK, classJMP32 | jmpJEQ | srcK:
+		case classJMP | jmpJGT | srcX, classJMP | jmpJEQ | srcK, classJMP | jmpJNE | srcK, classJMP32 | jmpJEQ | srcK, classJMP32 | jmpJNE | srcK:
 			a, b := reg[in.Dst], imm
 			if in.Op&srcX != 0 {
 				b = reg[in.Src]
@@ -155,6 +156,7 @@ func (r *run) exec(t *testing.T, prog []Insn, pkt []byte) {
 
 // frame builds an Ethernet + IPv4 + TCP (or other protocol) frame.
 type frame struct {
+	srcMAC       net.HardwareAddr
 	ethType      uint16
 	verIHL       byte
 	frag         uint16
@@ -176,6 +178,7 @@ func (f frame) bytes() []byte {
 		f.proto = 6
 	}
 	b := make([]byte, 14+20+20+8)
+	copy(b[6:], f.srcMAC)
 	binary.BigEndian.PutUint16(b[12:], f.ethType)
 	ip := b[14:]
 	ip[0] = f.verIHL
@@ -198,7 +201,9 @@ func TestClassifier(t *testing.T) {
 	const client, vip, vip2, other = "198.51.100.31", "198.51.100.100", "198.51.100.200", "198.51.100.12"
 	const syn, ack, psh, fin, rst = 0x02, 0x10, 0x08, 0x01, 0x04
 	mark := Mark(3)
-	prog, err := Classifier([]netip.Addr{netip.MustParseAddr(vip), netip.MustParseAddr(vip2)}, mark)
+	prevMAC := net.HardwareAddr{0x02, 0, 0xc6, 0x33, 0x64, 0x0b}
+	clientMAC := net.HardwareAddr{0x02, 0, 0xc6, 0x33, 0x64, 0x1f}
+	prog, err := Classifier([]netip.Addr{netip.MustParseAddr(vip), netip.MustParseAddr(vip2)}, mark, prevMAC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,9 +231,15 @@ func TestClassifier(t *testing.T) {
 		{"first fragment (more fragments set)", frame{dst: vip, frag: 0x2000, flags: ack}, listener, true, true},
 		{"not IPv4", frame{ethType: 0x86dd, dst: vip, flags: ack}, listener, false, false},
 		{"too short", frame{dst: vip, flags: ack, truncateTo: 53}, listener, false, false},
+		{"sent by the previous master (a bounce)", frame{srcMAC: prevMAC, dst: vip, flags: ack}, listener, false, false},
+		{"MAC like the previous master's but for the last bytes", frame{srcMAC: net.HardwareAddr{0x02, 0, 0xc6, 0x33, 0x64, 0x0c}, dst: vip, flags: ack}, listener, true, true},
+		{"MAC like the previous master's but for the first bytes", frame{srcMAC: net.HardwareAddr{0x03, 0, 0xc6, 0x33, 0x64, 0x0b}, dst: vip, flags: ack}, listener, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.f.src, c.f.sport, c.f.dport = client, 40000, 7
+			if c.f.srcMAC == nil {
+				c.f.srcMAC = clientMAC
+			}
 			r := &run{sock: c.sock, mark: 0x77}
 			r.exec(t, prog, c.f.bytes())
 			if r.ret != tcActUnspec {
@@ -259,11 +270,15 @@ func TestClassifier(t *testing.T) {
 }
 
 func TestClassifierRefuses(t *testing.T) {
-	if _, err := Classifier(nil, Mark(1)); err == nil {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	if _, err := Classifier(nil, Mark(1), mac); err == nil {
 		t.Error("no addresses accepted")
 	}
-	if _, err := Classifier([]netip.Addr{netip.MustParseAddr("2001:db8::100")}, Mark(1)); err == nil {
+	if _, err := Classifier([]netip.Addr{netip.MustParseAddr("2001:db8::100")}, Mark(1), mac); err == nil {
 		t.Error("IPv6 accepted")
+	}
+	if _, err := Classifier([]netip.Addr{netip.MustParseAddr("198.51.100.100")}, Mark(1), nil); err == nil {
+		t.Error("no MAC address accepted")
 	}
 }
 
