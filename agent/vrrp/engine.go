@@ -92,7 +92,8 @@ type EngineConfig struct {
 	RepairInterval time.Duration
 	// Forwarder, if set, forwards the previous master's connections for handoverWindow after a
 	// planned takeover: one the previous master announced with priority 0 (it stops, or gave
-	// way), or a preemption of a live master. Both keep their addresses a while and serve what
+	// way; the window opens when that advert comes, so that its cost is not the takeover's),
+	// or a preemption of a live master. Both keep their addresses a while and serve what
 	// reaches them.
 	Forwarder Forwarder
 	Logger    *slog.Logger
@@ -219,8 +220,10 @@ type Engine struct {
 	lastErr     string           // last address error logged, to log each kind once
 	curW        int
 	curF        bool
-	// fwdStop ends the forwarding of a planned takeover, due when fwdTimer fires (nil: none).
+	// fwdStop ends the forwarding towards fwdPrev of a planned takeover, due when fwdTimer
+	// fires (nil: none).
 	fwdStop  func()
+	fwdPrev  netip.Addr
 	fwdTimer *time.Timer
 }
 
@@ -462,7 +465,8 @@ func (e *Engine) run() {
 			e.shutdown()
 			return
 		}
-		if e.fwdStop != nil && e.m.State() != StateMaster {
+		// A window opened as backup lasts while the takeover it prepares is due.
+		if st := e.m.State(); e.fwdStop != nil && st != StateMaster && (st != StateBackup || !e.stopped) {
 			e.stopForwarding()
 		}
 	}
@@ -649,6 +653,12 @@ func (e *Engine) handle(p Packet) {
 		e.compat = a.MulticastChecksum
 		e.stopped = a.Priority == PriorityStop
 	}
+	if state == StateBackup && e.stopped && e.m.State() == StateBackup {
+		// The master stops and keeps serving a while: we take over after Skew_Time. Opening
+		// the window now keeps its cost out of the takeover (it holds nothing until then: the
+		// addresses are not ours yet).
+		e.startForwarding(p.Src)
+	}
 	if state == StateMaster && e.m.State() == StateBackup {
 		// A higher-priority master took over (preemption, a healed partition): keep serving
 		// while its announcements move the clients, as on a graceful stop.
@@ -771,7 +781,8 @@ func (e *Engine) tick(deadline time.Time) {
 	steps := append(make([]any, 0, 2*len(acts)+4), "timer_late", fired.Sub(deadline))
 	for _, a := range acts {
 		if _, ok := a.(SendGratuitous); ok && prev.IsValid() && e.startForwarding(prev) {
-			// Before the announcements move the clients here.
+			// Before the announcements move the clients here (after a priority 0 it is
+			// open already, and now lasts handoverWindow from here).
 			steps = append(steps, "forwarding", time.Since(fired))
 		}
 		e.execute([]Action{a}, true)
@@ -785,9 +796,14 @@ func (e *Engine) tick(deadline time.Time) {
 // us (awaitClientsMoved, holdForClients), plus a margin for the advert's way.
 const handoverWindow = maxGrace + 250*time.Millisecond
 
-// startForwarding opens the Forwarder's window towards prev and reports whether it did.
+// startForwarding opens the Forwarder's window towards prev, or keeps the one open towards it,
+// to last handoverWindow from now; it reports whether it opened one.
 func (e *Engine) startForwarding(prev netip.Addr) bool {
 	if e.cfg.Forwarder == nil || prev == e.cfg.Router.PrimaryAddr.WithZone("") {
+		return false
+	}
+	if e.fwdStop != nil && e.fwdPrev == prev {
+		e.fwdTimer.Reset(handoverWindow)
 		return false
 	}
 	e.stopForwarding()
@@ -796,7 +812,7 @@ func (e *Engine) startForwarding(prev netip.Addr) bool {
 		e.log.Warn("vrrp: cannot forward the previous master's connections during the handover", "previous_master", prev, "err", err)
 		return false
 	}
-	e.fwdStop, e.fwdTimer = stop, time.NewTimer(handoverWindow)
+	e.fwdStop, e.fwdPrev, e.fwdTimer = stop, prev, time.NewTimer(handoverWindow)
 	return true
 }
 
@@ -808,7 +824,7 @@ func (e *Engine) stopForwarding() {
 	}
 	if e.fwdStop != nil {
 		e.fwdStop()
-		e.fwdStop = nil
+		e.fwdStop, e.fwdPrev = nil, netip.Addr{}
 	}
 }
 

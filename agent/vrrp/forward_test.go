@@ -92,17 +92,50 @@ func TestEngineForwardsAfterPlannedStop(t *testing.T) {
 	cfgB.Forwarder = f
 	b := newNode(t, l, "b", cfgB).start()
 	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
-	// The window opens once b holds the VIP and before its announcements move the clients.
-	var held, announced bool
-	f.onForward = func() { held, announced = b.addrs.has(vip1), b.port.announcements() > 0 }
+	// The window opens when a's priority 0 comes, before b takes over (and announces), and
+	// lasts the handover window from the takeover.
+	var state vrrp.State
+	var announced bool
+	f.onForward = func() { state, announced = b.eng.Status().State, b.port.announcements() > 0 }
 	if err := a.eng.Close(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b master", b.is(vrrp.StateMaster))
-	if !held || announced {
-		t.Errorf("window opened with the VIP held %v, announced %v", held, announced)
+	if state != vrrp.StateBackup || announced {
+		t.Errorf("window opened in state %v, announced %v", state, announced)
 	}
 	checkWindow(t, f, "198.51.100.11")
+}
+
+func TestEngineForwardingBeforeTakeoverEnds(t *testing.T) {
+	t.Parallel()
+	l := &lan{}
+	a := newNode(t, l, "a", engineConfig("198.51.100.11", 200, vip1)).start()
+	waitFor(t, "a master", a.is(vrrp.StateMaster))
+	f := &forwarder{}
+	cfgB := engineConfig("198.51.100.12", 100, vip1)
+	cfgB.Forwarder = f
+	b := newNode(t, l, "b", cfgB).start()
+	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+	// A priority 0 opens the window; the master advertising again (it did not stop after
+	// all) closes it, and b stays backup. The forged advert's 1s interval gives b a Skew_Time
+	// of 609ms: a's next advert comes well before.
+	adv := &vrrp.Advert{Version: 3, VRID: 91, Priority: 0, AdvertInterval: 100, Addresses: []netip.Addr{netip.MustParseAddr(vip1)}}
+	send := func(prio uint8) {
+		adv.Priority = prio
+		bs, err := adv.Marshal(a.port.addr, vrrp.MulticastIPv4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.port.inject(vrrp.Packet{Payload: bs, Src: a.port.addr, Dst: vrrp.MulticastIPv4, TTL: 255})
+	}
+	send(0)
+	waitFor(t, "window opened", func() bool { return len(f.list()) == 1 })
+	send(200)
+	waitFor(t, "window closed", f.closedAll())
+	if st := b.eng.Status().State; st != vrrp.StateBackup {
+		t.Errorf("b %v", st)
+	}
 }
 
 func TestEngineForwardsWhenPreempting(t *testing.T) {
