@@ -3,6 +3,7 @@ package handover
 import (
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -31,8 +32,10 @@ type Forwarder struct {
 	keeper *netconf.SysctlKeeper
 	log    *slog.Logger
 
-	mu   sync.Mutex // guards open and serialises the kernel changes
+	mu   sync.Mutex // guards open and silenced, and serialises the kernel changes
 	open map[int]*window
+	// silenced holds the interface of each ARP silencer, by slot.
+	silenced map[int]string
 }
 
 // window is one open window.
@@ -46,7 +49,7 @@ type window struct {
 
 // New returns a Forwarder; it changes nothing until Cleanup or Forward.
 func New(cfg Config) *Forwarder {
-	f := &Forwarder{do: cfg.Do, log: cfg.Logger, open: map[int]*window{}}
+	f := &Forwarder{do: cfg.Do, log: cfg.Logger, open: map[int]*window{}, silenced: map[int]string{}}
 	if f.do == nil {
 		f.do = func(g func() error) error { return g() }
 	}
@@ -76,10 +79,20 @@ func (f *Forwarder) freeSlotLocked() int {
 	return 0
 }
 
-// sysctlsWanted is what the keeper holds: Sysctls while any window is open, nothing otherwise.
-func sysctlsWanted(open int) map[string]string {
-	if open == 0 {
+// sysctlsWanted is what the keeper holds: Sysctls while any window is open, and
+// arp_announce=2 on each interface with an ARP silencer (so that the ARP requests this host
+// sends while it keeps the addresses, to reach the clients it still serves, name its own
+// address as sender, not a VIP: a client hearing a VIP there would move back to this host).
+func sysctlsWanted(open int, silenced map[int]string) map[string]string {
+	if open == 0 && len(silenced) == 0 {
 		return nil
 	}
-	return Sysctls
+	want := map[string]string{}
+	if open > 0 {
+		maps.Copy(want, Sysctls)
+	}
+	for _, ifname := range silenced {
+		want["net.ipv4.conf."+ifname+".arp_announce"] = "2"
+	}
+	return want
 }

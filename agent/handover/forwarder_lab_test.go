@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -153,5 +154,99 @@ func TestLabForwarder(t *testing.T) {
 	}
 	if s := stateOf(t, h); !s.empty() {
 		t.Fatalf("after cleanup: %+v", s)
+	}
+}
+
+// resolves reports whether h resolves addr by ARP within wait, starting from an empty entry.
+func resolves(t *testing.T, h *netnstest.Host, addr netip.Addr, wait time.Duration) bool {
+	t.Helper()
+	var ok bool
+	err := h.Net.Do(func() error {
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		n := &netlink.Neigh{LinkIndex: link.Attrs().Index, Family: netlink.FAMILY_V4, IP: addr.AsSlice()}
+		_ = netlink.NeighDel(n)
+		n.Flags = netlink.NTF_USE
+		if err := netlink.NeighSet(n); err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(wait); time.Now().Before(deadline) && !ok; time.Sleep(5 * time.Millisecond) {
+			ns, err := netlink.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+			if err != nil {
+				return err
+			}
+			ok = slices.ContainsFunc(ns, func(n netlink.Neigh) bool {
+				return n.IP.Equal(addr.AsSlice()) && len(n.HardwareAddr) == 6 && n.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY) != 0
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// TestLabARPSilencer silences ARP for a VIP a host holds, in a network namespace of the lab
+// kernel: another host no longer resolves the VIP while its own address still resolves, the
+// host names its own address in the ARP requests it sends (arp_announce 2), and nothing stays
+// after the stop, or after a crash (the next run's Cleanup).
+func TestLabARPSilencer(t *testing.T) {
+	lab.Required(t)
+	hosts := netnstest.NewLAN(t, 2)
+	h, peer := hosts[0], hosts[1]
+	vip := netip.MustParseAddr("198.51.100.100")
+	h.Exec(t, "ip", "addr", "add", vip.String()+"/32", "dev", "eth0")
+	cfg := handover.Config{Do: h.Net.Do, Sysctls: h.Net, StateDir: t.TempDir()}
+	announce := func() string {
+		v, err := h.Net.Sysctl("net.ipv4.conf.eth0.arp_announce")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if !resolves(t, peer, vip, 2*time.Second) {
+		t.Fatal("the VIP does not resolve before the silence")
+	}
+	if s := stateOf(t, h); len(s.tc) != 0 || announce() != "0" {
+		t.Fatalf("not clean at first: %+v, arp_announce %s", s, announce())
+	}
+	f := handover.New(cfg)
+	stop, err := f.SilenceARP("eth0", []netip.Addr{vip, netip.MustParseAddr("2001:db8::100")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := stateOf(t, h); !slices.Equal(s.tc, []string{"filter lvs_handover_arp_1", "qdisc clsact"}) || announce() != "2" {
+		t.Fatalf("silenced: %+v, arp_announce %s", s, announce())
+	}
+	if resolves(t, peer, vip, 500*time.Millisecond) {
+		t.Error("the VIP resolves while silenced")
+	}
+	if !resolves(t, peer, h.IPv4, 2*time.Second) {
+		t.Error("the host's own address does not resolve while the VIP is silenced")
+	}
+	stop()
+	stop() // idempotent
+	if s := stateOf(t, h); len(s.tc) != 0 || announce() != "0" {
+		t.Fatalf("after the stop: %+v, arp_announce %s", s, announce())
+	}
+	if !resolves(t, peer, vip, 2*time.Second) {
+		t.Error("the VIP does not resolve after the silence")
+	}
+
+	// A crash: the silence stays until the next run cleans up.
+	if _, err := handover.New(cfg).SilenceARP("eth0", []netip.Addr{vip}); err != nil {
+		t.Fatal(err)
+	}
+	if s := stateOf(t, h); len(s.tc) != 2 || announce() != "2" {
+		t.Fatalf("not silenced: %+v", s)
+	}
+	if err := handover.New(cfg).Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if s := stateOf(t, h); len(s.tc) != 0 || announce() != "0" {
+		t.Fatalf("after cleanup: %+v, arp_announce %s", s, announce())
 	}
 }

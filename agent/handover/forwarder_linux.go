@@ -66,11 +66,12 @@ func (f *Forwarder) Forward(ifname string, prev netip.Addr, vips []netip.Addr) (
 	}, nil
 }
 
-// holdSysctls makes the keeper hold what the open windows need; f.mu must be held.
+// holdSysctls makes the keeper hold what the open windows and ARP silencers need; f.mu must
+// be held.
 func (f *Forwarder) holdSysctls() error {
 	var err error
 	_ = f.do(func() error {
-		_, err = f.keeper.Hold(sysctlsWanted(len(f.open)))
+		_, err = f.keeper.Hold(sysctlsWanted(len(f.open), f.silenced))
 		return nil
 	})
 	if err != nil {
@@ -82,7 +83,7 @@ func (f *Forwarder) holdSysctls() error {
 // install puts a window in place: the sysctls, the IPVS service, then the classifier that feeds
 // it. It runs in the namespace, with f.mu held.
 func (f *Forwarder) install(w *window) error {
-	if _, err := f.keeper.Hold(sysctlsWanted(len(f.open))); err != nil {
+	if _, err := f.keeper.Hold(sysctlsWanted(len(f.open), f.silenced)); err != nil {
 		return fmt.Errorf("handover: sysctls: %w", err)
 	}
 	k, err := ipvs.Open(context.Background(), true)
@@ -98,8 +99,7 @@ func (f *Forwarder) install(w *window) error {
 	if err != nil {
 		return fmt.Errorf("handover: interface %s: %w", w.ifname, err)
 	}
-	idx := link.Attrs().Index
-	mac, err := resolve(idx, w.prev)
+	mac, err := resolve(link.Attrs().Index, w.prev)
 	if err != nil {
 		return err
 	}
@@ -107,24 +107,98 @@ func (f *Forwarder) install(w *window) error {
 	if err != nil {
 		return err
 	}
+	return attach(link, prog, Filter(w.slot), FilterPriority(w.slot), unix.ETH_P_IP)
+}
+
+// attach loads prog and puts it on link's tc ingress hook (adding the clsact qdisc if needed)
+// as a direct-action filter named name, for the frames of Ethernet protocol proto.
+func attach(link netlink.Link, prog []Insn, name string, prio uint16, proto uint16) error {
 	fd, err := loadProgram(prog)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = unix.Close(fd) }() // the filter holds the program
+	idx, ifname := link.Attrs().Index, link.Attrs().Name
 	qd := &netlink.Clsact{QdiscAttrs: netlink.QdiscAttrs{LinkIndex: idx, Handle: netlink.MakeHandle(0xffff, 0), Parent: netlink.HANDLE_CLSACT}}
 	if err := netlink.QdiscAdd(qd); err != nil && !errors.Is(err, unix.EEXIST) {
-		return fmt.Errorf("handover: clsact qdisc on %s: %w", w.ifname, err)
+		return fmt.Errorf("handover: clsact qdisc on %s: %w", ifname, err)
 	}
 	flt := &netlink.BpfFilter{
 		FilterAttrs: netlink.FilterAttrs{LinkIndex: idx, Parent: netlink.HANDLE_MIN_INGRESS, Handle: netlink.MakeHandle(0, 1),
-			Protocol: unix.ETH_P_IP, Priority: FilterPriority(w.slot)},
-		Fd: fd, Name: Filter(w.slot), DirectAction: true,
+			Protocol: proto, Priority: prio},
+		Fd: fd, Name: name, DirectAction: true,
 	}
 	if err := netlink.FilterAdd(flt); err != nil {
-		return fmt.Errorf("handover: tc filter on %s: %w", w.ifname, err)
+		return fmt.Errorf("handover: tc filter on %s: %w", ifname, err)
 	}
 	return nil
+}
+
+// SilenceARP makes this host stop answering the ARP requests for the IPv4 addresses of addrs
+// that arrive on interface ifname (see ARPSilencer), until stop is called. A previous master
+// calls it while it keeps its addresses after a planned handover, so that it can keep them for
+// the whole of the new master's window without drawing clients back.
+func (f *Forwarder) SilenceARP(ifname string, addrs []netip.Addr) (stop func(), err error) {
+	addrs = forwardable(addrs)
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("handover: no IPv4 address to silence ARP for in %v", addrs)
+	}
+	prog, err := ARPSilencer(addrs)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	slot := 0
+	for s := 1; s <= maxWindows && slot == 0; s++ {
+		if _, taken := f.silenced[s]; !taken {
+			slot = s
+		}
+	}
+	if slot == 0 {
+		return nil, errors.New("handover: too many ARP silencers")
+	}
+	name := arpFilter(slot)
+	del := func() error {
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return nil // the interface is gone, and its filters with it
+		}
+		_, err = delFilters(link, func(n string) bool { return n == name })
+		return err
+	}
+	err = f.do(func() error {
+		link, err := netlink.LinkByName(ifname)
+		if err != nil {
+			return fmt.Errorf("handover: interface %s: %w", ifname, err)
+		}
+		return attach(link, prog, name, arpFilterPriority(slot), unix.ETH_P_ARP)
+	})
+	if err != nil {
+		_ = f.do(del)
+		return nil, err
+	}
+	f.silenced[slot] = ifname
+	if err := f.holdSysctls(); err != nil {
+		delete(f.silenced, slot)
+		_ = f.do(del)
+		_ = f.holdSysctls()
+		return nil, err
+	}
+	f.log.Debug("handover: ARP requests for the addresses are dropped", "interface", ifname, "addresses", addrs)
+	var done bool
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if done {
+			return
+		}
+		done = true
+		delete(f.silenced, slot)
+		if err := errors.Join(f.do(del), f.holdSysctls()); err != nil {
+			f.log.Warn("handover: ARP silencer", "interface", ifname, "err", err)
+		}
+	}, nil
 }
 
 // resolveWait bounds how long a window's opening waits for the previous master's MAC address
@@ -264,6 +338,7 @@ func (f *Forwarder) Cleanup() error {
 	})
 	errs = append(errs, err)
 	clear(f.open)
+	clear(f.silenced)
 	var changes []string
 	_ = f.do(func() error {
 		cs, err := f.keeper.Hold(nil)

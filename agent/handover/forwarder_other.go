@@ -16,3 +16,8 @@ func (f *Forwarder) Forward(string, netip.Addr, []netip.Addr) (func(), error) {
 
 // Cleanup is Linux only; elsewhere there is nothing to clean.
 func (f *Forwarder) Cleanup() error { return nil }
+
+// SilenceARP is Linux only.
+func (f *Forwarder) SilenceARP(string, []netip.Addr) (func(), error) {
+	return nil, errUnsupported
+}

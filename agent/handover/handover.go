@@ -23,8 +23,13 @@
 // (Debian's user-mode-linux 6.1) has CONFIG_NF_TABLES without CONFIG_NF_TABLES_IPV4/INET, so no
 // IPv4 chain can exist there; tc and eBPF it has, as every distribution kernel does.
 //
-// Everything a window installs goes when it closes, when the agent stops, and on the next start
-// after a crash (Cleanup). Only IPv4 VIPs are forwarded.
+// The previous master, for its part, keeps the VIPs as long as the window lasts, and so must not
+// draw clients back to it meanwhile: SilenceARP puts a second tc program on its ingress that
+// drops ARP requests for the VIPs (ARPSilencer), and holds arp_announce=2 on the interface so
+// that the ARP requests it sends itself name its own address, not a VIP.
+//
+// Everything a window or a silence installs goes when it ends, when the agent stops, and on the
+// next start after a crash (Cleanup). Only IPv4 VIPs are forwarded.
 package handover
 
 import (
@@ -37,8 +42,10 @@ import (
 const (
 	// FilterName names the windows' tc filters (with the window's slot).
 	FilterName = "lvs_handover_"
-	// filterPrio is the tc priority of slot 0's filter; slot n uses filterPrio+n.
-	filterPrio = 0x4c00
+	// filterPrio is the tc priority of slot 0's filter; slot n uses filterPrio+n. ARP
+	// silencers use arpFilterPrio+n, past every window's.
+	filterPrio    = 0x4c00
+	arpFilterPrio = filterPrio + 0x100
 	// MarkBase is the firewall mark of the first window; window slot n uses MarkBase|n. Its
 	// fwmark services are the IPVS services with a mark in MarkBase's range (markMask).
 	MarkBase = 0x4c560000 // "LV"
@@ -66,6 +73,13 @@ func Filter(slot int) string { return fmt.Sprintf("%s%d", FilterName, slot) }
 
 // FilterPriority is the tc priority of window slot n's filter.
 func FilterPriority(slot int) uint16 { return uint16(filterPrio + slot) }
+
+// arpFilter names the tc filter of ARP silencer slot n; it shares the windows' prefix, so that
+// Cleanup removes it too.
+func arpFilter(slot int) string { return fmt.Sprintf("%sarp_%d", FilterName, slot) }
+
+// arpFilterPriority is the tc priority of ARP silencer slot n's filter.
+func arpFilterPriority(slot int) uint16 { return uint16(arpFilterPrio + slot) }
 
 // Service is the IPVS service of a window: the marked packets go to prev, the previous master,
 // by direct routing.

@@ -241,3 +241,53 @@ func Classifier(vips []netip.Addr, mark uint32, prevMAC net.HardwareAddr) ([]Ins
 	a.emit(exit())
 	return a.done()
 }
+
+// ARP header offsets (RFC 826, Ethernet and IPv4) and the verdict that drops a frame.
+const (
+	arpOpOff        = ethHdr + 6
+	arpTargetIPOff  = ethHdr + 24
+	arpLen          = ethHdr + 28
+	arpOpRequest    = 1
+	ethTypeARP      = 0x0806
+	tcActShot       = 2 // TC_ACT_SHOT
+	maxSilencedVIPs = 64
+)
+
+// ARPSilencer is the program a previous master puts on its interface's ingress while it still
+// holds its addresses after a planned handover: it drops the ARP requests for vips (IPv4), so
+// that only the new master answers them and no client is drawn back to the host about to let
+// the addresses go, while the packets of the connections still in flight (forwarded by the new
+// master, or from clients yet to move) keep reaching it.
+//
+//	if the frame is an ARP request for one of vips: return TC_ACT_SHOT
+//	return TC_ACT_UNSPEC
+func ARPSilencer(vips []netip.Addr) ([]Insn, error) {
+	if len(vips) == 0 || len(vips) > maxSilencedVIPs {
+		return nil, fmt.Errorf("handover: ARP silencer for %d addresses", len(vips))
+	}
+	a := &asm{fixups: map[int]string{}, labels: map[string]int{}}
+	a.emit(ldx(sizeW, r2, r1, skbDataOff))
+	a.emit(ldx(sizeW, r3, r1, skbDataEndOff))
+	a.emit(movX(r4, r2))
+	a.emit(addK(r4, arpLen))
+	a.jump(classJMP|jmpJGT|srcX, r4, r3, 0, "pass") // shorter than an Ethernet ARP frame
+	a.emit(ldx(sizeH, r4, r2, ethTypeOff))
+	a.jump(classJMP|jmpJNE|srcK, r4, 0, native16(ethTypeARP>>8, ethTypeARP&0xff), "pass")
+	a.emit(ldx(sizeH, r4, r2, arpOpOff))
+	a.jump(classJMP|jmpJNE|srcK, r4, 0, native16(0, arpOpRequest), "pass")
+	a.emit(ldx(sizeW, r4, r2, arpTargetIPOff))
+	for _, v := range vips {
+		if !v.Is4() {
+			return nil, fmt.Errorf("handover: %v is not an IPv4 address", v)
+		}
+		b := v.As4()
+		a.jump(classJMP32|jmpJEQ|srcK, r4, 0, native32(b[:]), "drop")
+	}
+	a.label("pass")
+	a.emit(movK(r0, tcActUnspec))
+	a.emit(exit())
+	a.label("drop")
+	a.emit(movK(r0, tcActShot))
+	a.emit(exit())
+	return a.done()
+}

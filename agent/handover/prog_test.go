@@ -295,3 +295,62 @@ func TestMarshal(t *testing.T) {
 		t.Errorf("got %x, want %x", got, want)
 	}
 }
+
+// arpFrame builds an Ethernet ARP frame for IPv4.
+func arpFrame(op uint16, sender, target string) []byte {
+	b := make([]byte, 14+28)
+	copy(b[0:], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	copy(b[6:], []byte{0x02, 0, 0xc6, 0x33, 0x64, 0x1f})
+	binary.BigEndian.PutUint16(b[12:], 0x0806)
+	arp := b[14:]
+	binary.BigEndian.PutUint16(arp[0:], 1)      // Ethernet
+	binary.BigEndian.PutUint16(arp[2:], 0x0800) // IPv4
+	arp[4], arp[5] = 6, 4
+	binary.BigEndian.PutUint16(arp[6:], op)
+	copy(arp[8:], b[6:12])
+	s, d := netip.MustParseAddr(sender).As4(), netip.MustParseAddr(target).As4()
+	copy(arp[14:], s[:])
+	copy(arp[24:], d[:])
+	return b
+}
+
+func TestARPSilencer(t *testing.T) {
+	const client, vip, vip2, other = "198.51.100.31", "198.51.100.100", "198.51.100.200", "198.51.100.12"
+	prog, err := ARPSilencer([]netip.Addr{netip.MustParseAddr(vip), netip.MustParseAddr(vip2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipFrame := frame{srcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, src: client, dst: vip, sport: 40000, dport: 7, flags: 0x10}.bytes()
+	for _, c := range []struct {
+		name    string
+		pkt     []byte
+		dropped bool
+	}{
+		{"request for the VIP", arpFrame(1, client, vip), true},
+		{"request for the second VIP (high bit set in host order)", arpFrame(1, client, vip2), true},
+		{"request for another address", arpFrame(1, client, other), false},
+		{"reply from the VIP (the new master's)", arpFrame(2, vip, client), false},
+		{"reply naming the VIP as target", arpFrame(2, client, vip), false},
+		{"gratuitous request (the new master's announcement)", arpFrame(1, vip, vip), true},
+		{"truncated request", arpFrame(1, client, vip)[:41], false},
+		{"TCP to the VIP", ipFrame, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &run{mark: 0x77}
+			r.exec(t, prog, c.pkt)
+			want := int64(tcActUnspec)
+			if c.dropped {
+				want = tcActShot
+			}
+			if r.ret != want || r.mark != 0x77 {
+				t.Errorf("returned %d (mark %#x), want %d", r.ret, r.mark, want)
+			}
+		})
+	}
+	if _, err := ARPSilencer(nil); err == nil {
+		t.Error("no addresses accepted")
+	}
+	if _, err := ARPSilencer([]netip.Addr{netip.MustParseAddr("2001:db8::100")}); err == nil {
+		t.Error("IPv6 accepted")
+	}
+}

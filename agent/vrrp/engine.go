@@ -53,6 +53,11 @@ type Forwarder interface {
 	// arriving on interface ifname that belong to connections this host does not know; stop
 	// ends it.
 	Forward(ifname string, prev netip.Addr, addrs []netip.Addr) (stop func(), err error)
+	// SilenceARP stops this host answering ARP requests for addrs on interface ifname until
+	// stop is called: the other half of a planned handover, on the previous master, which
+	// can then keep its addresses (and serve what the new master forwards) for the whole
+	// window without drawing clients back to it.
+	SilenceARP(ifname string, addrs []netip.Addr) (stop func(), err error)
 }
 
 // AddrOps configures the virtual addresses on the interface; *netconf.Handle implements it.
@@ -217,9 +222,12 @@ type Engine struct {
 	releaseFrom time.Time        // when we gave way
 	releaseSeen func() time.Time // when a packet for the addresses last came, if watched
 	releaseStop func()           // ends that watch
-	lastErr     string           // last address error logged, to log each kind once
-	curW        int
-	curF        bool
+	// releaseARP, if set, ends the ARP silence that lets the addresses be kept for the
+	// whole handover window (see silenceARP).
+	releaseARP func()
+	lastErr    string // last address error logged, to log each kind once
+	curW       int
+	curF       bool
 	// fwdStop ends the forwarding towards fwdPrev of a planned takeover, due when fwdTimer
 	// fires (nil: none).
 	fwdStop  func()
@@ -546,9 +554,33 @@ func (e *Engine) shutdown() {
 	e.execute(acts, true)
 	e.publish()
 	if handover && e.awaitSuccessor() {
-		e.awaitClientsMoved(lastSeen)
+		if unsilence := e.silenceARP(); unsilence != nil {
+			// Our addresses no longer draw clients: keep them as long as the successor
+			// forwards what it cannot serve to us.
+			time.Sleep(maxGrace)
+			e.log.Info("vrrp: handover window over; releasing the addresses", "held", maxGrace)
+			defer unsilence()
+		} else {
+			e.awaitClientsMoved(lastSeen)
+		}
 	}
 	e.execute(release, true)
+}
+
+// silenceARP stops this host answering ARP requests for the addresses, as a master that gave
+// way keeps them for the handover (see Forwarder.SilenceARP); it returns what ends the silence,
+// or nil if there is no Forwarder or it failed (the addresses are then kept only while clients
+// still send to them).
+func (e *Engine) silenceARP() func() {
+	if e.cfg.Forwarder == nil {
+		return nil
+	}
+	stop, err := e.cfg.Forwarder.SilenceARP(e.cfg.Interface, e.addrList())
+	if err != nil {
+		e.log.Warn("vrrp: cannot stop answering ARP for the addresses; keeping them only while clients send to them", "err", err)
+		return nil
+	}
+	return stop
 }
 
 func (e *Engine) addrList() []netip.Addr {
@@ -686,12 +718,17 @@ func (e *Engine) handle(p Packet) {
 	}
 }
 
-// holdForClients keeps the addresses after we gave way for handoverGrace and then until the
-// clients have moved to the new master — no packet for them for clientsQuiet, at most
-// maxGrace — as a stopping master does (awaitClientsMoved).
+// holdForClients keeps the addresses after we gave way, as a stopping master does: for
+// maxGrace, the new master's handover window, when ARP for them can be silenced here, else for
+// handoverGrace and then until the clients have moved to the new master — no packet for them for
+// clientsQuiet, at most maxGrace (awaitClientsMoved).
 func (e *Engine) holdForClients() {
 	e.cancelRelease()
 	e.releaseFrom = time.Now()
+	if e.releaseARP = e.silenceARP(); e.releaseARP != nil {
+		e.release = time.NewTimer(maxGrace)
+		return
+	}
 	if tw, ok := e.tr.(trafficWatcher); ok {
 		if seen, stop, err := tw.watchTraffic(e.addrList()); err == nil {
 			e.releaseSeen, e.releaseStop = seen, stop
@@ -704,7 +741,7 @@ func (e *Engine) holdForClients() {
 
 // releaseDue is the release timer: the addresses go unless clients still send to them.
 func (e *Engine) releaseDue() {
-	if e.releaseSeen != nil {
+	if e.releaseSeen != nil && e.releaseARP == nil {
 		last := e.releaseSeen()
 		if last.Before(e.releaseFrom) {
 			last = e.releaseFrom
@@ -728,6 +765,10 @@ func (e *Engine) cancelRelease() {
 		e.releaseStop()
 		e.releaseSeen, e.releaseStop = nil, nil
 	}
+	if e.releaseARP != nil {
+		e.releaseARP()
+		e.releaseARP = nil
+	}
 }
 
 // releaseNow removes the addresses kept after giving way, unless we are master again.
@@ -735,9 +776,16 @@ func (e *Engine) releaseNow() {
 	if e.release == nil {
 		return
 	}
+	// The ARP silence ends once the addresses are gone, not before: meanwhile a client
+	// asking for them would hear us too.
+	unsilence := e.releaseARP
+	e.releaseARP = nil
 	e.cancelRelease()
 	if e.m.State() != StateMaster {
 		e.execute([]Action{RemoveVIPs{}}, true)
+	}
+	if unsilence != nil {
+		unsilence()
 	}
 }
 

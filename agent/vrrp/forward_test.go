@@ -1,6 +1,8 @@
 package vrrp_test
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -15,8 +17,13 @@ type forwarder struct {
 	// onForward, if set, runs when a window opens (on the engine's goroutine).
 	onForward func()
 
-	mu      sync.Mutex
-	windows []*fwdWindow
+	// failSilence makes SilenceARP fail; onUnsilence, if set, runs when a silence ends.
+	failSilence bool
+	onUnsilence func()
+
+	mu       sync.Mutex
+	windows  []*fwdWindow
+	silences []*fwdWindow
 }
 
 type fwdWindow struct {
@@ -44,6 +51,41 @@ func (f *forwarder) Forward(ifname string, prev netip.Addr, addrs []netip.Addr) 
 		}
 		w.closed = time.Now()
 	}, nil
+}
+
+// SilenceARP records a silence as a window with no previous master; failSilence refuses it.
+func (f *forwarder) SilenceARP(ifname string, addrs []netip.Addr) (func(), error) {
+	if ifname != "eth0" {
+		panic("silencing ARP on " + ifname)
+	}
+	if f.failSilence {
+		return nil, errors.New("no tc here")
+	}
+	w := &fwdWindow{addrs: slices.Clone(addrs), opened: time.Now()}
+	f.mu.Lock()
+	f.silences = append(f.silences, w)
+	f.mu.Unlock()
+	return func() {
+		if f.onUnsilence != nil {
+			f.onUnsilence()
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !w.closed.IsZero() {
+			panic("silence ended twice")
+		}
+		w.closed = time.Now()
+	}, nil
+}
+
+func (f *forwarder) silenceList() []fwdWindow {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ws []fwdWindow
+	for _, w := range f.silences {
+		ws = append(ws, *w)
+	}
+	return ws
 }
 
 func (f *forwarder) list() []fwdWindow {
@@ -189,5 +231,83 @@ func TestEngineForwardingEndsWithMastership(t *testing.T) {
 	}
 	if open := f.list()[0].closed.Sub(f.list()[0].opened); open >= 2*time.Second {
 		t.Errorf("window open for %v", open)
+	}
+}
+
+// A master that stops, and one that gives way to a preempting one, keep their addresses for the
+// successor's whole window (maxGrace) with ARP for them silenced, and let the silence go only
+// after the addresses.
+func TestEngineKeepsAddressesSilencedForTheWindow(t *testing.T) {
+	t.Parallel()
+	for _, preempted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preempted=%v", preempted), func(t *testing.T) {
+			t.Parallel()
+			l := &lan{}
+			f := &forwarder{}
+			cfgA := engineConfig("198.51.100.11", 100, vip1)
+			if !preempted {
+				cfgA.Router.Priority = 200
+			}
+			cfgA.Forwarder = f
+			a := newNode(t, l, "a", cfgA).start()
+			waitFor(t, "a master", a.is(vrrp.StateMaster))
+			var heldAtEnd bool
+			f.onUnsilence = func() { heldAtEnd = a.addrs.has(vip1) }
+			cfgB := engineConfig("198.51.100.12", 150, vip1)
+			b := newNode(t, l, "b", cfgB).start()
+			t0 := time.Now()
+			if preempted {
+				waitFor(t, "a gives way", a.is(vrrp.StateBackup))
+			} else {
+				waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+				t0 = time.Now()
+				if err := a.eng.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "b master", b.is(vrrp.StateMaster))
+			if !preempted && a.addrs.has(vip1) {
+				t.Error("a kept the VIP after Close returned")
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for a.addrs.has(vip1) && time.Now().Before(deadline) {
+				if time.Since(t0) < 1900*time.Millisecond && len(f.silenceList()) != 1 {
+					t.Fatalf("a holds the VIP with %d ARP silences", len(f.silenceList()))
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			held := time.Since(t0)
+			if held < 2*time.Second || held > 4*time.Second {
+				t.Errorf("a held the VIP %v after giving way, want about maxGrace (2s)", held)
+			}
+			waitFor(t, "silence ended", func() bool { s := f.silenceList(); return len(s) == 1 && !s[0].closed.IsZero() })
+			if heldAtEnd {
+				t.Error("the ARP silence ended before the VIP went")
+			}
+			if s := f.silenceList()[0]; !slices.Equal(s.addrs, []netip.Addr{netip.MustParseAddr(vip1)}) {
+				t.Errorf("silenced %v", s.addrs)
+			}
+		})
+	}
+}
+
+// Without an ARP silence, a master that gave way keeps its addresses only while clients send to
+// them: here none does, so they go after handoverGrace (300ms).
+func TestEngineReleasesEarlyWithoutSilence(t *testing.T) {
+	t.Parallel()
+	l := &lan{}
+	f := &forwarder{failSilence: true}
+	cfgA := engineConfig("198.51.100.11", 200, vip1)
+	cfgA.Forwarder = f
+	a := newNode(t, l, "a", cfgA).start()
+	waitFor(t, "a master", a.is(vrrp.StateMaster))
+	b := newNode(t, l, "b", engineConfig("198.51.100.12", 100, vip1)).start()
+	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+	t0 := time.Now()
+	if err := a.eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(t0); took > 1500*time.Millisecond {
+		t.Errorf("stop took %v with no client traffic", took)
 	}
 }

@@ -92,6 +92,11 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 		MarkdownDescription: "One VRRP instance on a director pair: the unit of failover. Its addresses live on the master director and move to the other within " +
 			"`3 × advert_interval + skew` when the master fails (priority 0 on a graceful stop: at once). It works without any virtual server, " +
 			"for an nginx/haproxy pair whose VIP follows a healthy proxy (`track_scripts`).\n\n" +
+			"A planned switchover (`lvs-agent stop`, an upgrade, a preemption) fails no request: the old master keeps its IPv4 addresses " +
+			"for 2 s after the new master took over, without answering ARP for them, and meanwhile the new master sends the TCP packets " +
+			"of connections it does not know back to it (an eBPF tc classifier and an IPVS fwmark service, both removed after the 2 s), " +
+			"so the connections in flight on the old master keep being served there for those 2 s. IPv6 addresses are kept " +
+			"while clients still send to them (at most 2 s), without forwarding.\n\n" +
 			"The ID is `PAIR_ID/vrid/N`, e.g. `edge@198.51.100.11,198.51.100.12/vrid/91`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "`PAIR_ID/vrid/N`. Virtual servers refer to the VIP by it."},
