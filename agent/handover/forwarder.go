@@ -3,7 +3,6 @@ package handover
 import (
 	"io"
 	"log/slog"
-	"maps"
 	"net/netip"
 	"path/filepath"
 	"sync"
@@ -79,20 +78,10 @@ func (f *Forwarder) freeSlotLocked() int {
 	return 0
 }
 
-// sysctlsWanted is what the keeper holds: Sysctls while any window is open, and
-// arp_announce=2 on each interface with an ARP silencer (so that the ARP requests this host
-// sends while it keeps the addresses, to reach the clients it still serves, name its own
-// address as sender, not a VIP: a client hearing a VIP there would move back to this host).
-func sysctlsWanted(open int, silenced map[int]string) map[string]string {
-	if open == 0 && len(silenced) == 0 {
+// sysctlsWanted is what the keeper holds: Sysctls while any window is open, nothing otherwise.
+func sysctlsWanted(open int) map[string]string {
+	if open == 0 {
 		return nil
 	}
-	want := map[string]string{}
-	if open > 0 {
-		maps.Copy(want, Sysctls)
-	}
-	for _, ifname := range silenced {
-		want["net.ipv4.conf."+ifname+".arp_announce"] = "2"
-	}
-	return want
+	return Sysctls
 }

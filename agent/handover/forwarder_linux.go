@@ -66,12 +66,11 @@ func (f *Forwarder) Forward(ifname string, prev netip.Addr, vips []netip.Addr) (
 	}, nil
 }
 
-// holdSysctls makes the keeper hold what the open windows and ARP silencers need; f.mu must
-// be held.
+// holdSysctls makes the keeper hold what the open windows need; f.mu must be held.
 func (f *Forwarder) holdSysctls() error {
 	var err error
 	_ = f.do(func() error {
-		_, err = f.keeper.Hold(sysctlsWanted(len(f.open), f.silenced))
+		_, err = f.keeper.Hold(sysctlsWanted(len(f.open)))
 		return nil
 	})
 	if err != nil {
@@ -83,7 +82,7 @@ func (f *Forwarder) holdSysctls() error {
 // install puts a window in place: the sysctls, the IPVS service, then the classifier that feeds
 // it. It runs in the namespace, with f.mu held.
 func (f *Forwarder) install(w *window) error {
-	if _, err := f.keeper.Hold(sysctlsWanted(len(f.open), f.silenced)); err != nil {
+	if _, err := f.keeper.Hold(sysctlsWanted(len(f.open))); err != nil {
 		return fmt.Errorf("handover: sysctls: %w", err)
 	}
 	k, err := ipvs.Open(context.Background(), true)
@@ -179,12 +178,6 @@ func (f *Forwarder) SilenceARP(ifname string, addrs []netip.Addr) (stop func(), 
 		return nil, err
 	}
 	f.silenced[slot] = ifname
-	if err := f.holdSysctls(); err != nil {
-		delete(f.silenced, slot)
-		_ = f.do(del)
-		_ = f.holdSysctls()
-		return nil, err
-	}
 	f.log.Debug("handover: ARP requests for the addresses are dropped", "interface", ifname, "addresses", addrs)
 	var done bool
 	return func() {
@@ -195,7 +188,7 @@ func (f *Forwarder) SilenceARP(ifname string, addrs []netip.Addr) (stop func(), 
 		}
 		done = true
 		delete(f.silenced, slot)
-		if err := errors.Join(f.do(del), f.holdSysctls()); err != nil {
+		if err := f.do(del); err != nil {
 			f.log.Warn("handover: ARP silencer", "interface", ifname, "err", err)
 		}
 	}, nil

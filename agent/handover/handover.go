@@ -25,8 +25,8 @@
 //
 // The previous master, for its part, keeps the VIPs as long as the window lasts, and so must not
 // draw clients back to it meanwhile: SilenceARP puts a second tc program on its ingress that
-// drops ARP requests for the VIPs (ARPSilencer), and holds arp_announce=2 on the interface so
-// that the ARP requests it sends itself name its own address, not a VIP.
+// drops ARP requests for the VIPs (ARPSilencer). (The ARP requests it sends itself name its own
+// address, not a VIP: agent/ha sets arp_announce=2 on every interface that carries VIPs.)
 //
 // Everything a window or a silence installs goes when it ends, when the agent stops, and on the
 // next start after a crash (Cleanup). Only IPv4 VIPs are forwarded.
