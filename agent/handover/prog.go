@@ -134,6 +134,20 @@ func (a *asm) jump(op uint8, dst, src uint8, imm int32, label string) {
 
 func (a *asm) label(name string) { a.labels[name] = len(a.insns) }
 
+// jumpIfAny jumps to label if register reg, loaded from an IPv4 address in the packet, holds one
+// of addrs.
+func (a *asm) jumpIfAny(reg uint8, addrs []netip.Addr, label string) error {
+	for _, v := range addrs {
+		if !v.Is4() {
+			return fmt.Errorf("handover: %v is not an IPv4 address", v)
+		}
+		b := v.As4()
+		// JMP32: the 32-bit comparison, free of sign extension of the immediate.
+		a.jump(classJMP32|jmpJEQ|srcK, reg, 0, native32(b[:]), label)
+	}
+	return nil
+}
+
 func (a *asm) done() ([]Insn, error) {
 	for i, l := range a.fixups {
 		to, ok := a.labels[l]
@@ -201,13 +215,8 @@ func Classifier(vips []netip.Addr, mark uint32, prevMAC net.HardwareAddr) ([]Ins
 	a.emit(ldx(sizeB, r4, r2, ipProtoOff))
 	a.jump(classJMP|jmpJNE|srcK, r4, 0, ipProtoTCP, "pass")
 	a.emit(ldx(sizeW, r4, r2, ipDstOff))
-	for _, v := range vips {
-		if !v.Is4() {
-			return nil, fmt.Errorf("handover: %v is not an IPv4 address", v)
-		}
-		b := v.As4()
-		// JMP32: the 32-bit comparison, free of sign extension of the immediate.
-		a.jump(classJMP32|jmpJEQ|srcK, r4, 0, native32(b[:]), "vip")
+	if err := a.jumpIfAny(r4, vips, "vip"); err != nil {
+		return nil, err
 	}
 	a.jump(classJMP|jmpJA, 0, 0, 0, "pass")
 	a.label("vip")
@@ -276,12 +285,8 @@ func ARPSilencer(vips []netip.Addr) ([]Insn, error) {
 	a.emit(ldx(sizeH, r4, r2, arpOpOff))
 	a.jump(classJMP|jmpJNE|srcK, r4, 0, native16(0, arpOpRequest), "pass")
 	a.emit(ldx(sizeW, r4, r2, arpTargetIPOff))
-	for _, v := range vips {
-		if !v.Is4() {
-			return nil, fmt.Errorf("handover: %v is not an IPv4 address", v)
-		}
-		b := v.As4()
-		a.jump(classJMP32|jmpJEQ|srcK, r4, 0, native32(b[:]), "drop")
+	if err := a.jumpIfAny(r4, vips, "drop"); err != nil {
+		return nil, err
 	}
 	a.label("pass")
 	a.emit(movK(r0, tcActUnspec))

@@ -124,16 +124,23 @@ func checkWindow(t *testing.T, f *forwarder, prev string) {
 	}
 }
 
-func TestEngineForwardsAfterPlannedStop(t *testing.T) {
-	t.Parallel()
+// forwardingPair starts a (priority 200) as master and b (100, forwarding with f) as its backup.
+func forwardingPair(t *testing.T) (a, b *node, f *forwarder) {
+	t.Helper()
 	l := &lan{}
-	a := newNode(t, l, "a", engineConfig("198.51.100.11", 200, vip1)).start()
+	a = newNode(t, l, "a", engineConfig("198.51.100.11", 200, vip1)).start()
 	waitFor(t, "a master", a.is(vrrp.StateMaster))
-	f := &forwarder{}
+	f = &forwarder{}
 	cfgB := engineConfig("198.51.100.12", 100, vip1)
 	cfgB.Forwarder = f
-	b := newNode(t, l, "b", cfgB).start()
+	b = newNode(t, l, "b", cfgB).start()
 	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+	return a, b, f
+}
+
+func TestEngineForwardsAfterPlannedStop(t *testing.T) {
+	t.Parallel()
+	a, b, f := forwardingPair(t)
 	// The window opens when a's priority 0 comes, before b takes over (and announces), and
 	// lasts the handover window from the takeover.
 	var state vrrp.State
@@ -151,14 +158,7 @@ func TestEngineForwardsAfterPlannedStop(t *testing.T) {
 
 func TestEngineForwardingBeforeTakeoverEnds(t *testing.T) {
 	t.Parallel()
-	l := &lan{}
-	a := newNode(t, l, "a", engineConfig("198.51.100.11", 200, vip1)).start()
-	waitFor(t, "a master", a.is(vrrp.StateMaster))
-	f := &forwarder{}
-	cfgB := engineConfig("198.51.100.12", 100, vip1)
-	cfgB.Forwarder = f
-	b := newNode(t, l, "b", cfgB).start()
-	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+	a, b, f := forwardingPair(t)
 	// A priority 0 opens the window; the master advertising again (it did not stop after
 	// all) closes it, and b stays backup. The forged advert's 1s interval gives b a Skew_Time
 	// of 609ms: a's next advert comes well before.
@@ -195,14 +195,7 @@ func TestEngineForwardsWhenPreempting(t *testing.T) {
 
 func TestEngineNoForwardingAfterCrash(t *testing.T) {
 	t.Parallel()
-	l := &lan{}
-	a := newNode(t, l, "a", engineConfig("198.51.100.11", 200, vip1)).start()
-	waitFor(t, "a master", a.is(vrrp.StateMaster))
-	f := &forwarder{}
-	cfgB := engineConfig("198.51.100.12", 100, vip1)
-	cfgB.Forwarder = f
-	b := newNode(t, l, "b", cfgB).start()
-	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+	a, b, f := forwardingPair(t)
 	// A dead master serves nothing: its connections are not forwarded to it.
 	a.port.setDown(true)
 	waitFor(t, "b master", b.is(vrrp.StateMaster))
@@ -213,14 +206,7 @@ func TestEngineNoForwardingAfterCrash(t *testing.T) {
 
 func TestEngineForwardingEndsWithMastership(t *testing.T) {
 	t.Parallel()
-	l := &lan{}
-	a := newNode(t, l, "a", engineConfig("198.51.100.11", 200, vip1)).start()
-	waitFor(t, "a master", a.is(vrrp.StateMaster))
-	f := &forwarder{}
-	cfgB := engineConfig("198.51.100.12", 100, vip1)
-	cfgB.Forwarder = f
-	b := newNode(t, l, "b", cfgB).start()
-	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
+	a, b, f := forwardingPair(t)
 	_ = a.eng.Close()
 	waitFor(t, "b master", b.is(vrrp.StateMaster))
 	waitFor(t, "window opened", func() bool { return len(f.list()) == 1 })
