@@ -33,8 +33,8 @@ type Forwarder struct {
 
 	mu   sync.Mutex // guards open and silenced, and serialises the kernel changes
 	open map[int]*window
-	// silenced holds the interface of each ARP silencer, by slot.
-	silenced map[int]string
+	// silenced marks the slots of the ARP silencers in place.
+	silenced map[int]bool
 }
 
 // window is one open window.
@@ -46,9 +46,9 @@ type window struct {
 	opened time.Time
 }
 
-// New returns a Forwarder; it changes nothing until Cleanup or Forward.
+// New returns a Forwarder; it changes nothing until Cleanup, Forward or SilenceARP.
 func New(cfg Config) *Forwarder {
-	f := &Forwarder{do: cfg.Do, log: cfg.Logger, open: map[int]*window{}, silenced: map[int]string{}}
+	f := &Forwarder{do: cfg.Do, log: cfg.Logger, open: map[int]*window{}, silenced: map[int]bool{}}
 	if f.do == nil {
 		f.do = func(g func() error) error { return g() }
 	}
@@ -68,14 +68,28 @@ func New(cfg Config) *Forwarder {
 	return f
 }
 
-// freeSlotLocked returns the lowest slot no open window uses, or 0 if all are taken.
-func (f *Forwarder) freeSlotLocked() int {
+// freeSlot returns the lowest slot (1..maxWindows) that taken lacks, or 0 if all are taken.
+func freeSlot[V any](taken map[int]V) int {
 	for s := 1; s <= maxWindows; s++ {
-		if f.open[s] == nil {
+		if _, ok := taken[s]; !ok {
 			return s
 		}
 	}
 	return 0
+}
+
+// once returns a function that runs undo, with f.mu held, the first time it is called: how a
+// window or a silence is ended.
+func (f *Forwarder) once(undo func()) func() {
+	var done bool
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if !done {
+			done = true
+			undo()
+		}
+	}
 }
 
 // sysctlsWanted is what the keeper holds: Sysctls while any window is open, nothing otherwise.

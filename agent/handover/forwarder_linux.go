@@ -30,7 +30,7 @@ func (f *Forwarder) Forward(ifname string, prev netip.Addr, vips []netip.Addr) (
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	slot := f.freeSlotLocked()
+	slot := freeSlot(f.open)
 	if slot == 0 {
 		return nil, errors.New("handover: too many windows open")
 	}
@@ -43,14 +43,7 @@ func (f *Forwarder) Forward(ifname string, prev netip.Addr, vips []netip.Addr) (
 		return nil, err
 	}
 	f.log.Debug("handover window opened", "interface", ifname, "previous_master", prev, "addresses", vips, "took", time.Since(w.opened))
-	var done bool
-	return func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if done {
-			return
-		}
-		done = true
+	return f.once(func() {
 		var st ipvs.Stats
 		err := f.do(func() (err error) { st, err = f.remove(w); return err })
 		delete(f.open, slot)
@@ -63,7 +56,7 @@ func (f *Forwarder) Forward(ifname string, prev netip.Addr, vips []netip.Addr) (
 			args = append(args, "err", err)
 		}
 		log("handover window closed", args...)
-	}, nil
+	}), nil
 }
 
 // holdSysctls makes the keeper hold what the open windows need; f.mu must be held.
@@ -138,22 +131,18 @@ func attach(link netlink.Link, prog []Insn, name string, prio uint16, proto uint
 // calls it while it keeps its addresses after a planned handover, so that it can keep them for
 // the whole of the new master's window without drawing clients back.
 func (f *Forwarder) SilenceARP(ifname string, addrs []netip.Addr) (stop func(), err error) {
-	addrs = forwardable(addrs)
-	if len(addrs) == 0 {
+	v4 := forwardable(addrs)
+	if len(v4) == 0 {
 		return nil, fmt.Errorf("handover: no IPv4 address to silence ARP for in %v", addrs)
 	}
+	addrs = v4
 	prog, err := ARPSilencer(addrs)
 	if err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	slot := 0
-	for s := 1; s <= maxWindows && slot == 0; s++ {
-		if _, taken := f.silenced[s]; !taken {
-			slot = s
-		}
-	}
+	slot := freeSlot(f.silenced)
 	if slot == 0 {
 		return nil, errors.New("handover: too many ARP silencers")
 	}
@@ -177,21 +166,14 @@ func (f *Forwarder) SilenceARP(ifname string, addrs []netip.Addr) (stop func(), 
 		_ = f.do(del)
 		return nil, err
 	}
-	f.silenced[slot] = ifname
+	f.silenced[slot] = true
 	f.log.Debug("handover: ARP requests for the addresses are dropped", "interface", ifname, "addresses", addrs)
-	var done bool
-	return func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if done {
-			return
-		}
-		done = true
+	return f.once(func() {
 		delete(f.silenced, slot)
 		if err := f.do(del); err != nil {
 			f.log.Warn("handover: ARP silencer", "interface", ifname, "err", err)
 		}
-	}, nil
+	}), nil
 }
 
 // resolveWait bounds how long a window's opening waits for the previous master's MAC address

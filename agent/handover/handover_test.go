@@ -70,17 +70,17 @@ func TestSysctlsWhileOpen(t *testing.T) {
 
 func TestSlots(t *testing.T) {
 	f := New(Config{})
-	if s := f.freeSlotLocked(); s != 1 {
+	if s := freeSlot(f.open); s != 1 {
 		t.Fatalf("first slot %d", s)
 	}
 	for s := 1; s <= maxWindows; s++ {
 		f.open[s] = &window{slot: s}
 	}
-	if s := f.freeSlotLocked(); s != 0 {
+	if s := freeSlot(f.open); s != 0 {
 		t.Errorf("slot %d with all taken", s)
 	}
 	delete(f.open, 42)
-	if s := f.freeSlotLocked(); s != 42 {
+	if s := freeSlot(f.open); s != 42 {
 		t.Errorf("slot %d, want the freed 42", s)
 	}
 }

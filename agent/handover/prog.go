@@ -72,31 +72,33 @@ const (
 
 // Kernel ABI values the program uses.
 const (
-	funcSkRelease     = 86 // BPF_FUNC_sk_release
-	funcSkcLookupTCP  = 99 // BPF_FUNC_skc_lookup_tcp
-	skbMarkOff        = 8  // offsetof(struct __sk_buff, mark)
-	skbDataOff        = 76 // offsetof(struct __sk_buff, data)
-	skbDataEndOff     = 80 // offsetof(struct __sk_buff, data_end)
-	sockStateOff      = 72 // offsetof(struct bpf_sock, state)
-	tcpListen         = 10 // TCP_LISTEN
-	tcActUnspec       = -1 // TC_ACT_UNSPEC: continue with the next filter
-	tupleSize         = 12 // sizeof(struct bpf_sock_tuple.ipv4)
-	currentNetns      = -1 // BPF_F_CURRENT_NETNS
-	ethHdr, ipHdr     = 14, 20
-	tcpOff            = ethHdr + ipHdr
-	minLen            = tcpOff + 20
-	ethTypeOff        = 12
-	ethSrcOff         = 6
-	ipVerIHLOff       = ethHdr
-	ipFragOff         = ethHdr + 6
-	ipProtoOff        = ethHdr + 9
-	ipSrcOff          = ethHdr + 12
-	ipDstOff          = ethHdr + 16
-	tcpFlagsOff       = tcpOff + 13
-	tcpFlagSYN        = 0x02
-	ipProtoTCP        = 6
-	ipv4NoOptions     = 0x45
-	maxClassifierVIPs = 64
+	funcSkRelease    = 86 // BPF_FUNC_sk_release
+	funcSkcLookupTCP = 99 // BPF_FUNC_skc_lookup_tcp
+	skbMarkOff       = 8  // offsetof(struct __sk_buff, mark)
+	skbDataOff       = 76 // offsetof(struct __sk_buff, data)
+	skbDataEndOff    = 80 // offsetof(struct __sk_buff, data_end)
+	sockStateOff     = 72 // offsetof(struct bpf_sock, state)
+	tcpListen        = 10 // TCP_LISTEN
+	tcActUnspec      = -1 // TC_ACT_UNSPEC: continue with the next filter
+	tupleSize        = 12 // sizeof(struct bpf_sock_tuple.ipv4)
+	currentNetns     = -1 // BPF_F_CURRENT_NETNS
+	ethHdr, ipHdr    = 14, 20
+	tcpOff           = ethHdr + ipHdr
+	minLen           = tcpOff + 20
+	ethTypeOff       = 12
+	ethSrcOff        = 6
+	ipVerIHLOff      = ethHdr
+	ipFragOff        = ethHdr + 6
+	ipProtoOff       = ethHdr + 9
+	ipSrcOff         = ethHdr + 12
+	ipDstOff         = ethHdr + 16
+	tcpFlagsOff      = tcpOff + 13
+	tcpFlagSYN       = 0x02
+	ipProtoTCP       = 6
+	ipv4NoOptions    = 0x45
+	// maxVIPs bounds the addresses one program compares (one instruction each; a VRRP
+	// instance rarely has more than a few).
+	maxVIPs = 64
 )
 
 // Insn is one eBPF instruction.
@@ -187,7 +189,7 @@ func native32(b []byte) int32  { return int32(binary.NativeEndian.Uint32(b)) }
 // Classifier is the program that marks, with mark, the TCP packets for vips (IPv4) that are
 // not a SYN, belong to no connection of this host's, and do not come from prevMAC.
 func Classifier(vips []netip.Addr, mark uint32, prevMAC net.HardwareAddr) ([]Insn, error) {
-	if len(vips) == 0 || len(vips) > maxClassifierVIPs {
+	if len(vips) == 0 || len(vips) > maxVIPs {
 		return nil, fmt.Errorf("handover: classifier for %d addresses", len(vips))
 	}
 	if len(prevMAC) != 6 {
@@ -253,13 +255,12 @@ func Classifier(vips []netip.Addr, mark uint32, prevMAC net.HardwareAddr) ([]Ins
 
 // ARP header offsets (RFC 826, Ethernet and IPv4) and the verdict that drops a frame.
 const (
-	arpOpOff        = ethHdr + 6
-	arpTargetIPOff  = ethHdr + 24
-	arpLen          = ethHdr + 28
-	arpOpRequest    = 1
-	ethTypeARP      = 0x0806
-	tcActShot       = 2 // TC_ACT_SHOT
-	maxSilencedVIPs = 64
+	arpOpOff       = ethHdr + 6
+	arpTargetIPOff = ethHdr + 24
+	arpLen         = ethHdr + 28
+	arpOpRequest   = 1
+	ethTypeARP     = 0x0806
+	tcActShot      = 2 // TC_ACT_SHOT
 )
 
 // ARPSilencer is the program a previous master puts on its interface's ingress while it still
@@ -271,7 +272,7 @@ const (
 //	if the frame is an ARP request for one of vips: return TC_ACT_SHOT
 //	return TC_ACT_UNSPEC
 func ARPSilencer(vips []netip.Addr) ([]Insn, error) {
-	if len(vips) == 0 || len(vips) > maxSilencedVIPs {
+	if len(vips) == 0 || len(vips) > maxVIPs {
 		return nil, fmt.Errorf("handover: ARP silencer for %d addresses", len(vips))
 	}
 	a := &asm{fixups: map[int]string{}, labels: map[string]int{}}

@@ -505,7 +505,9 @@ func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool
 }
 
 // maxHandover bounds how long a stopping master keeps its addresses waiting for a successor.
-// Once the successor advertised, the addresses stay handoverGrace — long enough for its
+// Once the successor advertised, the addresses stay maxGrace — the successor's handover window,
+// in which it forwards us what it cannot serve — when the Forwarder can silence ARP for them
+// here (so that they draw no client back); otherwise they stay handoverGrace — long enough for its
 // gratuitous ARPs / NAs (sent right after its advert) to reach the clients on a loaded host,
 // and for the handshakes of connections they started towards us just before to complete — and
 // then, when the traffic can be watched, until the clients have moved to it (no packet for the
@@ -521,7 +523,8 @@ const (
 // shutdown is the Shutdown event. A master sends its priority 0 advert at once but keeps the
 // addresses until the backup that takes over (after its Skew_Time) advertises, or for the
 // Master_Down_Interval of the lowest priority (at most maxHandover) if none does, and then
-// until its clients have moved to the successor (see awaitClientsMoved): the clients keep
+// maxGrace with ARP for them silenced, or until its clients have moved to the successor (see
+// awaitClientsMoved) if ARP cannot be silenced: the clients keep
 // being served until the successor's gratuitous ARPs move them, so a planned switchover fails
 // no request. (keepalived drops them at once, leaving a Skew_Time gap.)
 func (e *Engine) shutdown() {
