@@ -1,23 +1,45 @@
 #!/usr/bin/env bash
-# Installs what building, testing and the demo need on a fresh Debian machine, as root, and prints
-# nothing when everything is already there. Terraform: the one on PATH if any, else v1.5.7 built
-# with `go install` into .cache/bin (the last release that installs cleanly that way).
+# Installs what `make build`, `make test`, `make demo` and `make bench` call on a fresh Debian
+# machine, as root, and prints nothing when everything is already there. Terraform: the one on PATH
+# if any, else v1.5.7 built with `go install` into .cache/bin (the last release that installs
+# cleanly that way).
+#
+# It is safe on a user's own machine: it never stops, disables or reconfigures a service. The lab
+# starts its own sshd and keepalived inside its namespaces, so packages installed here are kept
+# from starting their services during the install (policy-rc.d answers 101 "action forbidden"
+# for the length of apt-get only, and only when the machine has no policy of its own); a service
+# that was running before keeps running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each package, and what the project calls from it:
+#   user-mode-linux  linux.uml and its modules: the lab kernel where the running one lacks IP_VS
+#   openssh-server   sshd on every lab host;  openssh-client  ssh, ssh-keygen
+#   ipvsadm          reads and tampers with IPVS tables in drift tests and benchmarks
+#   keepalived       VRRP interop tests and side-by-side benchmarks
+#   tcpdump          the client's capture in the handover and failover lab tests
+#   iproute2 (ip, tc), kmod (modprobe), util-linux (unshare, nsenter, setsid), procps (sysctl,
+#   pkill), sudo (non-root SSH users), passwd (useradd), curl, gcc + libc6-dev (the lab's helpers)
+pkgs=(user-mode-linux openssh-server openssh-client ipvsadm keepalived tcpdump iproute2 kmod
+  util-linux procps sudo passwd curl gcc libc6-dev)
+
 need=()
-for pkg in user-mode-linux openssh-server openssh-client ipvsadm keepalived iproute2 sudo util-linux curl kmod gcc libc6-dev; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+for pkg in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || need+=("$pkg")
 done
 if ((${#need[@]})); then
   echo "deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  policy=/usr/sbin/policy-rc.d
+  ours=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# lvs deps.sh: no service starts while it installs packages\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    ours=1
+  fi
+  trap '[ "$ours" = 1 ] && rm -f "$policy"' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian starts the services it installs where an init runs; the lab starts its own.
-  for svc in keepalived ssh; do
-    if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
-  done
 fi
 
 if ! command -v terraform >/dev/null 2>&1 && [ ! -x .cache/bin/terraform ]; then

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -72,33 +71,12 @@ type labEnv struct {
 func newLabEnv(t *testing.T) *labEnv {
 	t.Helper()
 	l := lab.NewForTest(t, labSpec)
+	dir := lab.TestBinDir(t)
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Under the package directory: the lab shares it with the hosts (their root is an overlay
-	// of the machine's /); /tmp is private to each.
-	dir, err := os.MkdirTemp(wd, ".lab-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	e := &labEnv{t: t, lab: l, agent: filepath.Join(dir, "lvs-agent"), helper: filepath.Join(dir, "helper")}
-	start := time.Now()
-	build := exec.Command("go", "build", "-o", e.agent, "./agent/cmd/lvs-agent")
-	build.Dir = filepath.Join(wd, "..", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build lvs-agent: %v\n%s", err, out)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("cp", self, e.helper).CombinedOutput(); err != nil {
-		t.Fatalf("copy the test binary: %v: %s", err, out)
-	}
-	t.Logf("lvs-agent built in %s", time.Since(start).Round(time.Millisecond))
+	e := &labEnv{t: t, lab: l, agent: lab.AgentBinary(t, filepath.Join(wd, "..", "..")), helper: lab.CopyTestBinary(t, dir)}
 	key, err := os.ReadFile(l.PrivateKeyPath())
 	if err != nil {
 		t.Fatal(err)

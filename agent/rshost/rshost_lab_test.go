@@ -46,18 +46,7 @@ func TestLabRealServerBindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp(wd, ".lab-bin-") // the hosts see the machine's files, not its /tmp
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	agent := filepath.Join(dir, "lvs-agent")
-	build := exec.Command("go", "build", "-o", agent, "./agent/cmd/lvs-agent")
-	build.Dir = filepath.Join(wd, "..", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build lvs-agent: %v\n%s", err, out)
-	}
+	agent := lab.AgentBinary(t, filepath.Join(wd, "..", ".."))
 	sh(real, fmt.Sprintf("install -m 0755 %s %s && %s install", agent, agentapi.BinaryPath, agentapi.BinaryPath))
 	call := func(f func(ctx context.Context, c *agentclient.Client) error) {
 		t.Helper()
