@@ -143,6 +143,56 @@ func TestLabHostsRealHosts(t *testing.T) {
 		}
 	})
 
+	// A killed host's TCP connections outlive its processes (orphaned in FIN_WAIT1 while the
+	// peer does not answer) and keep its network namespace alive; Kill must still take it off
+	// the bridge at once, and Boot must bring it back.
+	t.Run("Kill unplugs a host whose connections outlive it", func(t *testing.T) {
+		bin := os.Getenv(lab.EnvBin)
+		if bin == "" {
+			t.Fatalf("%s is not set: lab run sets it", lab.EnvBin)
+		}
+		r2 := l.Host("real2")
+		mustSSH(t, l, "root", r2.IPv4, "setsid "+bin+" serve :8080 real2 </dev/null >/dev/null 2>&1 &")
+		mustSSH(t, l, "root", r1.IPv4, "setsid "+bin+" hold http://"+r2.IPv4+":8080/keep 60s </dev/null >/dev/null 2>&1 &")
+		waitFor := func(what string, ok func() bool) {
+			t.Helper()
+			for end := time.Now().Add(10 * time.Second); !ok(); time.Sleep(50 * time.Millisecond) {
+				if time.Now().After(end) {
+					t.Fatalf("no %s after 10s", what)
+				}
+			}
+		}
+		established := func() bool {
+			out, _ := r1.Exec(ctx, "ss", "-Htn", "state", "established", "dst", r2.IPv4)
+			return strings.Contains(string(out), r2.IPv4+":8080")
+		}
+		waitFor("connection from real1 to real2", established)
+		if err := r2.Partition(true); err != nil { // real1's FIN will get no answer
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := r2.Partition(false); err != nil {
+				t.Error(err)
+			}
+		}()
+		start := time.Now()
+		if err := r1.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		t.Logf("kill with an orphaned connection: %s", took.Round(time.Millisecond))
+		if took > 2*time.Second {
+			t.Errorf("Kill took %s with a connection left behind, want under 2s", took)
+		}
+		if _, err := net.InterfaceByName("vh-real1"); err == nil {
+			t.Error("real1's veth is still on the bridge after Kill")
+		}
+		if err := r1.Boot(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustSSH(t, l, "root", r1.IPv4, "true")
+	})
+
 	t.Run("Partition takes the host off the bridge", func(t *testing.T) {
 		if err := r1.Partition(true); err != nil {
 			t.Fatal(err)

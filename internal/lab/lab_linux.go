@@ -525,8 +525,8 @@ func (h *Host) Exec(ctx context.Context, argv ...string) ([]byte, error) {
 
 // Kill cuts the host's power: SIGKILL to its init kills every process of the host at once
 // (the kernel empties a PID namespace whose init dies), and its network namespace goes with
-// them. It returns when the host's veth is gone, i.e. the host is off the network. Its disk
-// survives. Killing a host that is down does nothing.
+// them. It returns when the host's veth is gone, i.e. the host is off the network (see
+// unplug). Its disk survives. Killing a host that is down does nothing.
 func (h *Host) Kill() error {
 	pid, start := h.pidStart()
 	h.lab.mu.Lock()
@@ -551,7 +551,7 @@ func (h *Host) Kill() error {
 	if !gone {
 		return fmt.Errorf("host %s: init %d still alive %s after SIGKILL", h.Name, pid, killTimeout)
 	}
-	if err := h.waitVethGone(context.Background()); err != nil {
+	if err := h.unplug(context.Background()); err != nil {
 		return err
 	}
 	if pid == 0 {
@@ -560,15 +560,30 @@ func (h *Host) Kill() error {
 	return h.setPID(0, 0, nil)
 }
 
-// The veth pair goes when the host's network namespace is freed, which the kernel does
-// asynchronously after the last process left it.
-func (h *Host) waitVethGone(ctx context.Context) error {
+// unplug takes a dead host's cable out: it deletes the bridge end of its veth pair, and the
+// kernel deletes the host's end with it.
+//
+// Waiting for the host's network namespace to free the pair is not enough: the kernel frees a
+// namespace only when nothing references it any more, and every socket a killed process left
+// open does. A TCP connection whose process died is closed by the kernel, not dropped: it sends
+// its FIN and lingers orphaned in FIN_WAIT1, CLOSING or LAST_ACK, retransmitting to a peer that
+// may be dead too (another killed host, a health checker's director) for up to
+// tcp_orphan_retries' backoff, minutes. Such a namespace, and its veth on the bridge, outlived
+// `lab down` by more than 15 s. A real power cut takes the NIC off the wire at once; so does this.
+// The namespace itself goes whenever its last socket does; nothing can reach or reuse it.
+func (h *Host) unplug(ctx context.Context) error {
 	veth := vethName(h.Name)
-	if !waitFor(ctx, killTimeout, 10*time.Millisecond, func() bool {
-		_, err := net.InterfaceByName(veth)
-		return err != nil
-	}) {
-		return fmt.Errorf("host %s: %s still present %s after its namespace died", h.Name, veth, killTimeout)
+	if _, err := net.InterfaceByName(veth); err != nil {
+		return nil
+	}
+	if err := ipBatch(ctx, 0, "link del "+veth+"\n"); err != nil {
+		if _, gone := net.InterfaceByName(veth); gone != nil {
+			return nil // freed with its namespace meanwhile
+		}
+		return fmt.Errorf("host %s: unplug: %w", h.Name, err)
+	}
+	if _, err := net.InterfaceByName(veth); err == nil {
+		return fmt.Errorf("host %s: %s still present after it was deleted", h.Name, veth)
 	}
 	return nil
 }
@@ -583,7 +598,7 @@ func (h *Host) Boot(ctx context.Context) (err error) {
 	if err := checkAdminContext(); err != nil {
 		return err
 	}
-	if err := h.waitVethGone(ctx); err != nil {
+	if err := h.unplug(ctx); err != nil { // left by a host that died without Kill
 		return err
 	}
 	p := pathsFor(h.lab.dir, h.Name)
