@@ -140,43 +140,92 @@ func Errors(counts map[string]int) int {
 
 // ProbeResult is what Probe saw.
 type ProbeResult struct {
-	Requests     int            `json:"requests"`
-	Failed       int            `json:"failed"`
-	Answers      map[string]int `json:"answers"`
-	LongestGapMS float64        `json:"longest_gap_ms"` // longest time without a successful answer, after the first
-	FirstGapAt   string         `json:"first_gap_at,omitempty"`
+	Scheduled int            `json:"scheduled"` // requests the schedule called for: duration / interval
+	Requests  int            `json:"requests"`  // requests sent
+	Failed    int            `json:"failed"`
+	Answers   map[string]int `json:"answers"`
+	// LongestGapMS is the longest outage: from the send time of the last answered request
+	// before a run of failed ones to that of the first answered one after it. 0 when no
+	// request failed. GapFailed is the number of failed requests in it.
+	LongestGapMS float64 `json:"longest_gap_ms"`
+	GapFailed    int     `json:"gap_failed"`
+	FirstGapAt   string  `json:"first_gap_at,omitempty"`
+	// GapErrorMS bounds how far LongestGapMS can be from the true outage: the outage began
+	// between the last answered send and the next send, and ended between the last failed send
+	// and the first answered one, so it is the sum of those two pauses between sends.
+	GapErrorMS float64 `json:"gap_error_ms"`
+	// MaxSendPauseMS is the longest time between two consecutive sends.
+	MaxSendPauseMS float64 `json:"max_send_pause_ms"`
+	// Behind is set when the prober was not run in time (a starved CPU) where it matters:
+	// GapErrorMS exceeds ProbeMaxPause(interval), or requests were not all sent. LongestGapMS
+	// then measures the machine, not the VIP.
+	Behind bool `json:"behind"`
 }
 
-// Probe sends a request to url every interval for duration (each bounded by timeout) and
-// reports the longest time between two successful answers: the outage a client saw.
+// ProbeMaxPause is the longest pause between two sends for which Probe still trusts its gap:
+// ten intervals, at least 50 ms.
+func ProbeMaxPause(interval time.Duration) time.Duration {
+	return max(10*interval, 50*time.Millisecond)
+}
+
+// Probe sends a request to url every interval for duration, each on a new connection bounded by
+// timeout, on a fixed schedule: a request is sent at its time whether or not earlier ones have
+// answered, so a slow or failing VIP does not slow the probe down (a probe that waited for each
+// answer would send a few requests in an outage and call the outage its own timeouts). It
+// reports the longest outage a client saw and how well the prober kept its schedule.
 func Probe(ctx context.Context, url string, duration, interval, timeout time.Duration) ProbeResult {
 	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
-	res := ProbeResult{Answers: map[string]int{}}
-	var lastOK time.Time
-	end := time.Now().Add(duration)
-	for time.Now().Before(end) && ctx.Err() == nil {
-		start := time.Now()
-		ans := fetchOne(ctx, client, url)
-		res.Requests++
-		res.Answers[ans]++
-		if strings.HasPrefix(ans, "error") {
-			res.Failed++
-		} else {
-			now := time.Now()
-			if !lastOK.IsZero() {
-				if gap := now.Sub(lastOK); float64(gap.Microseconds())/1000 > res.LongestGapMS && gap > 2*interval+timeout/10 {
-					res.LongestGapMS = float64(gap.Microseconds()) / 1000
-					res.FirstGapAt = lastOK.Format(time.RFC3339Nano)
-				}
-			}
-			lastOK = now
-		}
-		if d := interval - time.Since(start); d > 0 {
+	n := int(duration / interval)
+	type sent struct {
+		at  time.Time
+		ans string
+	}
+	results := make([]sent, n)
+	var wg sync.WaitGroup
+	start := time.Now()
+	sends := 0
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
 		}
+		results[i].at = time.Now()
+		sends++
+		wg.Add(1)
+		go func(r *sent) {
+			defer wg.Done()
+			r.ans = fetchOne(ctx, client, url)
+		}(&results[i])
 	}
+	wg.Wait()
+	res := ProbeResult{Scheduled: n, Requests: sends, Answers: map[string]int{}}
+	lastOK := -1 // index of the last answered request
+	failing := 0 // failed requests since lastOK
+	for i, r := range results[:sends] {
+		res.Answers[r.ans]++
+		if i > 0 {
+			if p := ms(r.at.Sub(results[i-1].at)); p > res.MaxSendPauseMS {
+				res.MaxSendPauseMS = p
+			}
+		}
+		if strings.HasPrefix(r.ans, "error") {
+			res.Failed++
+			failing++
+			continue
+		}
+		if failing > 0 && lastOK >= 0 {
+			if gap := ms(r.at.Sub(results[lastOK].at)); gap > res.LongestGapMS {
+				res.LongestGapMS, res.GapFailed = gap, failing
+				res.FirstGapAt = results[lastOK].at.Format(time.RFC3339Nano)
+				res.GapErrorMS = ms(results[lastOK+1].at.Sub(results[lastOK].at) + r.at.Sub(results[i-1].at))
+			}
+		}
+		lastOK, failing = i, 0
+	}
+	res.Behind = res.GapErrorMS > ms(ProbeMaxPause(interval)) || sends < n
 	return res
 }
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // HoldResult is what Hold saw.
 type HoldResult struct {

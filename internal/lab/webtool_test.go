@@ -2,7 +2,9 @@ package lab
 
 import (
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +116,52 @@ func TestHold(t *testing.T) {
 		t.Fatalf("Hold across a server restart = %+v, want a second dial and answers from both", got)
 	}
 	t.Logf("across a restart: %+v", got)
+}
+
+// TestProbe: the probe keeps its schedule while answers are slow or failing, and its gap is the
+// time the server was away, measured by send times.
+func TestProbe(t *testing.T) {
+	t.Parallel()
+	// Answers that take 150 ms: a probe waiting for each would send 4 requests in 600 ms.
+	slow := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(150 * time.Millisecond)
+		_, _ = io.WriteString(w, "slow\n")
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = slow.Serve(ln) }()
+	t.Cleanup(func() { _ = slow.Close() })
+	got := Probe(context.Background(), "http://"+ln.Addr().String()+"/", 600*time.Millisecond, 10*time.Millisecond, time.Second)
+	if got.Scheduled != 60 || got.Requests != 60 || got.Failed != 0 || got.Answers["slow"] != 60 || got.LongestGapMS != 0 || got.Behind {
+		t.Errorf("Probe of a slow server = %+v, want 60 of 60 sent on schedule, all answered, no gap", got)
+	}
+
+	// A server away for 300 ms: a gap of about 300 ms, resting on the requests sent meanwhile.
+	addr, stop := startServe(t, "", "real1")
+	done := make(chan ProbeResult, 1)
+	go func() {
+		done <- Probe(context.Background(), "http://"+addr+"/", time.Second, 10*time.Millisecond, 200*time.Millisecond)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	stop()
+	away := time.Now()
+	time.Sleep(300 * time.Millisecond)
+	startServe(t, addr, "real2")
+	t.Logf("server away %s", time.Since(away).Round(time.Millisecond))
+	got = <-done
+	t.Logf("probe across a 300 ms outage: %+v", got)
+	if got.Behind || got.Requests != 100 {
+		t.Fatalf("probe fell behind on an idle machine: %+v", got)
+	}
+	if got.GapErrorMS > 50 {
+		t.Errorf("gap error %.1f ms on an idle machine, want about two intervals", got.GapErrorMS)
+	}
+	if got.LongestGapMS < 290 || got.LongestGapMS > 500 || got.GapFailed < 20 || got.GapFailed != got.Failed {
+		t.Errorf("gap %.1f ms over %d failed requests (of %d failed), want about 300 ms over about 30", got.LongestGapMS, got.GapFailed, got.Failed)
+	}
+	if got.Answers["real1"] == 0 || got.Answers["real2"] == 0 {
+		t.Errorf("answers %v, want both servers", got.Answers)
+	}
 }

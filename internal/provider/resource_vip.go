@@ -92,6 +92,10 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 		MarkdownDescription: "One VRRP instance on a director pair: the unit of failover. Its addresses live on the master director and move to the other within " +
 			"`3 × advert_interval + skew` when the master fails (priority 0 on a graceful stop: at once). It works without any virtual server, " +
 			"for an nginx/haproxy pair whose VIP follows a healthy proxy (`track_scripts`).\n\n" +
+			"Create and update return once the VIP is served: one director MASTER holding every address, the other BACKUP " +
+			"hearing it (or in FAULT, or unreachable). A new VIP waits one Master_Down_Interval for the election, so this takes " +
+			"about `3 × advert_interval`. The wait is bounded by `2 × (4 × advert_interval) + 5s` (13 s at the default 1 s); past it the " +
+			"apply goes on with a warning that names each director's VRRP state.\n\n" +
 			"A planned switchover (`lvs-agent stop`, an upgrade, a preemption) fails no request: the old master keeps its IPv4 addresses " +
 			"for 2 s after the new master took over, without answering ARP for them, and meanwhile the new master sends the TCP packets " +
 			"of connections it does not know back to it (an eBPF tc classifier and an IPVS fwmark service, both removed after the 2 s), " +
@@ -420,6 +424,7 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 		}
 		return
 	}
+	r.waitVIPServed(ctx, hosts, v, &resp.Diagnostics)
 	if r.readInto(ctx, &plan, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
@@ -606,6 +611,7 @@ func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, re
 			}
 		}
 	}
+	r.waitVIPServed(ctx, hosts, v, &resp.Diagnostics)
 	if r.readInto(ctx, &plan, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
