@@ -26,16 +26,17 @@ fetch() {
   if [ -n "${2:-}" ] && [ "$out" != "{$2}" ]; then fail "spread $out, want {$2}"; fi
 }
 
-# health HOST: the health column of real server HOST:80 in `lvs-agent status` on a director.
-health() { "$LAB" exec "$1" -- lvs-agent status | awk -v rs="$2:80" '$1 == "->" && $2 == rs { print $8 }'; }
+# health DIRECTOR RS: real server RS:80 as `lvs-agent status` on DIRECTOR shows it: its weight in
+# the kernel / configured, and its health verdict, e.g. "2/2 up".
+health() { "$LAB" exec "$1" -- lvs-agent status | awk -v rs="$2:80" '$1 == "->" && $2 == rs { print $4, $8 }'; }
 
-# wait_health STATE: until both directors see real2 STATE, at most 10 s.
+# wait_health WANT: until both directors show real2 as WANT ("0/2 down", "2/2 up"), at most 10 s.
 wait_health() {
   local d i
   for d in director1 director2; do
     for i in $(seq 100); do
       [ "$(health "$d" 198.51.100.22)" = "$1" ] && break
-      [ "$i" = 100 ] && fail "$d does not see real2 $1 after 10 s"
+      [ "$i" = 100 ] && fail "$d shows real2 as '$(health "$d" 198.51.100.22)', not '$1', after 10 s"
       sleep 0.1
     done
   done
@@ -101,7 +102,7 @@ fetch 300 '"real1":100,"real2":200'
 
 step "stop the web server on real2: both directors' health checks take it out of rotation"
 "$LAB" exec real2 -- pkill -f '[s]erve :80'
-wait_health down
+wait_health '0/2 down'
 "$LAB" exec director1 -- lvs-agent status | grep -E 'RemoteAddress|198.51.100.2[12]:80'
 fetch 100 '"real1":100'
 echo "terraform plan while real2 is out (health is not drift):"
@@ -110,7 +111,7 @@ echo "  no changes"
 
 step "start it again: it returns after two good checks"
 "$LAB" exec real2 -- sh -c "setsid $LAB serve :80 real2 </dev/null >/tmp/serve.log 2>&1 &"
-wait_health up
+wait_health '2/2 up'
 fetch 300
 
 # probe_report FILE WHAT: the probe's figures, or why there are none.

@@ -20,15 +20,29 @@ import (
 // TestLabBenchReconcile measures the IPVS reconciler of a real agent on a lab host: programming
 // 10,000 destinations (100 services x 100) into an empty table, a write that changes nothing, a
 // resync reading the table back, and removing it, next to ipvsadm-restore of the same table in
-// the same kernel; and the agent's resident memory and idle CPU with the table programmed. Set LVS_BENCH=1 to run it:
+// the same kernel; and the agent's resident memory and idle CPU with the table programmed.
+// `make bench` runs it with LVS_BENCH=1:
 //
 //	go build -o bin/lab ./internal/lab/cmd/lab
 //	LVS_BENCH=1 go test -count=1 -v -exec "$PWD/bin/lab run --" -run '^TestLabBenchReconcile$' ./agent/ipvs/
+//
+// Without LVS_BENCH, as `make test` runs it, it is the CI-sized check of the README's figures
+// (10,000 destinations programmed in 331 ms, RSS 28 MB, idle CPU 0.19%): the same table, a
+// 30 s idle window instead of 2 minutes, no ipvsadm-restore comparison, and bounds that a
+// noisy lab meets while a real regression does not (see the bounds below).
 func TestLabBenchReconcile(t *testing.T) {
-	if os.Getenv("LVS_BENCH") != "1" {
-		t.Skip("benchmark: set LVS_BENCH=1")
-	}
+	bench := os.Getenv("LVS_BENCH") == "1"
 	const services, dests = 100, 100
+	// Bounds of the CI-sized check. The reconciler's own time to program 10,000 destinations:
+	// 331 ms measured in the UML lab, bounded at 3 s (the API round trip, with JSON and the
+	// state write, was 1.27 s). Memory: the design's target, 30 MB. Idle CPU: 0.19% measured over
+	// 2 minutes, target 0.5%, bounded at 1.5% over 30 s (a resync that reads the table back may
+	// fall in the shorter window).
+	const (
+		maxProgram = 3 * time.Second
+		maxRSSkB   = 30 * 1024
+		maxIdlePct = 1.5
+	)
 	e := newLabEnv(t, lab.Spec{Hosts: labSpec.Hosts[:1]})
 	e.installAgent(d1)
 	p := pair()
@@ -98,11 +112,39 @@ func TestLabBenchReconcile(t *testing.T) {
 		return u + s, time.Now()
 	}
 	hz, _ := strconv.Atoi(strings.TrimSpace(e.sh(d1, "getconf CLK_TCK")))
-	const idle = 2 * time.Minute
+	idle := 30 * time.Second
+	if bench {
+		idle = 2 * time.Minute
+	}
 	t0, at0 := cpu()
 	time.Sleep(idle)
 	t1, at1 := cpu()
 	idlePct := 100 * float64(t1-t0) / float64(hz) / at1.Sub(at0).Seconds()
+	rss := strings.TrimSpace(e.sh(d1, "grep VmRSS /proc/"+pid+"/status"))
+	hwm := strings.TrimSpace(e.sh(d1, "grep VmHWM /proc/"+pid+"/status"))
+	// Anonymous memory is the Go heap and stacks; file memory is the binary's pages.
+	split := strings.Join(strings.Fields(e.sh(d1, "grep -E '^Rss(Anon|File)' /proc/"+pid+"/status")), " ")
+	rssKB := 0
+	if f := strings.Fields(rss); len(f) >= 2 {
+		rssKB, _ = strconv.Atoi(f[1])
+	}
+	t.Logf("programmed %d destinations in %.1f ms (API %.1f ms); RSS %s (%s); idle CPU %.2f%% over %s",
+		services*dests, prog.TookMS, ms(progAPI), rss, split, idlePct, idle)
+	if d := time.Duration(prog.TookMS * float64(time.Millisecond)); d > maxProgram {
+		t.Errorf("programming %d destinations took the reconciler %s, bound %s (README: 331 ms)", services*dests, d, maxProgram)
+	}
+	if rssKB == 0 || rssKB > maxRSSkB {
+		t.Errorf("agent RSS %q with %d destinations, bound %d kB (README: 28 MB)", rss, services*dests, maxRSSkB)
+	}
+	if idlePct > maxIdlePct {
+		t.Errorf("agent idle CPU %.2f%% over %s with the table programmed, bound %.1f%% (README: 0.19%%)", idlePct, idle, maxIdlePct)
+	}
+	if !bench {
+		if _, teardown := put(&agentapi.State{}); teardown.Failed != 0 || count() != 0 {
+			t.Fatalf("teardown: %+v, %d destinations left", teardown, count())
+		}
+		return
+	}
 	// Then the next resync that reads the table back: its own account of the read.
 	var verify *agentapi.IPVSReconcile
 	deadline := time.Now().Add(90 * time.Second)
@@ -121,10 +163,6 @@ func TestLabBenchReconcile(t *testing.T) {
 	if verify == nil {
 		t.Fatal("no resync read the table back within 90 s of the idle window")
 	}
-	rss := strings.TrimSpace(e.sh(d1, "grep VmRSS /proc/"+pid+"/status"))
-	hwm := strings.TrimSpace(e.sh(d1, "grep VmHWM /proc/"+pid+"/status"))
-	// Anonymous memory is the Go heap and stacks; file memory is the binary's pages.
-	split := strings.Join(strings.Fields(e.sh(d1, "grep -E '^Rss(Anon|File)' /proc/"+pid+"/status")), " ")
 	teardownAPI, teardown := put(&agentapi.State{})
 	if count() != 0 {
 		t.Fatalf("teardown left %d destinations", count())
