@@ -15,7 +15,6 @@ const testUserPassword = sshdtest.TestUserPassword
 var (
 	clientKey       = sshdtest.ClientKey
 	newEd25519      = sshdtest.NewEd25519
-	newECDSA        = sshdtest.NewECDSA
 	startSSHD       = sshdtest.Start
 	startSSHDPath   = sshdtest.StartPath
 	requireSSHD     = sshdtest.Require
@@ -23,7 +22,5 @@ var (
 	removeTestUser  = sshdtest.RemoveTestUser
 	startAgent      = sshdtest.StartAgent
 	signalChildren  = sshdtest.SignalChildren
-	killTree        = sshdtest.KillTree
-	descendants     = sshdtest.Descendants
 	freePort        = sshdtest.FreePort
 )
