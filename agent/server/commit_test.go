@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,15 +97,23 @@ func TestConcurrentWritesShareOneCommit(t *testing.T) {
 	}
 	before, _ := rec.count()
 	serialBefore := mustLoad(t, st).Serial
+	linesBefore := journalSerials(t, st.Path)
 
-	// Hold the next apply, start one write to occupy the committer, then pile up the rest.
+	// Hold the next apply, start one write to occupy the committer, then queue the rest behind
+	// it and open the gate only once all of them wait: group commit must then store and apply
+	// them in exactly one commit, whatever the timing.
 	gate := rec.hold()
 	const n = 12
 	errs := make([]error, n+1)
 	var wg sync.WaitGroup
+	// Each write comes on a client of its own: one client would batch the writes made while
+	// one is under way (agentclient/batch.go), and the server would see a single batch request
+	// instead of concurrent writes.
 	put := func(i int, rs *agentapi.RealServer, vsKey string) {
 		defer wg.Done()
-		_, errs[i] = c.PutRealServer(bg, vsKey, rs)
+		ci := agentclient.New("test", agentclient.Unix(sock))
+		defer ci.Close()
+		_, errs[i] = ci.PutRealServer(bg, vsKey, rs)
 	}
 	wg.Add(1)
 	go put(0, &agentapi.RealServer{Address: "198.51.100.20", Port: 8080, Weight: 1}, key)
@@ -116,7 +127,7 @@ func TestConcurrentWritesShareOneCommit(t *testing.T) {
 		}
 		go put(i, rs, vsKey)
 	}
-	time.Sleep(200 * time.Millisecond) // let the writes reach the queue; fewer only means more commits
+	waitQueued(t, srv, n)
 	close(gate)
 	wg.Wait()
 
@@ -127,14 +138,20 @@ func TestConcurrentWritesShareOneCommit(t *testing.T) {
 	}
 	wantErr(t, errs[n], agentapi.ErrNotFound, "")
 	applies, last := rec.count()
-	if got := applies - before; got < 2 || got > n {
-		t.Errorf("%d applies for %d writes: want them grouped (2 when all queued in time)", got, n+1)
+	if got := applies - before; got != 2 {
+		t.Errorf("%d applies for %d writes, want 2: the first write's, then one for the %d queued behind it", got, n+1, n)
 	}
 	if got := len(last.VirtualServers[key].RealServers); got != n {
 		t.Errorf("last apply saw %d real servers, want %d", got, n)
 	}
 	if got := mustLoad(t, st).Serial - serialBefore; got != n {
 		t.Errorf("serial moved by %d, want one per accepted write (%d)", got, n)
+	}
+	// Each commit is one fsynced journal line: two commits, the second holding all the queued
+	// writes (its serial is the last one's).
+	lines := journalSerials(t, st.Path)[len(linesBefore):]
+	if want := []uint64{serialBefore + 1, serialBefore + n}; !slices.Equal(lines, want) {
+		t.Errorf("journal lines appended with serials %v, want %v (one per commit)", lines, want)
 	}
 	for i := 1; i < n; i++ {
 		got, err := c.GetRealServer(bg, key, fmt.Sprintf("198.51.100.%d:8080", 20+i))
@@ -164,4 +181,40 @@ func waitStored(t *testing.T, st *store.Store, serial uint64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("the first write was not stored within 5 s")
+}
+
+// waitQueued waits until n writes wait for the committer.
+func waitQueued(t *testing.T, srv *server.Server, n int) {
+	t.Helper()
+	for range 1000 {
+		if srv.QueuedWrites() >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%d writes queued after 10 s, want %d", srv.QueuedWrites(), n)
+}
+
+// journalSerials returns the serial of every change line of the state's journal, in order:
+// one line per commit (see agent/store/journal.go; the first line is the header).
+func journalSerials(t *testing.T, statePath string) []uint64 {
+	t.Helper()
+	b, err := os.ReadFile(statePath + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serials []uint64
+	for i, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if i == 0 {
+			continue
+		}
+		var d struct {
+			Serial uint64 `json:"serial"`
+		}
+		if err := json.Unmarshal([]byte(line), &d); err != nil || d.Serial == 0 {
+			t.Fatalf("journal line %d %q: %v", i+1, line, err)
+		}
+		serials = append(serials, d.Serial)
+	}
+	return serials
 }

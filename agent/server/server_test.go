@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 )
 
 type countingReconciler struct {
@@ -39,6 +42,9 @@ type harness struct {
 	sock   string
 	store  *store.Store
 	rec    *countingReconciler
+	// stop stops the server as SIGTERM stops the agent (its context ends) and waits until Run
+	// has returned; later calls return the first one's error. The test's cleanup calls it too.
+	stop func() error
 }
 
 // start runs a real server on a unix socket in a temp dir, as the agent does on a host.
@@ -58,9 +64,17 @@ func start(t *testing.T, statePath string) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx, sock) }()
-	t.Cleanup(func() {
+	stop := sync.OnceValue(func() error {
 		cancel()
-		if err := <-done; err != nil {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			return errors.New("Run did not return within 20 s of its context ending")
+		}
+	})
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
 			t.Errorf("server stopped with %v", err)
 		}
 	})
@@ -78,7 +92,10 @@ func start(t *testing.T, statePath string) *harness {
 	// stream dialled for a request that another one served stays "new" on the server, and
 	// Shutdown waits 5 s for those.
 	t.Cleanup(c.CloseIdleConnections)
-	return &harness{client: c, sock: sock, store: st, rec: rec}
+	return &harness{client: c, sock: sock, store: st, rec: rec, stop: func() error {
+		c.CloseIdleConnections()
+		return stop()
+	}}
 }
 
 func (h *harness) do(t *testing.T, method, path string, body any, apiVersion string) (int, []byte) {
@@ -207,25 +224,85 @@ func TestUnknownFieldIsRejected(t *testing.T) {
 	}
 }
 
+// TestStateSurvivesRestart stops an agent's server after a series of writes (the first one
+// stored as the snapshot, the others as journal lines, one of them a delete), starts a new server
+// with a new store on the same file, and checks that it serves and re-applies exactly the state
+// the first one had acknowledged.
 func TestStateSurvivesRestart(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.json")
-	{
-		h := start(t, path)
-		if code, b := h.do(t, "PUT", agentapi.PathPair, pair(), v1); code != 200 {
-			t.Fatalf("PUT = %d %s", code, b)
+	path := filepath.Join(t.TempDir(), "state", "state.json")
+	ctx := context.Background()
+	first := start(t, path)
+	c := agentclient.New("test", agentclient.Unix(first.sock))
+	p := pair()
+	if _, err := c.PutPair(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutVIP(ctx, &agentapi.VIP{VRID: 91, Addresses: []string{"198.51.100.100"}, Priorities: [2]int{200, 100}, AdvertIntervalCS: 100, Version: 3}); err != nil {
+		t.Fatal(err)
+	}
+	key := "tcp/198.51.100.100:80"
+	if _, err := c.PutVirtualServer(ctx, &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: "198.51.100.100", Port: 80, Scheduler: "wrr", ForwardingMethod: "nat"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range []string{"198.51.100.21", "198.51.100.22", "198.51.100.23"} {
+		if _, err := c.PutRealServer(ctx, key, &agentapi.RealServer{Address: a, Port: 8080, Weight: 1 + i}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	h := start(t, path)
-	code, b := h.do(t, "GET", agentapi.PathPair, nil, v1)
-	if code != 200 {
-		t.Fatalf("after restart GET pair = %d %s", code, b)
+	if err := c.DeleteRealServer(ctx, key, "198.51.100.22:8080"); err != nil {
+		t.Fatal(err)
 	}
-	h.rec.mu.Lock()
-	defer h.rec.mu.Unlock()
-	if h.rec.calls == 0 || h.rec.last.Pair == nil {
-		t.Fatal("stored state was not re-applied on start")
+	if _, err := c.PutRealServer(ctx, key, &agentapi.RealServer{Address: "198.51.100.23", Port: 8080, Weight: 7}); err != nil {
+		t.Fatal(err)
 	}
+	want, err := c.State(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Serial != 8 || len(want.VirtualServers[key].RealServers) != 2 {
+		t.Fatalf("before the restart: serial %d, real servers %v; want 8 and two", want.Serial, want.VirtualServers[key].RealServers)
+	}
+	if _, err := os.Stat(path + ".journal"); err != nil {
+		t.Fatalf("the writes after the first left no journal to replay: %v", err)
+	}
+
+	c.Close()
+	if err := first.stop(); err != nil {
+		t.Fatalf("first server: %v", err)
+	}
+	if _, err := os.Stat(first.sock); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the stopped server's socket is still there (%v)", err)
+	}
+	if _, err := c.State(ctx); err == nil {
+		t.Fatal("the first server still answers after it was stopped")
+	}
+
+	second := start(t, path)
+	c2 := agentclient.New("test", agentclient.Unix(second.sock))
+	t.Cleanup(c2.Close)
+	got, err := c2.State(ctx)
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after restart the state is\n%s\nwant\n%s", mustJSON(t, got), mustJSON(t, want))
+	}
+	second.rec.mu.Lock()
+	calls, last := second.rec.calls, second.rec.last
+	second.rec.mu.Unlock()
+	if calls != 1 || !reflect.DeepEqual(last, want) {
+		t.Errorf("start applied %d times, last %s; want once, the stored state", calls, mustJSON(t, last))
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestParallelPutsDoNotLoseWrites(t *testing.T) {

@@ -34,11 +34,23 @@ type Host struct {
 // sudo prefixes cmd for non-root users; -n makes a missing NOPASSWD rule an error instead of a
 // prompt that would hang the run.
 func (h Host) sudo(cmd string) string {
-	if h.User == "" || h.User == "root" {
+	if h.isRoot() {
 		return cmd
 	}
 	return "sudo -n " + cmd
 }
+
+// asRoot is the command that runs the shell script as root: `sh -c` for root, and for other
+// users `sudo -n -- sh -c`, the form sshx.Client.Sudo makes, which sshx recognises so that a sudo
+// that wants a password fails as sshx.ErrSudoPassword, whose message says how to fix it.
+func (h Host) asRoot(script string) string {
+	if h.isRoot() {
+		return "sh -c " + shellQuote(script)
+	}
+	return "sudo -n -- sh -c " + shellQuote(script)
+}
+
+func (h Host) isRoot() bool { return h.User == "" || h.User == "root" }
 
 // Probe is what a host has before install.
 type Probe struct {
@@ -108,11 +120,11 @@ func Install(ctx context.Context, h Host) (Result, error) {
 		}
 		res.Uploaded = true
 	}
-	cmd := h.sudo(agentapi.BinaryPath + " install")
+	cmd := agentapi.BinaryPath + " install"
 	if res.Uploaded {
 		cmd += " --restart"
 	}
-	out, _, err := h.Runner.Run(ctx, cmd, nil)
+	out, _, err := h.Runner.Run(ctx, h.asRoot(cmd), nil)
 	if err != nil {
 		return res, fmt.Errorf("start lvs-agent on %s: %w", h.Address, err)
 	}
@@ -146,7 +158,7 @@ fi
 chmod 0755 "$t"
 mv -f "$t" %[3]s
 trap - EXIT`, dir, a.SHA256, agentapi.BinaryPath, receive)
-	_, _, err := h.Runner.Run(ctx, h.sudo("sh -c "+shellQuote(script)), bytes.NewReader(payload))
+	_, _, err := h.Runner.Run(ctx, h.asRoot(script), bytes.NewReader(payload))
 	if err != nil {
 		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, err)
 	}
@@ -159,7 +171,7 @@ var ErrNotInstalled = errors.New("lvs-agent is not installed")
 // Uninstall asks the agent to remove what it programmed, stops it and deletes its files.
 func Uninstall(ctx context.Context, h Host) error {
 	script := fmt.Sprintf(`if [ -x %[1]s ]; then exec %[1]s uninstall; else echo not-installed; fi`, agentapi.BinaryPath)
-	out, _, err := h.Runner.Run(ctx, h.sudo("sh -c "+shellQuote(script)), nil)
+	out, _, err := h.Runner.Run(ctx, h.asRoot(script), nil)
 	if err != nil {
 		return fmt.Errorf("uninstall lvs-agent on %s: %w", h.Address, err)
 	}
@@ -171,7 +183,7 @@ func Uninstall(ctx context.Context, h Host) error {
 
 // Stop stops the agent's service, leaving its files and what it programmed in place.
 func Stop(ctx context.Context, h Host) error {
-	_, _, err := h.Runner.Run(ctx, h.sudo(agentapi.BinaryPath+" stop"), nil)
+	_, _, err := h.Runner.Run(ctx, h.asRoot(agentapi.BinaryPath+" stop"), nil)
 	if err != nil {
 		return fmt.Errorf("stop lvs-agent on %s: %w", h.Address, err)
 	}

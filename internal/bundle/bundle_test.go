@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/testreq"
 )
 
 func TestGoArch(t *testing.T) {
@@ -34,7 +36,7 @@ func TestMissingArchIsClear(t *testing.T) {
 func TestBundledAgentsVerify(t *testing.T) {
 	t.Parallel()
 	if len(Arches()) == 0 {
-		t.Skip("no agents bundled: run `make build` (or `make agents`) first")
+		testreq.Missing(t, "no agents bundled: run `make build` (or `make agents`) first")
 	}
 	for _, arch := range Arches() {
 		a, err := For(arch)

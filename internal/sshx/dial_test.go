@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx/sshdtest"
 )
 
 func TestKey(t *testing.T) {
@@ -60,7 +61,7 @@ func TestAuth(t *testing.T) {
 	t.Parallel()
 	s := startSSHD(t)
 	const passphrase = "correct horse"
-	encrypted := makeKeyPair(must(ssh.ParseRawPrivateKey([]byte(clientKey().pem))), passphrase)
+	encrypted := sshdtest.MakeKeyPair(sshdtest.Must(ssh.ParseRawPrivateKey([]byte(clientKey().PEM))), passphrase)
 	stranger := newEd25519("")
 	goodAgent := startAgent(t, clientKey())
 	strangerAgent := startAgent(t, stranger)
@@ -74,25 +75,25 @@ func TestAuth(t *testing.T) {
 	}{
 		{name: "private key", edit: func(c *sshx.Config) {}},
 		{name: "encrypted key with passphrase", edit: func(c *sshx.Config) {
-			c.PrivateKey, c.PrivateKeyPassphrase = encrypted.pem, passphrase
+			c.PrivateKey, c.PrivateKeyPassphrase = encrypted.PEM, passphrase
 		}},
-		{name: "encrypted key without passphrase", edit: func(c *sshx.Config) { c.PrivateKey = encrypted.pem },
+		{name: "encrypted key without passphrase", edit: func(c *sshx.Config) { c.PrivateKey = encrypted.PEM },
 			errText: "set private_key_passphrase"},
 		{name: "agent", edit: func(c *sshx.Config) { c.PrivateKey, c.UseAgent, c.AgentSocket = "", true, goodAgent }},
 		{name: "agent key tried after a refused private key", edit: func(c *sshx.Config) {
-			c.PrivateKey, c.UseAgent, c.AgentSocket = stranger.pem, true, goodAgent
+			c.PrivateKey, c.UseAgent, c.AgentSocket = stranger.PEM, true, goodAgent
 		}},
 		{name: "private key tried besides a refused agent key", edit: func(c *sshx.Config) {
 			c.UseAgent, c.AgentSocket = true, strangerAgent
 		}},
-		{name: "refused key", edit: func(c *sshx.Config) { c.PrivateKey = stranger.pem },
+		{name: "refused key", edit: func(c *sshx.Config) { c.PrivateKey = stranger.PEM },
 			methods: []string{"publickey"}},
 		{name: "refused agent", edit: func(c *sshx.Config) { c.PrivateKey, c.UseAgent, c.AgentSocket = "", true, strangerAgent },
 			methods: []string{"agent"}},
 		{name: "wrong root password", edit: func(c *sshx.Config) { c.PrivateKey, c.Password = "", "not-the-password" },
 			methods: []string{"password"}},
 		{name: "everything refused", edit: func(c *sshx.Config) {
-			c.PrivateKey, c.UseAgent, c.AgentSocket, c.Password = stranger.pem, true, strangerAgent, "nope"
+			c.PrivateKey, c.UseAgent, c.AgentSocket, c.Password = stranger.PEM, true, strangerAgent, "nope"
 		}, methods: []string{"publickey", "agent", "password"}},
 		{name: "unknown user", edit: func(c *sshx.Config) { c.User = "lvs-no-such-user" },
 			methods: []string{"publickey"}},
@@ -187,9 +188,9 @@ func TestHostKeyVerification(t *testing.T) {
 	host := knownhosts.Normalize(s.Addr)
 	impostor := newEd25519("")
 	unknownFile := file("unknown", "# nothing yet")
-	mismatchFile := file("mismatch", knownhosts.Line([]string{host}, impostor.pub))
-	otherPortFile := file("other-port", knownhosts.Line([]string{"[127.0.0.1]:1"}, s.Ed25519.pub))
-	ecdsaFile := file("ecdsa", knownhosts.Line([]string{host}, s.ECDSA.pub))
+	mismatchFile := file("mismatch", knownhosts.Line([]string{host}, impostor.Pub))
+	otherPortFile := file("other-port", knownhosts.Line([]string{"[127.0.0.1]:1"}, s.Ed25519.Pub))
+	ecdsaFile := file("ecdsa", knownhosts.Line([]string{host}, s.ECDSA.Pub))
 	missing := filepath.Join(dir, "missing")
 
 	type want int
@@ -216,15 +217,15 @@ func TestHostKeyVerification(t *testing.T) {
 		{name: "missing known_hosts file", edit: func(c *sshx.Config) { c.KnownHostsFile = missing },
 			want: unknown, seen: s.Ed25519, file: missing},
 		{name: "known_hosts mismatch", edit: func(c *sshx.Config) { c.KnownHostsFile = mismatchFile }, want: mismatch},
-		{name: "pinned Ed25519", edit: func(c *sshx.Config) { c.HostKey, c.KnownHostsFile = s.Ed25519.authorized(), missing }},
-		{name: "pinned ECDSA", edit: func(c *sshx.Config) { c.HostKey, c.KnownHostsFile = s.ECDSA.authorized(), missing }},
+		{name: "pinned Ed25519", edit: func(c *sshx.Config) { c.HostKey, c.KnownHostsFile = s.Ed25519.Authorized(), missing }},
+		{name: "pinned ECDSA", edit: func(c *sshx.Config) { c.HostKey, c.KnownHostsFile = s.ECDSA.Authorized(), missing }},
 		{name: "pinned list", edit: func(c *sshx.Config) {
-			c.HostKey = impostor.authorized() + "\n" + s.Ed25519.authorized() + "\n"
+			c.HostKey = impostor.Authorized() + "\n" + s.Ed25519.Authorized() + "\n"
 		}},
 		{name: "pin overrides a mismatching known_hosts", edit: func(c *sshx.Config) {
-			c.HostKey, c.KnownHostsFile = s.Ed25519.authorized(), mismatchFile
+			c.HostKey, c.KnownHostsFile = s.Ed25519.Authorized(), mismatchFile
 		}},
-		{name: "pinned wrong key", edit: func(c *sshx.Config) { c.HostKey = impostor.authorized() }, want: mismatch},
+		{name: "pinned wrong key", edit: func(c *sshx.Config) { c.HostKey = impostor.Authorized() }, want: mismatch},
 		{name: "pin is not a key", edit: func(c *sshx.Config) { c.HostKey = "SHA256:abc" }, want: configErr},
 		{name: "insecure skip", edit: func(c *sshx.Config) {
 			c.InsecureSkipHostKeyVerification, c.KnownHostsFile = true, mismatchFile
@@ -247,12 +248,12 @@ func TestHostKeyVerification(t *testing.T) {
 				if !errors.As(err, &unknownErr) {
 					t.Fatalf("err = %v (%T), want *UnknownHostKeyError", err, err)
 				}
-				wantLine := knownhosts.Line([]string{host}, tt.seen.pub)
-				if unknownErr.Fingerprint != ssh.FingerprintSHA256(tt.seen.pub) || unknownErr.Line != wantLine ||
+				wantLine := knownhosts.Line([]string{host}, tt.seen.Pub)
+				if unknownErr.Fingerprint != ssh.FingerprintSHA256(tt.seen.Pub) || unknownErr.Line != wantLine ||
 					unknownErr.KnownHostsFile != tt.file || unknownErr.Host != s.Addr ||
-					unknownErr.PublicKey != tt.seen.authorized() {
+					unknownErr.PublicKey != tt.seen.Authorized() {
 					t.Fatalf("got %+v, want fingerprint %s line %q file %s",
-						unknownErr, ssh.FingerprintSHA256(tt.seen.pub), wantLine, tt.file)
+						unknownErr, ssh.FingerprintSHA256(tt.seen.Pub), wantLine, tt.file)
 				}
 				for _, w := range []string{unknownErr.Fingerprint, wantLine, tt.file, "host_key"} {
 					if !strings.Contains(err.Error(), w) {
@@ -263,8 +264,8 @@ func TestHostKeyVerification(t *testing.T) {
 				if !errors.As(err, &mismatchErr) {
 					t.Fatalf("err = %v (%T), want *HostKeyMismatchError", err, err)
 				}
-				if !slices.Contains([]string{ssh.FingerprintSHA256(s.Ed25519.pub), ssh.FingerprintSHA256(s.ECDSA.pub)}, mismatchErr.Fingerprint) ||
-					!slices.Equal(mismatchErr.Want, []string{ssh.FingerprintSHA256(impostor.pub)}) {
+				if !slices.Contains([]string{ssh.FingerprintSHA256(s.Ed25519.Pub), ssh.FingerprintSHA256(s.ECDSA.Pub)}, mismatchErr.Fingerprint) ||
+					!slices.Equal(mismatchErr.Want, []string{ssh.FingerprintSHA256(impostor.Pub)}) {
 					t.Fatalf("got %+v", mismatchErr)
 				}
 				if !strings.Contains(err.Error(), "MAN-IN-THE-MIDDLE") || !strings.Contains(err.Error(), mismatchErr.Want[0]) {
@@ -305,7 +306,7 @@ func TestUnknownHostKeyLineWorks(t *testing.T) {
 
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
-	requireLab(t)
+	requireSSHD(t)
 	closedPort := freePort(t)
 
 	// A listener that accepts and never speaks: the handshake must time out.
@@ -342,7 +343,7 @@ func TestUnreachable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := sshx.Config{Host: "127.0.0.1", Port: tt.port, PrivateKey: clientKey().pem,
+			cfg := sshx.Config{Host: "127.0.0.1", Port: tt.port, PrivateKey: clientKey().PEM,
 				InsecureSkipHostKeyVerification: true, Timeout: 300 * time.Millisecond}
 			start := time.Now()
 			_, err := sshx.Dial(context.Background(), cfg)
@@ -364,7 +365,7 @@ func TestUnreachable(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(100*time.Millisecond, cancel)
-		cfg := sshx.Config{Host: "127.0.0.1", Port: silentPort, PrivateKey: clientKey().pem,
+		cfg := sshx.Config{Host: "127.0.0.1", Port: silentPort, PrivateKey: clientKey().PEM,
 			InsecureSkipHostKeyVerification: true}
 		start := time.Now()
 		_, err := sshx.Dial(ctx, cfg)
@@ -417,7 +418,7 @@ func TestBastion(t *testing.T) {
 
 	t.Run("target host key is checked with the target's settings", func(t *testing.T) {
 		cfg := viaBastion(target)
-		cfg.HostKey = newEd25519("").authorized()
+		cfg.HostKey = newEd25519("").Authorized()
 		var mismatch *sshx.HostKeyMismatchError
 		if err := dialRun(t, cfg); !errors.As(err, &mismatch) || mismatch.Host != target.Addr {
 			t.Fatalf("err = %v, want *HostKeyMismatchError for the target", err)
@@ -464,7 +465,7 @@ func TestKeepAliveDetectsSilentServer(t *testing.T) {
 	}
 	defer c.Close()
 	// Freeze the server side: TCP stays up, nothing answers.
-	signalChildren(t, s.cmd.Process.Pid, syscall.SIGSTOP)
+	signalChildren(t, s.Cmd.Process.Pid, syscall.SIGSTOP)
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):

@@ -91,7 +91,7 @@ func TestPoolReusesOneConnection(t *testing.T) {
 // Concurrent Gets for an unreachable host wait for one dial and share its error.
 func TestPoolSharesFailedDial(t *testing.T) {
 	t.Parallel()
-	requireLab(t)
+	requireSSHD(t)
 	silent, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never speaks
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestPoolSharesFailedDial(t *testing.T) {
 			c.Close()
 		}
 	}()
-	cfg := sshx.Config{Host: "127.0.0.1", Port: silent.Addr().(*net.TCPAddr).Port, PrivateKey: clientKey().pem,
+	cfg := sshx.Config{Host: "127.0.0.1", Port: silent.Addr().(*net.TCPAddr).Port, PrivateKey: clientKey().PEM,
 		InsecureSkipHostKeyVerification: true, Timeout: time.Second}
 
 	p := sshx.NewPool()

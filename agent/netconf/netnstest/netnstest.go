@@ -4,7 +4,7 @@
 // Each host is a named network namespace with an interface eth0 plugged into a bridge in a
 // namespace of its own; the bridge has no uplink and the addresses come from 198.51.100.0/24
 // and 2001:db8::/64, so nothing reaches the machine's real network. Tests that use it need
-// root; they are skipped otherwise.
+// root and ip(8); they are skipped otherwise, except where these are required (see Require).
 package netnstest
 
 import (
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/testreq"
 )
 
 // Host is one namespace of a LAN.
@@ -32,14 +33,16 @@ type Host struct {
 
 var seq atomic.Int32
 
-// Skip skips the test unless it can create network namespaces.
-func Skip(t testing.TB) {
+// Require skips the test unless it can create network namespaces; where they are required
+// (LVS_NATIVE_REQUIRED=1 in the unit step of `make test`, or LVS_LAB_REQUIRED=1), it fails it
+// instead, so that these tests cannot pass there by not running.
+func Require(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
+		testreq.Missing(t, "needs root to create network namespaces")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8)")
+		testreq.Missing(t, "needs ip(8) (apt-get install iproute2)")
 	}
 }
 
@@ -47,7 +50,7 @@ func Skip(t testing.TB) {
 // when the test ends.
 func NewLAN(t testing.TB, n int) []*Host {
 	t.Helper()
-	Skip(t)
+	Require(t)
 	id := fmt.Sprintf("lvst%d-%d", os.Getpid()%100000, seq.Add(1))
 	br := id + "-br"
 	run(t, "ip", "netns", "add", br)
