@@ -71,6 +71,10 @@ func (r *realServerResource) Schema(_ context.Context, _ resource.SchemaRequest,
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A real server of a virtual server, on both directors (`ipvsadm -a`). With `host`, the provider also installs the agent on the real server in real-server role, " +
 			"which keeps the VIP on loopback with ARP suppression (`dr`) or on an ipip tunnel interface (`tunnel`) — the `lo:0` script, as code.\n\n" +
+			"Create returns once the real server is in both directors' kernel tables at its weight and, with `host`, the real server " +
+			"already accepts traffic for the VIP (its binding is made first), so requests sent when `terraform apply` returns are served. " +
+			"Health checks start then; with `health_check.start_down`, the server enters rotation after its first good check, which " +
+			"the apply does not wait for.\n\n" +
 			"The ID is `VIRTUAL_SERVER_ID/ADDR:PORT`, e.g. `…/vrid/91/tcp/198.51.100.100:80/198.51.100.21:80`.",
 		Attributes: map[string]schema.Attribute{
 			"id":                schema.StringAttribute{Computed: true, MarkdownDescription: "`VIRTUAL_SERVER_ID/ADDR:PORT`."},
