@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
@@ -123,14 +124,77 @@ func clusterConfig(a *accLab, w1, w2 int) string {
 	)
 }
 
+// sshLoginLine is the line sshd logs for each connection it lets in.
+var sshLoginLine = regexp.MustCompile(`(?m)\bAccepted \S+ for \S+ from \S+ port \d+`)
+
+// sshLogins counts the SSH connections the lab hosts' sshd accepted so far, per host (the
+// "Accepted publickey for ..." lines in each host's console, where the lab runs `sshd -e`): the
+// provider's connections as the hosts saw them, independently of the provider's own count.
+// (The tests' own commands on hosts, a.exec and a.run, enter the host's namespaces: no SSH.)
+type sshLogins struct {
+	a     *accLab
+	hosts []string
+	last  map[string]int
+}
+
+// since returns the connections accepted per host since its previous call, or since the first
+// call, which returns nil.
+func (s *sshLogins) since() (map[string]int, error) {
+	now := map[string]int{}
+	for _, h := range s.hosts {
+		b, err := os.ReadFile(s.a.lab.Host(h).ConsoleLog())
+		if err != nil {
+			return nil, err
+		}
+		now[h] = len(sshLoginLine.FindAll(b, -1))
+	}
+	last := s.last
+	s.last = now
+	if last == nil {
+		return nil, nil
+	}
+	d := map[string]int{}
+	for h, n := range now {
+		d[h] = n - last[h]
+	}
+	return d, nil
+}
+
+// planCheck is a plan check from a function: a point between the terraform commands of a step.
+type planCheck func() error
+
+func (f planCheck) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	resp.Error = f()
+}
+
 // TestAccDRCluster builds the tutorials' LVS-DR web cluster through terraform: two directors with
 // a VRRP VIP, wrr over two real servers that the provider sets up (VIP on loopback, ARP
 // suppression). A client's requests through the VIP are answered by both servers in the weight
 // ratio; import round-trips; weight 0 drains; destroy leaves every host clean.
+//
+// The first step also counts, on each host's sshd, the SSH connections that one `terraform
+// apply` creating the cluster's five resources (pair, VIP, virtual server, two real servers with
+// their host role) and the `terraform plan` after it opened: exactly one per host per command,
+// not one per resource. The framework runs the apply as `terraform plan -out` and `terraform
+// apply` of that plan, the two graph walks a `terraform apply` makes, each with its own provider
+// instance; together they must open one connection per host. The plan counted is the framework's
+// refreshing `terraform plan` after the apply, which reads every resource back.
 func TestAccDRCluster(t *testing.T) {
 	a := newAccLab(t, director(1), director(2), labHost("real1", "198.51.100.21"), labHost("real2", "198.51.100.22"), labHost("client", "198.51.100.31"))
 	a.serveWeb("real1")
 	a.serveWeb("real2")
+	logins := &sshLogins{a: a, hosts: []string{"director1", "director2", "real1", "real2", "client"}}
+	onePerHost := map[string]int{"director1": 1, "director2": 1, "real1": 1, "real2": 1, "client": 0}
+	var planWalk map[string]int
+	checkLogins := func(what string, got map[string]int) error {
+		t.Logf("SSH connections accepted per host during %s: %v", what, got)
+		for h, n := range onePerHost {
+			if got[h] != n {
+				return fmt.Errorf("%s: SSH connections accepted per host %v, want exactly %v (one per host reached, whatever the number of resources)", what, got, onePerHost)
+			}
+		}
+		return nil
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		CheckDestroy: func(*terraform.State) error {
@@ -151,8 +215,44 @@ func TestAccDRCluster(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
+				PreConfig: func() {
+					if _, err := logins.since(); err != nil {
+						t.Fatal(err)
+					}
+				},
 				Config: clusterConfig(a, 1, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{planCheck(func() (err error) {
+						planWalk, err = logins.since()
+						return err
+					})},
+					// Between the apply and the refreshing plan: the plan without refresh.
+					PostApplyPreRefresh: []plancheck.PlanCheck{planCheck(func() error {
+						d, err := logins.since()
+						t.Logf("SSH connections accepted per host during terraform plan -refresh=false: %v", d)
+						return err
+					})},
+					PostApplyPostRefresh: []plancheck.PlanCheck{planCheck(func() error {
+						d, err := logins.since()
+						if err != nil {
+							return err
+						}
+						return checkLogins("terraform plan", d)
+					})},
+				},
 				Check: resource.ComposeAggregateTestCheckFunc(
+					func(*terraform.State) error {
+						applyWalk, err := logins.since()
+						if err != nil {
+							return err
+						}
+						t.Logf("SSH connections accepted per host during terraform plan -out (the apply's plan walk): %v; terraform apply of the plan: %v", planWalk, applyWalk)
+						sum := map[string]int{}
+						for h := range onePerHost {
+							sum[h] = planWalk[h] + applyWalk[h]
+						}
+						return checkLogins("terraform apply (plan and apply walks)", sum)
+					},
 					resource.TestCheckResourceAttr("lvs_virtual_server.web", "id", "edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80"),
 					resource.TestCheckResourceAttr("lvs_real_server.r1", "host.status", "ready"),
 					a.checkSpread(300, map[string]int{"real1": 1, "real2": 2}),
