@@ -50,16 +50,9 @@ func (a *accLab) fetch(url string, n int) (map[string]int, error) {
 // of want (within 15 %), with no failure.
 func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		var got map[string]int
-		var err error
-		// The VIP may still be moving in; allow a few seconds for the first answers.
-		for i := 0; i < 30; i++ {
-			if got, err = a.fetch("http://198.51.100.100/", 4); err == nil && lab.Errors(got) == 0 {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if got, err = a.fetch("http://198.51.100.100/", n); err != nil {
+		a.waitVIPAnswers("http://198.51.100.100/")
+		got, err := a.fetch("http://198.51.100.100/", n)
+		if err != nil {
 			return err
 		}
 		total := 0
@@ -78,6 +71,51 @@ func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc 
 			}
 		}
 		a.t.Logf("%d requests through the VIP: %v", n, got)
+		return nil
+	}
+}
+
+// waitVIPAnswers waits (up to 15 s) until a few requests to url are all answered: the VIP may
+// still be moving in.
+func (a *accLab) waitVIPAnswers(url string) {
+	for i := 0; i < 30; i++ {
+		if got, err := a.fetch(url, 4); err == nil && lab.Errors(got) == 0 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkSpreadExact checks that requests to the VIP are answered exactly want[name] times by each
+// real server, with no failure and nobody else answering: sum(want) requests in all. It is for
+// clusters where the split is deterministic: one director (the VRRP master) schedules every
+// connection, `lab fetch` opens them one after the other (one request each, no keep-alive), and
+// no health check changes the weights meanwhile. Then the kernel's wrr cycles through the real
+// servers with a period of the sum of the weights, each taking weight-many of every period (rr
+// is wrr with equal weights), so a run of whole periods splits exactly, whatever connections
+// were scheduled before it.
+func (a *accLab) checkSpreadExact(want map[string]int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		a.waitVIPAnswers("http://198.51.100.100/")
+		n := 0
+		for _, c := range want {
+			n += c
+		}
+		got, err := a.fetch("http://198.51.100.100/", n)
+		if err != nil {
+			return err
+		}
+		a.t.Logf("%d requests through the VIP: %v (want exactly %v)", n, got, want)
+		for name, c := range want {
+			if got[name] != c {
+				return fmt.Errorf("%d requests through the VIP: %v, want exactly %v", n, got, want)
+			}
+		}
+		for name, c := range got {
+			if _, ok := want[name]; !ok && c > 0 {
+				return fmt.Errorf("%d requests through the VIP: %v, want exactly %v; %d answered by %q", n, got, want, c, name)
+			}
+		}
 		return nil
 	}
 }
@@ -169,8 +207,9 @@ func (f planCheck) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, re
 
 // TestAccDRCluster builds the tutorials' LVS-DR web cluster through terraform: two directors with
 // a VRRP VIP, wrr over two real servers that the provider sets up (VIP on loopback, ARP
-// suppression). A client's requests through the VIP are answered by both servers in the weight
-// ratio; import round-trips; weight 0 drains; destroy leaves every host clean.
+// suppression). A client's requests through the VIP are answered by both servers exactly in the
+// weight ratio (see checkSpreadExact); import round-trips; weight 0 drains; destroy leaves every
+// host clean.
 //
 // The first step also counts, on each host's sshd, the SSH connections that one `terraform
 // apply` creating the cluster's five resources (pair, VIP, virtual server, two real servers with
@@ -255,7 +294,7 @@ func TestAccDRCluster(t *testing.T) {
 					},
 					resource.TestCheckResourceAttr("lvs_virtual_server.web", "id", "edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80"),
 					resource.TestCheckResourceAttr("lvs_real_server.r1", "host.status", "ready"),
-					a.checkSpread(300, map[string]int{"real1": 1, "real2": 2}),
+					a.checkSpreadExact(map[string]int{"real1": 100, "real2": 200}),
 				),
 			},
 			{ResourceName: "lvs_virtual_server.web", ImportState: true, ImportStateVerify: true},
@@ -282,12 +321,12 @@ func TestAccDRCluster(t *testing.T) {
 						}
 						return nil
 					},
-					a.checkSpread(150, map[string]int{"real1": 1, "real2": 2}),
+					a.checkSpreadExact(map[string]int{"real1": 50, "real2": 100}),
 				),
 			},
 			{
 				Config: clusterConfig(a, 1, 1),
-				Check:  a.checkSpread(200, map[string]int{"real1": 1, "real2": 1}),
+				Check:  a.checkSpreadExact(map[string]int{"real1": 100, "real2": 100}),
 			},
 			{
 				Config: clusterConfig(a, 0, 1),
