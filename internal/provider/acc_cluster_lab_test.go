@@ -120,14 +120,14 @@ func (a *accLab) checkSpreadExact(want map[string]int) resource.TestCheckFunc {
 	}
 }
 
-// pairAndVIP is the provider, the pair of director1 and director2, and the VIP 198.51.100.100
-// (VRID 91) with adverts every advert.
-func pairAndVIP(a *accLab, advert string) string {
-	return a.providerBlock() + hcl(
+// pairAndVIP is the provider, the pair of director1 and director2 (with the lines pairExtra),
+// and the VIP 198.51.100.100 (VRID 91) with adverts every advert.
+func pairAndVIP(a *accLab, advert string, pairExtra ...string) string {
+	return a.providerBlock() + hcl(append(append([]string{
 		`resource "lvs_director_pair" "p" {`,
 		`  name      = "edge"`,
 		`  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
-		`}`,
+	}, pairExtra...), `}`)...) + hcl(
 		`resource "lvs_vip" "v" {`,
 		`  director_pair_id  = lvs_director_pair.p.id`,
 		`  virtual_router_id = 91`,
@@ -137,8 +137,10 @@ func pairAndVIP(a *accLab, advert string) string {
 	)
 }
 
-func clusterConfig(a *accLab, w1, w2 int) string {
-	return pairAndVIP(a, "100ms") + hcl(
+// clusterConfig is pairAndVIP (with pairExtra) and a wrr virtual server on the VIP with real1
+// and real2, of weights w1 and w2, set up as real servers by the provider.
+func clusterConfig(a *accLab, w1, w2 int, pairExtra ...string) string {
+	return pairAndVIP(a, "100ms", pairExtra...) + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
 		`  address   = "198.51.100.100"`,
