@@ -464,6 +464,10 @@ func (h *Host) HostKey() string {
 	return h.lab.st.Hosts[h.idx].HostKey
 }
 
+// ConsoleLog is the path of the host's console: what its init and sshd (`sshd -D -e`: every
+// connection it accepts, "Accepted publickey for USER from ADDR ...") wrote, over all its boots.
+func (h *Host) ConsoleLog() string { return pathsFor(h.lab.dir, h.Name).console }
+
 // Running reports whether the host's init is alive.
 func (h *Host) Running() bool {
 	pid, start := h.pidStart()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
@@ -49,16 +50,9 @@ func (a *accLab) fetch(url string, n int) (map[string]int, error) {
 // of want (within 15 %), with no failure.
 func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		var got map[string]int
-		var err error
-		// The VIP may still be moving in; allow a few seconds for the first answers.
-		for i := 0; i < 30; i++ {
-			if got, err = a.fetch("http://198.51.100.100/", 4); err == nil && lab.Errors(got) == 0 {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if got, err = a.fetch("http://198.51.100.100/", n); err != nil {
+		a.waitVIPAnswers("http://198.51.100.100/")
+		got, err := a.fetch("http://198.51.100.100/", n)
+		if err != nil {
 			return err
 		}
 		total := 0
@@ -81,14 +75,59 @@ func (a *accLab) checkSpread(n int, want map[string]int) resource.TestCheckFunc 
 	}
 }
 
-// pairAndVIP is the provider, the pair of director1 and director2, and the VIP 198.51.100.100
-// (VRID 91) with adverts every advert.
-func pairAndVIP(a *accLab, advert string) string {
-	return a.providerBlock() + hcl(
+// waitVIPAnswers waits (up to 15 s) until a few requests to url are all answered: the VIP may
+// still be moving in.
+func (a *accLab) waitVIPAnswers(url string) {
+	for i := 0; i < 30; i++ {
+		if got, err := a.fetch(url, 4); err == nil && lab.Errors(got) == 0 {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// checkSpreadExact checks that requests to the VIP are answered exactly want[name] times by each
+// real server, with no failure and nobody else answering: sum(want) requests in all. It is for
+// clusters where the split is deterministic: one director (the VRRP master) schedules every
+// connection, `lab fetch` opens them one after the other (one request each, no keep-alive), and
+// no health check changes the weights meanwhile. Then the kernel's wrr cycles through the real
+// servers with a period of the sum of the weights, each taking weight-many of every period (rr
+// is wrr with equal weights), so a run of whole periods splits exactly, whatever connections
+// were scheduled before it.
+func (a *accLab) checkSpreadExact(want map[string]int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		a.waitVIPAnswers("http://198.51.100.100/")
+		n := 0
+		for _, c := range want {
+			n += c
+		}
+		got, err := a.fetch("http://198.51.100.100/", n)
+		if err != nil {
+			return err
+		}
+		a.t.Logf("%d requests through the VIP: %v (want exactly %v)", n, got, want)
+		for name, c := range want {
+			if got[name] != c {
+				return fmt.Errorf("%d requests through the VIP: %v, want exactly %v", n, got, want)
+			}
+		}
+		for name, c := range got {
+			if _, ok := want[name]; !ok && c > 0 {
+				return fmt.Errorf("%d requests through the VIP: %v, want exactly %v; %d answered by %q", n, got, want, c, name)
+			}
+		}
+		return nil
+	}
+}
+
+// pairAndVIP is the provider, the pair of director1 and director2 (with the lines pairExtra),
+// and the VIP 198.51.100.100 (VRID 91) with adverts every advert.
+func pairAndVIP(a *accLab, advert string, pairExtra ...string) string {
+	return a.providerBlock() + hcl(append(append([]string{
 		`resource "lvs_director_pair" "p" {`,
 		`  name      = "edge"`,
 		`  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
-		`}`,
+	}, pairExtra...), `}`)...) + hcl(
 		`resource "lvs_vip" "v" {`,
 		`  director_pair_id  = lvs_director_pair.p.id`,
 		`  virtual_router_id = 91`,
@@ -98,8 +137,10 @@ func pairAndVIP(a *accLab, advert string) string {
 	)
 }
 
-func clusterConfig(a *accLab, w1, w2 int) string {
-	return pairAndVIP(a, "100ms") + hcl(
+// clusterConfig is pairAndVIP (with pairExtra) and a wrr virtual server on the VIP with real1
+// and real2, of weights w1 and w2, set up as real servers by the provider.
+func clusterConfig(a *accLab, w1, w2 int, pairExtra ...string) string {
+	return pairAndVIP(a, "100ms", pairExtra...) + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
 		`  address   = "198.51.100.100"`,
@@ -123,14 +164,78 @@ func clusterConfig(a *accLab, w1, w2 int) string {
 	)
 }
 
+// sshLoginLine is the line sshd logs for each connection it lets in.
+var sshLoginLine = regexp.MustCompile(`(?m)\bAccepted \S+ for \S+ from \S+ port \d+`)
+
+// sshLogins counts the SSH connections the lab hosts' sshd accepted so far, per host (the
+// "Accepted publickey for ..." lines in each host's console, where the lab runs `sshd -e`): the
+// provider's connections as the hosts saw them, independently of the provider's own count.
+// (The tests' own commands on hosts, a.exec and a.run, enter the host's namespaces: no SSH.)
+type sshLogins struct {
+	a     *accLab
+	hosts []string
+	last  map[string]int
+}
+
+// since returns the connections accepted per host since its previous call, or since the first
+// call, which returns nil.
+func (s *sshLogins) since() (map[string]int, error) {
+	now := map[string]int{}
+	for _, h := range s.hosts {
+		b, err := os.ReadFile(s.a.lab.Host(h).ConsoleLog())
+		if err != nil {
+			return nil, err
+		}
+		now[h] = len(sshLoginLine.FindAll(b, -1))
+	}
+	last := s.last
+	s.last = now
+	if last == nil {
+		return nil, nil
+	}
+	d := map[string]int{}
+	for h, n := range now {
+		d[h] = n - last[h]
+	}
+	return d, nil
+}
+
+// planCheck is a plan check from a function: a point between the terraform commands of a step.
+type planCheck func() error
+
+func (f planCheck) CheckPlan(_ context.Context, _ plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	resp.Error = f()
+}
+
 // TestAccDRCluster builds the tutorials' LVS-DR web cluster through terraform: two directors with
 // a VRRP VIP, wrr over two real servers that the provider sets up (VIP on loopback, ARP
-// suppression). A client's requests through the VIP are answered by both servers in the weight
-// ratio; import round-trips; weight 0 drains; destroy leaves every host clean.
+// suppression). A client's requests through the VIP are answered by both servers exactly in the
+// weight ratio (see checkSpreadExact); import round-trips; weight 0 drains; destroy leaves every
+// host clean.
+//
+// The first step also counts, on each host's sshd, the SSH connections that one `terraform
+// apply` creating the cluster's five resources (pair, VIP, virtual server, two real servers with
+// their host role) and the `terraform plan` after it opened: exactly one per host per command,
+// not one per resource. The framework runs the apply as `terraform plan -out` and `terraform
+// apply` of that plan, the two graph walks a `terraform apply` makes, each with its own provider
+// instance; together they must open one connection per host. The plan counted is the framework's
+// refreshing `terraform plan` after the apply, which reads every resource back.
 func TestAccDRCluster(t *testing.T) {
 	a := newAccLab(t, director(1), director(2), labHost("real1", "198.51.100.21"), labHost("real2", "198.51.100.22"), labHost("client", "198.51.100.31"))
 	a.serveWeb("real1")
 	a.serveWeb("real2")
+	logins := &sshLogins{a: a, hosts: []string{"director1", "director2", "real1", "real2", "client"}}
+	onePerHost := map[string]int{"director1": 1, "director2": 1, "real1": 1, "real2": 1, "client": 0}
+	var planWalk map[string]int
+	checkLogins := func(what string, got map[string]int) error {
+		t.Logf("SSH connections accepted per host during %s: %v", what, got)
+		for h, n := range onePerHost {
+			if got[h] != n {
+				return fmt.Errorf("%s: SSH connections accepted per host %v, want exactly %v (one per host reached, whatever the number of resources)", what, got, onePerHost)
+			}
+		}
+		return nil
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		CheckDestroy: func(*terraform.State) error {
@@ -151,11 +256,47 @@ func TestAccDRCluster(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
+				PreConfig: func() {
+					if _, err := logins.since(); err != nil {
+						t.Fatal(err)
+					}
+				},
 				Config: clusterConfig(a, 1, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{planCheck(func() (err error) {
+						planWalk, err = logins.since()
+						return err
+					})},
+					// Between the apply and the refreshing plan: the plan without refresh.
+					PostApplyPreRefresh: []plancheck.PlanCheck{planCheck(func() error {
+						d, err := logins.since()
+						t.Logf("SSH connections accepted per host during terraform plan -refresh=false: %v", d)
+						return err
+					})},
+					PostApplyPostRefresh: []plancheck.PlanCheck{planCheck(func() error {
+						d, err := logins.since()
+						if err != nil {
+							return err
+						}
+						return checkLogins("terraform plan", d)
+					})},
+				},
 				Check: resource.ComposeAggregateTestCheckFunc(
+					func(*terraform.State) error {
+						applyWalk, err := logins.since()
+						if err != nil {
+							return err
+						}
+						t.Logf("SSH connections accepted per host during terraform plan -out (the apply's plan walk): %v; terraform apply of the plan: %v", planWalk, applyWalk)
+						sum := map[string]int{}
+						for h := range onePerHost {
+							sum[h] = planWalk[h] + applyWalk[h]
+						}
+						return checkLogins("terraform apply (plan and apply walks)", sum)
+					},
 					resource.TestCheckResourceAttr("lvs_virtual_server.web", "id", "edge@198.51.100.11,198.51.100.12/vrid/91/tcp/198.51.100.100:80"),
 					resource.TestCheckResourceAttr("lvs_real_server.r1", "host.status", "ready"),
-					a.checkSpread(300, map[string]int{"real1": 1, "real2": 2}),
+					a.checkSpreadExact(map[string]int{"real1": 100, "real2": 200}),
 				),
 			},
 			{ResourceName: "lvs_virtual_server.web", ImportState: true, ImportStateVerify: true},
@@ -182,12 +323,18 @@ func TestAccDRCluster(t *testing.T) {
 						}
 						return nil
 					},
-					a.checkSpread(150, map[string]int{"real1": 1, "real2": 2}),
+					a.checkSpreadExact(map[string]int{"real1": 50, "real2": 100}),
 				),
 			},
 			{
 				Config: clusterConfig(a, 1, 1),
-				Check:  a.checkSpread(200, map[string]int{"real1": 1, "real2": 1}),
+				// Not exact in practice after the weight change: 100/100 in 2 runs, but 98/102,
+				// 97/103 and 98/102 in 3 others, with the 1:2 steps before it exact in every run.
+				// Not explained yet (a client port reused while IPVS still holds an entry for it
+				// from the steps before, which sends the connection to the old server
+				// unscheduled, is a candidate; see checkDrained), so this step keeps the ratio
+				// check rather than an exact one that fails.
+				Check: a.checkSpread(200, map[string]int{"real1": 1, "real2": 1}),
 			},
 			{
 				Config: clusterConfig(a, 0, 1),

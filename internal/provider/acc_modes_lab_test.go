@@ -108,11 +108,18 @@ type holdRun struct {
 // holdThroughFailover starts `lab hold` on the client against the VIP, waits until the
 // connection is in director2's IPVS table (the sync daemon's doing) and at least 2 s have
 // passed, cuts director1's power, waits for the hold to finish, and boots director1 again so
-// that the next step can restart its agent and the test's destroy can reach it.
-func (a *accLab) holdThroughFailover(duration time.Duration) (r holdRun) {
+// that the next step can restart its agent and the test's destroy can reach it. With synced
+// false (no sync daemon) it waits for the connection in director1's table instead, and requires
+// that director2 has never heard of it.
+func (a *accLab) holdThroughFailover(duration time.Duration, synced bool) (r holdRun) {
 	bin := os.Getenv(lab.EnvBin)
 	if bin == "" {
 		r.err = fmt.Errorf("%s is not set: run inside `lab run`", lab.EnvBin)
+		return r
+	}
+	// director1 is the one killed: it must be the master, also after an earlier step's reboot.
+	if err := a.holdsVIP("director1", modesVIP, true); err != nil {
+		r.err = fmt.Errorf("before the hold: %w", err)
 		return r
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), duration+time.Minute)
@@ -157,23 +164,45 @@ func (a *accLab) holdThroughFailover(duration time.Duration) (r holdRun) {
 		}
 		return "", out
 	}
+	// Without sync, the connection must be in director1's table (the client's traffic goes
+	// through it) and never in director2's.
+	watch := "director2"
+	if !synced {
+		watch = "director1"
+	}
 	deadline := started.Add(duration / 2)
 	for {
-		line, out := findConn("director2")
+		line, out := findConn(watch)
 		if line != "" && time.Since(started) >= 2*time.Second {
-			r.syncedConn = line
-			_, out1 := findConn("director1")
-			r.before = "director1:\n" + out1 + "director2:\n" + out
+			other := "director1"
+			if !synced {
+				other = "director2"
+			}
+			line2, out2 := findConn(other)
+			if synced {
+				r.syncedConn = line
+				r.before = "director1:\n" + out2 + "director2:\n" + out
+			} else {
+				r.syncedConn = line2
+				r.before = "director1:\n" + out + "director2:\n" + out2
+			}
+			if !synced && line2 != "" {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				r.err = fmt.Errorf("without sync_connections, director2 knows the client's connection before the failover:\n%s", r.before)
+				return r
+			}
 			break
 		}
 		if time.Now().After(deadline) {
 			_, out1 := findConn("director1")
-			r.before = "director1:\n" + out1 + "director2:\n" + out
+			_, out2 := findConn("director2")
+			r.before = "director1:\n" + out1 + "director2:\n" + out2
 			daemons, _ := a.run("director2", "ipvsadm -L --daemon")
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			r.err = fmt.Errorf("the client's connection did not reach director2's IPVS table within %s (sync daemon):\n%s\nsync daemons on director2:\n%s",
-				deadline.Sub(started).Round(time.Millisecond), r.before, daemons)
+			r.err = fmt.Errorf("the client's connection did not reach %s's IPVS table within %s (synced %v):\n%s\nsync daemons on director2:\n%s",
+				watch, deadline.Sub(started).Round(time.Millisecond), synced, r.before, daemons)
 			return r
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -194,18 +223,71 @@ func (a *accLab) holdThroughFailover(duration time.Duration) (r holdRun) {
 	return r
 }
 
+// checkHold checks what a keep-alive connection saw through the master director's death: dials
+// connections (1: it survived; 2: it was reset and net/http retried the GET on a new one), no
+// failed request, and, when the connection survived, one real server answering throughout.
+func (a *accLab) checkHold(run *holdRun, what string, dials int) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if run.err != nil {
+			return run.err
+		}
+		res := run.res
+		a.t.Logf("%s: director2's entry for the client's connection before the kill: %q", what, run.syncedConn)
+		a.t.Logf("%s: director2 took the VIP within %s of the kill (polled)", what, run.takeover.Round(time.Millisecond))
+		a.t.Logf("%s: hold over the failover: %d requests, %d failed, answers %v, %d dial(s) %v, longest gap %.0f ms (ended %s), errors %v",
+			what, res.Requests, res.Failed, res.Answers, res.Dials, res.Conns, res.LongestGapMS, res.GapEndedAt, res.Errors)
+		var errs []string
+		if res.Dials != dials {
+			errs = append(errs, fmt.Sprintf("%d dials %v, want exactly %d", res.Dials, res.Conns, dials))
+		}
+		if len(res.Conns) != res.Dials {
+			errs = append(errs, fmt.Sprintf("%d dials but %d connections %v: a dial failed", res.Dials, len(res.Conns), res.Conns))
+		}
+		if res.Failed != 0 {
+			errs = append(errs, fmt.Sprintf("%d of %d requests failed: %v", res.Failed, res.Requests, res.Errors))
+		}
+		if dials == 1 && len(res.Answers) != 1 {
+			errs = append(errs, fmt.Sprintf("answers %v, want one real server throughout", res.Answers))
+		}
+		for ans := range res.Answers {
+			if ans != "real1" && ans != "real2" {
+				errs = append(errs, fmt.Sprintf("answers %v: %q is not a real server", res.Answers, ans))
+			}
+		}
+		if res.Requests < 50 {
+			errs = append(errs, fmt.Sprintf("only %d requests in 10 s", res.Requests))
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%s: keep-alive connection across the failover:\n  %s\nconnection tables before the kill:\n%s\ndirector2 after it took over:\n%s",
+				what, strings.Join(errs, "\n  "), run.before, run.after)
+		}
+		return nil
+	}
+}
+
 // TestAccSyncSurvivesFailover: with sync_connections (the default), an established TCP
 // connection through the VIP survives the master director's death: the backup director, which
 // learned the connection from the IPVS sync daemon, forwards its next packets to the same real
 // server, so a keep-alive HTTP client goes on over the same connection (one dial, no failed
-// request). The dial count is the proof: run with sync_connections = false, the same sequence
-// ends with 2 dials and still 0 failed requests, as director2 resets the unknown connection and
-// net/http retries the GET on a new one. After the power cut, director1 boots again, an apply
-// restarts its agent (the pair shows agent_stopped), and the destroy must leave every host clean.
+// request). The negative control proves that the sync daemon is what keeps it: with
+// sync_connections = false (no sync daemon on either director), the same failover resets the
+// connection, as director2 does not know it, and the client needs exactly 2 dials (still no
+// failed request: net/http retries the GET on a new connection). After each power cut,
+// director1 boots again, an apply restarts its agent (the pair shows agent_stopped), and the
+// destroy must leave every host clean.
 func TestAccSyncSurvivesFailover(t *testing.T) {
 	a := modesLab(t)
+	// Without sync, the reset connection stays half-open on its real server: the client's
+	// answers to the server's keepalives go to the VIP, and no director knows the connection.
+	// When the lab kills the host, that socket becomes an orphan retransmitting its FIN for
+	// minutes, which holds the host's network namespace past the lab's teardown deadline; one
+	// retry is enough for a lab.
+	for _, h := range []string{"real1", "real2"} {
+		a.exec(h, "sysctl -qw net.ipv4.tcp_orphan_retries=1")
+	}
 	config := clusterConfig(a, 1, 1)
-	var run holdRun
+	noSync := clusterConfig(a, 1, 1, `  sync_connections = false`)
+	var synced, unsynced holdRun
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		CheckDestroy:             func(*terraform.State) error { return a.modesCleanHosts() },
@@ -221,41 +303,33 @@ func TestAccSyncSurvivesFailover(t *testing.T) {
 				),
 			},
 			{
-				PreConfig: func() { run = a.holdThroughFailover(10 * time.Second) },
+				PreConfig: func() { synced = a.holdThroughFailover(10*time.Second, true) },
 				Config:    config,
 				Check: resource.ComposeAggregateTestCheckFunc(
-					func(*terraform.State) error {
-						if run.err != nil {
-							return run.err
-						}
-						res := run.res
-						t.Logf("synced connection on director2 before the kill: %s", run.syncedConn)
-						t.Logf("director2 took the VIP within %s of the kill (polled)", run.takeover.Round(time.Millisecond))
-						t.Logf("hold over the failover: %d requests, %d failed, answers %v, %d dial(s) %v, longest gap %.0f ms (ended %s), errors %v",
-							res.Requests, res.Failed, res.Answers, res.Dials, res.Conns, res.LongestGapMS, res.GapEndedAt, res.Errors)
-						var errs []string
-						if res.Dials != 1 {
-							errs = append(errs, fmt.Sprintf("%d dials %v, want 1: the connection did not survive the failover", res.Dials, res.Conns))
-						}
-						if res.Failed != 0 {
-							errs = append(errs, fmt.Sprintf("%d of %d requests failed: %v", res.Failed, res.Requests, res.Errors))
-						}
-						if len(res.Answers) != 1 {
-							errs = append(errs, fmt.Sprintf("answers %v, want one real server throughout", res.Answers))
-						}
-						if res.Requests < 50 {
-							errs = append(errs, fmt.Sprintf("only %d requests in 10 s", res.Requests))
-						}
-						if len(errs) > 0 {
-							return fmt.Errorf("keep-alive connection across the failover:\n  %s\nconnection tables before the kill:\n%s\ndirector2 after it took over:\n%s",
-								strings.Join(errs, "\n  "), run.before, run.after)
-						}
-						return nil
-					},
+					a.checkHold(&synced, "with sync", 1),
 					// The rebooted director has its agent back.
 					resource.TestCheckResourceAttr("lvs_director_pair.p", "directors.0.status", "ready"),
 					a.checkPairOnHost("director1", 0, nil),
 					a.checkSpread(20, map[string]int{"real1": 1, "real2": 1}),
+				),
+			},
+			// The negative control: no sync daemon, the same failover.
+			{
+				Config: noSync,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("lvs_director_pair.p", "sync_connections", "false"),
+					func(*terraform.State) error {
+						return a.checkHostsOutput([]string{"director1", "director2"}, "ipvsadm -L --daemon", false, "sync daemon")
+					},
+				),
+			},
+			{
+				PreConfig: func() { unsynced = a.holdThroughFailover(10*time.Second, false) },
+				Config:    noSync,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					a.checkHold(&unsynced, "without sync", 2),
+					resource.TestCheckResourceAttr("lvs_director_pair.p", "directors.0.status", "ready"),
+					a.checkPairOnHost("director1", 0, nil),
 				),
 			},
 		},
