@@ -277,14 +277,6 @@ func (a *accLab) checkHold(run *holdRun, what string, dials int) resource.TestCh
 // destroy must leave every host clean.
 func TestAccSyncSurvivesFailover(t *testing.T) {
 	a := modesLab(t)
-	// Without sync, the reset connection stays half-open on its real server: the client's
-	// answers to the server's keepalives go to the VIP, and no director knows the connection.
-	// When the lab kills the host, that socket becomes an orphan retransmitting its FIN for
-	// minutes, which holds the host's network namespace past the lab's teardown deadline; one
-	// retry is enough for a lab.
-	for _, h := range []string{"real1", "real2"} {
-		a.exec(h, "sysctl -qw net.ipv4.tcp_orphan_retries=1")
-	}
 	config := clusterConfig(a, 1, 1)
 	noSync := clusterConfig(a, 1, 1, `  sync_connections = false`)
 	var synced, unsynced holdRun
