@@ -30,6 +30,7 @@ step gofmt sh -c 'out=$(gofmt -l $(git ls-files "*.go")); [ -z "$out" ] || { ech
 step lint "$MAKE" --no-print-directory lint
 step unit "$MAKE" --no-print-directory unit-run
 step lab "$MAKE" --no-print-directory testlab-run
+step scale "$MAKE" --no-print-directory testscale-run
 step docs "$MAKE" --no-print-directory docs-check
 
 printf '\n\033[1m== times\033[0m\n'
@@ -37,7 +38,7 @@ printf '%s\n' "${steps[@]}"
 echo "total    $(($(date +%s) - t0))s"
 echo
 echo "test packages, slowest first (unit: natively with -race; lab: inside the lab kernel):"
-for s in unit lab; do
+for s in unit lab scale; do
   grep -hE '^(ok|FAIL)[[:space:]]+[^[:space:]]+[[:space:]]+[0-9.]+s' ".cache/test-$s.log" 2>/dev/null |
     awk -v s="$s" '{t=$3; sub(/s$/, "", t); printf "%8.1fs  %-4s %-4s %s\n", t, s, $1, $2}'
 done | sort -rn | head -n 25
