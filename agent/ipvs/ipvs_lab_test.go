@@ -33,6 +33,11 @@ const (
 // is slack for a loaded 2-core machine running UML.
 const repairBound = 20 * time.Second
 
+// healthMargin is what the lab adds to a health verdict's bound (interval × fall + timeout):
+// the watcher polls the table every 2 ms, the rest is a User-Mode-Linux kernel on a loaded,
+// shared 2-core machine scheduling the check, the agent and the watcher late.
+const healthMargin = 400 * time.Millisecond
+
 // umlModules is where the lab's UML kernel context keeps its module tree (see internal/lab).
 const umlModules = "/run/lvs-lab-kmod"
 
@@ -457,6 +462,60 @@ func TestLabIPVS(t *testing.T) {
 		if c[r1] < 15 || c[r2] < 15 {
 			t.Errorf("IPv6 DR: %v", c)
 		}
+	})
+
+	t.Run("health check: a dead web server is out of the table within interval × fall + timeout", func(t *testing.T) {
+		e.t = t
+		// The README's figure (0.95 s median at interval 1 s, timeout 1 s; make bench,
+		// TestLabBenchHealth) with the same settings: one run per way to die, against the bound.
+		const interval, timeout, fall = time.Second, time.Second, 1
+		bound := interval*fall + timeout + healthMargin
+		bin := os.Getenv(lab.EnvBin)
+		if bin == "" {
+			t.Fatalf("%s is not set: run inside `lab run`", lab.EnvBin)
+		}
+		const port = 8000
+		startWeb := func(h string) {
+			e.sh(h, fmt.Sprintf("setsid %s serve :%d %s </dev/null >/tmp/web-%d.log 2>&1 & echo $! >/run/lab-web-%d.pid", bin, port, h, port, port))
+		}
+		for _, h := range []string{r1, r2} {
+			startWeb(h)
+		}
+		t.Cleanup(func() {
+			for _, h := range []string{r1, r2} {
+				_, _ = e.trySh(h, fmt.Sprintf("p=$(cat /run/lab-web-%d.pid) && kill -CONT $p; kill $p; true", port))
+			}
+		})
+		hc := &agentapi.HealthCheck{Type: "http", IntervalMS: int(interval.Milliseconds()), TimeoutMS: int(timeout.Milliseconds()),
+			Retries: 0, Rise: 1, Fall: fall, HTTP: &agentapi.HTTPCheck{Path: "/healthz", ExpectedStatus: []string{"200"}}}
+		vs := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: port, Scheduler: "rr", ForwardingMethod: "dr",
+			HealthCheck: hc, OnFailure: "remove", RealServers: realServers(rs("198.51.100.21", port, 1), rs("198.51.100.22", port, 1))}
+		e.putVS(vs)
+		svc, dest := fmt.Sprintf("%s:%d", vipDR, port), fmt.Sprintf("198.51.100.21:%d", port)
+		for i, ev := range []struct{ name, kill string }{
+			{"stopped (refused)", fmt.Sprintf("kill $(cat /run/lab-web-%d.pid)", port)},
+			{"hung (SIGSTOP: the check times out)", fmt.Sprintf("kill -STOP $(cat /run/lab-web-%d.pid)", port)},
+		} {
+			if i > 0 {
+				startWeb(r1)
+			}
+			// watchGone returns once dest is in the table: for the hung server, right after the
+			// check that brought it back (rise 1), so that the kill falls about an interval
+			// before the next check, which then times out: the worst phase, interval + timeout.
+			w := e.watchGone(svc, dest, bound+10*time.Second)
+			killed := lab.MonotonicNow()
+			e.sh(r1, ev.kill)
+			gone, err := w()
+			if err != nil {
+				t.Fatalf("%s: %v", ev.name, err)
+			}
+			took := time.Duration(gone - killed)
+			t.Logf("web server %s: out of the table after %v (bound %v)", ev.name, took.Round(time.Millisecond), bound)
+			if took > bound {
+				t.Errorf("web server %s: out of the table after %v, bound interval × fall + timeout + margin = %v", ev.name, took.Round(time.Millisecond), bound)
+			}
+		}
+		e.deleteVS(agentapi.VirtualServerKey(vs))
 	})
 
 	t.Run("NAT end to end with the director sysctls", func(t *testing.T) {
