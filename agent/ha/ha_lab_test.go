@@ -12,17 +12,57 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
-// Generous bounds: the lab may run in a User-Mode-Linux kernel on one loaded core. Failover
-// times are logged as measured; make bench (TestLabBenchFailover) is where they are compared.
+// Bounds come from the protocol's timers (RFC 5798) plus labMargin. The lab is a
+// User-Mode-Linux kernel on a shared, loaded 2-core machine: every host, agent and client of
+// the lab runs on that one kernel's CPU, and a process may wait a few hundred milliseconds for
+// it. labMargin is that allowance, stated once: measured takeovers in this lab are within
+// ~50 ms of the RFC timers on a quiet machine and within ~250 ms under load (see the commit
+// that set it), so 400 ms leaves room for load without hiding a regression of a whole advert
+// interval or more. waitFor's deadline is checked at the start of a poll, so the cost of a
+// poll (a command in a lab host) does not count against a bound.
 const (
-	settle   = 30 * time.Second // a state that needs a few adverts
-	takeover = 30 * time.Second // a failover
+	labMargin = 400 * time.Millisecond
+	// advert is mixedVIP's advert interval.
+	advert = 100 * time.Millisecond
+	// maxGrace is how long an old master keeps its VIPs after giving way (agent/vrrp:
+	// the new master's handover window).
+	maxGrace = 2 * time.Second
 )
+
+var (
+	// masterDown is Master_Down_Interval of mixedVIP's backup (priority 100): 3 × 100 ms +
+	// Skew_Time 61 ms = 361 ms. The master (priority 200) waits 322 ms when it starts.
+	masterDown = vrrp.MasterDownInterval(3, 100, advert)
+	// takeover: the backup is master after the master went silent (host killed, partition,
+	// agent killed: Master_Down_Interval) or sent priority 0 (stop, fault, VIP deleted:
+	// Skew_Time, sooner).
+	takeover = masterDown + labMargin
+	// settle: a state that one Master_Down_Interval decides: a new VIP's election, a higher
+	// priority preempting, the client following a new master's announcements.
+	settle = masterDown + labMargin
+	// released: the old master drops its VIPs maxGrace after giving way.
+	released = maxGrace + labMargin
+	// bootIPv6: after a reboot, until the director's IPv6 link-local address is no longer
+	// tentative and its IPv6 adverts reach the peer (see the reboot in TestLabVRRP).
+	bootIPv6 = 8 * time.Second
+)
+
+// looseBound is what TestLabKeepalivedInterop and TestLabBenchFailover still wait for a state:
+// they run 1 s adverts and keepalived, whose timing is not theirs to hold (the bench measures
+// it, the interop test checks that the two agree); their waits end as soon as the state holds.
+const looseBound = 30 * time.Second
+
+// electionOf is the bound of a new VIP's election (or a takeover) for v: the Master_Down_Interval
+// of its backup, plus labMargin.
+func electionOf(v *agentapi.VIP) time.Duration {
+	return vrrp.MasterDownInterval(uint8(v.Version), uint8(v.Priorities[1]), time.Duration(v.AdvertIntervalCS)*10*time.Millisecond) + labMargin
+}
 
 const (
 	vip4 = "198.51.100.100"
@@ -48,15 +88,17 @@ func TestLabVRRP(t *testing.T) {
 		e.waitState(d2, 91, "BACKUP", settle)
 		e.waitAnswers(vip4, d1, settle)
 		e.waitAnswers(vip6, d1, settle)
+		// director2 is configured after director1, an API call later; on a loaded lab that can
+		// be more than its Master_Down_Interval before director1's first advert, and then it is
+		// master for a moment, and keeps the VIP maxGrace after giving way.
+		e.waitFor("director1 alone holds "+vip4, released, func() bool { return slices.Equal(e.holders(vip4), []string{d1}) },
+			func() string { return fmt.Sprintf("holders %v", e.holders(vip4)) })
 		st := e.mustVRRP(d1, 91)
 		if st.Priority != 200 || len(st.HeldAddresses) != 2 || !strings.Contains(st.Master, e.addr(d1)) || st.AdvertsOut == 0 {
 			t.Errorf("director1 status %+v", st)
 		}
 		if b := e.mustVRRP(d2, 91); b.Priority != 100 || len(b.HeldAddresses) != 0 || !strings.Contains(b.Master, "priority 200") {
 			t.Errorf("director2 status %+v", b)
-		}
-		if h := e.holders(vip4); !slices.Equal(h, []string{d1}) {
-			t.Errorf("holders of %s: %v", vip4, h)
 		}
 		out := e.exec(d1, agentapi.BinaryPath+" status")
 		if !strings.Contains(out, "VIP vrid 91: MASTER, priority 200") || !strings.Contains(out, "held here: "+vip4) {
@@ -69,29 +111,36 @@ func TestLabVRRP(t *testing.T) {
 		e.reset()
 		e.putPair(false)
 		v := mixedVIP()
-		v.AdvertIntervalCS = 100 // 1s adverts: Master_Down_Interval 3.6s, Skew_Time 0.6s
+		v.AdvertIntervalCS = 100 // 1s adverts: Master_Down_Interval 3.61s, Skew_Time 0.61s
 		e.putVIP(v)
-		e.waitState(d1, 91, "MASTER", settle)
-		e.waitState(d2, 91, "BACKUP", settle)
+		e.waitState(d1, 91, "MASTER", electionOf(v))
+		e.waitState(d2, 91, "BACKUP", electionOf(v))
 		w := e.startWatch(vip4, d2, 10*time.Millisecond)
 		start := lab.MonotonicNow()
 		e.exec(d1, agentapi.BinaryPath+" stop")
 		r := w.result()
-		gap := time.Duration(r.FirstExpect - start)
-		t.Logf("lvs-agent stop on the master: director2 answers after %v; %d of %d connects failed", gap, r.Failed, r.Attempts)
 		if r.FirstExpect == 0 {
 			t.Fatalf("director2 never answered: %+v", r)
 		}
-		// director1 serves until director2 has taken over and announced itself, so the client
-		// sees no outage: at most a lone connection whose handshake straddled its switch to
-		// director2 (the ACK reaches director2, which resets it). An outage — keepalived
-		// drops the VIP at once, for Skew_Time — fails every connection in a row.
-		if r.MaxRun > 1 {
-			t.Errorf("%d connects in a row failed during a planned switchover: %+v", r.MaxRun, r)
+		// From director1's priority 0 advert, as the client received it, to director2's first
+		// answer: Skew_Time (the backup takes over at once, RFC 5798 §6.4.2), not the 3.61 s
+		// of Master_Down_Interval.
+		prio0, _, ok := takeoverOnWire(r.Adverts, e.addr(d1), e.addr(d2))
+		if !ok || !slices.ContainsFunc(r.Adverts, func(a seenAdvert) bool { return a.At == prio0 && a.Src == e.addr(d1) && a.Priority == 0 }) {
+			t.Fatalf("no priority 0 advert from director1 before director2's on the wire: %+v", r.Adverts)
 		}
-		// Well under Master_Down_Interval (3.6s): only the priority 0 advert explains it.
-		if gap > 3*time.Second {
-			t.Errorf("takeover took %v", gap)
+		skew := vrrp.SkewTime(3, 100, time.Second)
+		gap := time.Duration(r.FirstExpect - prio0)
+		t.Logf("lvs-agent stop on the master: director2 answers %v after the command, %v after director1's priority 0 (bound Skew_Time %v + %v); %d of %d connects failed %v",
+			time.Duration(r.FirstExpect-start).Round(time.Millisecond), gap.Round(time.Millisecond), skew.Round(time.Millisecond), labMargin, r.Failed, r.Attempts, r.FailKinds)
+		// director1 keeps serving until director2 has taken over and announced itself, and
+		// director2 forwards it the connections in flight (agent/handover): no connection
+		// fails (keepalived drops the VIP at once, and fails every connection for Skew_Time).
+		if r.Failed > 0 {
+			t.Errorf("%d connects failed during a planned switchover: %+v", r.Failed, r)
+		}
+		if gap > skew+labMargin {
+			t.Errorf("takeover %v after the priority 0 advert, bound Skew_Time %v + %v", gap, skew, labMargin)
 		}
 		if st := e.mustVRRP(d2, 91); st.State != "MASTER" || !strings.Contains(st.Reason, "priority 0") {
 			t.Errorf("director2 %+v", st)
@@ -104,12 +153,12 @@ func TestLabVRRP(t *testing.T) {
 		w = e.startWatch(vip4, d1, 10*time.Millisecond)
 		e.startServices(d1)
 		r = w.result()
-		t.Logf("agent restarted: director1 preempts, %d of %d connects failed", r.Failed, r.Attempts)
-		if r.FirstExpect == 0 || r.MaxRun > 1 {
+		t.Logf("agent restarted: director1 preempts, %d of %d connects failed %v", r.Failed, r.Attempts, r.FailKinds)
+		if r.FirstExpect == 0 || r.Failed > 0 {
 			t.Errorf("preemption: %+v", r)
 		}
-		e.waitState(d1, 91, "MASTER", settle)
-		e.waitFor("director2 released the VIP", settle, func() bool { return !e.holds(d2, vip4) }, nil)
+		e.waitState(d1, 91, "MASTER", electionOf(v))
+		e.waitFor("director2 released the VIP", released, func() bool { return !e.holds(d2, vip4) }, nil)
 	})
 
 	t.Run("master host killed: the backup holds the VIP and the client reaches it; reboot preempts", func(t *testing.T) {
@@ -121,14 +170,29 @@ func TestLabVRRP(t *testing.T) {
 		e.waitState(d2, 91, "BACKUP", settle)
 		e.waitAnswers(vip4, d1, settle)
 		w := e.startWatch(vip4, d2, 10*time.Millisecond)
+		// The watch records adverts from its start: let it see a few of director1's, so that
+		// it has the last one before the kill.
+		time.Sleep(3 * advert)
 		start := lab.MonotonicNow()
 		if err := e.host(d1).Kill(); err != nil {
 			t.Fatal(err)
 		}
 		r := w.result()
-		t.Logf("director1 killed: director2 answers after %v (%d connects failed)", time.Duration(r.FirstExpect-start), r.Failed)
 		if r.FirstExpect == 0 {
 			t.Fatalf("director2 never answered: %+v", r)
+		}
+		// From director1's last advert, as the client received it, to director2's first
+		// answer: Master_Down_Interval and the takeover's work (README: 368 ms).
+		// (t.Error, not t.Fatal: director1 must boot again below for the next subtests.)
+		if last, _, ok := takeoverOnWire(r.Adverts, e.addr(d1), e.addr(d2)); !ok {
+			t.Errorf("no takeover from director1 to director2 on the wire: %+v", r.Adverts)
+		} else {
+			gap := time.Duration(r.FirstExpect - last)
+			t.Logf("director1 killed: director2 answers %v after the kill, %v after director1's last advert (bound Master_Down_Interval %v + %v); %d connects failed",
+				time.Duration(r.FirstExpect-start).Round(time.Millisecond), gap.Round(time.Millisecond), masterDown.Round(time.Millisecond), labMargin, r.Failed)
+			if gap > masterDown+labMargin {
+				t.Errorf("failover %v after the last advert, bound Master_Down_Interval %v + %v", gap, masterDown, labMargin)
+			}
 		}
 		e.waitState(d2, 91, "MASTER", takeover)
 		e.waitAnswers(vip6, d2, takeover)
@@ -140,7 +204,11 @@ func TestLabVRRP(t *testing.T) {
 		}
 		e.waitState(d1, 91, "MASTER", 2*time.Minute)
 		e.waitAnswers(vip4, d1, settle)
-		e.waitState(d2, 91, "BACKUP", settle)
+		// director1's IPv6 adverts come from its link-local address, which the booted host
+		// holds tentative (DAD) for a while: director2 hears none and stays IPv6 master until
+		// then (measured in this lab: 4.4-4.9 s after director1 preempted; not a protocol
+		// timer, so this bound is a measured figure with room, not a derived one).
+		e.waitState(d2, 91, "BACKUP", bootIPv6)
 	})
 
 	t.Run("nopreempt: a returning higher priority stays backup", func(t *testing.T) {
@@ -156,7 +224,9 @@ func TestLabVRRP(t *testing.T) {
 		e.waitState(d2, 91, "MASTER", takeover)
 		e.startServices(d1)
 		e.waitState(d1, 91, "BACKUP", settle)
-		time.Sleep(3 * time.Second) // many Master_Down_Intervals at 100ms
+		// A preempting director1 would take over one Master_Down_Interval after it started
+		// as backup: give it three.
+		time.Sleep(3*masterDown + labMargin)
 		if s := e.mustVRRP(d1, 91); s.State != "BACKUP" {
 			t.Fatalf("director1 preempted without preempt: %+v", s)
 		}
@@ -177,15 +247,17 @@ func TestLabVRRP(t *testing.T) {
 		v.Notify = &agentapi.Notify{Master: "echo >> /run/lab-notify", Backup: "echo >> /run/lab-notify", Fault: "echo >> /run/lab-notify"}
 		e.putVIP(v)
 		e.waitState(d1, 91, "MASTER", settle)
+		// The script's verdict takes fall (rise) checks 100 ms apart.
+		fall := 2 * 100 * time.Millisecond
 		e.exec(d1, "rm /run/lab-healthy")
-		e.waitState(d1, 91, "FAULT", settle)
+		e.waitState(d1, 91, "FAULT", fall+labMargin)
 		e.waitState(d2, 91, "MASTER", takeover)
 		e.waitAnswers(vip4, d2, takeover)
 		if s := e.mustVRRP(d1, 91); !strings.Contains(s.Reason, "script proxy down") {
 			t.Errorf("director1 reason %q", s.Reason)
 		}
 		e.exec(d1, "touch /run/lab-healthy")
-		e.waitState(d1, 91, "MASTER", settle)
+		e.waitState(d1, 91, "MASTER", fall+settle) // rise, then preempt
 		e.waitAnswers(vip4, d1, settle)
 		// The notify commands saw every state of director1, with the state as last argument.
 		e.waitFor("notifications", settle, func() bool {
@@ -232,12 +304,12 @@ func TestLabVRRP(t *testing.T) {
 		if s := e.mustVRRP(d1, 91); s.State != "MASTER" {
 			t.Fatalf("director1 after the heal: %+v", s)
 		}
-		e.waitFor("one holder", settle, func() bool { return slices.Equal(e.holders(vip4), []string{d1}) }, nil)
+		e.waitFor("one holder", released, func() bool { return slices.Equal(e.holders(vip4), []string{d1}) }, nil)
 		// The client's neighbour entry still points at director2, and would for the 15-45 s of
 		// the kernel's reachable time plus probes: only director1's re-announcement after the
 		// heal can move it back within seconds.
-		e.waitAnswers(vip4, d1, 5*time.Second)
-		e.waitAnswers(vip6, d1, 5*time.Second)
+		e.waitAnswers(vip4, d1, settle)
+		e.waitAnswers(vip6, d1, settle)
 	})
 
 	t.Run("an agent killed with SIGKILL leaves its VIP; the restarted agent removes it", func(t *testing.T) {
@@ -271,8 +343,8 @@ func TestLabVRRP(t *testing.T) {
 		e.putPair(false)
 		v := &agentapi.VIP{VRID: 51, Addresses: []string{vip4}, Priorities: [2]int{200, 100}, AdvertIntervalCS: 100, Version: 2, AuthPass: "s3cret", Preempt: true}
 		e.putVIP(v)
-		e.waitState(d1, 51, "MASTER", settle)
-		e.waitState(d2, 51, "BACKUP", settle)
+		e.waitState(d1, 51, "MASTER", electionOf(v))
+		e.waitState(d2, 51, "BACKUP", electionOf(v))
 		for _, kind := range []string{"ttl", "auth", "checksum"} {
 			e.exec(client, fmt.Sprintf("env %s=1 %s inject %s %s 51 s3cret %s", helperEnv, e.helper, e.addr(client), kind, vip4))
 		}

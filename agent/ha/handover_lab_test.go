@@ -22,6 +22,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
@@ -106,6 +107,20 @@ func TestLabHandover(t *testing.T) {
 		t.Logf("%s: %s answers after %v; new connections: %d of %d failed %v; connections in flight: %d of %d failed %v, answered by %v",
 			step.name, step.to, time.Duration(wr.FirstExpect-start).Round(time.Millisecond), wr.Failed, wr.Attempts, wr.FailKinds,
 			lr.Failed, lr.Sent, lr.FailKinds, lr.Names)
+		if step.from == d1 {
+			// A planned stop: from director1's priority 0 advert, as the client received it, to
+			// director2's first answer is Skew_Time (61 ms at 100 ms adverts) and the takeover's
+			// work.
+			prio0, _, ok := takeoverOnWire(wr.Adverts, e.addr(d1), e.addr(d2))
+			skew := vrrp.SkewTime(3, 100, advert)
+			if !ok || !slices.ContainsFunc(wr.Adverts, func(a seenAdvert) bool { return a.At == prio0 && a.Src == e.addr(d1) && a.Priority == 0 }) {
+				t.Errorf("%s: no priority 0 advert from director1 before director2's on the wire: %+v", step.name, wr.Adverts)
+			} else if gap := time.Duration(wr.FirstExpect - prio0); gap > skew+labMargin {
+				t.Errorf("%s: director2 answers %v after the priority 0 advert, bound Skew_Time %v + %v", step.name, gap.Round(time.Millisecond), skew.Round(time.Millisecond), labMargin)
+			} else {
+				t.Logf("%s: director2 answers %v after the priority 0 advert (bound Skew_Time %v + %v)", step.name, gap.Round(time.Millisecond), skew.Round(time.Millisecond), labMargin)
+			}
+		}
 		if lr.MACAskedAt != lr.MACMoved || lr.MACMoved == lr.MACBefore {
 			t.Errorf("%s: the client had the VIP at %s, moved to %s, and asking by ARP halfway heard %q (want the new master's alone)",
 				step.name, lr.MACBefore, lr.MACMoved, lr.MACAskedAt)
@@ -123,12 +138,12 @@ func TestLabHandover(t *testing.T) {
 				timeouts = append(timeouts, msg)
 			}
 		}
-		// The window lasts a couple of seconds after the takeover; then nothing of it stays.
+		// The window lasts handoverWindow (agent/vrrp: maxGrace + 250 ms) from the takeover,
+		// which was before the connections in flight ended; then nothing of it stays.
 		for _, d := range directors {
-			took := e.waitFor(d+": handover window gone", 20*time.Second, func() bool {
+			e.waitFor(d+": handover window gone after the connections ended", maxGrace+250*time.Millisecond+labMargin, func() bool {
 				return e.handoverState(d, d1, d2) == clean[d]
 			}, func() string { return "now: " + e.handoverState(d, d1, d2) + "; before: " + clean[d] })
-			t.Logf("%s: clean %v after the connections ended", d, took.Round(time.Millisecond))
 		}
 		// The new master's account: its takeover, and the window's one line.
 		var closed struct {

@@ -256,21 +256,29 @@ func (e *labEnv) waitState(host string, vrid int, state string, timeout time.Dur
 	}, func() string { return fmt.Sprintf("last status %+v, err %v", last, lastErr) })
 }
 
-// waitFor polls cond every 100ms until timeout; it returns how long it took.
+// waitFor polls cond every 100ms until it holds, and returns (and logs) how long it took. It
+// fails the test when a poll that started timeout or later after the call finds cond false:
+// the last poll starts at the deadline, so a bound is not stretched by a poll interval, nor by
+// the time a poll itself takes (a command run in a lab host).
 func (e *labEnv) waitFor(what string, timeout time.Duration, cond func() bool, detail func() string) time.Duration {
 	e.t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
+	for {
+		polled := time.Since(start)
+		if cond() {
+			took := time.Since(start)
+			e.t.Logf("%s after %v (bound %v)", what, took.Round(time.Millisecond), timeout)
+			return took
+		}
+		if polled >= timeout {
 			msg := ""
 			if detail != nil {
 				msg = detail()
 			}
-			e.t.Fatalf("timed out after %v waiting for %s; %s", timeout, what, msg)
+			e.t.Fatalf("%s: not yet after %v; %s", what, timeout, msg)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(min(100*time.Millisecond, timeout-time.Since(start)))
 	}
-	return time.Since(start)
 }
 
 // holds reports whether the host has addr on eth0.

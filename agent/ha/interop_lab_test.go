@@ -60,38 +60,38 @@ func TestLabKeepalivedInterop(t *testing.T) {
 			e.putVIP(c.agentVIP([2]int{200, 100}), d1)
 			e.startKeepalived(d2, c.keepalived(e, d2, 100))
 			defer e.stopKeepalived(d2, false)
-			e.waitState(d1, 60, "MASTER", settle)
-			e.waitFor("keepalived backup", settle, func() bool {
+			e.waitState(d1, 60, "MASTER", looseBound)
+			e.waitFor("keepalived backup", looseBound, func() bool {
 				return strings.Contains(e.keepalivedLog(d2), "Entering BACKUP STATE")
 			}, func() string { return e.keepalivedLog(d2) })
 			time.Sleep(2 * time.Second) // several intervals: keepalived must stay backup
 			if h := e.holders(c.vip); !slices.Equal(h, []string{d1}) {
 				t.Fatalf("holders %v; keepalived:\n%s", h, e.keepalivedLog(d2))
 			}
-			e.waitAnswers(c.vip, d1, settle)
+			e.waitAnswers(c.vip, d1, looseBound)
 
 			// The agent stops: its priority 0 hands over to keepalived.
 			e.exec(d1, agentapi.BinaryPath+" stop")
-			e.waitAnswers(c.vip, d2, takeover)
+			e.waitAnswers(c.vip, d2, looseBound)
 			if log := e.keepalivedLog(d2); !strings.Contains(log, "received priority 0") {
 				t.Errorf("keepalived did not see our priority 0:\n%s", log)
 			}
 			// The agent returns and preempts: keepalived gives way.
 			e.startServices(d1)
-			e.waitState(d1, 60, "MASTER", settle)
-			e.waitFor("keepalived released the VIP", takeover, func() bool { return !e.holds(d2, c.vip) }, nil)
-			e.waitAnswers(c.vip, d1, settle)
+			e.waitState(d1, 60, "MASTER", looseBound)
+			e.waitFor("keepalived released the VIP", looseBound, func() bool { return !e.holds(d2, c.vip) }, nil)
+			e.waitAnswers(c.vip, d1, looseBound)
 
 			// The agent dies (SIGKILL, VIP left behind): keepalived takes over; the restarted
 			// agent clears its stale VIP and preempts again.
 			e.exec(d1, `sup=$(cat `+agentapi.SupervisorPID+`) && kill -9 $sup $(cat /proc/$sup/task/*/children)`)
-			e.waitFor("keepalived master after the agent died", takeover, func() bool {
+			e.waitFor("keepalived master after the agent died", looseBound, func() bool {
 				return strings.Count(e.keepalivedLog(d2), "Entering MASTER STATE") >= 2
 			}, func() string { return e.keepalivedLog(d2) })
 			e.startServices(d1)
-			e.waitState(d1, 60, "MASTER", settle)
-			e.waitFor("one holder", takeover, func() bool { return slices.Equal(e.holders(c.vip), []string{d1}) }, nil)
-			e.waitAnswers(c.vip, d1, settle)
+			e.waitState(d1, 60, "MASTER", looseBound)
+			e.waitFor("one holder", looseBound, func() bool { return slices.Equal(e.holders(c.vip), []string{d1}) }, nil)
+			e.waitAnswers(c.vip, d1, looseBound)
 			if s := e.mustVRRP(d1, 60); len(s.Dropped) != 0 {
 				t.Errorf("the agent dropped keepalived's adverts: %v", s.Dropped)
 			}
@@ -104,8 +104,8 @@ func TestLabKeepalivedInterop(t *testing.T) {
 			e.putVIP(c.agentVIP([2]int{200, 100}), d2)
 			e.startKeepalived(d1, c.keepalived(e, d1, 200))
 			defer e.stopKeepalived(d1, false)
-			e.waitFor("keepalived master", settle, func() bool { return e.holds(d1, c.vip) }, func() string { return e.keepalivedLog(d1) })
-			e.waitFor("agent hears keepalived", settle, func() bool {
+			e.waitFor("keepalived master", looseBound, func() bool { return e.holds(d1, c.vip) }, func() string { return e.keepalivedLog(d1) })
+			e.waitFor("agent hears keepalived", looseBound, func() bool {
 				s, err := e.vrrp(d2, 60)
 				return err == nil && s.State == "BACKUP" && strings.Contains(s.Master, "priority 200")
 			}, func() string { s, err := e.vrrp(d2, 60); return fmt.Sprintf("%+v %v", s, err) })
@@ -116,20 +116,20 @@ func TestLabKeepalivedInterop(t *testing.T) {
 
 			// keepalived stops (SIGTERM: priority 0): the agent takes over at once.
 			e.stopKeepalived(d1, false)
-			e.waitState(d2, 60, "MASTER", takeover)
+			e.waitState(d2, 60, "MASTER", looseBound)
 			if s := e.mustVRRP(d2, 60); !strings.Contains(s.Reason, "priority 0") {
 				t.Errorf("takeover reason %q", s.Reason)
 			}
-			e.waitAnswers(c.vip, d2, takeover)
+			e.waitAnswers(c.vip, d2, looseBound)
 			// keepalived returns with the higher priority: the agent gives way.
 			e.startKeepalived(d1, c.keepalived(e, d1, 200))
-			e.waitState(d2, 60, "BACKUP", takeover)
-			e.waitFor("agent released the VIP", takeover, func() bool { return !e.holds(d2, c.vip) }, nil)
-			e.waitAnswers(c.vip, d1, settle)
+			e.waitState(d2, 60, "BACKUP", looseBound)
+			e.waitFor("agent released the VIP", looseBound, func() bool { return !e.holds(d2, c.vip) }, nil)
+			e.waitAnswers(c.vip, d1, looseBound)
 
 			// keepalived dies (SIGKILL): the agent takes over after Master_Down_Interval.
 			e.stopKeepalived(d1, true)
-			e.waitFor("agent master after keepalived died", takeover, func() bool {
+			e.waitFor("agent master after keepalived died", looseBound, func() bool {
 				s, err := e.vrrp(d2, 60)
 				return err == nil && s.State == "MASTER"
 			}, func() string {
@@ -140,7 +140,7 @@ func TestLabKeepalivedInterop(t *testing.T) {
 			if s := e.mustVRRP(d2, 60); !strings.Contains(s.Reason, "silent") {
 				t.Errorf("takeover reason %q", s.Reason)
 			}
-			e.waitFor("agent holds the VIP", takeover, func() bool { return e.holds(d2, c.vip) }, nil)
+			e.waitFor("agent holds the VIP", looseBound, func() bool { return e.holds(d2, c.vip) }, nil)
 		})
 	}
 }

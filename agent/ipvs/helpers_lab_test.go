@@ -59,6 +59,7 @@ type labEnv struct {
 	lab    *lab.Lab
 	agent  string // lvs-agent, built for the test
 	helper string // this test binary
+	ip6tnl bool   // the kernel has ip6_tunnel: IPv6 tunnel bindings must work
 }
 
 // newLabEnv brings up a lab of spec and builds the agent (CGO_ENABLED=0, as shipped) into a

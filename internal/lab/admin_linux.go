@@ -9,13 +9,15 @@ import (
 	"strings"
 )
 
-// modules are what the lab and the provider's tests need from the kernel. Missing ones are
-// tolerated (the Debian UML kernel has no ip_vs_twos; a stock kernel has some built in); what
-// is really needed is checked where it is used.
+// modules are what the lab and the provider's tests need from the kernel (ip6_tunnel: IPv6
+// tunnel forwarding on real servers; inside UML the kernel cannot load a module by itself).
+// Missing ones are tolerated (the Debian UML kernel has no ip_vs_twos; a stock kernel has some
+// built in); the tests that use one check that it works where the kernel has it, and that the
+// agent's error says so where it does not (agent/ipvs TestLabIPVS).
 var modules = []string{
 	"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc", "ip_vs_lblcr",
 	"ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_mh", "ip_vs_fo", "ip_vs_ovf", "ip_vs_twos",
-	"nf_conntrack", "sch_ingress", "cls_bpf", "veth", "bridge", "overlay", "ipv6", "ipip", "ip_tunnel", "tunnel4", "tun",
+	"nf_conntrack", "sch_ingress", "cls_bpf", "veth", "bridge", "overlay", "ipv6", "ipip", "ip_tunnel", "tunnel4", "ip6_tunnel", "tun",
 }
 
 // loadModules loads modules with modprobe, from the module tree under root (modprobe -d) if

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,11 +108,21 @@ func healthConfig(a *accLab, quorum int) string {
 		rs("hang1", "hang", "198.51.100.21", 8082)
 }
 
-// healthIs waits (up to 30 s) until both directors' agents report each destination of want
-// ("vsKey rsKey" → "up" or "down: reason substring") and returns the last mismatch otherwise.
-func (a *accLab) healthIs(want map[string]string) error {
-	deadline := time.Now().Add(30 * time.Second)
+// healthBound is how long after an event (a web server stopped or started, a check
+// configured) a verdict may take: interval × fall (or rise) + timeout of healthConfig's slowest
+// checks (1 s × 2 + 800 ms; a new check starts at a random point of its first interval), plus
+// 400 ms for the lab: a User-Mode-Linux kernel on a loaded, shared 2-core machine.
+const healthBound = 1*time.Second*2 + 800*time.Millisecond + 400*time.Millisecond
+
+// healthIs waits until both directors' agents report each destination of want ("vsKey rsKey" →
+// "up" or "down: reason substring") and returns the last mismatch if a poll that began
+// healthBound or later after since still finds one. The checks of a step run after terraform
+// has applied its config, so a verdict that came within the bound but before the apply ended is
+// seen at the first poll.
+func (a *accLab) healthIs(since time.Time, want map[string]string) error {
+	deadline := since.Add(healthBound)
 	for {
+		polled := time.Now()
 		var bad []string
 		for _, d := range []string{"director1", "director2"} {
 			st, err := a.agentStatus(d)
@@ -133,13 +144,50 @@ func (a *accLab) healthIs(want map[string]string) error {
 			}
 		}
 		if len(bad) == 0 {
+			a.t.Logf("health as wanted, seen %v after the event (bound %v, checked when a poll begins; terraform's apply runs before the first)",
+				time.Since(since).Round(time.Millisecond), healthBound)
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if !polled.Before(deadline) {
 			logs, _ := a.run("director1", "tail -n 30 "+agentapi.LogPath)
-			return fmt.Errorf("health after 30 s:\n%s\ndirector1's agent log:\n%s", strings.Join(bad, "\n"), logs)
+			return fmt.Errorf("health %v after the event (bound interval × fall + timeout + margin = %v):\n%s\ndirector1's agent log:\n%s",
+				polled.Sub(since).Round(time.Millisecond), healthBound, strings.Join(bad, "\n"), logs)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(min(200*time.Millisecond, time.Until(deadline)))
+	}
+}
+
+// watchOut starts, on director1, a loop that writes to /tmp/out-at the wall time at which dst
+// no longer has a positive weight in the kernel table of tcp service svc (out of rotation:
+// quiesced or removed). The lab's hosts and this test share one kernel, so one clock.
+func (a *accLab) watchOut(svc, dst string) {
+	a.t.Helper()
+	script := fmt.Sprintf(`while ipvsadm -Ln -t %s | awk '$2 == "%s" && $4 > 0 {f = 1} END {exit !f}'; do sleep 0.02; done; date +%%s.%%N > /tmp/out-at`, svc, dst)
+	a.exec("director1", "rm -f /tmp/out-at && cat > /tmp/watch-out.sh <<'EOF'\n"+script+"\nEOF\nsetsid sh /tmp/watch-out.sh </dev/null >/dev/null 2>&1 &")
+}
+
+// outWithin reads when watchOut saw the destination leave rotation and checks that it was
+// within healthBound of since (terraform's apply runs in between, so the file is usually there).
+func (a *accLab) outWithin(since time.Time) error {
+	deadline := since.Add(healthBound)
+	for {
+		polled := time.Now()
+		if out, err := a.run("director1", "cat /tmp/out-at"); err == nil {
+			f, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+			if err != nil {
+				return fmt.Errorf("/tmp/out-at: %q: %w", out, err)
+			}
+			took := time.Unix(0, int64(f*1e9)).Sub(since)
+			a.t.Logf("out of rotation in the kernel table %v after the event (bound interval × fall + timeout + margin = %v)", took.Round(time.Millisecond), healthBound)
+			if took > healthBound {
+				return fmt.Errorf("out of rotation %v after the event, bound %v", took.Round(time.Millisecond), healthBound)
+			}
+			return nil
+		}
+		if !polled.Before(deadline) {
+			return fmt.Errorf("still in rotation in director1's table %v after the event (bound %v)", polled.Sub(since).Round(time.Millisecond), healthBound)
+		}
+		time.Sleep(min(200*time.Millisecond, time.Until(deadline)))
 	}
 }
 
@@ -201,8 +249,12 @@ const (
 func TestAccHealthChecks(t *testing.T) {
 	a := healthLab(t)
 	bin := os.Getenv(lab.EnvBin)
-	stopWeb := func(host string) { a.exec(host, "pkill -f '[s]erve :80' ; true") }
+	// event is when the last web server was stopped or started (or the first config checked):
+	// what healthIs measures verdicts from.
+	var event time.Time
+	stopWeb := func(host string) { event = time.Now(); a.exec(host, "pkill -f '[s]erve :80' ; true") }
 	startWeb := func(host string) {
+		event = time.Now()
 		a.exec(host, fmt.Sprintf("setsid %s serve :80 %s </dev/null >/tmp/serve.log 2>&1 &", bin, host))
 	}
 	step := func(f func() error) resource.TestCheckFunc { return func(*terraform.State) error { return f() } }
@@ -213,7 +265,8 @@ func TestAccHealthChecks(t *testing.T) {
 				Config: healthConfig(a, 0),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error {
-						return a.healthIs(map[string]string{
+						// The checks started during the apply: from now is later than from their start.
+						return a.healthIs(time.Now(), map[string]string{
 							web1: "up: ", web2: "up: ",
 							"tcp/198.51.100.100:443 198.51.100.21:443":   "up: ",
 							"tcp/198.51.100.100:443 198.51.100.22:443":   "down: certificate",
@@ -240,10 +293,13 @@ func TestAccHealthChecks(t *testing.T) {
 			// Servers held out by their checks are not drift.
 			{Config: healthConfig(a, 0), PlanOnly: true},
 			{
-				PreConfig: func() { stopWeb("real1") },
+				// README: a stopped web server is out of the table within the bound, timed in
+				// director1's kernel table while terraform plans and applies.
+				PreConfig: func() { a.watchOut("198.51.100.100:80", "198.51.100.21:80"); stopWeb("real1") },
 				Config:    healthConfig(a, 0),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(map[string]string{web1: "down: refused", web2: "up: "}) }),
+					step(func() error { return a.outWithin(event) }),
+					step(func() error { return a.healthIs(event, map[string]string{web1: "down: refused", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real2"}, "198.51.100.21:80") }),
 					resource.TestCheckResourceAttr("lvs_real_server.web1", "weight", "1"),
 				),
@@ -252,7 +308,7 @@ func TestAccHealthChecks(t *testing.T) {
 				PreConfig: func() { startWeb("real1") },
 				Config:    healthConfig(a, 0),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(map[string]string{web1: "up: ", web2: "up: "}) }),
+					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
 				),
 			},
@@ -260,7 +316,7 @@ func TestAccHealthChecks(t *testing.T) {
 				PreConfig: func() { stopWeb("real1"); stopWeb("real2") },
 				Config:    healthConfig(a, 0),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(map[string]string{web1: "down: ", web2: "down: "}) }),
+					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "down: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.21:80", "198.51.100.22:80") }),
 				),
 			},
@@ -270,7 +326,7 @@ func TestAccHealthChecks(t *testing.T) {
 				PreConfig: func() { startWeb("real2") },
 				Config:    healthConfig(a, 2),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(map[string]string{web1: "down: ", web2: "up: "}) }),
+					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.22:80") }),
 				),
 			},
@@ -278,7 +334,7 @@ func TestAccHealthChecks(t *testing.T) {
 				PreConfig: func() { startWeb("real1") },
 				Config:    healthConfig(a, 2),
 				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(map[string]string{web1: "up: ", web2: "up: "}) }),
+					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
 				),
 			},
