@@ -504,6 +504,13 @@ func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool
 	return ok && !d.After(e.now())
 }
 
+// successorLate is how late a successor may advertise after the priority 0 advert that makes it
+// take over, beyond its Skew_Time, for the stopping master still to be holding the addresses:
+// a backup's timers run late on a loaded host (hundreds of milliseconds were seen in the lab),
+// and a master that let go first left the addresses to nobody and reset the connections in
+// flight. Waiting longer costs nothing when no successor comes: the addresses are served here
+// meanwhile.
+//
 // maxHandover bounds how long a stopping master keeps its addresses waiting for a successor.
 // Once the successor advertised, the addresses stay maxGrace — the successor's handover window,
 // in which it forwards us what it cannot serve — when the Forwarder can silence ARP for them
@@ -514,6 +521,7 @@ func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool
 // addresses arrived for clientsQuiet), maxGrace at most. Both routers hold the addresses
 // meanwhile, which is harmless: each answers.
 const (
+	successorLate = 2 * time.Second
 	maxHandover   = 3 * time.Second
 	handoverGrace = 300 * time.Millisecond
 	clientsQuiet  = 150 * time.Millisecond
@@ -522,7 +530,7 @@ const (
 
 // shutdown is the Shutdown event. A master sends its priority 0 advert at once but keeps the
 // addresses until the backup that takes over (after its Skew_Time) advertises, or for the
-// Master_Down_Interval of the lowest priority (at most maxHandover) if none does, and then
+// Skew_Time of the lowest priority plus successorLate (at most maxHandover) if none does, and then
 // maxGrace with ARP for them silenced, or until its clients have moved to the successor (see
 // awaitClientsMoved) if ARP cannot be silenced: the clients keep
 // being served until the successor's gratuitous ARPs move them, so a planned switchover fails
@@ -594,11 +602,12 @@ func (e *Engine) addrList() []netip.Addr {
 	return addrs
 }
 
-// awaitSuccessor waits for a valid advert with a non-zero priority from another router; it
-// reports whether one came.
+// awaitSuccessor waits for a valid advert with a non-zero priority from another router, for the
+// Skew_Time of the lowest priority plus successorLate (at most maxHandover); it reports whether
+// one came.
 func (e *Engine) awaitSuccessor() bool {
 	c := e.cfg.Router
-	wait := min(MasterDownInterval(c.Version, 1, c.AdvertInterval), maxHandover)
+	wait := min(SkewTime(c.Version, 1, c.AdvertInterval)+successorLate, maxHandover)
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	start := time.Now()

@@ -277,6 +277,47 @@ func TestEngineKeepsAddressesSilencedForTheWindow(t *testing.T) {
 	}
 }
 
+// A successor that advertises late — here one that comes up 600 ms after the stop, as one whose
+// host is too loaded to run its timers in time, far past the Master_Down_Interval of the lowest
+// priority at 100 ms adverts (399 ms) — still finds the addresses held: the stopping master keeps
+// them until a successor advertised, then for the window with ARP silenced. Giving up at 399 ms
+// left nobody holding them, and the connections in flight were reset.
+func TestEngineStopWaitsForALateSuccessor(t *testing.T) {
+	t.Parallel()
+	l := &lan{}
+	f := &forwarder{}
+	cfgA := engineConfig("198.51.100.11", 200, vip1)
+	cfgA.Forwarder = f
+	a := newNode(t, l, "a", cfgA).start()
+	waitFor(t, "a master", a.is(vrrp.StateMaster))
+	t0 := time.Now()
+	closed := make(chan error, 1)
+	go func() { closed <- a.eng.Close() }()
+	const late = 600 * time.Millisecond
+	var b *node
+	for b == nil || !b.is(vrrp.StateMaster)() {
+		if b == nil && time.Since(t0) >= late {
+			b = newNode(t, l, "b", engineConfig("198.51.100.12", 100, vip1)).start()
+		}
+		if !a.addrs.has(vip1) {
+			t.Fatalf("a let go of the VIP %v after its stop, before a successor took over", time.Since(t0))
+		}
+		if time.Since(t0) > 5*time.Second {
+			t.Fatal("b did not take over")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	took := time.Since(t0)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	held := time.Since(t0)
+	if ss := f.silenceList(); len(ss) != 1 || held < took+2*time.Second-50*time.Millisecond {
+		t.Errorf("a held the VIP %v (successor after %v) with %d ARP silences, want the 2s window silenced", held, took, len(ss))
+	}
+	t.Logf("successor master after %v; a held the VIP %v", took.Round(time.Millisecond), held.Round(time.Millisecond))
+}
+
 // Without an ARP silence, a master that gave way keeps its addresses only while clients send to
 // them: here none does, so they go after handoverGrace (300ms).
 func TestEngineReleasesEarlyWithoutSilence(t *testing.T) {
