@@ -45,6 +45,13 @@ type trafficWatcher interface {
 	watchTraffic(addrs []netip.Addr) (lastSeen func() time.Time, stop func(), err error)
 }
 
+// flusher is implemented by transports whose received packets can wait in a queue the engine
+// does not see (*Conn: the kernel's socket buffer, read by its own goroutine): Flush delivers
+// them before it returns.
+type flusher interface {
+	Flush()
+}
+
 // Forwarder forwards, for a while after a planned takeover, the packets of connections that the
 // previous master still serves back to it (agent/handover implements it): they reach the new
 // master once the clients follow its gratuitous ARPs, and it has no socket for them.
@@ -488,9 +495,15 @@ const earlyWake = 2 * time.Millisecond
 
 // awaitDeadline sleeps precisely until deadline (real clock), then handles the adverts queued
 // meanwhile: one received before Master_Down_Timer ran out restarts it from its arrival, even
-// though the engine sees it after. It reports whether a timer is still due.
+// though the engine sees it after, as does one still queued in the transport (flusher). It
+// reports whether a timer is still due.
 func (e *Engine) awaitDeadline(sleeper *preciseSleeper, deadline time.Time) bool {
 	sleeper.sleep(min(time.Until(deadline), earlyWake))
+	if f, ok := e.tr.(flusher); ok && e.m.State() == StateBackup {
+		// Adverts still in the socket count too: a loaded host may run this goroutine late
+		// and before the reader, and a master whose adverts we have not read is not silent.
+		f.Flush()
+	}
 	for {
 		select {
 		case p := <-e.rx:
@@ -720,10 +733,13 @@ func (e *Engine) handle(p Packet) {
 		// to move back the clients that our own announcements had pulled to us.
 		e.send(PriorityStop)
 	case StateMaster:
-		if len(acts) > 0 && time.Since(e.reannounced) > time.Second {
+		if len(acts) > 0 && (a.Priority == PriorityStop || time.Since(e.reannounced) > time.Second) {
 			// Another router thought it was master (lower priority, or stopping): clients
 			// may have followed it, so announce the addresses again (keepalived's
-			// garp_lower_prio_repeat), at most once a second.
+			// garp_lower_prio_repeat), at most once a second — and always when it says
+			// priority 0, giving way: a router that took over from us by mistake announces
+			// the addresses right after its first advert, so its announcements follow the
+			// ones that advert made us send, and the clients would stay with it.
 			e.reannounced = time.Now()
 			e.execute([]Action{SendGratuitous{e.garpRepeat()}}, true)
 		}

@@ -43,6 +43,9 @@ type Conn struct {
 
 	wg sync.WaitGroup
 
+	rmu        sync.Mutex // taking a packet off the socket and delivering it (read, Flush)
+	rbuf, roob []byte
+
 	mu       sync.Mutex // guards the following fields
 	handlers map[uint8]func(Packet)
 	dropped  map[string]uint64
@@ -199,13 +202,27 @@ func (c *Conn) Dropped() map[string]uint64 {
 	return maps.Clone(c.dropped)
 }
 
+// read is the reader goroutine: it waits until the socket is readable and takes every queued
+// packet off it (recvQueued). Flush does the same from an engine that must not decide before
+// it has seen what already arrived.
 func (c *Conn) read() {
 	defer c.wg.Done()
-	ipc := c.pc.(*net.IPConn)
-	buf, oob := make([]byte, 65536), make([]byte, 256)
+	rc, err := c.pc.(*net.IPConn).SyscallConn()
+	if err != nil {
+		c.count("read_error")
+		return
+	}
 	var errs int
 	for {
-		n, oobn, _, src, err := ipc.ReadMsgIP(buf, oob)
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			rerr = c.recvQueued(int(fd))
+			// EAGAIN: wait for the poller to say that more arrived.
+			return !errors.Is(rerr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
 			if c.readFailed(err, &errs) {
 				return
@@ -213,51 +230,95 @@ func (c *Conn) read() {
 			continue
 		}
 		errs = 0
-		p := Packet{At: rxTime(oob[:oobn], time.Now())}
-		var payload []byte
-		if c.v6 {
-			// The kernel strips the IPv6 header; hop limit and destination come as control
-			// messages.
-			payload = buf[:n]
-			p.TTL = -1
-			var cm ipv6.ControlMessage
-			if cm.Parse(oob[:oobn]) == nil {
-				p.TTL = cm.HopLimit
-				p.Dst, _ = netip.AddrFromSlice(cm.Dst)
-			}
-			if src != nil {
-				p.Src, _ = netip.AddrFromSlice(src.IP)
-			}
-		} else {
-			// A raw IPv4 socket delivers the IP header.
-			hl := 0
-			if n >= ipv4.HeaderLen {
-				hl = int(buf[0]&0x0f) << 2
-			}
-			if hl < ipv4.HeaderLen || n < hl {
-				c.count("truncated")
-				continue
-			}
-			payload = buf[hl:n]
-			p.TTL = int(buf[8])
-			p.Src, _ = netip.AddrFromSlice(buf[12:16])
-			p.Dst, _ = netip.AddrFromSlice(buf[16:20])
+	}
+}
+
+// Flush delivers, before it returns, every packet the kernel has queued on the socket: those the
+// reader has not taken yet and the one it may be delivering. A backup whose Master_Down_Timer
+// ran out calls it (through awaitDeadline) before it calls the master silent: on a loaded host
+// the engine may run before the reader, with the master's adverts still in the socket, and an
+// advert that arrived before the deadline restarts the timer from its arrival (RFC 5798
+// §6.4.2); without it the backup takes over from a live master, and its gratuitous ARPs send
+// the clients' connections in flight to a director that resets them.
+func (c *Conn) Flush() {
+	sc, err := c.pc.(*net.IPConn).SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = sc.Control(func(fd uintptr) {
+		if err := c.recvQueued(int(fd)); err != nil && !errors.Is(err, unix.EAGAIN) {
+			c.count("read_error")
 		}
-		p.Src, p.Dst = p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
-		if len(payload) < 2 {
-			c.count("truncated")
+	})
+}
+
+// recvQueued takes the packets queued on the socket off it, without waiting, and delivers them,
+// until the queue is empty (EAGAIN) or a read fails. Taking a packet and delivering it happen
+// under rmu, so that once Flush returns no packet is between the two.
+func (c *Conn) recvQueued(fd int) error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.rbuf == nil {
+		c.rbuf, c.roob = make([]byte, 65536), make([]byte, 256)
+	}
+	for {
+		n, oobn, _, from, err := unix.Recvmsg(fd, c.rbuf, c.roob, unix.MSG_DONTWAIT)
+		if errors.Is(err, unix.EINTR) {
 			continue
 		}
-		c.mu.Lock()
-		deliver := c.handlers[payload[1]]
-		if deliver == nil {
-			c.dropped["unknown_vrid"]++
+		if err != nil {
+			return err
 		}
-		c.mu.Unlock()
-		if deliver != nil {
-			p.Payload = append([]byte(nil), payload...)
-			deliver(p)
+		c.received(c.rbuf[:n], c.roob[:oobn], from)
+	}
+}
+
+// received parses one packet read from the socket and delivers it to its VRID's engine.
+func (c *Conn) received(buf, oob []byte, from unix.Sockaddr) {
+	p := Packet{At: rxTime(oob, time.Now())}
+	var payload []byte
+	if c.v6 {
+		// The kernel strips the IPv6 header; hop limit and destination come as control
+		// messages.
+		payload = buf
+		p.TTL = -1
+		var cm ipv6.ControlMessage
+		if cm.Parse(oob) == nil {
+			p.TTL = cm.HopLimit
+			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
 		}
+		if sa, ok := from.(*unix.SockaddrInet6); ok {
+			p.Src = netip.AddrFrom16(sa.Addr)
+		}
+	} else {
+		// A raw IPv4 socket delivers the IP header.
+		n, hl := len(buf), 0
+		if n >= ipv4.HeaderLen {
+			hl = int(buf[0]&0x0f) << 2
+		}
+		if hl < ipv4.HeaderLen || n < hl {
+			c.count("truncated")
+			return
+		}
+		payload = buf[hl:n]
+		p.TTL = int(buf[8])
+		p.Src, _ = netip.AddrFromSlice(buf[12:16])
+		p.Dst, _ = netip.AddrFromSlice(buf[16:20])
+	}
+	p.Src, p.Dst = p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
+	if len(payload) < 2 {
+		c.count("truncated")
+		return
+	}
+	c.mu.Lock()
+	deliver := c.handlers[payload[1]]
+	if deliver == nil {
+		c.dropped["unknown_vrid"]++
+	}
+	c.mu.Unlock()
+	if deliver != nil {
+		p.Payload = append([]byte(nil), payload...)
+		deliver(p)
 	}
 }
 

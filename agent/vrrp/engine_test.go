@@ -360,6 +360,42 @@ func TestEngineHealReannounces(t *testing.T) {
 	}
 }
 
+// A backup that took over from a live master by mistake (it ran too late to read the master's
+// adverts) advertises, then announces the addresses; the master answers its advert with
+// announcements of its own, which the backup's then follow, so the clients stay with the
+// backup. When the backup gives way (priority 0) the master must announce again, even though
+// it announced a moment ago: else the clients' connections in flight go to the backup, which
+// resets them, and once it releases the addresses its new ones go nowhere until ARP gives up.
+func TestEngineReannouncesWhenMistakenBackupGivesWay(t *testing.T) {
+	t.Parallel()
+	l := &lan{}
+	cfg := engineConfig("198.51.100.11", 200, vip1)
+	cfg.Router.AdvertInterval = 100 * time.Millisecond
+	a := newNode(t, l, "a", cfg).start()
+	waitFor(t, "a master", a.is(vrrp.StateMaster))
+	src, dst := netip.MustParseAddr("198.51.100.12"), vrrp.MulticastIPv4
+	inject := func(prio uint8) {
+		adv := &vrrp.Advert{Version: 3, VRID: 91, Priority: prio, AdvertInterval: 10,
+			Addresses: []netip.Addr{netip.MustParseAddr(vip1)}}
+		b, err := adv.Marshal(src, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.port.inject(vrrp.Packet{Payload: b, Src: src, Dst: dst, TTL: 255})
+	}
+	before := a.port.announcements()
+	inject(100) // the backup's advert as master
+	waitFor(t, "a re-announced at the lower-priority advert", func() bool { return a.port.announcements() > before })
+	// Its own announcements go out now, after ours; a few ms later it gives way.
+	time.Sleep(5 * time.Millisecond)
+	mid := a.port.announcements()
+	inject(0)
+	waitFor(t, "a re-announced at the priority 0 advert", func() bool { return a.port.announcements() > mid })
+	if a.eng.Status().State != vrrp.StateMaster {
+		t.Error("a is not master")
+	}
+}
+
 // A preempted master keeps the VIP until the new master holds it (and a moment more).
 func TestEnginePreemptedMasterReleasesAfterSuccessor(t *testing.T) {
 	t.Parallel()
