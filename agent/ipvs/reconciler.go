@@ -631,19 +631,32 @@ func (r *Reconciler) applyTimeouts(k Kernel, pair *agentapi.Pair) error {
 // hand packets to the real servers below routing and need nothing.
 func (r *Reconciler) directorSysctls(pair *agentapi.Pair, desired []*desiredService) map[string]string {
 	want := map[string]string{}
-	var nat4, nat6 bool
+	var nat4, nat6, oneWay bool
 	for _, d := range desired {
 		if d.svc == nil {
 			continue
 		}
 		for _, dst := range d.svc.Dests {
-			if dst.FwdMethod == FwdMasq {
-				if dst.Addr.Is4() {
-					nat4 = true
-				} else {
-					nat6 = true
-				}
+			switch {
+			case dst.FwdMethod == FwdMasq && dst.Addr.Is4():
+				nat4 = true
+			case dst.FwdMethod == FwdMasq:
+				nat6 = true
+			default:
+				oneWay = true
 			}
+		}
+	}
+	// A DR or tunnel director sees only the client's half of a connection, so IPVS's entry of a
+	// closed one ends in FIN_WAIT, never TIME_WAIT, and stays for the tcp_fin timeout (2 min).
+	// With the kernel's default conn_reuse_mode=1, a new connection from a client port reused
+	// within that time (clients reuse ports within seconds) follows the old entry to the old
+	// real server instead of being scheduled: weights are not kept, and a server just added
+	// gets none of them. Mode 3 also schedules those afresh. It is left alone where NAT runs
+	// too: with IPVS's conntrack on, rescheduling drops the first SYN (a 1 s delay).
+	if oneWay && !nat4 && !nat6 {
+		if _, err := r.sys.Sysctl("net.ipv4.vs.conn_reuse_mode"); err == nil {
+			want["net.ipv4.vs.conn_reuse_mode"] = "3"
 		}
 	}
 	if nat4 {

@@ -653,3 +653,32 @@ func TestReconcilerReadsBackBigTablesLessOften(t *testing.T) {
 		t.Errorf("a table of 2 destinations: %d read-backs in 3 resyncs, want 3", dumps()-before)
 	}
 }
+
+// TestReconcilerSchedulesReusedPortsInDR: a DR or tunnel director reschedules a connection from a
+// client port whose old entry is in FIN_WAIT (conn_reuse_mode 3: the last state a one-way
+// director sees); not where NAT runs too (its conntrack would drop the first SYN); and the old
+// value goes back with the last such service.
+func TestReconcilerSchedulesReusedPortsInDR(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	e.sys.v["net.ipv4.vs.conn_reuse_mode"] = "1"
+	st := testState()
+	for _, method := range []string{"dr", "tunnel"} {
+		st.VirtualServers[vsKey].ForwardingMethod = method
+		e.apply(st)
+		if got := e.sys.get("net.ipv4.vs.conn_reuse_mode"); got != "3" {
+			t.Errorf("%s: conn_reuse_mode = %s, want 3", method, got)
+		}
+	}
+	st.VirtualServers[vsKey].ForwardingMethod = "nat"
+	e.apply(st)
+	if got := e.sys.get("net.ipv4.vs.conn_reuse_mode"); got != "1" {
+		t.Errorf("nat: conn_reuse_mode = %s, want the old 1", got)
+	}
+	st.VirtualServers[vsKey].ForwardingMethod = "dr"
+	e.apply(st)
+	e.apply(&agentapi.State{Pair: testState().Pair})
+	if got := e.sys.get("net.ipv4.vs.conn_reuse_mode"); got != "1" {
+		t.Errorf("no service: conn_reuse_mode = %s, want the old 1", got)
+	}
+}

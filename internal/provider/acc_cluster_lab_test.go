@@ -328,13 +328,11 @@ func TestAccDRCluster(t *testing.T) {
 			},
 			{
 				Config: clusterConfig(a, 1, 1),
-				// Not exact in practice after the weight change: 100/100 in 2 runs, but 98/102,
-				// 97/103 and 98/102 in 3 others, with the 1:2 steps before it exact in every run.
-				// Not explained yet (a client port reused while IPVS still holds an entry for it
-				// from the steps before, which sends the connection to the old server
-				// unscheduled, is a candidate; see checkDrained), so this step keeps the ratio
-				// check rather than an exact one that fails.
-				Check: a.checkSpread(200, map[string]int{"real1": 1, "real2": 1}),
+				// Exact although the client reuses ports of the steps before within seconds:
+				// the agent sets conn_reuse_mode 3 on a DR director, so a reused port is
+				// scheduled afresh instead of following its old entry (FIN_WAIT, 2 min) to the
+				// old server. With the kernel's default it gave 98/102, 97/103, 98/102.
+				Check: a.checkSpreadExact(map[string]int{"real1": 100, "real2": 100}),
 			},
 			{
 				Config: clusterConfig(a, 0, 1),
