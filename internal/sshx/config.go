@@ -48,14 +48,17 @@ type Config struct {
 	// KnownHostsFile is checked for the host key; default ~/.ssh/known_hosts.
 	KnownHostsFile string
 	// HostKey pins the host key(s), in authorized_keys format ("ssh-ed25519 AAAA..."), one per
-	// line. When set it is checked instead of KnownHostsFile.
+	// line. When set it is checked instead of KnownHostsFile, and always: a pin wins over
+	// InsecureSkipHostKeyVerification.
 	HostKey string
-	// InsecureSkipHostKeyVerification accepts any host key. Anyone on the path can then
-	// impersonate the host; it exists for throwaway labs only.
+	// InsecureSkipHostKeyVerification accepts any host key when no HostKey is pinned. Anyone on
+	// the path can then impersonate the host; it exists for throwaway labs only. It applies to
+	// this hop only: a Bastion has its own.
 	InsecureSkipHostKeyVerification bool
 
 	// Bastion, when set, is the jump host: the connection to Host is tunnelled through the
-	// bastion's SSH connection, and each hop uses its own auth and host-key settings.
+	// bastion's SSH connection, and each hop uses its own auth and host-key settings (nothing of
+	// this Config, its password included, is offered to the bastion).
 	Bastion *Config
 
 	Timeout   time.Duration // TCP connect + SSH handshake deadline; default 30s
@@ -181,9 +184,7 @@ func (c Config) authMethods() (methods []ssh.AuthMethod, names []string, closer 
 // does not hold (x/crypto prefers ECDSA, for one) and fail as a mismatch.
 func (c Config) hostKeyCheck() (ssh.HostKeyCallback, []string, error) {
 	addr := c.addr()
-	if c.InsecureSkipHostKeyVerification {
-		return ssh.InsecureIgnoreHostKey(), nil, nil
-	}
+	// A pin is checked first and always: skipping verification never overrides it.
 	if strings.TrimSpace(c.HostKey) != "" {
 		pins, err := parsePins(c.HostKey)
 		if err != nil {
@@ -196,9 +197,12 @@ func (c Config) hostKeyCheck() (ssh.HostKeyCallback, []string, error) {
 				}
 			}
 			return &HostKeyMismatchError{Host: addr, Fingerprint: ssh.FingerprintSHA256(key),
-				Want: fingerprints(pins), Source: "host_key"}
+				Want: fingerprints(pins), Source: "host_key", SkipIgnored: c.InsecureSkipHostKeyVerification}
 		}
 		return cb, algorithmsFor(pins), nil
+	}
+	if c.InsecureSkipHostKeyVerification {
+		return ssh.InsecureIgnoreHostKey(), nil, nil
 	}
 
 	file, err := expandHome(c.KnownHostsFile)

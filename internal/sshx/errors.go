@@ -75,6 +75,8 @@ type HostKeyMismatchError struct {
 	Fingerprint string   // SHA256 fingerprint of the key the server presented
 	Want        []string // SHA256 fingerprints that were expected
 	Source      string   // where the expected keys come from: a known_hosts path or "host_key"
+	// SkipIgnored: insecure_skip_host_key_verification was set too, and the pin won over it.
+	SkipIgnored bool
 }
 
 func (e *HostKeyMismatchError) Error() string {
@@ -82,10 +84,14 @@ func (e *HostKeyMismatchError) Error() string {
 	if e.Source == "host_key" {
 		fix = "update host_key in the provider's ssh settings"
 	}
+	note := ""
+	if e.SkipIgnored {
+		note = " (insecure_skip_host_key_verification is set, but a pinned host_key is always checked)"
+	}
 	return fmt.Sprintf("WARNING: HOST KEY MISMATCH for %s — POSSIBLE MAN-IN-THE-MIDDLE ATTACK. "+
-		"The server presented %s but %s expects %s. Refusing to connect. If the host was "+
+		"The server presented %s but %s expects %s%s. Refusing to connect. If the host was "+
 		"legitimately reinstalled, verify the new fingerprint out of band, then %s",
-		e.Host, e.Fingerprint, e.Source, strings.Join(e.Want, " or "), fix)
+		e.Host, e.Fingerprint, e.Source, strings.Join(e.Want, " or "), note, fix)
 }
 
 // CommandError means a remote command ran but did not succeed.
