@@ -92,7 +92,7 @@ func connectionAttributes(sensitiveNote string) map[string]schema.Attribute {
 		"port":             schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port. Default `22` (env `LVS_SSH_PORT`)."},
 		"private_key":      schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Private key in PEM/OpenSSH format (env `LVS_SSH_PRIVATE_KEY`). " + sensitiveNote},
 		"private_key_file": schema.StringAttribute{Optional: true, MarkdownDescription: "Path of a private key file, read by the provider (env `LVS_SSH_PRIVATE_KEY_FILE`)."},
-		"password":         schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "SSH password (env `LVS_SSH_PASSWORD`). " + sensitiveNote},
+		"password":         schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "SSH password (env `LVS_SSH_PASSWORD`), also given to a keyboard-interactive password prompt; other keyboard-interactive prompts (one-time codes) are not supported. " + sensitiveNote},
 		"known_hosts_file": schema.StringAttribute{Optional: true, MarkdownDescription: "known_hosts file that host keys are checked against. Default `~/.ssh/known_hosts` (env `LVS_SSH_KNOWN_HOSTS_FILE`)."},
 		"host_key":         schema.StringAttribute{Optional: true, MarkdownDescription: "Pinned host public key in authorized_keys format (`ssh-ed25519 AAAA...`), checked instead of `known_hosts_file` (env `LVS_SSH_HOST_KEY`). A pinned key is always checked, even when `insecure_skip_host_key_verification` is set."},
 	}

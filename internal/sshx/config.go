@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,7 +42,7 @@ type Config struct {
 
 	PrivateKey           string // PEM text (OpenSSH, PKCS#1/#8, ...)
 	PrivateKeyPassphrase string
-	Password             string // also answers keyboard-interactive password prompts
+	Password             string // also answers a keyboard-interactive password prompt, and no other prompt
 	UseAgent             bool   // use the keys of the SSH agent
 	AgentSocket          string // agent socket; default $SSH_AUTH_SOCK
 
@@ -158,17 +159,9 @@ func (c Config) authMethods() (methods []ssh.AuthMethod, names []string, closer 
 	}
 	if c.Password != "" {
 		pw := c.Password
-		methods = append(methods, ssh.Password(pw),
-			ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
-				// Servers with PasswordAuthentication off often still ask for the password here.
-				answers := make([]string, len(questions))
-				for i := range questions {
-					if !echos[i] {
-						answers[i] = pw
-					}
-				}
-				return answers, nil
-			}))
+		// Servers with PasswordAuthentication off often still ask for the password through
+		// keyboard-interactive; only that prompt is answered (see passwordChallenge).
+		methods = append(methods, ssh.Password(pw), ssh.KeyboardInteractive(passwordChallenge(pw)))
 		names = append(names, "password")
 	}
 	if len(methods) == 0 {
@@ -176,6 +169,35 @@ func (c Config) authMethods() (methods []ssh.AuthMethod, names []string, closer 
 		return nil, nil, func() {}, fmt.Errorf("no SSH authentication configured for %s: set private_key, password or use the SSH agent", c.Key())
 	}
 	return methods, names, closer, nil
+}
+
+// passwordChallenge answers keyboard-interactive rounds that ask for the password and nothing
+// else: one hidden prompt that asks for a password (isPasswordPrompt). Any other prompt (a
+// one-time code, "Verification code", a new password, several prompts at once) fails the
+// authentication with a *PromptError: the password is never given to a prompt that did not ask
+// for it. Rounds without prompts (instructions only) are answered with nothing, as OpenSSH does.
+func passwordChallenge(pw string) ssh.KeyboardInteractiveChallenge {
+	return func(_, instruction string, questions []string, echos []bool) ([]string, error) {
+		if len(questions) == 0 {
+			return nil, nil
+		}
+		if len(questions) == 1 && !echos[0] && isPasswordPrompt(questions[0]) {
+			return []string{pw}, nil
+		}
+		return nil, &PromptError{Prompts: questions, Instruction: instruction}
+	}
+}
+
+var (
+	passwordWord = regexp.MustCompile(`(?i)password`)
+	// Prompts that mention a password but do not ask for the login password.
+	notTheLoginPassword = regexp.MustCompile(`(?i)one[- ]?time|\botp\b|token|verification|code|\bnew\b|retype|again|confirm`)
+)
+
+// isPasswordPrompt reports whether a keyboard-interactive prompt asks for the login password
+// ("Password: ", "user@host's password: ").
+func isPasswordPrompt(prompt string) bool {
+	return passwordWord.MatchString(prompt) && !notTheLoginPassword.MatchString(prompt)
 }
 
 // hostKeyCheck returns the callback that verifies the server key of c, and the host-key

@@ -3,6 +3,7 @@ package sshx
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -35,6 +36,10 @@ type AuthError struct {
 }
 
 func (e *AuthError) Error() string {
+	var prompt *PromptError
+	if errors.As(e.Err, &prompt) {
+		return fmt.Sprintf("SSH authentication as %q on %s failed: %v", e.User, e.Addr, prompt)
+	}
 	tried := "none (configure private_key, password or the SSH agent)"
 	if len(e.Methods) > 0 {
 		tried = strings.Join(e.Methods, ", ")
@@ -49,6 +54,26 @@ func (e *AuthError) Error() string {
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// PromptError means the server asked, through keyboard-interactive authentication, for something
+// other than the password: a one-time code, a verification code, several answers at once. The
+// provider answers only the password prompt; the password was not sent to these prompts. An
+// [AuthError] wraps it.
+type PromptError struct {
+	Prompts     []string // what the server asked
+	Instruction string   // the instruction text it sent with them, if any
+}
+
+func (e *PromptError) Error() string {
+	q := make([]string, len(e.Prompts))
+	for i, p := range e.Prompts {
+		q[i] = strconv.Quote(strings.TrimSpace(p))
+	}
+	return fmt.Sprintf("the server asked %s through keyboard-interactive authentication; keyboard-interactive "+
+		"prompts other than the password are not supported (one-time codes and other second factors "+
+		"included), and the password is given to no other prompt: use private_key or the SSH agent, or "+
+		"a login that asks for the password only", strings.Join(q, ", "))
+}
 
 // UnknownHostKeyError means the host is not in the known_hosts file. No connection was made.
 type UnknownHostKeyError struct {
