@@ -384,9 +384,11 @@ func removeStaleTestUsers() {
 		if !strings.HasPrefix(name, testUserPrefix) || err != nil || pid == os.Getpid() {
 			continue
 		}
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil &&
-			strings.HasSuffix(strings.TrimSpace(string(comm)), ".test") {
-			continue // a concurrent test process still uses it
+		// A concurrent test process still uses it. Its comm is no guide: the kernel cuts it to 15
+		// bytes ("agentinstall.te"), which once made sshx's tests delete agentinstall's user and
+		// sudoers rule mid-test. A live pid is enough; a reused one only delays the clean-up.
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
 		}
 		exec.Command("userdel", name).Run()
 		os.Remove("/etc/sudoers.d/" + name)
