@@ -149,22 +149,32 @@ var ErrSudoPassword = errors.New("sudo requires a password")
 // ErrSudoMissing matches (errors.Is) a [SudoError] caused by sudo not being installed.
 var ErrSudoMissing = errors.New("sudo is not installed")
 
-// SudoError means a command wrapped by [Client.Sudo] could not gain root.
+// SudoError means a command that runs `sudo -n` (as [Client.Sudo] makes it, or anywhere in a
+// command line) could not gain root: sudo wants a password, which with -n is also how it refuses
+// a command no rule allows, or is not installed.
 type SudoError struct {
 	User   string
 	Host   string
 	Reason error // ErrSudoPassword or ErrSudoMissing
-	Err    *CommandError
+	// Rule is the sudoers rule the caller needs, quoted in the message; set by the caller that
+	// knows its commands (agentinstall.SudoersRule). Empty: the message asks for NOPASSWD for
+	// the command.
+	Rule string
+	Err  *CommandError
 }
 
 func (e *SudoError) Error() string {
+	rule := fmt.Sprintf("a NOPASSWD sudo rule for %s that allows the command", e.User)
+	if e.Rule != "" {
+		rule = fmt.Sprintf("this sudoers rule (visudo -f /etc/sudoers.d/lvs): %s", e.Rule)
+	}
 	if errors.Is(e.Reason, ErrSudoMissing) {
 		return fmt.Sprintf("user %q on %s is not root and sudo is not installed there; install sudo "+
-			"with a NOPASSWD rule for %s, or log in as root: %v", e.User, e.Host, e.User, e.Err)
+			"and add %s, or log in as root: %v", e.User, e.Host, rule, e.Err)
 	}
-	return fmt.Sprintf("user %q cannot run sudo without a password on %s; add NOPASSWD for it "+
-		"(e.g. \"%s ALL=(root) NOPASSWD: ALL\" in /etc/sudoers.d/lvs) or log in as root: %v",
-		e.User, e.Host, e.User, e.Err)
+	return fmt.Sprintf("user %q cannot run the command through sudo without a password on %s "+
+		"(sudo -n refused it: no NOPASSWD rule allows it); add %s, or log in as root: %v",
+		e.User, e.Host, rule, e.Err)
 }
 
 func (e *SudoError) Is(target error) bool { return target == e.Reason }
