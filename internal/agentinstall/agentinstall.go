@@ -3,7 +3,9 @@
 // Install detects the host's architecture, streams the matching bundled binary into a temp file
 // next to its final path, checks its SHA-256 on the host, renames it into place atomically and
 // asks it to start (or restart, after an upgrade). A host that already runs the bundled binary is
-// left untouched. It works for root and, through `sudo -n`, for other users.
+// left untouched. It works for root and, through `sudo -n`, for other users, who need only the
+// rule SudoersRule gives: every command run as root is one of SudoCommands, run as
+// `sudo -n -- COMMAND`, never a shell.
 package agentinstall
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/bundle"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
 )
 
 // Runner runs one shell command on a host. sshx.Client satisfies it.
@@ -31,26 +34,72 @@ type Host struct {
 	Runner  Runner
 }
 
-// sudo prefixes cmd for non-root users; -n makes a missing NOPASSWD rule an error instead of a
-// prompt that would hang the run.
-func (h Host) sudo(cmd string) string {
+// stagePath is where an upload lands before its checksum is checked and it is renamed into place.
+// It is fixed, not a mktemp name, so that a sudoers rule can name it.
+var stagePath = path.Dir(agentapi.BinaryPath) + "/.lvs-agent.new"
+
+// SudoCommands are the only commands a non-root login runs as root, each as
+// `sudo -n -- ARGV...`:
+//   - the upload: install(1) writes stdin to stagePath, and mv renames it over the binary once
+//     its checksum was checked (as the login user: the staged file is world-readable);
+//   - the agent's own install, install --restart, stop, uninstall and dial-stdio.
+//
+// Nothing else runs as root: the probe and the checksum run as the login user.
+//
+// install and mv are run by name, found by sudo on its secure_path; SudoersRule names them by
+// their paths on Debian and Ubuntu (ruleBins).
+func SudoCommands() [][]string {
+	return [][]string{
+		{"install", "-D", "-m", "0755", "/dev/stdin", stagePath},
+		{"mv", "-f", stagePath, agentapi.BinaryPath},
+		{agentapi.BinaryPath, "install"},
+		{agentapi.BinaryPath, "install", "--restart"},
+		{agentapi.BinaryPath, "stop"},
+		{agentapi.BinaryPath, "uninstall"},
+		{agentapi.BinaryPath, "dial-stdio"},
+	}
+}
+
+// SudoersRule is the sudoers line (for /etc/sudoers.d/lvs, edited with visudo) that lets user
+// run exactly SudoCommands without a password, and nothing else. Note that whoever may replace
+// the agent, which runs as root, can run anything as root: the rule confines what the provider
+// does and makes it auditable, it does not make the login less than root.
+func SudoersRule(user string) string {
+	cmds := make([]string, 0, len(SudoCommands()))
+	for _, argv := range SudoCommands() {
+		if p, ok := ruleBins[argv[0]]; ok {
+			argv = append([]string{p}, argv[1:]...)
+		}
+		cmds = append(cmds, strings.Join(argv, " "))
+	}
+	return user + " ALL=(root) NOPASSWD: " + strings.Join(cmds, ", ")
+}
+
+// ruleBins are the paths sudoers must name for the commands SudoCommands runs by name (on a
+// system without merged /usr, mv may be /bin/mv: `command -v mv` as root tells).
+var ruleBins = map[string]string{"install": "/usr/bin/install", "mv": "/usr/bin/mv"}
+
+// asRoot is argv run as root: unchanged for root, `sudo -n -- argv` for other users (-n makes a
+// missing rule an error instead of a prompt that would hang the run). sshx recognises `sudo -n`
+// in a command, so that sudo refusing fails as sshx.ErrSudoPassword.
+func (h Host) asRoot(argv ...string) string {
+	cmd := strings.Join(argv, " ")
 	if h.isRoot() {
 		return cmd
 	}
-	return "sudo -n " + cmd
-}
-
-// asRoot is the command that runs the shell script as root: `sh -c` for root, and for other
-// users `sudo -n -- sh -c`, the form sshx.Client.Sudo makes, which sshx recognises so that a sudo
-// that wants a password fails as sshx.ErrSudoPassword, whose message says how to fix it.
-func (h Host) asRoot(script string) string {
-	if h.isRoot() {
-		return "sh -c " + shellQuote(script)
-	}
-	return "sudo -n -- sh -c " + shellQuote(script)
+	return "sudo -n -- " + cmd
 }
 
 func (h Host) isRoot() bool { return h.User == "" || h.User == "root" }
+
+// sudoHint adds the sudoers rule to a sudo failure in err, so that its message quotes it.
+func (h Host) sudoHint(err error) error {
+	var se *sshx.SudoError
+	if errors.As(err, &se) && se.Rule == "" {
+		se.Rule = SudoersRule(h.User)
+	}
+	return err
+}
 
 // Probe is what a host has before install.
 type Probe struct {
@@ -120,47 +169,50 @@ func Install(ctx context.Context, h Host) (Result, error) {
 		}
 		res.Uploaded = true
 	}
-	cmd := agentapi.BinaryPath + " install"
+	args := []string{agentapi.BinaryPath, "install"}
 	if res.Uploaded {
-		cmd += " --restart"
+		args = append(args, "--restart")
 	}
-	out, _, err := h.Runner.Run(ctx, h.asRoot(cmd), nil)
+	out, _, err := h.Runner.Run(ctx, h.asRoot(args...), nil)
 	if err != nil {
-		return res, fmt.Errorf("start lvs-agent on %s: %w", h.Address, err)
+		return res, fmt.Errorf("start lvs-agent on %s: %w", h.Address, h.sudoHint(err))
 	}
 	res.Started = strings.HasPrefix(strings.TrimSpace(string(out)), agentapi.InstallStarted)
 	return res, nil
 }
 
-// upload streams the binary into a temp file beside its final path, gzipped when the bundle and
+// upload streams the binary into stagePath beside its final path, gzipped when the bundle and
 // the host allow, verifies it on the host and renames it into place, so a broken transfer never
-// replaces a working agent.
+// replaces a working agent. The script runs as the login user; only the two commands of
+// SudoCommands that write go through sudo. A staged file that failed its checksum is removed
+// for root; for other users it stays (removing it would take one more sudo rule), is never
+// run, and the next upload replaces it.
 func upload(ctx context.Context, h Host, a *bundle.Agent, hostGzip bool) error {
-	payload, receive := a.Gzip, `gzip -dc > "$t"`
+	cmds := SudoCommands()
+	write, rename := h.asRoot(cmds[0]...), h.asRoot(cmds[1]...)
+	payload, receive := a.Gzip, "gzip -dc | "+write
 	if payload == nil || !hostGzip {
 		raw, err := a.Binary()
 		if err != nil {
 			return err
 		}
-		payload, receive = raw, `cat > "$t"`
+		payload, receive = raw, write
 	}
-	dir := path.Dir(agentapi.BinaryPath)
+	discard := ":"
+	if h.isRoot() {
+		discard = "rm -f " + stagePath
+	}
 	script := fmt.Sprintf(`set -e
-umask 022
-mkdir -p %[1]s
-t=$(mktemp %[1]s/.lvs-agent.XXXXXX)
-trap 'rm -f "$t"' EXIT
-%[4]s
-if ! echo "%[2]s  $t" | sha256sum -c --status; then
+%[1]s
+if ! echo "%[2]s  %[3]s" | sha256sum -c --status; then
+  %[4]s
   echo "checksum of the uploaded agent does not match: transfer corrupted" >&2
   exit 65
 fi
-chmod 0755 "$t"
-mv -f "$t" %[3]s
-trap - EXIT`, dir, a.SHA256, agentapi.BinaryPath, receive)
-	_, _, err := h.Runner.Run(ctx, h.asRoot(script), bytes.NewReader(payload))
+%[5]s`, receive, a.SHA256, stagePath, discard, rename)
+	_, _, err := h.Runner.Run(ctx, "sh -c "+shellQuote(script), bytes.NewReader(payload))
 	if err != nil {
-		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, err)
+		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, h.sudoHint(err))
 	}
 	return nil
 }
@@ -170,10 +222,11 @@ var ErrNotInstalled = errors.New("lvs-agent is not installed")
 
 // Uninstall asks the agent to remove what it programmed, stops it and deletes its files.
 func Uninstall(ctx context.Context, h Host) error {
-	script := fmt.Sprintf(`if [ -x %[1]s ]; then exec %[1]s uninstall; else echo not-installed; fi`, agentapi.BinaryPath)
-	out, _, err := h.Runner.Run(ctx, h.asRoot(script), nil)
+	script := fmt.Sprintf(`if [ -x %[1]s ]; then exec %[2]s; else echo not-installed; fi`,
+		agentapi.BinaryPath, h.asRoot(agentapi.BinaryPath, "uninstall"))
+	out, _, err := h.Runner.Run(ctx, "sh -c "+shellQuote(script), nil)
 	if err != nil {
-		return fmt.Errorf("uninstall lvs-agent on %s: %w", h.Address, err)
+		return fmt.Errorf("uninstall lvs-agent on %s: %w", h.Address, h.sudoHint(err))
 	}
 	if strings.TrimSpace(string(out)) == "not-installed" {
 		return ErrNotInstalled
@@ -183,17 +236,21 @@ func Uninstall(ctx context.Context, h Host) error {
 
 // Stop stops the agent's service, leaving its files and what it programmed in place.
 func Stop(ctx context.Context, h Host) error {
-	_, _, err := h.Runner.Run(ctx, h.asRoot(agentapi.BinaryPath+" stop"), nil)
+	_, _, err := h.Runner.Run(ctx, h.asRoot(agentapi.BinaryPath, "stop"), nil)
 	if err != nil {
-		return fmt.Errorf("stop lvs-agent on %s: %w", h.Address, err)
+		return fmt.Errorf("stop lvs-agent on %s: %w", h.Address, h.sudoHint(err))
 	}
 	return nil
 }
 
 // DialCommand is the command whose stdin/stdout carry the agent API.
 func DialCommand(h Host) string {
-	return h.sudo(agentapi.BinaryPath + " dial-stdio")
+	return h.asRoot(agentapi.BinaryPath, "dial-stdio")
 }
+
+// SudoHint adds the sudoers rule for h's user to a sudo failure in err (from running
+// DialCommand, say), so that its message quotes the rule. Other errors are returned as they are.
+func SudoHint(h Host, err error) error { return h.sudoHint(err) }
 
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -61,10 +62,10 @@ func TestSudoOnlyForNonRoot(t *testing.T) {
 	for _, tc := range []struct{ user, want string }{
 		{"", "id -u"},
 		{"root", "id -u"},
-		{"lvsadmin", "sudo -n id -u"},
+		{"lvsadmin", "sudo -n -- id -u"},
 	} {
 		h := Host{Address: "198.51.100.11", User: tc.user}
-		if got := h.sudo("id -u"); got != tc.want {
+		if got := h.asRoot("id", "-u"); got != tc.want {
 			t.Errorf("user %q: sudo = %q, want %q", tc.user, got, tc.want)
 		}
 		wantDial := strings.TrimSuffix(tc.want, "id -u") + agentapi.BinaryPath + " dial-stdio"
@@ -163,25 +164,25 @@ func TestInstallSteps(t *testing.T) {
 	}{
 		{name: "fresh host", answers: []fakeAnswer{probe("", "gzip"), {}, started},
 			want: Result{Arch: "amd64", Uploaded: true, Started: true}, gzipped: a.Gzip != nil,
-			wantCmds: []string{"sh -c ", "sh -c ", "sh -c '" + agentapi.BinaryPath + " install --restart'"}},
+			wantCmds: []string{"sh -c ", "sh -c ", agentapi.BinaryPath + " install --restart"}},
 		{name: "fresh host without gzip", answers: []fakeAnswer{probe("", "no-gzip"), {}, started},
 			want:     Result{Arch: "amd64", Uploaded: true, Started: true},
-			wantCmds: []string{"sh -c ", "sh -c ", "sh -c '" + agentapi.BinaryPath + " install --restart'"}},
+			wantCmds: []string{"sh -c ", "sh -c ", agentapi.BinaryPath + " install --restart"}},
 		{name: "up to date and running", answers: []fakeAnswer{probe(a.SHA256, "gzip"), running},
 			want:     Result{Arch: "amd64"},
-			wantCmds: []string{"sh -c ", "sh -c '" + agentapi.BinaryPath + " install'"}},
+			wantCmds: []string{"sh -c ", agentapi.BinaryPath + " install"}},
 		{name: "up to date, stopped", answers: []fakeAnswer{probe(a.SHA256, "gzip"), started},
 			want:     Result{Arch: "amd64", Started: true},
-			wantCmds: []string{"sh -c ", "sh -c '" + agentapi.BinaryPath + " install'"}},
+			wantCmds: []string{"sh -c ", agentapi.BinaryPath + " install"}},
 		{name: "non-root user through sudo", user: "lvsadmin", answers: []fakeAnswer{probe(strings.Repeat("0", 64), "gzip"), {}, started},
 			want: Result{Arch: "amd64", Uploaded: true, Started: true}, gzipped: a.Gzip != nil,
-			wantCmds: []string{"sh -c ", "sudo -n -- sh -c ", "sudo -n -- sh -c '" + agentapi.BinaryPath + " install --restart'"}},
+			wantCmds: []string{"sh -c ", "sh -c ", "sudo -n -- " + agentapi.BinaryPath + " install --restart"}},
 		{name: "upload fails", answers: []fakeAnswer{probe("", "gzip"), {err: errors.New("exit status 65")}},
 			want: Result{Arch: "amd64"}, gzipped: a.Gzip != nil, wantErr: "upload lvs-agent (linux/amd64, ",
 			wantCmds: []string{"sh -c ", "sh -c "}},
 		{name: "start fails", answers: []fakeAnswer{probe(a.SHA256, "gzip"), {err: errors.New("agent did not open its socket")}},
 			want: Result{Arch: "amd64"}, wantErr: "start lvs-agent on 198.51.100.11: agent did not open its socket",
-			wantCmds: []string{"sh -c ", "sh -c '" + agentapi.BinaryPath + " install'"}},
+			wantCmds: []string{"sh -c ", agentapi.BinaryPath + " install"}},
 		{name: "unsupported arch uploads nothing", answers: []fakeAnswer{{out: "riscv64\nnone\ngzip\n"}},
 			wantErr: `runs on "riscv64"`, wantCmds: []string{"sh -c "}},
 	} {
@@ -199,7 +200,7 @@ func TestInstallSteps(t *testing.T) {
 				t.Fatalf("ran %d commands, want %d: %q", len(r.cmds), len(tc.wantCmds), r.cmds)
 			}
 			for i, want := range tc.wantCmds {
-				if !strings.HasPrefix(r.cmds[i], want) || (strings.HasSuffix(want, "'") && r.cmds[i] != want) {
+				if !strings.HasPrefix(r.cmds[i], want) || (!strings.HasSuffix(want, " ") && r.cmds[i] != want) {
 					t.Errorf("command %d = %.80q, want %q", i, r.cmds[i], want)
 				}
 			}
@@ -208,19 +209,28 @@ func TestInstallSteps(t *testing.T) {
 			}
 			// The upload: the checksum checked on the host is the binary's, and the payload is
 			// what the script decodes.
-			if !strings.Contains(r.cmds[1], a.SHA256+"  $t") {
+			if !strings.Contains(r.cmds[1], a.SHA256+"  "+stagePath) {
 				t.Errorf("upload script does not check %s:\n%s", a.SHA256, r.cmds[1])
 			}
 			raw, err := a.Binary()
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Root writes and renames directly; other users through sudo, with exactly the
+			// commands of the sudoers rule.
+			write, rename := "install -D -m 0755 /dev/stdin "+stagePath, "mv -f "+stagePath+" "+agentapi.BinaryPath
+			if tc.user != "" {
+				write, rename = "sudo -n -- "+write, "sudo -n -- "+rename
+			}
+			if !strings.Contains(r.cmds[1], "\n"+rename) {
+				t.Errorf("upload script does not end with %q:\n%s", rename, r.cmds[1])
+			}
 			if tc.gzipped {
-				if !strings.Contains(r.cmds[1], `gzip -dc > "$t"`) || string(r.stdins[1]) != string(a.Gzip) {
-					t.Errorf("want the gzipped binary (%d bytes) decoded by gzip -dc, sent %d bytes", len(a.Gzip), len(r.stdins[1]))
+				if !strings.Contains(r.cmds[1], "\ngzip -dc | "+write+"\n") || string(r.stdins[1]) != string(a.Gzip) {
+					t.Errorf("want the gzipped binary (%d bytes) decoded by gzip -dc, sent %d bytes:\n%s", len(a.Gzip), len(r.stdins[1]), r.cmds[1])
 				}
-			} else if !strings.Contains(r.cmds[1], `cat > "$t"`) || string(r.stdins[1]) != string(raw) {
-				t.Errorf("want the raw binary (%d bytes) written by cat, sent %d bytes", len(raw), len(r.stdins[1]))
+			} else if !strings.Contains(r.cmds[1], "\n"+write+"\n") || strings.Contains(r.cmds[1], "gzip") || string(r.stdins[1]) != string(raw) {
+				t.Errorf("want the raw binary (%d bytes) written by install, sent %d bytes:\n%s", len(raw), len(r.stdins[1]), r.cmds[1])
 			}
 		})
 	}
@@ -231,7 +241,7 @@ func TestUninstallAndStopSteps(t *testing.T) {
 	ctx := context.Background()
 	h := func(r Runner) Host { return Host{Address: "198.51.100.11", User: "lvsadmin", Runner: r} }
 	r := &fakeRunner{answers: []fakeAnswer{{out: "lvs-agent uninstalled\n"}}}
-	if err := Uninstall(ctx, h(r)); err != nil || !strings.HasPrefix(r.cmds[0], "sudo -n -- sh -c ") || !strings.Contains(r.cmds[0], agentapi.BinaryPath+" uninstall") {
+	if err := Uninstall(ctx, h(r)); err != nil || !strings.HasPrefix(r.cmds[0], "sh -c ") || !strings.Contains(r.cmds[0], "exec sudo -n -- "+agentapi.BinaryPath+" uninstall;") {
 		t.Errorf("Uninstall: %v, ran %q", err, r.cmds)
 	}
 	r = &fakeRunner{answers: []fakeAnswer{{out: "not-installed\n"}}}
@@ -243,11 +253,28 @@ func TestUninstallAndStopSteps(t *testing.T) {
 		t.Errorf("Uninstall failing: %v", err)
 	}
 	r = &fakeRunner{answers: []fakeAnswer{{}}}
-	if err := Stop(ctx, h(r)); err != nil || r.cmds[0] != "sudo -n -- sh -c '"+agentapi.BinaryPath+" stop'" {
+	if err := Stop(ctx, h(r)); err != nil || r.cmds[0] != "sudo -n -- "+agentapi.BinaryPath+" stop" {
 		t.Errorf("Stop: %v, ran %q", err, r.cmds)
 	}
 	r = &fakeRunner{answers: []fakeAnswer{{err: errors.New("boom")}}}
 	if err := Stop(ctx, h(r)); err == nil || !strings.Contains(err.Error(), "stop lvs-agent on 198.51.100.11: boom") {
 		t.Errorf("Stop failing: %v", err)
+	}
+}
+
+// TestSudoersRuleDocumented: the provider documentation gives exactly the rule the code needs.
+func TestSudoersRuleDocumented(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"../../templates/index.md.tmpl", "../../docs/index.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "\n"+SudoersRule("lvsadmin")+"\n") {
+			t.Errorf("%s does not give the sudoers rule:\n%s", f, SudoersRule("lvsadmin"))
+		}
+		if strings.Contains(string(b), "NOPASSWD: ALL") {
+			t.Errorf("%s still asks for NOPASSWD: ALL", f)
+		}
 	}
 }

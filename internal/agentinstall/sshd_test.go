@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -40,9 +42,12 @@ type layout struct {
 func newLayout(t *testing.T) layout {
 	t.Helper()
 	dir := t.TempDir()
-	// sudo's target user must be able to reach it as well.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
+	// sudo's target user must be able to reach it as well, and a non-root login (which checks
+	// the staged upload's checksum itself) too.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	l := layout{dir: dir, sbin: filepath.Join(dir, "sbin"), socket: filepath.Join(dir, "run", "agent.sock"), state: filepath.Join(dir, "lib", "state.json")}
 	l.bin = filepath.Join(l.sbin, "lvs-agent")
@@ -75,17 +80,36 @@ type layoutRunner struct {
 }
 
 func (r layoutRunner) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, []byte, error) {
+	cmd, err := r.rewrite(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.c.Run(ctx, cmd, stdin)
+}
+
+// Stream is sshx.Client.Stream with the command moved into the layout, as Run does.
+func (r layoutRunner) Stream(ctx context.Context, cmd string) (net.Conn, error) {
+	cmd, err := r.rewrite(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return r.c.Stream(ctx, cmd)
+}
+
+// rewrite moves a command (or a sudoers rule, so that it names the commands that really run)
+// into the layout.
+func (r layoutRunner) rewrite(cmd string) (string, error) {
 	flags := " --socket " + r.l.socket + " --state " + r.l.state
-	for _, sub := range []string{" install", " uninstall", " stop"} {
+	for _, sub := range []string{" install", " uninstall", " stop", " dial-stdio"} {
 		cmd = strings.ReplaceAll(cmd, agentapi.BinaryPath+sub, agentapi.BinaryPath+sub+flags)
 	}
 	cmd = strings.ReplaceAll(cmd, path.Dir(agentapi.BinaryPath), r.l.sbin)
 	for _, real := range []string{path.Dir(agentapi.BinaryPath), agentapi.StateDir, agentapi.RunDir, agentapi.LogPath, agentapi.SystemdUnitDir} {
 		if strings.Contains(cmd, real) {
-			return nil, nil, fmt.Errorf("test runner refuses a command on the machine's own %s: %q", real, cmd)
+			return "", fmt.Errorf("test runner refuses a command on the machine's own %s: %q", real, cmd)
 		}
 	}
-	return r.c.Run(ctx, cmd, stdin)
+	return cmd, nil
 }
 
 func dial(t *testing.T, cfg sshx.Config) *sshx.Client {
@@ -268,8 +292,10 @@ func TestUploadOverSSH(t *testing.T) {
 	})
 }
 
-// TestInstallThroughSudo: a non-root SSH user installs through `sudo -n`; without a NOPASSWD
-// rule the install fails with sshx's sudo error, before anything is changed.
+// TestInstallThroughSudo: a non-root login whose only sudo rule is SudoersRule (moved into the
+// test's layout) installs the agent, talks to it through `sudo -n lvs-agent dial-stdio`, stops
+// and uninstalls it; the rule allows nothing else. Without the rule, or with one that lacks a
+// command, the step fails as sshx.ErrSudoPassword with the rule quoted, before anything changed.
 func TestInstallThroughSudo(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat("/usr/bin/sudo"); err != nil {
@@ -277,35 +303,96 @@ func TestInstallThroughSudo(t *testing.T) {
 	}
 	user := sshdtest.RequireTestUser(t)
 	s := sshdtest.Start(t)
-	bundled(t)
+	a := bundled(t)
 	cfg := s.Config()
 	cfg.User, cfg.PrivateKey, cfg.Password = user, "", sshdtest.TestUserPassword
 	c := dial(t, cfg)
 	l := newLayout(t)
-	h := Host{Address: "127.0.0.1", User: user, Runner: layoutRunner{c, l}}
+	r := layoutRunner{c, l}
+	h := Host{Address: "127.0.0.1", User: user, Runner: r}
 	ctx := context.Background()
 
+	ruleFile := "/etc/sudoers.d/" + user
+	t.Cleanup(func() { os.Remove(ruleFile) })
+	setRule := func(rule string) {
+		t.Helper()
+		if err := os.WriteFile(ruleFile, []byte(rule+"\n"), 0o440); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("visudo", "-cf", ruleFile).CombinedOutput(); err != nil {
+			t.Fatalf("visudo rejects the rule %q: %v: %s", rule, err, out)
+		}
+	}
+	wantSudoErr := func(what string, err error) {
+		t.Helper()
+		var se *sshx.SudoError
+		if !errors.Is(err, sshx.ErrSudoPassword) || !errors.As(err, &se) || se.User != user ||
+			!strings.Contains(err.Error(), SudoersRule(user)) {
+			t.Fatalf("%s: err = %v; want sshx.ErrSudoPassword quoting the rule %q", what, err, SudoersRule(user))
+		}
+	}
+	// dialAgent opens an agent API stream as the provider does (remote.dialAgent for non-root).
+	dialAgent := func(ctx context.Context) (net.Conn, error) { return r.Stream(ctx, DialCommand(h)) }
+	streamErr := func() error {
+		conn, err := dialAgent(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = io.ReadAll(conn)
+		return SudoHint(h, err)
+	}
+
+	// No rule: the upload is refused by sudo, and nothing is installed.
 	res, err := Install(ctx, h)
-	if !errors.Is(err, sshx.ErrSudoPassword) || !strings.Contains(err.Error(), "upload lvs-agent") || res.Changed() {
-		t.Fatalf("Install without a sudo rule = %+v, %v; want ErrSudoPassword from the upload", res, err)
+	wantSudoErr("Install without a sudo rule", err)
+	if !strings.Contains(err.Error(), "upload lvs-agent") || res.Changed() {
+		t.Fatalf("Install without a sudo rule = %+v, %v; want the upload to fail", res, err)
 	}
 	if _, err := os.Stat(l.bin); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a binary was installed without sudo (%v)", err)
 	}
 
-	rule := "/etc/sudoers.d/" + user
-	if err := os.WriteFile(rule, []byte(user+" ALL=(root) NOPASSWD: ALL\n"), 0o440); err != nil {
+	rule, err := r.rewrite(SudoersRule(user))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.Remove(rule) })
+	setRule(rule)
+	// The rule allows the provider's commands and nothing else.
+	if _, _, err := c.Run(ctx, "sudo -n -- id -u", nil); !errors.Is(err, sshx.ErrSudoPassword) {
+		t.Fatalf("sudo id under the agent's rule: %v, want it refused", err)
+	}
 	res, err = Install(ctx, h)
 	if err != nil || !res.Uploaded || !res.Started {
 		t.Fatalf("Install through sudo: %+v, %v", res, err)
 	}
-	if fi, err := os.Stat(l.bin); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
-		t.Fatalf("binary not installed as root: %v", err)
+	if fi, err := os.Stat(l.bin); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("binary not installed as root with mode 0755: %v", err)
 	}
+	if got := fileSHA(t, l.bin); got != a.SHA256 {
+		t.Fatalf("installed binary has SHA-256 %s, want %s", got, a.SHA256)
+	}
+	noTempLeft(t, l)
+	cl := agentclient.New("test", dialAgent)
+	defer cl.Close()
+	waitAnswer(t, cl)
+	if res, err := Install(ctx, h); err != nil || res.Changed() {
+		t.Fatalf("second Install through sudo: %+v, %v", res, err)
+	}
+	if err := Stop(ctx, h); err != nil {
+		t.Fatalf("Stop through sudo: %v", err)
+	}
+
+	// A rule without dial-stdio (the last command): the stream fails as a sudo error too.
+	setRule(rule[:strings.LastIndex(rule, ", ")])
+	wantSudoErr("dial-stdio without its rule", streamErr())
+
+	setRule(rule)
 	if err := Uninstall(ctx, h); err != nil {
 		t.Fatalf("Uninstall through sudo: %v", err)
+	}
+	if _, err := os.Stat(l.bin); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("binary left after Uninstall (%v)", err)
 	}
 }

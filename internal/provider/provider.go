@@ -6,11 +6,15 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -55,14 +59,15 @@ type sshModel struct {
 }
 
 type bastionModel struct {
-	Host           types.String `tfsdk:"host"`
-	Port           types.Int64  `tfsdk:"port"`
-	User           types.String `tfsdk:"user"`
-	PrivateKey     types.String `tfsdk:"private_key"`
-	PrivateKeyFile types.String `tfsdk:"private_key_file"`
-	Password       types.String `tfsdk:"password"`
-	KnownHostsFile types.String `tfsdk:"known_hosts_file"`
-	HostKey        types.String `tfsdk:"host_key"`
+	Host                            types.String `tfsdk:"host"`
+	Port                            types.Int64  `tfsdk:"port"`
+	User                            types.String `tfsdk:"user"`
+	PrivateKey                      types.String `tfsdk:"private_key"`
+	PrivateKeyFile                  types.String `tfsdk:"private_key_file"`
+	Password                        types.String `tfsdk:"password"`
+	KnownHostsFile                  types.String `tfsdk:"known_hosts_file"`
+	HostKey                         types.String `tfsdk:"host_key"`
+	InsecureSkipHostKeyVerification types.Bool   `tfsdk:"insecure_skip_host_key_verification"`
 }
 
 // hostOverrides are per-host settings; unset fields fall back to the ssh block.
@@ -83,13 +88,13 @@ func (p *lvsProvider) Metadata(_ context.Context, _ provider.MetadataRequest, re
 
 func connectionAttributes(sensitiveNote string) map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"user":             schema.StringAttribute{Optional: true, MarkdownDescription: "SSH user. Default `root` (env `LVS_SSH_USER`). Other users run the agent's commands through `sudo -n`, so they need a `NOPASSWD` sudo rule."},
+		"user":             schema.StringAttribute{Optional: true, MarkdownDescription: "SSH user. Default `root` (env `LVS_SSH_USER`). Other users run the agent's seven root commands through `sudo -n`, so they need the `NOPASSWD` sudoers rule for exactly those commands that the provider documentation gives."},
 		"port":             schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port. Default `22` (env `LVS_SSH_PORT`)."},
 		"private_key":      schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Private key in PEM/OpenSSH format (env `LVS_SSH_PRIVATE_KEY`). " + sensitiveNote},
 		"private_key_file": schema.StringAttribute{Optional: true, MarkdownDescription: "Path of a private key file, read by the provider (env `LVS_SSH_PRIVATE_KEY_FILE`)."},
-		"password":         schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "SSH password (env `LVS_SSH_PASSWORD`). " + sensitiveNote},
+		"password":         schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "SSH password (env `LVS_SSH_PASSWORD`), also given to a keyboard-interactive password prompt; other keyboard-interactive prompts (one-time codes) are not supported. " + sensitiveNote},
 		"known_hosts_file": schema.StringAttribute{Optional: true, MarkdownDescription: "known_hosts file that host keys are checked against. Default `~/.ssh/known_hosts` (env `LVS_SSH_KNOWN_HOSTS_FILE`)."},
-		"host_key":         schema.StringAttribute{Optional: true, MarkdownDescription: "Pinned host public key in authorized_keys format (`ssh-ed25519 AAAA...`), checked instead of `known_hosts_file` (env `LVS_SSH_HOST_KEY`)."},
+		"host_key":         schema.StringAttribute{Optional: true, MarkdownDescription: "Pinned host public key in authorized_keys format (`ssh-ed25519 AAAA...`), checked instead of `known_hosts_file` (env `LVS_SSH_HOST_KEY`). A pinned key is always checked, even when `insecure_skip_host_key_verification` is set."},
 	}
 }
 
@@ -98,11 +103,13 @@ func (p *lvsProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp *
 	sshAttrs := connectionAttributes(note)
 	sshAttrs["private_key_passphrase"] = schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Passphrase of an encrypted private key (env `LVS_SSH_PRIVATE_KEY_PASSPHRASE`)."}
 	sshAttrs["use_agent"] = schema.BoolAttribute{Optional: true, MarkdownDescription: "Use the keys of the SSH agent at `SSH_AUTH_SOCK`. Default: true when `SSH_AUTH_SOCK` is set (env `LVS_SSH_USE_AGENT`)."}
-	sshAttrs["insecure_skip_host_key_verification"] = schema.BoolAttribute{Optional: true, MarkdownDescription: "**Insecure.** Accept any host key, so anyone on the path can impersonate your directors. For throwaway labs only; use `known_hosts_file` or `host_key` instead (env `LVS_SSH_INSECURE_SKIP_HOST_KEY_VERIFICATION`)."}
+	sshAttrs["insecure_skip_host_key_verification"] = schema.BoolAttribute{Optional: true, MarkdownDescription: "**Insecure.** Accept any host key from hosts that have no pinned `host_key`, so anyone on the path can impersonate them. For throwaway labs only; use `known_hosts_file` or `host_key` instead (env `LVS_SSH_INSECURE_SKIP_HOST_KEY_VERIFICATION`). A pinned `host_key` is still checked; the bastion is not covered (it has its own setting); every plan and apply that uses it shows a warning naming the hosts and how it was set."}
 	sshAttrs["timeout"] = schema.StringAttribute{Optional: true, MarkdownDescription: "Deadline for TCP connect and SSH handshake, as a Go duration. Default `30s` (env `LVS_SSH_TIMEOUT`)."}
 	bastion := connectionAttributes(note)
 	bastion["host"] = schema.StringAttribute{Required: true, MarkdownDescription: "Address of the jump host (env `LVS_SSH_BASTION_HOST`)."}
-	sshAttrs["bastion"] = schema.SingleNestedAttribute{Optional: true, Attributes: bastion, MarkdownDescription: "Jump host: connections to every host are tunnelled through it, with its own authentication and host-key settings. Unset fields of its own do not inherit from `ssh`, except `user`, `private_key`, `private_key_file` and `password`."}
+	bastion["password"] = schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Password of the bastion login. The `ssh` block's `password` (and `LVS_SSH_PASSWORD`) is never sent to the bastion. " + note}
+	bastion["insecure_skip_host_key_verification"] = schema.BoolAttribute{Optional: true, MarkdownDescription: "**Insecure.** Accept any host key from the bastion unless its `host_key` is pinned. Only this setting covers the bastion: the `ssh` block's does not."}
+	sshAttrs["bastion"] = schema.SingleNestedAttribute{Optional: true, Attributes: bastion, MarkdownDescription: "Jump host: connections to every host are tunnelled through it, with its own authentication and host-key settings. It never receives the password of the `ssh` block; when it sets none of `private_key`, `private_key_file` and `password` itself, it authenticates with the `ssh` block's private key and SSH agent (public-key authentication shows the bastion no secret). Unset `user` and `known_hosts_file` come from `ssh`; nothing else does."}
 
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "Manages LVS clusters — director pairs sharing VIPs by VRRP, IPVS virtual and real servers, health checks — through an agent the provider installs on each host over SSH.",
@@ -136,6 +143,7 @@ func (p *lvsProvider) Configure(ctx context.Context, req provider.ConfigureReque
 		resp.Diagnostics.AddAttributeError(path.Root("ssh"), "Invalid SSH Settings", err.Error())
 		return
 	}
+	resp.Diagnostics.Append(hostKeyWarnings(cfg, base, os.Getenv)...)
 	overrides := cfg.Hosts
 	hosts := remote.New(func(addr string) (sshx.Config, error) {
 		c := base
@@ -214,7 +222,13 @@ func baseConfig(s *sshModel, getenv func(string) string) (sshx.Config, error) {
 		if b == nil {
 			b = &bastionModel{}
 		}
-		bc := sshx.Config{User: c.User, PrivateKey: c.PrivateKey, Password: c.Password, UseAgent: c.UseAgent, Timeout: c.Timeout}
+		// The bastion gets none of the hosts' secrets: never their password, which a bastion that
+		// refuses keys would otherwise be sent in the clear. With no credential of its own it
+		// uses the hosts' private key and agent: public-key authentication reveals no secret.
+		bc := sshx.Config{User: c.User, Timeout: c.Timeout}
+		if b.PrivateKey.IsNull() && b.PrivateKeyFile.IsNull() && b.Password.IsNull() {
+			bc.PrivateKey, bc.UseAgent = c.PrivateKey, c.UseAgent
+		}
 		bc.Host = str(b.Host, "LVS_SSH_BASTION_HOST")
 		if err := applyOverrides(&bc, hostOverrides{User: b.User, Port: b.Port, PrivateKey: b.PrivateKey, PrivateKeyFile: b.PrivateKeyFile, Password: b.Password, KnownHostsFile: b.KnownHostsFile, HostKey: b.HostKey}); err != nil {
 			return c, fmt.Errorf("bastion: %w", err)
@@ -222,13 +236,77 @@ func baseConfig(s *sshModel, getenv func(string) string) (sshx.Config, error) {
 		if bc.KnownHostsFile == "" {
 			bc.KnownHostsFile = c.KnownHostsFile
 		}
-		bc.InsecureSkipHostKeyVerification = c.InsecureSkipHostKeyVerification
+		// Only the bastion's own setting skips its host key check, never the ssh block's.
+		bc.InsecureSkipHostKeyVerification = b.InsecureSkipHostKeyVerification.ValueBool()
+		if bc.PrivateKey == "" && bc.Password == "" && !bc.UseAgent {
+			return c, fmt.Errorf("bastion: no SSH authentication configured for the bastion: set bastion.private_key, " +
+				"bastion.private_key_file or bastion.password (the ssh block's password is never sent to the bastion)")
+		}
 		c.Bastion = &bc
 	}
 	if c.PrivateKey == "" && c.Password == "" && !c.UseAgent {
 		return c, fmt.Errorf("no SSH authentication configured: set ssh.private_key or ssh.private_key_file, ssh.password, or run an SSH agent (SSH_AUTH_SOCK)")
 	}
 	return c, nil
+}
+
+// hostKeyWarnings warns, in every plan and apply, about each hop whose host key is not verified:
+// how insecure_skip_host_key_verification was set, which hosts it covers and which pinned hosts
+// are still checked.
+func hostKeyWarnings(cfg providerModel, base sshx.Config, getenv func(string) string) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if base.InsecureSkipHostKeyVerification {
+		how := "insecure_skip_host_key_verification = true is set in the provider's ssh block"
+		if cfg.SSH == nil || cfg.SSH.InsecureSkipHostKeyVerification.IsNull() {
+			how = fmt.Sprintf("the environment variable LVS_SSH_INSECURE_SKIP_HOST_KEY_VERIFICATION=%s turns on "+
+				"insecure_skip_host_key_verification (the provider configuration does not set it)",
+				getenv("LVS_SSH_INSECURE_SKIP_HOST_KEY_VERIFICATION"))
+		}
+		var skipped, pinned []string
+		for _, addr := range slices.Sorted(maps.Keys(cfg.Hosts)) {
+			key := base.HostKey
+			if o := cfg.Hosts[addr]; !o.HostKey.IsNull() {
+				key = o.HostKey.ValueString()
+			}
+			if strings.TrimSpace(key) != "" {
+				pinned = append(pinned, addr)
+			} else {
+				skipped = append(skipped, addr)
+			}
+		}
+		var which string
+		if strings.TrimSpace(base.HostKey) == "" {
+			which = "every host the resources name"
+			if len(pinned) > 0 {
+				which += " except " + strings.Join(pinned, ", ") + " (pinned by hosts[...].host_key, still verified)"
+			}
+		} else {
+			which = "no host but those of the provider's hosts block that clear host_key: every other host is pinned by ssh.host_key and still verified"
+			if len(skipped) > 0 {
+				which = strings.Join(skipped, ", ") + " (their hosts[...] entry clears host_key); every other host is pinned by ssh.host_key and still verified"
+			}
+		}
+		detail := fmt.Sprintf("SSH host keys are not verified: %s. It covers %s. Anyone on the network path to "+
+			"those hosts can impersonate them and receive the commands the provider runs as root. "+
+			"Use known_hosts_file or host_key instead; this setting is for throwaway labs only.", how, which)
+		if b := base.Bastion; b != nil {
+			detail += fmt.Sprintf(" The bastion %s is not covered: its host key is checked with its own settings.", b.Host)
+		}
+		diags.AddAttributeWarning(path.Root("ssh").AtName("insecure_skip_host_key_verification"),
+			"SSH Host Key Verification Disabled", detail)
+	}
+	if b := base.Bastion; b != nil && b.InsecureSkipHostKeyVerification {
+		detail := fmt.Sprintf("bastion.insecure_skip_host_key_verification = true is set: the host key of the bastion %s is not verified, "+
+			"so anyone on the path to it can impersonate it and see every connection tunnelled through it. "+
+			"Use bastion.known_hosts_file or bastion.host_key instead.", b.Host)
+		if strings.TrimSpace(b.HostKey) != "" {
+			detail = fmt.Sprintf("bastion.insecure_skip_host_key_verification = true is set, but the bastion %s has a pinned "+
+				"host_key, which is still verified: the setting has no effect; remove it.", b.Host)
+		}
+		diags.AddAttributeWarning(path.Root("ssh").AtName("bastion").AtName("insecure_skip_host_key_verification"),
+			"SSH Host Key Verification Disabled For The Bastion", detail)
+	}
+	return diags
 }
 
 func applyOverrides(c *sshx.Config, o hostOverrides) error {

@@ -2,10 +2,13 @@ package remote
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentinstall"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
 )
 
 // TestDescribeInterruptedRequest: a request whose caller gave up is not reported as an agent that
@@ -21,5 +24,20 @@ func TestDescribeInterruptedRequest(t *testing.T) {
 	summary, _ := Describe("198.51.100.11", &agentclient.TransportError{Host: "198.51.100.11", Err: context.Canceled})
 	if summary == "Agent Not Answering" {
 		t.Error("an interrupted request read as an agent not answering")
+	}
+}
+
+// TestDescribeSudoQuotesRule: a sudo refusal from an agent stream (dial-stdio) is reported with
+// the exact sudoers rule the provider needs.
+func TestDescribeSudoQuotesRule(t *testing.T) {
+	t.Parallel()
+	se := &sshx.SudoError{User: "deploy", Host: "deploy@198.51.100.11:22", Reason: sshx.ErrSudoPassword, Err: &sshx.CommandError{}}
+	err := fmt.Errorf("agent on 198.51.100.11: %w", &agentclient.TransportError{Host: "198.51.100.11", Err: se})
+	summary, detail := Describe("198.51.100.11", err)
+	if summary != "Sudo Not Usable" || !strings.Contains(detail, agentinstall.SudoersRule("deploy")) {
+		t.Fatalf("%q: %q; want the rule quoted", summary, detail)
+	}
+	if got := SSHFailure(err); got == nil || !strings.Contains(got.Error(), agentinstall.SudoersRule("deploy")) {
+		t.Fatalf("SSHFailure = %v; want the rule quoted", got)
 	}
 }

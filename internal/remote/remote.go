@@ -231,9 +231,18 @@ func SSHFailure(err error) error {
 	case errors.As(err, &mismatch):
 		return mismatch
 	case errors.As(err, &sudo):
-		return sudo
+		return withSudoRule(sudo)
 	}
 	return nil
+}
+
+// withSudoRule makes a sudo failure quote the rule the provider needs, wherever it came from
+// (an install step, or an agent stream whose `sudo -n lvs-agent dial-stdio` was refused).
+func withSudoRule(e *sshx.SudoError) *sshx.SudoError {
+	if e.Rule == "" {
+		e.Rule = agentinstall.SudoersRule(e.User)
+	}
+	return e
 }
 
 // Describe turns an error from this package into a one-line summary and a detail for a
@@ -257,7 +266,8 @@ func Describe(addr string, err error) (summary, detail string) {
 	case errors.As(err, &mismatch):
 		return "SSH Host Key Mismatch", err.Error()
 	case errors.As(err, &sudo):
-		return "Sudo Not Usable", err.Error()
+		// The sudo error itself: messages wrapped around it were formatted without the rule.
+		return "Sudo Not Usable", withSudoRule(sudo).Error()
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeVersionSkew:
 		return "Agent Version Skew", fmt.Sprintf("The agent on %s speaks another API version: %v. Apply again to let the provider upgrade it.", addr, err)
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeValidation:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -175,6 +176,14 @@ func sudoWrap(user, cmd string) string {
 	return sudoPrefix + shellQuote(cmd)
 }
 
+// sudoInvocation matches `sudo -n` as a command anywhere in a command line: at its start, after a
+// pipe, a list operator, a newline or `exec`. Every command that gains root runs it so (Sudo
+// makes one form; agentinstall runs `sudo -n -- lvs-agent dial-stdio`, `... | sudo -n -- install
+// ...`), and sudo's failures are recognised for all of them.
+var sudoInvocation = regexp.MustCompile(`(^|[\s;&|(])sudo\s+-n\s`)
+
+func invokesSudo(cmd string) bool { return sudoInvocation.MatchString(cmd) }
+
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
@@ -292,7 +301,7 @@ func (c *Client) exitError(cmd string, err error, stderr string) error {
 	switch {
 	case errors.As(err, &exit):
 		ce := &CommandError{Host: c.key, Cmd: cmd, ExitStatus: exit.ExitStatus(), Signal: exit.Signal(), Stderr: stderr}
-		if strings.HasPrefix(cmd, sudoPrefix) {
+		if invokesSudo(cmd) {
 			if reason := sudoFailure(ce.ExitStatus, stderr); reason != nil {
 				return &SudoError{User: c.cfg.User, Host: c.key, Reason: reason, Err: ce}
 			}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,21 +42,24 @@ type Config struct {
 
 	PrivateKey           string // PEM text (OpenSSH, PKCS#1/#8, ...)
 	PrivateKeyPassphrase string
-	Password             string // also answers keyboard-interactive password prompts
+	Password             string // also answers a keyboard-interactive password prompt, and no other prompt
 	UseAgent             bool   // use the keys of the SSH agent
 	AgentSocket          string // agent socket; default $SSH_AUTH_SOCK
 
 	// KnownHostsFile is checked for the host key; default ~/.ssh/known_hosts.
 	KnownHostsFile string
 	// HostKey pins the host key(s), in authorized_keys format ("ssh-ed25519 AAAA..."), one per
-	// line. When set it is checked instead of KnownHostsFile.
+	// line. When set it is checked instead of KnownHostsFile, and always: a pin wins over
+	// InsecureSkipHostKeyVerification.
 	HostKey string
-	// InsecureSkipHostKeyVerification accepts any host key. Anyone on the path can then
-	// impersonate the host; it exists for throwaway labs only.
+	// InsecureSkipHostKeyVerification accepts any host key when no HostKey is pinned. Anyone on
+	// the path can then impersonate the host; it exists for throwaway labs only. It applies to
+	// this hop only: a Bastion has its own.
 	InsecureSkipHostKeyVerification bool
 
 	// Bastion, when set, is the jump host: the connection to Host is tunnelled through the
-	// bastion's SSH connection, and each hop uses its own auth and host-key settings.
+	// bastion's SSH connection, and each hop uses its own auth and host-key settings (nothing of
+	// this Config, its password included, is offered to the bastion).
 	Bastion *Config
 
 	Timeout   time.Duration // TCP connect + SSH handshake deadline; default 30s
@@ -155,17 +159,9 @@ func (c Config) authMethods() (methods []ssh.AuthMethod, names []string, closer 
 	}
 	if c.Password != "" {
 		pw := c.Password
-		methods = append(methods, ssh.Password(pw),
-			ssh.KeyboardInteractive(func(_, _ string, questions []string, echos []bool) ([]string, error) {
-				// Servers with PasswordAuthentication off often still ask for the password here.
-				answers := make([]string, len(questions))
-				for i := range questions {
-					if !echos[i] {
-						answers[i] = pw
-					}
-				}
-				return answers, nil
-			}))
+		// Servers with PasswordAuthentication off often still ask for the password through
+		// keyboard-interactive; only that prompt is answered (see passwordChallenge).
+		methods = append(methods, ssh.Password(pw), ssh.KeyboardInteractive(passwordChallenge(pw)))
 		names = append(names, "password")
 	}
 	if len(methods) == 0 {
@@ -175,15 +171,42 @@ func (c Config) authMethods() (methods []ssh.AuthMethod, names []string, closer 
 	return methods, names, closer, nil
 }
 
+// passwordChallenge answers keyboard-interactive rounds that ask for the password and nothing
+// else: one hidden prompt that asks for a password (isPasswordPrompt). Any other prompt (a
+// one-time code, "Verification code", a new password, several prompts at once) fails the
+// authentication with a *PromptError: the password is never given to a prompt that did not ask
+// for it. Rounds without prompts (instructions only) are answered with nothing, as OpenSSH does.
+func passwordChallenge(pw string) ssh.KeyboardInteractiveChallenge {
+	return func(_, instruction string, questions []string, echos []bool) ([]string, error) {
+		if len(questions) == 0 {
+			return nil, nil
+		}
+		if len(questions) == 1 && !echos[0] && isPasswordPrompt(questions[0]) {
+			return []string{pw}, nil
+		}
+		return nil, &PromptError{Prompts: questions, Instruction: instruction}
+	}
+}
+
+var (
+	passwordWord = regexp.MustCompile(`(?i)password`)
+	// Prompts that mention a password but do not ask for the login password.
+	notTheLoginPassword = regexp.MustCompile(`(?i)one[- ]?time|\botp\b|token|verification|code|\bnew\b|retype|again|confirm`)
+)
+
+// isPasswordPrompt reports whether a keyboard-interactive prompt asks for the login password
+// ("Password: ", "user@host's password: ").
+func isPasswordPrompt(prompt string) bool {
+	return passwordWord.MatchString(prompt) && !notTheLoginPassword.MatchString(prompt)
+}
+
 // hostKeyCheck returns the callback that verifies the server key of c, and the host-key
 // algorithms to ask for. Restricting the algorithms to the types we know for the host matters:
 // a server with several host keys would otherwise present a type that known_hosts or the pin
 // does not hold (x/crypto prefers ECDSA, for one) and fail as a mismatch.
 func (c Config) hostKeyCheck() (ssh.HostKeyCallback, []string, error) {
 	addr := c.addr()
-	if c.InsecureSkipHostKeyVerification {
-		return ssh.InsecureIgnoreHostKey(), nil, nil
-	}
+	// A pin is checked first and always: skipping verification never overrides it.
 	if strings.TrimSpace(c.HostKey) != "" {
 		pins, err := parsePins(c.HostKey)
 		if err != nil {
@@ -196,9 +219,12 @@ func (c Config) hostKeyCheck() (ssh.HostKeyCallback, []string, error) {
 				}
 			}
 			return &HostKeyMismatchError{Host: addr, Fingerprint: ssh.FingerprintSHA256(key),
-				Want: fingerprints(pins), Source: "host_key"}
+				Want: fingerprints(pins), Source: "host_key", SkipIgnored: c.InsecureSkipHostKeyVerification}
 		}
 		return cb, algorithmsFor(pins), nil
+	}
+	if c.InsecureSkipHostKeyVerification {
+		return ssh.InsecureIgnoreHostKey(), nil, nil
 	}
 
 	file, err := expandHome(c.KnownHostsFile)

@@ -230,6 +230,13 @@ func TestHostKeyVerification(t *testing.T) {
 		{name: "insecure skip", edit: func(c *sshx.Config) {
 			c.InsecureSkipHostKeyVerification, c.KnownHostsFile = true, mismatchFile
 		}},
+		// A pin always wins: skipping verification must not accept a key the pin rejects.
+		{name: "insecure skip with a wrong pin", edit: func(c *sshx.Config) {
+			c.InsecureSkipHostKeyVerification, c.HostKey = true, impostor.Authorized()
+		}, want: mismatch},
+		{name: "insecure skip with the right pin", edit: func(c *sshx.Config) {
+			c.InsecureSkipHostKeyVerification, c.HostKey, c.KnownHostsFile = true, s.Ed25519.Authorized(), mismatchFile
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,8 +275,14 @@ func TestHostKeyVerification(t *testing.T) {
 					!slices.Equal(mismatchErr.Want, []string{ssh.FingerprintSHA256(impostor.Pub)}) {
 					t.Fatalf("got %+v", mismatchErr)
 				}
-				if !strings.Contains(err.Error(), "MAN-IN-THE-MIDDLE") || !strings.Contains(err.Error(), mismatchErr.Want[0]) {
-					t.Errorf("message not loud enough: %v", err)
+				for _, w := range []string{"MAN-IN-THE-MIDDLE", s.Addr, mismatchErr.Fingerprint, mismatchErr.Want[0]} {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("message lacks %q: %v", w, err)
+					}
+				}
+				if skip := cfg.InsecureSkipHostKeyVerification; mismatchErr.SkipIgnored != skip ||
+					strings.Contains(err.Error(), "insecure_skip_host_key_verification is set") != skip {
+					t.Errorf("skip set: %v, but SkipIgnored = %v in %v", skip, mismatchErr.SkipIgnored, err)
 				}
 			case configErr:
 				if err == nil || errors.As(err, &mismatchErr) || !strings.Contains(err.Error(), "host_key") {
@@ -431,6 +444,20 @@ func TestBastion(t *testing.T) {
 		var unknown *sshx.UnknownHostKeyError
 		if err := dialRun(t, cfg); !errors.As(err, &unknown) || unknown.Host != bastion.Addr {
 			t.Fatalf("err = %v, want *UnknownHostKeyError for the bastion", err)
+		}
+	})
+
+	t.Run("insecure skip of the target does not reach the bastion", func(t *testing.T) {
+		cfg := viaBastion(target)
+		cfg.InsecureSkipHostKeyVerification = true
+		cfg.Bastion.KnownHostsFile = target.KnownHosts // lists another host
+		var unknown *sshx.UnknownHostKeyError
+		if err := dialRun(t, cfg); !errors.As(err, &unknown) || unknown.Host != bastion.Addr {
+			t.Fatalf("err = %v, want *UnknownHostKeyError for the bastion", err)
+		}
+		cfg.Bastion.InsecureSkipHostKeyVerification = true // the bastion's own setting
+		if err := dialRun(t, cfg); err != nil {
+			t.Fatalf("with skip set for the bastion itself: %v", err)
 		}
 	})
 

@@ -3,6 +3,7 @@ package sshx
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -35,6 +36,10 @@ type AuthError struct {
 }
 
 func (e *AuthError) Error() string {
+	var prompt *PromptError
+	if errors.As(e.Err, &prompt) {
+		return fmt.Sprintf("SSH authentication as %q on %s failed: %v", e.User, e.Addr, prompt)
+	}
 	tried := "none (configure private_key, password or the SSH agent)"
 	if len(e.Methods) > 0 {
 		tried = strings.Join(e.Methods, ", ")
@@ -49,6 +54,26 @@ func (e *AuthError) Error() string {
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
+
+// PromptError means the server asked, through keyboard-interactive authentication, for something
+// other than the password: a one-time code, a verification code, several answers at once. The
+// provider answers only the password prompt; the password was not sent to these prompts. An
+// [AuthError] wraps it.
+type PromptError struct {
+	Prompts     []string // what the server asked
+	Instruction string   // the instruction text it sent with them, if any
+}
+
+func (e *PromptError) Error() string {
+	q := make([]string, len(e.Prompts))
+	for i, p := range e.Prompts {
+		q[i] = strconv.Quote(strings.TrimSpace(p))
+	}
+	return fmt.Sprintf("the server asked %s through keyboard-interactive authentication; keyboard-interactive "+
+		"prompts other than the password are not supported (one-time codes and other second factors "+
+		"included), and the password is given to no other prompt: use private_key or the SSH agent, or "+
+		"a login that asks for the password only", strings.Join(q, ", "))
+}
 
 // UnknownHostKeyError means the host is not in the known_hosts file. No connection was made.
 type UnknownHostKeyError struct {
@@ -75,6 +100,8 @@ type HostKeyMismatchError struct {
 	Fingerprint string   // SHA256 fingerprint of the key the server presented
 	Want        []string // SHA256 fingerprints that were expected
 	Source      string   // where the expected keys come from: a known_hosts path or "host_key"
+	// SkipIgnored: insecure_skip_host_key_verification was set too, and the pin won over it.
+	SkipIgnored bool
 }
 
 func (e *HostKeyMismatchError) Error() string {
@@ -82,10 +109,14 @@ func (e *HostKeyMismatchError) Error() string {
 	if e.Source == "host_key" {
 		fix = "update host_key in the provider's ssh settings"
 	}
+	note := ""
+	if e.SkipIgnored {
+		note = " (insecure_skip_host_key_verification is set, but a pinned host_key is always checked)"
+	}
 	return fmt.Sprintf("WARNING: HOST KEY MISMATCH for %s — POSSIBLE MAN-IN-THE-MIDDLE ATTACK. "+
-		"The server presented %s but %s expects %s. Refusing to connect. If the host was "+
+		"The server presented %s but %s expects %s%s. Refusing to connect. If the host was "+
 		"legitimately reinstalled, verify the new fingerprint out of band, then %s",
-		e.Host, e.Fingerprint, e.Source, strings.Join(e.Want, " or "), fix)
+		e.Host, e.Fingerprint, e.Source, strings.Join(e.Want, " or "), note, fix)
 }
 
 // CommandError means a remote command ran but did not succeed.
@@ -118,22 +149,32 @@ var ErrSudoPassword = errors.New("sudo requires a password")
 // ErrSudoMissing matches (errors.Is) a [SudoError] caused by sudo not being installed.
 var ErrSudoMissing = errors.New("sudo is not installed")
 
-// SudoError means a command wrapped by [Client.Sudo] could not gain root.
+// SudoError means a command that runs `sudo -n` (as [Client.Sudo] makes it, or anywhere in a
+// command line) could not gain root: sudo wants a password, which with -n is also how it refuses
+// a command no rule allows, or is not installed.
 type SudoError struct {
 	User   string
 	Host   string
 	Reason error // ErrSudoPassword or ErrSudoMissing
-	Err    *CommandError
+	// Rule is the sudoers rule the caller needs, quoted in the message; set by the caller that
+	// knows its commands (agentinstall.SudoersRule). Empty: the message asks for NOPASSWD for
+	// the command.
+	Rule string
+	Err  *CommandError
 }
 
 func (e *SudoError) Error() string {
+	rule := fmt.Sprintf("a NOPASSWD sudo rule for %s that allows the command", e.User)
+	if e.Rule != "" {
+		rule = fmt.Sprintf("this sudoers rule (visudo -f /etc/sudoers.d/lvs): %s", e.Rule)
+	}
 	if errors.Is(e.Reason, ErrSudoMissing) {
 		return fmt.Sprintf("user %q on %s is not root and sudo is not installed there; install sudo "+
-			"with a NOPASSWD rule for %s, or log in as root: %v", e.User, e.Host, e.User, e.Err)
+			"and add %s, or log in as root: %v", e.User, e.Host, rule, e.Err)
 	}
-	return fmt.Sprintf("user %q cannot run sudo without a password on %s; add NOPASSWD for it "+
-		"(e.g. \"%s ALL=(root) NOPASSWD: ALL\" in /etc/sudoers.d/lvs) or log in as root: %v",
-		e.User, e.Host, e.User, e.Err)
+	return fmt.Sprintf("user %q cannot run the command through sudo without a password on %s "+
+		"(sudo -n refused it: no NOPASSWD rule allows it); add %s, or log in as root: %v",
+		e.User, e.Host, rule, e.Err)
 }
 
 func (e *SudoError) Is(target error) bool { return target == e.Reason }

@@ -69,6 +69,30 @@ func TestSudoFailure(t *testing.T) {
 	}
 }
 
+// TestInvokesSudo: every form in which the provider runs sudo is recognised, so that its failures
+// become SudoErrors; commands that only mention sudo are not.
+func TestInvokesSudo(t *testing.T) {
+	t.Parallel()
+	for cmd, want := range map[string]bool{
+		"sudo -n -- sh -c 'id -u'":                                  true, // Client.Sudo
+		"sudo -n -- /usr/local/sbin/lvs-agent dial-stdio":           true, // agentinstall.DialCommand
+		"sudo -n /usr/local/sbin/lvs-agent dial-stdio":              true, // the form it had before
+		"sh -c 'set -e\ngzip -dc | sudo -n -- install -D x y'":      true, // the upload
+		"sh -c 'set -e\nsudo -n -- mv -f a b'":                      true,
+		"sh -c 'if [ -x b ]; then exec sudo -n -- b uninstall; fi'": true,
+		"id -u; sudo -n true":                                       true,
+		"(sudo -n true)":                                            true,
+		"/usr/local/sbin/lvs-agent install":                         false,
+		"echo nosudo -n":                                            false,
+		"grep sudo /etc/group":                                      false,
+		"sh -c 'uname -m; command -v gzip'":                         false,
+	} {
+		if got := invokesSudo(cmd); got != want {
+			t.Errorf("invokesSudo(%q) = %v, want %v", cmd, got, want)
+		}
+	}
+}
+
 func TestErrorMessages(t *testing.T) {
 	t.Parallel()
 	cause := errors.New("dial tcp 198.51.100.11:22: connect: connection refused")
@@ -89,6 +113,10 @@ func TestErrorMessages(t *testing.T) {
 		{&CommandError{Host: "root@h:22", Cmd: "sleep 9", ExitStatus: 143, Signal: "TERM"}, []string{"signal TERM"}},
 		{&SudoError{User: "deploy", Host: "deploy@h:22", Reason: ErrSudoPassword, Err: &CommandError{}},
 			[]string{`"deploy"`, "NOPASSWD", "log in as root"}},
+		{&SudoError{User: "deploy", Host: "deploy@h:22", Reason: ErrSudoPassword, Rule: "deploy ALL=(root) NOPASSWD: /x y", Err: &CommandError{}},
+			[]string{`"deploy"`, "visudo -f /etc/sudoers.d/lvs): deploy ALL=(root) NOPASSWD: /x y", "log in as root"}},
+		{&SudoError{User: "deploy", Host: "deploy@h:22", Reason: ErrSudoMissing, Rule: "deploy ALL=(root) NOPASSWD: /x y", Err: &CommandError{}},
+			[]string{"sudo is not installed", "deploy ALL=(root) NOPASSWD: /x y"}},
 	}
 	for _, tt := range tests {
 		msg := tt.err.Error()

@@ -149,21 +149,23 @@ func StartPath(t testing.TB, binDir string, extra ...string) *Server {
 	for attempt := 0; ; attempt++ {
 		s.Port = FreePort(t)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-		cfg := strings.Join(append([]string{
-			"Port " + strconv.Itoa(s.Port),
+		// extra comes first: sshd keeps the first value of a keyword, so extra may override the
+		// defaults below (and must not hold Match blocks).
+		cfg := strings.Join(append(append([]string{}, extra...),
+			"Port "+strconv.Itoa(s.Port),
 			"ListenAddress 127.0.0.1",
-			"HostKey " + edPath,
-			"HostKey " + ecPath,
-			"AuthorizedKeysFile " + authPath,
-			"PidFile " + filepath.Join(dir, "sshd.pid"),
+			"HostKey "+edPath,
+			"HostKey "+ecPath,
+			"AuthorizedKeysFile "+authPath,
+			"PidFile "+filepath.Join(dir, "sshd.pid"),
 			"PermitRootLogin yes",
 			"StrictModes no",
 			"UsePAM no",
 			"PasswordAuthentication yes",
 			"KbdInteractiveAuthentication no",
 			"LogLevel VERBOSE",
-			"SetEnv HOME=" + home + " PATH=" + path,
-		}, extra...), "\n") + "\n"
+			"SetEnv HOME="+home+" PATH="+path,
+		), "\n") + "\n"
 		cfgPath := write("sshd_config", cfg, 0o600)
 		s.Log = &SyncBuffer{}
 		s.Cmd = exec.Command(sshdPath, "-D", "-e", "-f", cfgPath)
@@ -382,9 +384,11 @@ func removeStaleTestUsers() {
 		if !strings.HasPrefix(name, testUserPrefix) || err != nil || pid == os.Getpid() {
 			continue
 		}
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil &&
-			strings.HasSuffix(strings.TrimSpace(string(comm)), ".test") {
-			continue // a concurrent test process still uses it
+		// A concurrent test process still uses it. Its comm is no guide: the kernel cuts it to 15
+		// bytes ("agentinstall.te"), which once made sshx's tests delete agentinstall's user and
+		// sudoers rule mid-test. A live pid is enough; a reused one only delays the clean-up.
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue
 		}
 		exec.Command("userdel", name).Run()
 		os.Remove("/etc/sudoers.d/" + name)
