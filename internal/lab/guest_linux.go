@@ -65,6 +65,13 @@ func guestInit(runDir string) (int, error) {
 	}); err != nil {
 		return 0, err
 	}
+	// The links every real machine has in /dev (systemd makes them; devtmpfs does not): commands
+	// the provider runs on hosts read /dev/stdin.
+	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
+		if err := os.Symlink(target, "/dev/"+name); err != nil && !os.IsExist(err) {
+			return 0, fmt.Errorf("link /dev/%s: %w", name, err)
+		}
+	}
 	// The run spec lives under the host's /tmp, which the tmpfs below hides: read it first.
 	var spec runSpec
 	b, err := os.ReadFile(filepath.Join(runDir, "run.json"))

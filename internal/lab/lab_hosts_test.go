@@ -99,6 +99,10 @@ func TestLabHostsRealHosts(t *testing.T) {
 		if err != nil || !strings.HasPrefix(string(out), "real1\n") || !strings.Contains(string(out), r1.IPv4+"/24") {
 			t.Errorf("Exec: err=%v out=%q", err, out)
 		}
+		// /dev as on a real machine: the provider's upload reads /dev/stdin.
+		if out, err := r1.Exec(ctx, "sh", "-c", "echo x | cat /dev/stdin; test -e /dev/fd/1"); err != nil || string(out) != "x\n" {
+			t.Errorf("/dev/stdin, /dev/fd: err=%v out=%q", err, out)
+		}
 	})
 
 	t.Run("Kill cuts the power and Boot brings the host back", func(t *testing.T) {
