@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentinstall"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
@@ -125,11 +126,15 @@ func pairConfig(a *accLab, hosts [2]string, body ...string) string {
 }
 
 // TestAccDirectorPair walks the pair's life through a real terraform CLI against lab hosts:
-// create (one director reached as a sudo user) → import → update → three kinds of drift, each
+// create (one director reached as a sudo user whose sudoers rule is the documented one) → import → update → three kinds of drift, each
 // shown by plan and repaired by apply → replacing one director in place → destroy, which must
 // leave every host clean.
 func TestAccDirectorPair(t *testing.T) {
 	a := newAccLab(t, director(1), director(2), director(3))
+	// director2's sudo user gets exactly the rule the docs give, not the lab's NOPASSWD: ALL:
+	// the pair's whole life below runs through it.
+	a.exec("director2", fmt.Sprintf("printf '%%s\\n' %q > /etc/sudoers.d/%s && visudo -cqf /etc/sudoers.d/%s && ! su %s -s /bin/sh -c 'sudo -n id' 2>/dev/null",
+		agentinstall.SudoersRule(lab.SudoUser), lab.SudoUser, lab.SudoUser, lab.SudoUser))
 	orig := [2]string{"198.51.100.11", "198.51.100.12"}
 	moved := [2]string{"198.51.100.11", "198.51.100.13"}
 	const res = "lvs_director_pair.p"
