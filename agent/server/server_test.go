@@ -180,6 +180,11 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"empty name", func(p *agentapi.Pair) { p.Name = "" }, "name"},
 		{"one director", func(p *agentapi.Pair) { p.Directors = p.Directors[:1] }, "directors"},
 		{"no interface", func(p *agentapi.Pair) { p.Directors[1].Interface = "" }, "directors[1].interface"},
+		// "all" and "default" are every interface of the host in net.ipv4.conf: the agent
+		// would change arp_announce and promote_secondaries host-wide.
+		{"interface all", func(p *agentapi.Pair) { p.Directors[0].Interface = "all" }, "directors[0].interface"},
+		{"interface default", func(p *agentapi.Pair) { p.Directors[1].Interface = "default" }, "directors[1].interface"},
+		{"interface with slash", func(p *agentapi.Pair) { p.Directors[1].Interface = "../eth0" }, "directors[1].interface"},
 		{"same hosts", func(p *agentapi.Pair) { p.Directors[1].Host = p.Directors[0].Host }, "directors[1].host"},
 		{"negative timeout", func(p *agentapi.Pair) { p.IPVSTimeouts = &agentapi.IPVSTimeouts{UDP: -1} }, "ipvs_timeouts.udp"},
 	}

@@ -102,8 +102,8 @@ func (p *Pair) Validate() error {
 		if d.Host == "" {
 			return Invalid(fmt.Sprintf("directors[%d].host", i), "must not be empty")
 		}
-		if d.Interface == "" {
-			return Invalid(fmt.Sprintf("directors[%d].interface", i), "must not be empty")
+		if err := ValidateInterfaceName(d.Interface); err != nil {
+			return Invalid(fmt.Sprintf("directors[%d].interface", i), err.Error())
 		}
 	}
 	if p.Directors[0].Host == p.Directors[1].Host {
@@ -117,6 +117,33 @@ func (p *Pair) Validate() error {
 			if v < 0 {
 				return Invalid("ipvs_timeouts."+name, "must not be negative")
 			}
+		}
+	}
+	return nil
+}
+
+// MaxInterfaceNameLen is the longest Linux interface name (IFNAMSIZ - 1).
+const MaxInterfaceNameLen = 15
+
+// ValidateInterfaceName reports why name cannot be the name of one network interface. Besides
+// what the kernel refuses (dev_valid_name: empty, longer than 15 bytes, ".", "..", '/', ':' or
+// white space), it refuses "all" and "default": under /proc/sys/net/*/conf they are not an
+// interface but every interface (and the template of new ones), so a sysctl the agent sets on
+// "the interface" would change the whole host.
+func ValidateInterfaceName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty")
+	case len(name) > MaxInterfaceNameLen:
+		return fmt.Errorf("%q is longer than %d bytes, the longest Linux interface name", name, MaxInterfaceNameLen)
+	case name == "." || name == "..":
+		return fmt.Errorf("%q is not a Linux interface name", name)
+	case name == "all" || name == "default":
+		return fmt.Errorf("%q is not an interface: net.ipv4.conf.%s stands for every interface of the host; name the interface itself, e.g. eth0", name, name)
+	}
+	for _, r := range name {
+		if r == '/' || r == ':' || r <= ' ' || r > '~' {
+			return fmt.Errorf("%q is not a Linux interface name: printable ASCII without '/', ':' or white space", name)
 		}
 	}
 	return nil

@@ -163,7 +163,7 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 				Optional:            true,
 				MarkdownDescription: "Links whose state the VIP follows. A link down puts the director in FAULT (weight 0) or lowers its priority by `weight`.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":   schema.StringAttribute{Required: true, MarkdownDescription: "Interface name."},
+					"name":   schema.StringAttribute{Required: true, MarkdownDescription: "Interface name, e.g. `eth1` (not `all` or `default`).", Validators: []validatorString{interfaceName{}}},
 					"weight": schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while the link is down (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
 				}},
 			},
