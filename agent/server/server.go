@@ -118,8 +118,12 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 	if err := os.MkdirAll(filepath.Dir(socketPath), 0o700); err != nil {
 		return fmt.Errorf("create socket dir: %w", err)
 	}
-	if err := os.Chmod(filepath.Dir(socketPath), 0o700); err != nil {
-		return fmt.Errorf("restrict socket dir: %w", err)
+	// The agent's own run directory is narrowed to root even when something else made it; a
+	// directory given with --socket (/run for /run/x.sock) is not the agent's to change.
+	if filepath.Dir(socketPath) == agentapi.RunDir {
+		if err := os.Chmod(agentapi.RunDir, 0o700); err != nil {
+			return fmt.Errorf("restrict socket dir: %w", err)
+		}
 	}
 	_ = os.Remove(socketPath) // a stale socket from a killed run
 	ln, err := net.Listen("unix", socketPath)

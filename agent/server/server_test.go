@@ -328,3 +328,36 @@ func TestParallelPutsDoNotLoseWrites(t *testing.T) {
 		t.Fatalf("serial %d after 20 writes", st.Serial)
 	}
 }
+
+// TestSocketDirOfOthersKeepsItsMode: with --socket in a directory the agent did not make (/run
+// for /run/x.sock), the agent leaves the directory's mode alone; it used to chmod it 0700.
+func TestSocketDirOfOthersKeepsItsMode(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(filepath.Join(t.TempDir(), "state.json"))
+	srv, err := server.New(server.Config{Store: st, Reconciler: &countingReconciler{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	sock := filepath.Join(shared, "x.sock")
+	go func() { done <- srv.Run(ctx, sock) }()
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(shared)
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("the socket's directory is %v (%v), want it left 0755", fi.Mode().Perm(), err)
+	}
+}
