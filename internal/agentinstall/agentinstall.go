@@ -144,8 +144,23 @@ func upload(ctx context.Context, h Host, a *bundle.Agent, hostGzip bool) error {
 		}
 		payload, receive = raw, `cat > "$t"`
 	}
-	dir := path.Dir(agentapi.BinaryPath)
-	script := fmt.Sprintf(`set -e
+	script := uploadScript(agentapi.BinaryPath, a.SHA256, receive)
+	_, _, err := h.Runner.Run(ctx, h.asRoot(script), bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, err)
+	}
+	return nil
+}
+
+// uploadScript is the host side of upload: receive (a command writing stdin's binary to "$t")
+// into a temp file beside dest, check its sha256, fsync it, rename it over dest and fsync the
+// directory, so that after a power cut dest is the old agent or the whole new one, never an empty
+// or partial file that the rename made durable before the data (ext4 and xfs may write the
+// rename first). `sync FILE` is coreutils' and busybox's fsync of FILE; an older sync that does
+// not take files syncs everything instead.
+func uploadScript(dest, sha256, receive string) string {
+	dir := path.Dir(dest)
+	return fmt.Sprintf(`set -e
 umask 022
 mkdir -p %[1]s
 t=$(mktemp %[1]s/.lvs-agent.XXXXXX)
@@ -156,13 +171,10 @@ if ! echo "%[2]s  $t" | sha256sum -c --status; then
   exit 65
 fi
 chmod 0755 "$t"
+sync "$t" 2>/dev/null || sync
 mv -f "$t" %[3]s
-trap - EXIT`, dir, a.SHA256, agentapi.BinaryPath, receive)
-	_, _, err := h.Runner.Run(ctx, h.asRoot(script), bytes.NewReader(payload))
-	if err != nil {
-		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, err)
-	}
-	return nil
+trap - EXIT
+sync %[1]s 2>/dev/null || sync`, dir, sha256, dest, receive)
 }
 
 // ErrNotInstalled is returned by Uninstall when there was no agent to remove.
