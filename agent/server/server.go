@@ -270,9 +270,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // decode reads a JSON body strictly: an unknown field means a newer client, which must not be
 // silently half-understood.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, agentapi.MaxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &agentapi.Error{Code: agentapi.CodeValidation, Message: fmt.Sprintf(
+				"request body is larger than %d bytes, the most this agent reads (a whole state of 10,000 real servers takes about 7 MB)", tooBig.Limit)}
+		}
 		return &agentapi.Error{Code: agentapi.CodeValidation, Message: fmt.Sprintf("request body: %v", err)}
 	}
 	return nil

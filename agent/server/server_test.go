@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -359,5 +360,28 @@ func TestSocketDirOfOthersKeepsItsMode(t *testing.T) {
 	fi, err := os.Stat(shared)
 	if err != nil || fi.Mode().Perm() != 0o755 {
 		t.Fatalf("the socket's directory is %v (%v), want it left 0755", fi.Mode().Perm(), err)
+	}
+}
+
+// TestRequestBodyIsBounded: the agent reads at most agentapi.MaxRequestBytes of a request and
+// says so; a whole state of 10,000 real servers (about 7 MB) fits.
+func TestRequestBodyIsBounded(t *testing.T) {
+	t.Parallel()
+	h := start(t, "")
+	body := `{"vips":{"1":{"addresses":["` + strings.Repeat("a", agentapi.MaxRequestBytes) + `"]}}}`
+	req, err := http.NewRequest("PUT", "http://agent"+agentapi.PathState, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(agentapi.HeaderAPIVersion, v1)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e agentapi.Error
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != 422 || !strings.Contains(e.Message, "larger than") {
+		t.Fatalf("oversized body: %d %+v, want 422 saying the body is too large", resp.StatusCode, e)
 	}
 }

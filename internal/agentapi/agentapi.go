@@ -37,6 +37,17 @@ const (
 	SystemdUnitDir = "/etc/systemd/system"
 )
 
+// Size limits of the API's bodies. Measured (worst case: IPv6 addresses, tunnel forwarding, an
+// https health check with every field on each real server): a whole state (PathState) with 10,000
+// real servers is 6.6 MB of JSON, a batch of MaxBatch real-server writes 0.2 MB; a status of 10,000
+// destinations is of the same order as the state. The limits leave 5x and 10x room.
+const (
+	// MaxRequestBytes bounds a request body the agent reads.
+	MaxRequestBytes = 32 << 20
+	// MaxResponseBytes bounds an answer the client reads.
+	MaxResponseBytes = 64 << 20
+)
+
 // The command-line contract between the provider and the agent binary over SSH.
 const (
 	// ExitAgentNotRunning is dial-stdio's exit status when nothing listens on the socket.
