@@ -194,7 +194,7 @@ func supervise(args []string) error {
 		if logFile, err = supervisor.OpenLog(*logPath, *logMax); err != nil {
 			return err
 		}
-		defer logFile.Close()
+		defer func() { _ = logFile.Close() }()
 		out = logFile
 	}
 	log := slog.New(slog.NewJSONHandler(out, nil))
