@@ -18,9 +18,10 @@ cd "$(dirname "$0")/.."
 #   ipvsadm          reads and tampers with IPVS tables in drift tests and benchmarks
 #   keepalived       VRRP interop tests and side-by-side benchmarks
 #   tcpdump          the client's capture in the handover and failover lab tests
+#   strace           shows that the agent's upload fsyncs the binary before its rename
 #   iproute2 (ip, tc), kmod (modprobe), util-linux (unshare, nsenter, setsid), procps (sysctl,
 #   pkill), sudo (non-root SSH users), passwd (useradd), curl, gcc + libc6-dev (the lab's helpers)
-pkgs=(user-mode-linux openssh-server openssh-client ipvsadm keepalived tcpdump iproute2 kmod
+pkgs=(user-mode-linux openssh-server openssh-client ipvsadm keepalived tcpdump strace iproute2 kmod
   util-linux procps sudo passwd curl gcc libc6-dev)
 
 need=()

@@ -96,7 +96,9 @@ func (n *notifier) run() {
 			env := []string{"LVS_VRRP_STATE=" + j.state, fmt.Sprintf("LVS_VRRP_VRID=%d", n.vrid), "LVS_VRRP_FAMILY=" + j.fam}
 			out, err := runCommand(n.ctx, notifyTimeout, cmd, []string{j.state}, env)
 			if err != nil && n.ctx.Err() == nil {
-				n.log.Warn("notify command failed", "state", j.state, "command", cmd, "err", err, "output", out)
+				// The command line may carry credentials: it is logged at debug level only.
+				n.log.Warn("notify command failed", "state", j.state, "err", err, "output", out)
+				n.log.Debug("notify command failed", "state", j.state, "command", cmd)
 			} else {
 				n.log.Debug("notify command ran", "state", j.state, "command", cmd)
 			}

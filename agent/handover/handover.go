@@ -37,6 +37,7 @@ import (
 	"net/netip"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
 const (
@@ -48,8 +49,10 @@ const (
 	arpFilterPrio = filterPrio + 0x100
 	// MarkBase is the firewall mark of the first window; window slot n uses MarkBase|n. Its
 	// fwmark services are the IPVS services with a mark in MarkBase's range (markMask).
-	MarkBase = 0x4c560000 // "LV"
-	markMask = 0xffff0000
+	// The range is reserved in the API (agentapi.ReservedFWMarkBase), so that no user's
+	// virtual server can use one of these marks.
+	MarkBase = agentapi.ReservedFWMarkBase // "LV"
+	markMask = agentapi.ReservedFWMarkMask
 	// maxWindows bounds the windows open at once (one per VRRP instance taking over).
 	maxWindows = 255
 )

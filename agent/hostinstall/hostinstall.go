@@ -38,6 +38,7 @@ const (
 type Paths struct {
 	Binary     string
 	StateDir   string
+	State      string // the state file; empty: StateDir/state.json
 	RunDir     string
 	Socket     string
 	PIDFile    string
@@ -50,6 +51,7 @@ func DefaultPaths() Paths {
 	return Paths{
 		Binary:     agentapi.BinaryPath,
 		StateDir:   agentapi.StateDir,
+		State:      agentapi.StatePath,
 		RunDir:     agentapi.RunDir,
 		Socket:     agentapi.SocketPath,
 		PIDFile:    agentapi.SupervisorPID,
@@ -137,15 +139,24 @@ func (m *Manager) writeUnit() error {
 	return os.Rename(tmp, path)
 }
 
+func (m *Manager) statePath() string {
+	if m.Paths.State != "" {
+		return m.Paths.State
+	}
+	return filepath.Join(m.Paths.StateDir, filepath.Base(agentapi.StatePath))
+}
+
 // startSupervisor starts `lvs-agent supervise` detached from the caller's session, with its output
-// in the log file, so that the SSH session that ran install can end.
+// in the log file, so that the SSH session that ran install can end. The supervisor writes the
+// log (supervisor.Log: never through a symlink, rotated by size); the file is checked here first,
+// so that a log the agent refuses to write is this command's error, not a silent one.
 func (m *Manager) startSupervisor() error {
 	if err := os.MkdirAll(filepath.Dir(m.Paths.Log), 0o755); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(m.Paths.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	logf, _, err := supervisor.OpenLogFile(m.Paths.Log)
 	if err != nil {
-		return fmt.Errorf("open agent log: %w", err)
+		return err
 	}
 	defer logf.Close()
 	devnull, err := os.Open(os.DevNull)
@@ -153,8 +164,9 @@ func (m *Manager) startSupervisor() error {
 		return err
 	}
 	defer devnull.Close()
-	cmd := exec.Command(m.Paths.Binary, "supervise",
-		"--pid-file", m.Paths.PIDFile, "--socket", m.Paths.Socket, "--state", filepath.Join(m.Paths.StateDir, "state.json"))
+	// The supervisor's own stdout and stderr (a crash before its log is open) go to the file too.
+	cmd := exec.Command(m.Paths.Binary, "supervise", "--log", m.Paths.Log,
+		"--pid-file", m.Paths.PIDFile, "--socket", m.Paths.Socket, "--state", m.statePath())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -220,6 +232,11 @@ func (m *Manager) Stop(ctx context.Context) error {
 
 // Uninstall stops the agent and removes its unit, state, socket, log and binary. The caller
 // first asks the running agent to remove what it programmed.
+//
+// It removes only what the agent created: the files it writes (by name) and then its directories,
+// each only when nothing else is left in it. The directories are the parents of --socket and
+// --state, which an operator may point anywhere (`--socket /run/x.sock`): removing the directory
+// itself, with whatever else it holds, would delete /run.
 func (m *Manager) Uninstall(ctx context.Context) error {
 	if err := m.Stop(ctx); err != nil {
 		return err
@@ -231,17 +248,55 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 		}
 		_ = systemctl(ctx, "daemon-reload")
 	}
-	for _, dir := range []string{m.Paths.StateDir, m.Paths.RunDir} {
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("remove %s: %w", dir, err)
-		}
+	files := []string{m.Paths.Socket, m.Paths.PIDFile, m.Paths.Log, m.Paths.Log + supervisor.RotatedSuffix, m.Paths.Binary,
+		m.statePath(), m.statePath() + ".journal"}
+	for _, name := range stateFiles {
+		files = append(files, filepath.Join(m.Paths.StateDir, name))
 	}
-	for _, f := range []string{m.Paths.Log, m.Paths.Binary} {
+	for _, f := range files {
 		if err := removeIfExists(f); err != nil {
 			return err
 		}
 	}
+	// Temp files of the atomic writes (the store's snapshot, the ledgers) that a crash left.
+	for _, pattern := range stateTempFiles {
+		matches, _ := filepath.Glob(filepath.Join(m.Paths.StateDir, pattern))
+		for _, f := range matches {
+			if err := removeIfExists(f); err != nil {
+				return err
+			}
+		}
+	}
+	for _, dir := range []string{m.Paths.RunDir, m.Paths.StateDir} {
+		if err := removeEmptyDir(dir); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// stateFiles are the files the agent writes in its state directory besides the store's snapshot
+// and journal (agent/store): the ledgers of what it changed on the host (agent/ipvs, rshost,
+// handover).
+var stateFiles = []string{
+	"ipvs-owned.json", "ipvs-sysctls.json", "rshost.json", "rshost-sysctls.json", "handover-sysctls.json",
+}
+
+// stateTempFiles match the temp files of the agent's atomic writes in its state directory
+// (store.Save's ".state-*.json", netconf's ledgers' ".NAME.*").
+var stateTempFiles = []string{".state-*.json", ".ipvs-owned.json.*", ".ipvs-sysctls.json.*", ".rshost.json.*", ".rshost-sysctls.json.*", ".handover-sysctls.json.*"}
+
+// removeEmptyDir removes dir if it exists and is empty; a directory that still holds something
+// (not the agent's, or shared like /run) stays.
+func removeEmptyDir(dir string) error {
+	err := os.Remove(dir)
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
+		return nil
+	}
+	if errors.Is(err, syscall.EBUSY) { // a mount point
+		return nil
+	}
+	return fmt.Errorf("remove %s: %w", dir, err)
 }
 
 func removeIfExists(path string) error {

@@ -258,3 +258,146 @@ func TestStartFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestUninstallRemovesOnlyTheAgentsFiles: `lvs-agent uninstall --socket /run/x.sock` made the
+// agent's run directory /run, and Uninstall removed it whole. Now it removes the agent's files
+// and a directory only once nothing else is left in it.
+func TestUninstallRemovesOnlyTheAgentsFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	shared := filepath.Join(dir, "run")    // as /run: others' files beside the socket
+	sharedLib := filepath.Join(dir, "lib") // as /var/lib for --state /var/lib/state.json
+	p := Paths{
+		Binary:     filepath.Join(dir, "sbin", "lvs-agent"),
+		StateDir:   sharedLib,
+		RunDir:     shared,
+		Socket:     filepath.Join(shared, "x.sock"),
+		PIDFile:    filepath.Join(shared, "supervisor.pid"),
+		Log:        filepath.Join(sharedLib, "agent.log"),
+		SystemdDir: filepath.Join(dir, "systemd"),
+	}
+	others := []string{filepath.Join(shared, "sshd.pid"), filepath.Join(shared, "lock", "other"), filepath.Join(sharedLib, "dpkg", "status")}
+	agents := []string{p.Binary, p.Socket, p.PIDFile, p.Log, p.Log + ".1", filepath.Join(sharedLib, "state.json"), filepath.Join(sharedLib, "state.json.journal"),
+		filepath.Join(sharedLib, "ipvs-owned.json"), filepath.Join(sharedLib, ".state-123.json")}
+	for _, f := range append(others, agents...) {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := &Manager{Paths: p, Init: InitSupervisor}
+	if err := m.Uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range others {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("uninstall removed %s, which is not the agent's: %v", f, err)
+		}
+	}
+	for _, f := range agents {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("uninstall left the agent's %s (%v)", f, err)
+		}
+	}
+	// Once nothing else is in them, the directories go too.
+	for _, f := range others {
+		if err := os.RemoveAll(filepath.Dir(f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(filepath.Join(shared, "sshd.pid")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	if err := m.Uninstall(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{shared, sharedLib} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("empty agent directory %s left (%v)", d, err)
+		}
+	}
+}
+
+// TestLogIsNeverFollowed: a symlink, a FIFO or someone else's file at the log's path (keepalived's
+// CVE-2018-19044) makes start fail with a message naming it; the link's target is not created.
+func TestLogIsNeverFollowed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("symlink", func(t *testing.T) {
+		t.Parallel()
+		p := tempPaths(t)
+		buildAgent(t, p)
+		target := filepath.Join(t.TempDir(), "shadow")
+		if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, p.Log); err != nil {
+			t.Fatal(err)
+		}
+		m := &Manager{Paths: p, Init: InitSupervisor, ReadyTimeout: 5 * time.Second}
+		_, err := m.Start(ctx, false)
+		if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("start with a symlinked log: %v, want a refusal naming the link", err)
+		}
+		if _, err := os.Stat(target); !os.IsNotExist(err) {
+			t.Errorf("the agent wrote through the symlink: %s exists (%v)", target, err)
+		}
+	})
+	t.Run("fifo", func(t *testing.T) {
+		t.Parallel()
+		p := tempPaths(t)
+		if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p.Log, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		m := &Manager{Paths: p, Init: InitSupervisor, ReadyTimeout: time.Second}
+		if _, err := m.Start(ctx, false); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("start with a FIFO as log: %v", err)
+		}
+	})
+	t.Run("hard link", func(t *testing.T) {
+		t.Parallel()
+		p := tempPaths(t)
+		other := filepath.Join(t.TempDir(), "passwd")
+		if err := os.WriteFile(other, []byte("root:x:0:0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(other, p.Log); err != nil {
+			t.Skipf("cannot hard-link across temp dirs: %v", err)
+		}
+		m := &Manager{Paths: p, Init: InitSupervisor, ReadyTimeout: time.Second}
+		if _, err := m.Start(ctx, false); err == nil || !strings.Contains(err.Error(), "hard links") {
+			t.Errorf("start with a hard-linked log: %v", err)
+		}
+		if b, _ := os.ReadFile(other); string(b) != "root:x:0:0\n" {
+			t.Errorf("the linked file changed: %q", b)
+		}
+	})
+	t.Run("not ours", func(t *testing.T) {
+		t.Parallel()
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to chown")
+		}
+		p := tempPaths(t)
+		if err := os.MkdirAll(filepath.Dir(p.Log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p.Log, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p.Log, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		m := &Manager{Paths: p, Init: InitSupervisor, ReadyTimeout: time.Second}
+		if _, err := m.Start(ctx, false); err == nil || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("start with another user's log: %v", err)
+		}
+	})
+}

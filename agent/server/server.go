@@ -118,8 +118,12 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 	if err := os.MkdirAll(filepath.Dir(socketPath), 0o700); err != nil {
 		return fmt.Errorf("create socket dir: %w", err)
 	}
-	if err := os.Chmod(filepath.Dir(socketPath), 0o700); err != nil {
-		return fmt.Errorf("restrict socket dir: %w", err)
+	// The agent's own run directory is narrowed to root even when something else made it; a
+	// directory given with --socket (/run for /run/x.sock) is not the agent's to change.
+	if filepath.Dir(socketPath) == agentapi.RunDir {
+		if err := os.Chmod(agentapi.RunDir, 0o700); err != nil {
+			return fmt.Errorf("restrict socket dir: %w", err)
+		}
 	}
 	_ = os.Remove(socketPath) // a stale socket from a killed run
 	ln, err := net.Listen("unix", socketPath)
@@ -266,9 +270,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // decode reads a JSON body strictly: an unknown field means a newer client, which must not be
 // silently half-understood.
 func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<20))
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, agentapi.MaxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &agentapi.Error{Code: agentapi.CodeValidation, Message: fmt.Sprintf(
+				"request body is larger than %d bytes, the most this agent reads (a whole state of 10,000 real servers takes about 7 MB)", tooBig.Limit)}
+		}
 		return &agentapi.Error{Code: agentapi.CodeValidation, Message: fmt.Sprintf("request body: %v", err)}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,6 +181,11 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"empty name", func(p *agentapi.Pair) { p.Name = "" }, "name"},
 		{"one director", func(p *agentapi.Pair) { p.Directors = p.Directors[:1] }, "directors"},
 		{"no interface", func(p *agentapi.Pair) { p.Directors[1].Interface = "" }, "directors[1].interface"},
+		// "all" and "default" are every interface of the host in net.ipv4.conf: the agent
+		// would change arp_announce and promote_secondaries host-wide.
+		{"interface all", func(p *agentapi.Pair) { p.Directors[0].Interface = "all" }, "directors[0].interface"},
+		{"interface default", func(p *agentapi.Pair) { p.Directors[1].Interface = "default" }, "directors[1].interface"},
+		{"interface with slash", func(p *agentapi.Pair) { p.Directors[1].Interface = "../eth0" }, "directors[1].interface"},
 		{"same hosts", func(p *agentapi.Pair) { p.Directors[1].Host = p.Directors[0].Host }, "directors[1].host"},
 		{"negative timeout", func(p *agentapi.Pair) { p.IPVSTimeouts = &agentapi.IPVSTimeouts{UDP: -1} }, "ipvs_timeouts.udp"},
 	}
@@ -321,5 +327,61 @@ func TestParallelPutsDoNotLoseWrites(t *testing.T) {
 	wg.Wait()
 	if st, _ := h.store.Load(); st.Serial != 20 {
 		t.Fatalf("serial %d after 20 writes", st.Serial)
+	}
+}
+
+// TestSocketDirOfOthersKeepsItsMode: with --socket in a directory the agent did not make (/run
+// for /run/x.sock), the agent leaves the directory's mode alone; it used to chmod it 0700.
+func TestSocketDirOfOthersKeepsItsMode(t *testing.T) {
+	t.Parallel()
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(filepath.Join(t.TempDir(), "state.json"))
+	srv, err := server.New(server.Config{Store: st, Reconciler: &countingReconciler{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	sock := filepath.Join(shared, "x.sock")
+	go func() { done <- srv.Run(ctx, sock) }()
+	for i := 0; i < 200; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(shared)
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("the socket's directory is %v (%v), want it left 0755", fi.Mode().Perm(), err)
+	}
+}
+
+// TestRequestBodyIsBounded: the agent reads at most agentapi.MaxRequestBytes of a request and
+// says so; a whole state of 10,000 real servers (about 7 MB) fits.
+func TestRequestBodyIsBounded(t *testing.T) {
+	t.Parallel()
+	h := start(t, "")
+	body := `{"vips":{"1":{"addresses":["` + strings.Repeat("a", agentapi.MaxRequestBytes) + `"]}}}`
+	req, err := http.NewRequest("PUT", "http://agent"+agentapi.PathState, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(agentapi.HeaderAPIVersion, v1)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e agentapi.Error
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	if resp.StatusCode != 422 || !strings.Contains(e.Message, "larger than") {
+		t.Fatalf("oversized body: %d %+v, want 422 saying the body is too large", resp.StatusCode, e)
 	}
 }

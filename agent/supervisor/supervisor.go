@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -29,6 +30,9 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// StopTimeout is how long the server gets to exit after SIGTERM before SIGKILL.
 	StopTimeout time.Duration
+	// Output takes the server's stdout and stderr (a Log, rotated by size); nil leaves them the
+	// supervisor's own.
+	Output io.Writer
 }
 
 // ErrRunning means another supervisor holds the pid file.
@@ -56,12 +60,39 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer unlock()
+	stdout := os.Stdout
+	if cfg.Output != nil {
+		// One pipe for every run of the server: it writes to the pipe's end (a plain fd, as
+		// any child it starts does), and the supervisor copies what comes to Output.
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("supervisor: log pipe: %w", err)
+		}
+		copied := make(chan struct{})
+		go func() {
+			defer close(copied)
+			_, _ = io.Copy(cfg.Output, pr)
+			pr.Close()
+		}()
+		defer func() {
+			pw.Close()
+			// The last lines; a child of the server that still holds the pipe is not waited for.
+			select {
+			case <-copied:
+			case <-time.After(time.Second):
+			}
+		}()
+		stdout = pw
+	}
 
 	backoff := cfg.MinBackoff
 	for {
 		started := time.Now()
 		cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Stdout, cmd.Stderr = stdout, stdout
+		if cfg.Output == nil {
+			cmd.Stderr = os.Stderr
+		}
 		// Its own process group, so that a kill reaches anything the server started too.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		if err := cmd.Start(); err != nil {

@@ -37,6 +37,17 @@ const (
 	SystemdUnitDir = "/etc/systemd/system"
 )
 
+// Size limits of the API's bodies. Measured (worst case: IPv6 addresses, tunnel forwarding, an
+// https health check with every field on each real server): a whole state (PathState) with 10,000
+// real servers is 6.6 MB of JSON, a batch of MaxBatch real-server writes 0.2 MB; a status of 10,000
+// destinations is of the same order as the state. The limits leave 5x and 10x room.
+const (
+	// MaxRequestBytes bounds a request body the agent reads.
+	MaxRequestBytes = 32 << 20
+	// MaxResponseBytes bounds an answer the client reads.
+	MaxResponseBytes = 64 << 20
+)
+
 // The command-line contract between the provider and the agent binary over SSH.
 const (
 	// ExitAgentNotRunning is dial-stdio's exit status when nothing listens on the socket.
@@ -102,8 +113,8 @@ func (p *Pair) Validate() error {
 		if d.Host == "" {
 			return Invalid(fmt.Sprintf("directors[%d].host", i), "must not be empty")
 		}
-		if d.Interface == "" {
-			return Invalid(fmt.Sprintf("directors[%d].interface", i), "must not be empty")
+		if err := ValidateInterfaceName(d.Interface); err != nil {
+			return Invalid(fmt.Sprintf("directors[%d].interface", i), err.Error())
 		}
 	}
 	if p.Directors[0].Host == p.Directors[1].Host {
@@ -117,6 +128,33 @@ func (p *Pair) Validate() error {
 			if v < 0 {
 				return Invalid("ipvs_timeouts."+name, "must not be negative")
 			}
+		}
+	}
+	return nil
+}
+
+// MaxInterfaceNameLen is the longest Linux interface name (IFNAMSIZ - 1).
+const MaxInterfaceNameLen = 15
+
+// ValidateInterfaceName reports why name cannot be the name of one network interface. Besides
+// what the kernel refuses (dev_valid_name: empty, longer than 15 bytes, ".", "..", '/', ':' or
+// white space), it refuses "all" and "default": under /proc/sys/net/*/conf they are not an
+// interface but every interface (and the template of new ones), so a sysctl the agent sets on
+// "the interface" would change the whole host.
+func ValidateInterfaceName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("must not be empty")
+	case len(name) > MaxInterfaceNameLen:
+		return fmt.Errorf("%q is longer than %d bytes, the longest Linux interface name", name, MaxInterfaceNameLen)
+	case name == "." || name == "..":
+		return fmt.Errorf("%q is not a Linux interface name", name)
+	case name == "all" || name == "default":
+		return fmt.Errorf("%q is not an interface: net.ipv4.conf.%s stands for every interface of the host; name the interface itself, e.g. eth0", name, name)
+	}
+	for _, r := range name {
+		if r == '/' || r == ':' || r <= ' ' || r > '~' {
+			return fmt.Errorf("%q is not a Linux interface name: printable ASCII without '/', ':' or white space", name)
 		}
 	}
 	return nil

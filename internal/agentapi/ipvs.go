@@ -250,6 +250,18 @@ const (
 	FamilyInet6 = "inet6"
 )
 
+// The agent's own firewall marks: after a planned takeover the new master marks the connections
+// it does not know (agent/handover) and an IPVS fwmark service with a mark of this range takes them
+// back to the old master; the agent removes every such service it finds. A virtual server may not
+// use a mark of the range.
+const (
+	ReservedFWMarkBase uint32 = 0x4c560000 // "LV"
+	ReservedFWMarkMask uint32 = 0xffff0000
+)
+
+// IsReservedFWMark reports whether mark is in the agent's own range (ReservedFWMarkBase).
+func IsReservedFWMark(mark uint32) bool { return mark&ReservedFWMarkMask == ReservedFWMarkBase }
+
 // MaxPersistenceTimeoutS bounds persistence.timeout: the kernel keeps it in jiffies in 32 bits.
 const MaxPersistenceTimeoutS = 30 * 24 * 3600
 
@@ -416,6 +428,10 @@ func (vs *VirtualServer) Validate() error {
 	if vs.IsFWMark() {
 		if vs.Protocol != "" || vs.Address != "" || vs.Port != 0 {
 			return Invalid("fwmark", "a fwmark service has no protocol, address or port: the mark selects the packets")
+		}
+		if IsReservedFWMark(vs.FWMark) {
+			return Invalid("fwmark", fmt.Sprintf("%d (%#x) is in %#x-%#x, the marks lvs-agent keeps for its own handover services after a planned takeover (it removes any service there); choose a mark outside that range",
+				vs.FWMark, vs.FWMark, ReservedFWMarkBase, ReservedFWMarkBase|^ReservedFWMarkMask))
 		}
 		switch vs.Family {
 		case FamilyInet, "":

@@ -129,8 +129,8 @@ func (v *VIP) Validate() error {
 		return Invalid("preempt_delay", "must be between 0 and 1h")
 	}
 	for i, t := range v.TrackInterfaces {
-		if t.Name == "" {
-			return Invalid(fmt.Sprintf("track_interfaces[%d].name", i), "must not be empty")
+		if err := ValidateInterfaceName(t.Name); err != nil {
+			return Invalid(fmt.Sprintf("track_interfaces[%d].name", i), err.Error())
 		}
 		if t.Weight < -253 || t.Weight > 253 {
 			return Invalid(fmt.Sprintf("track_interfaces[%d].weight", i), "must be between -253 and 253")

@@ -55,6 +55,7 @@ func batchItem(method, path string, hdr http.Header, body []byte) agentapi.Batch
 
 // submit sends a write, batched with concurrent ones, and returns its own answer.
 func (c *Client) submit(ctx context.Context, it agentapi.BatchItem) (int, []byte, error) {
+	started := time.Now()
 	q := &queuedWrite{ctx: ctx, item: it, done: make(chan writeAnswer, 1)}
 	b := &c.batch
 	b.mu.Lock()
@@ -68,7 +69,7 @@ func (c *Client) submit(ctx context.Context, it agentapi.BatchItem) (int, []byte
 	case a := <-q.done:
 		return a.status, a.body, a.err
 	case <-ctx.Done():
-		return 0, nil, &TransportError{Host: c.host, Err: ctx.Err()}
+		return 0, nil, timeoutError(ctx, c.host, it.Method+" "+it.Path, started)
 	}
 }
 

@@ -38,11 +38,29 @@ var ErrUnreachable = errors.New("agent not reachable")
 // stream to it broke.
 type TransportError struct {
 	Host string
+	Op   string // "PUT /v1/vips/7"; empty when not known
 	Err  error
 }
 
 func (e *TransportError) Error() string {
+	if e.Op != "" {
+		return fmt.Sprintf("agent on %s did not answer %s: %v", e.Host, e.Op, e.Err)
+	}
 	return fmt.Sprintf("agent on %s did not answer: %v", e.Host, e.Err)
+}
+
+// DefaultTimeout bounds a request whose context has no deadline of its own: no call waits
+// forever on a stuck agent or a stalled SSH stream. The provider's resources pass their
+// `timeouts` as the context's deadline.
+const DefaultTimeout = 5 * time.Minute
+
+// timeoutError says how long the client waited, for a host and operation.
+func timeoutError(ctx context.Context, host, op string, started time.Time) error {
+	err := ctx.Err()
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("no answer within %v (the operation's timeout; see the resource's timeouts block): %w", time.Since(started).Round(time.Millisecond), err)
+	}
+	return &TransportError{Host: host, Op: op, Err: err}
 }
 
 func (e *TransportError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
@@ -130,6 +148,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 
 // doWith is do with extra request headers.
 func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, in, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
 	var body []byte
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -178,9 +201,11 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, hdr http.He
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	op := method + " " + path
+	started := time.Now()
 	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, rd)
 	if err != nil {
-		return 0, nil, &TransportError{Host: c.host, Err: err}
+		return 0, nil, &TransportError{Host: c.host, Op: op, Err: err}
 	}
 	for k, v := range hdr {
 		req.Header[k] = v
@@ -191,12 +216,21 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, hdr http.He
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, nil, &TransportError{Host: c.host, Err: err}
+		if ctx.Err() != nil {
+			return 0, nil, timeoutError(ctx, c.host, op, started)
+		}
+		return 0, nil, &TransportError{Host: c.host, Op: op, Err: err}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, agentapi.MaxResponseBytes+1))
 	if err != nil {
-		return 0, nil, &TransportError{Host: c.host, Err: err}
+		if ctx.Err() != nil {
+			return 0, nil, timeoutError(ctx, c.host, op, started)
+		}
+		return 0, nil, &TransportError{Host: c.host, Op: op, Err: err}
+	}
+	if len(b) > agentapi.MaxResponseBytes {
+		return 0, nil, &TransportError{Host: c.host, Op: op, Err: fmt.Errorf("answer is larger than %d bytes, the most this client reads; stopped reading", agentapi.MaxResponseBytes)}
 	}
 	return resp.StatusCode, b, nil
 }

@@ -40,8 +40,9 @@ var stagePath = path.Dir(agentapi.BinaryPath) + "/.lvs-agent.new"
 
 // SudoCommands are the only commands a non-root login runs as root, each as
 // `sudo -n -- ARGV...`:
-//   - the upload: install(1) writes stdin to stagePath, and mv renames it over the binary once
-//     its checksum was checked (as the login user: the staged file is world-readable);
+//   - the upload: install(1) writes stdin to stagePath; once its checksum was checked (as the
+//     login user: the staged file is world-readable) sync(1) makes it durable, mv renames it
+//     over the binary, and sync makes the rename durable;
 //   - the agent's own install, install --restart, stop, uninstall and dial-stdio.
 //
 // Nothing else runs as root: the probe and the checksum run as the login user.
@@ -51,7 +52,9 @@ var stagePath = path.Dir(agentapi.BinaryPath) + "/.lvs-agent.new"
 func SudoCommands() [][]string {
 	return [][]string{
 		{"install", "-D", "-m", "0755", "/dev/stdin", stagePath},
+		{"sync", stagePath},
 		{"mv", "-f", stagePath, agentapi.BinaryPath},
+		{"sync", path.Dir(agentapi.BinaryPath)},
 		{agentapi.BinaryPath, "install"},
 		{agentapi.BinaryPath, "install", "--restart"},
 		{agentapi.BinaryPath, "stop"},
@@ -77,7 +80,7 @@ func SudoersRule(user string) string {
 
 // ruleBins are the paths sudoers must name for the commands SudoCommands runs by name (on a
 // system without merged /usr, mv may be /bin/mv: `command -v mv` as root tells).
-var ruleBins = map[string]string{"install": "/usr/bin/install", "mv": "/usr/bin/mv"}
+var ruleBins = map[string]string{"install": "/usr/bin/install", "mv": "/usr/bin/mv", "sync": "/usr/bin/sync"}
 
 // asRoot is argv run as root: unchanged for root, `sudo -n -- argv` for other users (-n makes a
 // missing rule an error instead of a prompt that would hang the run). sshx recognises `sudo -n`
@@ -189,7 +192,7 @@ func Install(ctx context.Context, h Host) (Result, error) {
 // run, and the next upload replaces it.
 func upload(ctx context.Context, h Host, a *bundle.Agent, hostGzip bool) error {
 	cmds := SudoCommands()
-	write, rename := h.asRoot(cmds[0]...), h.asRoot(cmds[1]...)
+	write, syncStage, rename, syncDir := h.asRoot(cmds[0]...), h.asRoot(cmds[1]...), h.asRoot(cmds[2]...), h.asRoot(cmds[3]...)
 	payload, receive := a.Gzip, "gzip -dc | "+write
 	if payload == nil || !hostGzip {
 		raw, err := a.Binary()
@@ -202,19 +205,40 @@ func upload(ctx context.Context, h Host, a *bundle.Agent, hostGzip bool) error {
 	if h.isRoot() {
 		discard = "rm -f " + stagePath
 	}
-	script := fmt.Sprintf(`set -e
+	script := uploadScript(a.SHA256, receive, uploadSteps{stage: stagePath, discard: discard, syncStage: syncStage, rename: rename, syncDir: syncDir})
+	_, _, err := h.Runner.Run(ctx, "sh -c "+shellQuote(script), bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, h.sudoHint(err))
+	}
+	return nil
+}
+
+// uploadSteps are the commands of an upload's host side, each a shell command line (through
+// sudo for a non-root login).
+type uploadSteps struct {
+	stage     string // the staged file receive wrote
+	discard   string // removes a staged file that failed its checksum (":" when it cannot)
+	syncStage string // fsyncs the staged file
+	rename    string // renames it over the binary
+	syncDir   string // fsyncs the binary's directory
+}
+
+// uploadScript is the host side of upload: receive (a command writing stdin's binary to the
+// staged file), check its sha256, fsync it, rename it over the binary and fsync the directory,
+// so that after a power cut the binary is the old agent or the whole new one, never an empty
+// or partial file that the rename made durable before the data (ext4 and xfs may write the
+// rename first). `sync FILE` is coreutils' (8.24 and later) and busybox's fsync of FILE.
+func uploadScript(sha256, receive string, st uploadSteps) string {
+	return fmt.Sprintf(`set -e
 %[1]s
 if ! echo "%[2]s  %[3]s" | sha256sum -c --status; then
   %[4]s
   echo "checksum of the uploaded agent does not match: transfer corrupted" >&2
   exit 65
 fi
-%[5]s`, receive, a.SHA256, stagePath, discard, rename)
-	_, _, err := h.Runner.Run(ctx, "sh -c "+shellQuote(script), bytes.NewReader(payload))
-	if err != nil {
-		return fmt.Errorf("upload lvs-agent (linux/%s, %d bytes) to %s:%s: %w", a.Arch, len(payload), h.Address, agentapi.BinaryPath, h.sudoHint(err))
-	}
-	return nil
+%[5]s
+%[6]s
+%[7]s`, receive, sha256, st.stage, st.discard, st.syncStage, st.rename, st.syncDir)
 }
 
 // ErrNotInstalled is returned by Uninstall when there was no agent to remove.

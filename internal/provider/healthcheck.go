@@ -73,9 +73,10 @@ func healthCheckSchema(what string) schema.SingleNestedAttribute {
 			"expected_body":   opt("http/https: RE2 regular expression the body must match."),
 			"tls_server_name": opt("https: TLS server name (SNI) and name to verify."),
 			"tls_verify":      schema.BoolAttribute{Optional: true, MarkdownDescription: "https: verify the certificate against the director's CA store. Default `false`, as keepalived."},
-			"command":         opt("exec: command line run with `/bin/sh -c` on the director; exit status 0 is up (keepalived's MISC_CHECK). It sees the real server in `LVS_RS_ADDRESS` and `LVS_RS_PORT`, the address it should check in `LVS_CHECK_ADDRESS` and `LVS_CHECK_PORT` (with `connect_*` applied), and the virtual server in `LVS_VS`; on timeout its whole process group is killed."),
-			"query_name":      opt("dns: name to query."),
-			"query_type":      opt("dns: record type. Default `A`."),
+			"command": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "exec: command line run with `/bin/sh -c` on the director; exit status 0 is up (keepalived's MISC_CHECK). It sees the real server in `LVS_RS_ADDRESS` and `LVS_RS_PORT`, the address it should check in `LVS_CHECK_ADDRESS` and `LVS_CHECK_PORT` (with `connect_*` applied), and the virtual server in `LVS_VS`; on timeout its whole process group is killed. " +
+				"Sensitive (it may carry credentials): hidden in plans and logs, kept in state."},
+			"query_name": opt("dns: name to query."),
+			"query_type": opt("dns: record type. Default `A`."),
 		},
 	}
 }

@@ -88,7 +88,7 @@ func (p *lvsProvider) Metadata(_ context.Context, _ provider.MetadataRequest, re
 
 func connectionAttributes(sensitiveNote string) map[string]schema.Attribute {
 	return map[string]schema.Attribute{
-		"user":             schema.StringAttribute{Optional: true, MarkdownDescription: "SSH user. Default `root` (env `LVS_SSH_USER`). Other users run the agent's seven root commands through `sudo -n`, so they need the `NOPASSWD` sudoers rule for exactly those commands that the provider documentation gives."},
+		"user":             schema.StringAttribute{Optional: true, MarkdownDescription: "SSH user. Default `root` (env `LVS_SSH_USER`). Other users run the agent's nine root commands through `sudo -n`, so they need the `NOPASSWD` sudoers rule for exactly those commands that the provider documentation gives."},
 		"port":             schema.Int64Attribute{Optional: true, MarkdownDescription: "SSH port. Default `22` (env `LVS_SSH_PORT`)."},
 		"private_key":      schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Private key in PEM/OpenSSH format (env `LVS_SSH_PRIVATE_KEY`). " + sensitiveNote},
 		"private_key_file": schema.StringAttribute{Optional: true, MarkdownDescription: "Path of a private key file, read by the provider (env `LVS_SSH_PRIVATE_KEY_FILE`)."},

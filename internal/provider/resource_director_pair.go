@@ -106,7 +106,7 @@ func (r *directorPairResource) Schema(_ context.Context, _ resource.SchemaReques
 					"interface": schema.StringAttribute{
 						Required:            true,
 						MarkdownDescription: "Network interface that carries the VIPs and VRRP on this director, e.g. `eth0`.",
-						Validators:          []validatorString{stringvalidator.RegexMatches(ifnameRegexp, "must be a Linux interface name: 1-15 characters, no '/', ':' or white space")},
+						Validators:          []validatorString{interfaceName{}},
 					},
 					"agent_version": schema.StringAttribute{
 						Computed:            true,

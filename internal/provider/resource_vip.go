@@ -163,7 +163,7 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 				Optional:            true,
 				MarkdownDescription: "Links whose state the VIP follows. A link down puts the director in FAULT (weight 0) or lowers its priority by `weight`.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":   schema.StringAttribute{Required: true, MarkdownDescription: "Interface name."},
+					"name":   schema.StringAttribute{Required: true, MarkdownDescription: "Interface name, e.g. `eth1` (not `all` or `default`).", Validators: []validatorString{interfaceName{}}},
 					"weight": schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while the link is down (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
 				}},
 			},
@@ -172,7 +172,7 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 				MarkdownDescription: "Commands run on each director; exit status 0 is success. After `fall` failures the director goes to FAULT (weight 0) or its priority changes by `weight`; after `rise` successes it is restored. This is how a VIP follows a healthy nginx or haproxy.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":     schema.StringAttribute{Required: true, MarkdownDescription: "Name, unique in this VIP (shown in status and logs)."},
-					"command":  schema.StringAttribute{Required: true, MarkdownDescription: "Command line, run with `/bin/sh -c` as root on the director."},
+					"command":  schema.StringAttribute{Required: true, Sensitive: true, MarkdownDescription: "Command line, run with `/bin/sh -c` as root on the director. Sensitive (it may carry credentials): hidden in plans and logs, kept in state."},
 					"interval": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("2s"), MarkdownDescription: "Time between runs. Default `2s`."},
 					"timeout":  schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("2s"), MarkdownDescription: "A run still going after this is killed and counts as a failure. Default `2s`."},
 					"weight":   schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while failing (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
@@ -181,12 +181,13 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 				}},
 			},
 			"notify": schema.SingleNestedAttribute{
-				Optional:            true,
-				MarkdownDescription: "Commands run on a director when this VIP's state changes there, with the new state (`MASTER`, `BACKUP`, `FAULT`) as last argument and `LVS_VRRP_STATE`, `LVS_VRRP_VRID` in the environment.",
+				Optional: true,
+				MarkdownDescription: "Commands run on a director when this VIP's state changes there, with the new state (`MASTER`, `BACKUP`, `FAULT`) as last argument and `LVS_VRRP_STATE`, `LVS_VRRP_VRID` in the environment. " +
+					"They are sensitive (they may carry credentials): hidden in plans and logs, kept in state.",
 				Attributes: map[string]schema.Attribute{
-					"master": schema.StringAttribute{Optional: true, MarkdownDescription: "Run on becoming master."},
-					"backup": schema.StringAttribute{Optional: true, MarkdownDescription: "Run on becoming backup."},
-					"fault":  schema.StringAttribute{Optional: true, MarkdownDescription: "Run on entering FAULT."},
+					"master": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Run on becoming master. Sensitive."},
+					"backup": schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Run on becoming backup. Sensitive."},
+					"fault":  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Run on entering FAULT. Sensitive."},
 				},
 			},
 			"status": schema.ListAttribute{

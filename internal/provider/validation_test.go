@@ -29,6 +29,12 @@ func TestValidation(t *testing.T) {
   directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)Attribute name must be 1-63 letters`},
 		{"bad interface", pair(`name = "edge"
   directors = [{ host = "198.51.100.11", interface = "eth0:1" }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)directors\[0\].interface.*Linux interface name`},
+		{"interface all", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "all" }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)directors\[0\].interface.*"all"\s+is\s+not\s+an\s+interface`},
+		{"interface default", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "default" }]`), `(?s)directors\[1\].interface.*"default"\s+is\s+not\s+an\s+interface`},
+		{"interface dotdot", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = ".." }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)directors\[0\].interface.*not\s+a\s+Linux\s+interface\s+name`},
 		{"bad host", pair(`name = "edge"
   directors = [{ host = "198.51.100.11/24", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)directors\[0\].host.*IPv4 or IPv6 address`},
 		{"negative timeout", pair(`name = "edge"
@@ -66,6 +72,9 @@ func TestValidation(t *testing.T) {
 		{"multicast address", vip(`addresses = ["224.0.0.18"]
   virtual_router_id = 91`), `(?s)addresses\[0\].*cannot be a VIP`},
 		{"bad pair id", hcl(provider, `resource "lvs_vip" "v" {`, `  director_pair_id = "edge"`, `  addresses = ["198.51.100.100"]`, `  virtual_router_id = 9`, `}`), `(?s)director_pair_id.*want NAME@HOST1,HOST2`},
+		{"track all", vip(`addresses = ["198.51.100.100"]
+  virtual_router_id = 91
+  track_interfaces = [{ name = "all" }]`), `(?s)track_interfaces\[0\].name.*"all"\s+is\s+not\s+an\s+interface`},
 		{"script rise 0", vip(`addresses = ["198.51.100.100"]
   virtual_router_id = 91
   track_scripts = [{ name = "nginx", command = "pidof nginx", rise = 0 }]`), `(?s)track_scripts\[0\].rise.*at least 1`},
@@ -88,6 +97,7 @@ func TestValidation(t *testing.T) {
   port = 0`), `(?s)port.*needs persistence`},
 		{"fwmark with address", vs(`address = "198.51.100.100"
   fwmark = 7`), `(?s)fwmark.*has no protocol, address or port`},
+		{"handover fwmark", vs(`fwmark = 1280704513`), `(?s)fwmark.*handover\s+services`},
 		{"http fields on tcp check", vs(`address = "198.51.100.100"
   port = 80
   health_check = { type = "tcp", path = "/healthz" }`), `(?s)health_check.path.*do not apply to a tcp check`},

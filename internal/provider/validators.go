@@ -1,10 +1,13 @@
 package provider
 
 import (
+	"context"
+	"fmt"
 	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 )
 
@@ -15,10 +18,54 @@ type (
 )
 
 var (
-	nameRegexp   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	hostRegexp   = regexp.MustCompile(`^[A-Za-z0-9.:_-]+$`)
-	ifnameRegexp = regexp.MustCompile(`^[^/:\s]{1,15}$`)
+	nameRegexp = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	hostRegexp = regexp.MustCompile(`^[A-Za-z0-9.:_-]+$`)
 )
 
 // remoteUnreachable matches errors of an agent that did not answer at all.
 var remoteUnreachable = agentclient.ErrUnreachable
+
+// interfaceName checks a Linux interface name with the agent's own rule
+// (agentapi.ValidateInterfaceName), so that "all" or "default", which stand for every interface
+// of the host in its sysctls, fail at plan time.
+type interfaceName struct{}
+
+func (interfaceName) Description(context.Context) string {
+	return fmt.Sprintf("a Linux interface name: 1-%d bytes of printable ASCII, no '/', ':' or white space, not '.', '..', 'all' or 'default'", agentapi.MaxInterfaceNameLen)
+}
+
+func (v interfaceName) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (interfaceName) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := agentapi.ValidateInterfaceName(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Interface Name", "Attribute "+req.Path.String()+" must be a Linux interface name: "+err.Error())
+	}
+}
+
+// fwmarkRange checks a virtual server's firewall mark: 1-4294967295 and outside the range the
+// agent keeps for its handover services (agentapi.IsReservedFWMark).
+type fwmarkRange struct{}
+
+func (fwmarkRange) Description(context.Context) string {
+	return fmt.Sprintf("1-4294967295, outside %#x-%#x (reserved by lvs-agent)", agentapi.ReservedFWMarkBase, agentapi.ReservedFWMarkBase|^agentapi.ReservedFWMarkMask)
+}
+
+func (v fwmarkRange) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (fwmarkRange) ValidateInt64(_ context.Context, req validator.Int64Request, resp *validator.Int64Response) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	m := req.ConfigValue.ValueInt64()
+	switch {
+	case m < 1 || m > 4294967295:
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Firewall Mark", fmt.Sprintf("Attribute %s must be from 1 to 4294967295, got %d", req.Path, m))
+	case agentapi.IsReservedFWMark(uint32(m)):
+		resp.Diagnostics.AddAttributeError(req.Path, "Reserved Firewall Mark", fmt.Sprintf(
+			"Attribute %s: %d (%#x) is in %#x-%#x, the marks lvs-agent keeps for its own handover services after a planned takeover (the agent removes any IPVS service with such a mark); choose a mark outside that range",
+			req.Path, m, m, agentapi.ReservedFWMarkBase, agentapi.ReservedFWMarkBase|^agentapi.ReservedFWMarkMask))
+	}
+}

@@ -179,6 +179,8 @@ func supervise(args []string) error {
 	var c common
 	fs := flags("supervise", &c)
 	pidFile := fs.String("pid-file", agentapi.SupervisorPID, "supervisor pid file")
+	logPath := fs.String("log", "", "log file for the supervisor and the server, rotated by size (default: stderr)")
+	logMax := fs.Int64("log-max-bytes", supervisor.DefaultLogMaxBytes, "size at which the log file moves to LOG.1")
 	_ = fs.Parse(args)
 	self, err := os.Executable()
 	if err != nil {
@@ -186,12 +188,29 @@ func supervise(args []string) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	return supervisor.Run(ctx, supervisor.Config{
+	var out io.Writer = os.Stderr
+	var logFile *supervisor.Log
+	if *logPath != "" {
+		if logFile, err = supervisor.OpenLog(*logPath, *logMax); err != nil {
+			return err
+		}
+		defer func() { _ = logFile.Close() }()
+		out = logFile
+	}
+	log := slog.New(slog.NewJSONHandler(out, nil))
+	cfg := supervisor.Config{
 		Command: []string{self, "serve", "--socket", c.socket, "--state", c.state},
 		PIDFile: *pidFile,
 		Logger:  log,
-	})
+	}
+	if logFile != nil {
+		cfg.Output = logFile
+	}
+	err = supervisor.Run(ctx, cfg)
+	if err != nil {
+		log.Error("supervisor", "err", err)
+	}
+	return err
 }
 
 // dialStdio copies stdin to the socket and the socket to stdout, like `docker system dial-stdio`.
@@ -329,6 +348,7 @@ func manager(c common) (*hostinstall.Manager, error) {
 	m.Paths.Socket = c.socket
 	m.Paths.RunDir = filepath.Dir(c.socket)
 	m.Paths.StateDir = filepath.Dir(c.state)
+	m.Paths.State = c.state
 	if m.Paths.Socket != agentapi.SocketPath {
 		// A non-default layout (tests): keep every file of the agent under it.
 		m.Paths.PIDFile = filepath.Join(m.Paths.RunDir, "supervisor.pid")

@@ -1,0 +1,74 @@
+package agentapi_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+)
+
+func TestValidateInterfaceName(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"eth0", "lo", "ens3", "bond0.100", "br-lan", "veth_a1", "a", "abcdefghijklmno"} {
+		if err := agentapi.ValidateInterfaceName(ok); err != nil {
+			t.Errorf("ValidateInterfaceName(%q) = %v, want nil", ok, err)
+		}
+	}
+	// "all" and "default" are not interfaces but every interface of the host in
+	// net.ipv4.conf.*: the agent would change arp_announce and promote_secondaries host-wide.
+	for _, bad := range []string{"", "all", "default", ".", "..", "eth0/1", "../all", "eth0:1", "eth 0", "eth0\n", "eth\t0", "abcdefghijklmnop", "é0"} {
+		if err := agentapi.ValidateInterfaceName(bad); err == nil {
+			t.Errorf("ValidateInterfaceName(%q) accepted", bad)
+		}
+	}
+}
+
+func validPair() *agentapi.Pair {
+	return &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}
+}
+
+func fieldOf(t *testing.T, err error) string {
+	t.Helper()
+	var e *agentapi.Error
+	if !errors.As(err, &e) || e.Code != agentapi.CodeValidation {
+		t.Fatalf("got %v, want a validation error", err)
+	}
+	return e.Field
+}
+
+func TestInterfaceNamesAreValidated(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"all", "default", "..", "eth0/x"} {
+		p := validPair()
+		p.Directors[1].Interface = name
+		if f := fieldOf(t, p.Validate()); f != "directors[1].interface" {
+			t.Errorf("pair with interface %q: field %q", name, f)
+		}
+		v := &agentapi.VIP{VRID: 9, Version: 3, Addresses: []string{"198.51.100.100"}, Priorities: [2]int{150, 100}, AdvertIntervalCS: 100,
+			TrackInterfaces: []agentapi.TrackInterface{{Name: "eth1"}, {Name: name}}}
+		if f := fieldOf(t, v.Validate()); f != "track_interfaces[1].name" {
+			t.Errorf("VIP tracking %q: field %q", name, f)
+		}
+	}
+	if err := validPair().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandoverFWMarksAreReserved(t *testing.T) {
+	t.Parallel()
+	for _, mark := range []uint32{0x4c560000, 0x4c560001, 0x4c5600ff, 0x4c56ffff} {
+		vs := &agentapi.VirtualServer{VRID: 9, FWMark: mark, Family: "inet", Scheduler: "wlc", ForwardingMethod: "dr"}
+		err := vs.Validate()
+		if f := fieldOf(t, err); f != "fwmark" || !strings.Contains(err.Error(), "handover") {
+			t.Errorf("fwmark %#x: %v, want a refusal on fwmark that says why", mark, err)
+		}
+	}
+	for _, mark := range []uint32{1, 0x4c55ffff, 0x4c570000, 0xffffffff} {
+		vs := &agentapi.VirtualServer{VRID: 9, FWMark: mark, Family: "inet", Scheduler: "wlc", ForwardingMethod: "dr"}
+		if err := vs.Validate(); err != nil {
+			t.Errorf("fwmark %#x: %v", mark, err)
+		}
+	}
+}
