@@ -113,10 +113,31 @@ func (c *dnsChecker) match(msg []byte, id uint16) (dnsmessage.RCode, bool) {
 	if err != nil {
 		return 0, false
 	}
-	if q.Type != c.question.Type || q.Class != c.question.Class || !strings.EqualFold(q.Name.String(), c.question.Name.String()) {
+	if q.Type != c.question.Type || q.Class != c.question.Class || !dnsNameEqual(q.Name, c.question.Name) {
 		return 0, false
 	}
 	return h.RCode, true
+}
+
+// dnsNameEqual compares names as DNS does (RFC 4343): A-Z and a-z are equal, every other byte
+// only to itself. (strings.EqualFold folds Unicode: "K." would answer a query for "k.".)
+func dnsNameEqual(a, b dnsmessage.Name) bool {
+	if a.Length != b.Length {
+		return false
+	}
+	for i := range int(a.Length) {
+		x, y := a.Data[i], b.Data[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func rcodeName(r dnsmessage.RCode) string {

@@ -216,8 +216,10 @@ func readStatus(br *bufio.Reader) (int, error) {
 		}
 		return 0, errors.New(ioReason(err))
 	}
-	// "HTTP/1.1 200" at least; the reason phrase may be empty.
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' ||
+	// "HTTP/1.1 200" at least (RFC 9112 §4: "HTTP/1." DIGIT SP 3DIGIT); the reason phrase may
+	// be empty.
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || !isDigit(line[7]) || line[8] != ' ' ||
+		!isDigit(line[9]) || !isDigit(line[10]) || !isDigit(line[11]) ||
 		(len(line) > 12 && line[12] != ' ' && line[12] != '\r' && line[12] != '\n') {
 		return 0, fmt.Errorf("not an HTTP/1.x status line: %q", bytes.TrimSpace(line[:min(len(line), 40)]))
 	}
@@ -227,6 +229,8 @@ func readStatus(br *bufio.Reader) (int, error) {
 	}
 	return code, nil
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func (c *httpChecker) statusOK(code int) bool {
 	for _, r := range c.status {

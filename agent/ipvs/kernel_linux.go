@@ -108,8 +108,12 @@ func (c *conn) recv() ([]nlmsg, error) {
 	if rflags&unix.MSG_TRUNC != 0 {
 		return nil, errors.New("ipvs: netlink message truncated")
 	}
+	return splitMessages(c.buf[:n])
+}
+
+// splitMessages splits a datagram from a netlink socket into its messages, copying their data.
+func splitMessages(b []byte) ([]nlmsg, error) {
 	var out []nlmsg
-	b := c.buf[:n]
 	for len(b) >= unix.NLMSG_HDRLEN {
 		l := int(binary.NativeEndian.Uint32(b))
 		if l < unix.NLMSG_HDRLEN || l > len(b) {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -50,7 +51,14 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 			defer item.arrive(nil) // answered without a write: no longer holds the others back
 			rec := &recorder{header: http.Header{}, code: http.StatusOK}
 			s.handler().ServeHTTP(rec, req)
-			out.Responses[i] = agentapi.BatchResult{Status: rec.code, Body: bytes.TrimSpace(rec.body.Bytes())}
+			body := bytes.TrimSpace(rec.body.Bytes())
+			if len(body) > 0 && !json.Valid(body) {
+				// ServeMux's own answers (a redirect to the clean path, 405) are plain text: a
+				// RawMessage that is not JSON would fail the whole response's encoding, after
+				// its 200 went out.
+				body, _ = json.Marshal(string(body))
+			}
+			out.Responses[i] = agentapi.BatchResult{Status: rec.code, Body: body}
 		}()
 	}
 	wg.Wait()

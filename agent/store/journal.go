@@ -112,6 +112,34 @@ func diffMap[K comparable, V comparable](prev, next map[K]V) (map[K]V, []K) {
 	return set, del
 }
 
+// nullEntry reports an object of d that is JSON null (a removal is a key in a *_del list, never
+// a null): applied, it would leave an entry every user of the state dereferences.
+func (d *delta) nullEntry() error {
+	for k, v := range d.VIPs {
+		if v == nil {
+			return fmt.Errorf("vips: %d is null", k)
+		}
+	}
+	for k, vs := range d.VirtualServers {
+		if vs == nil {
+			return fmt.Errorf("virtual_servers: %s is null", k)
+		}
+	}
+	for k, set := range d.RealServers {
+		for rk, rs := range set {
+			if rs == nil {
+				return fmt.Errorf("real_servers: %s: %s is null", k, rk)
+			}
+		}
+	}
+	for k, b := range d.Bindings {
+		if b == nil {
+			return fmt.Errorf("bindings: %s is null", k)
+		}
+	}
+	return nil
+}
+
 // apply makes the delta's changes to st, whose maps and objects it owns.
 func (d *delta) apply(st *State) {
 	st.Serial = d.Serial
@@ -256,7 +284,11 @@ func (s *Store) replay(st *State) error {
 			continue
 		}
 		var d delta
-		if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
+		err := json.Unmarshal(sc.Bytes(), &d)
+		if err == nil {
+			err = d.nullEntry()
+		}
+		if err != nil {
 			if !bytes.HasSuffix(b, []byte("\n")) && line == bytes.Count(b, []byte("\n"))+1 {
 				break // the torn last line
 			}

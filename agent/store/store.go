@@ -50,11 +50,40 @@ func (s *Store) Load() (*State, error) {
 		if err := json.Unmarshal(b, &st); err != nil {
 			return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
 		}
+		if err := nullEntry(&st); err != nil {
+			return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
+		}
 	}
 	if err := s.replay(&st); err != nil {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// nullEntry reports an entry of st that is JSON null: every user of the state dereferences them,
+// and the agent never writes one.
+func nullEntry(st *State) error {
+	for k, v := range st.VIPs {
+		if v == nil {
+			return fmt.Errorf("vips: %d is null", k)
+		}
+	}
+	for k, vs := range st.VirtualServers {
+		if vs == nil {
+			return fmt.Errorf("virtual_servers: %s is null", k)
+		}
+		for rk, rs := range vs.RealServers {
+			if rs == nil {
+				return fmt.Errorf("virtual_servers: %s: real_servers: %s is null", k, rk)
+			}
+		}
+	}
+	for k, b := range st.RealServerBindings {
+		if b == nil {
+			return fmt.Errorf("real_server_bindings: %s is null", k)
+		}
+	}
+	return nil
 }
 
 func (s *Store) dir() string { return filepath.Dir(s.Path) }

@@ -292,18 +292,11 @@ func (c *Conn) received(buf, oob []byte, from unix.Sockaddr) {
 		}
 	} else {
 		// A raw IPv4 socket delivers the IP header.
-		n, hl := len(buf), 0
-		if n >= ipv4.HeaderLen {
-			hl = int(buf[0]&0x0f) << 2
-		}
-		if hl < ipv4.HeaderLen || n < hl {
+		var err error
+		if payload, p.TTL, p.Src, p.Dst, err = frameIPv4(buf); err != nil {
 			c.count("truncated")
 			return
 		}
-		payload = buf[hl:n]
-		p.TTL = int(buf[8])
-		p.Src, _ = netip.AddrFromSlice(buf[12:16])
-		p.Dst, _ = netip.AddrFromSlice(buf[16:20])
 	}
 	p.Src, p.Dst = p.Src.Unmap().WithZone(""), p.Dst.Unmap().WithZone("")
 	if len(payload) < 2 {

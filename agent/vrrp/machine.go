@@ -215,6 +215,7 @@ type Machine struct {
 
 	// Timers as deadlines; the zero time means stopped.
 	masterDownAt time.Time // backup
+	downPrio     uint8     // the priority whose Skew_Time masterDownAt holds
 	adverAt      time.Time // master
 	garpAt       time.Time // master: second GARP burst
 	refreshAt    time.Time // master: periodic GARP refresh
@@ -434,7 +435,7 @@ func (m *Machine) backupRx(now time.Time, a *Advert, from netip.Addr) {
 	if a.Priority == PriorityStop {
 		// The master is leaving: take over after Skew_Time, so that the
 		// highest-priority backup (shortest skew) wins the race.
-		m.masterDownAt = now.Add(SkewTime(m.cfg.Version, m.prio, m.masterAdverInt))
+		m.masterDownAt, m.downPrio = now.Add(SkewTime(m.cfg.Version, m.prio, m.masterAdverInt)), m.prio
 		return
 	}
 	tolerate := m.cfg.NoPreempt || a.Priority >= m.prio ||
@@ -447,7 +448,7 @@ func (m *Machine) backupRx(now time.Time, a *Advert, from netip.Addr) {
 	if m.cfg.Version == 3 {
 		m.masterAdverInt = a.Interval()
 	}
-	m.masterDownAt = now.Add(MasterDownInterval(m.cfg.Version, m.prio, m.masterAdverInt))
+	m.masterDownAt, m.downPrio = now.Add(MasterDownInterval(m.cfg.Version, m.prio, m.masterAdverInt)), m.prio
 	if m.cfg.PreemptDelay > 0 {
 		if a.Priority >= m.prio {
 			m.preemptAt = time.Time{}
@@ -504,10 +505,19 @@ func (m *Machine) UpdateTracking(now time.Time, weight int, fault bool) []Action
 		return m.enter(now)
 	}
 	if m.state == StateBackup && m.prio > old {
-		// keepalived: a backup whose priority rises moves its deadline
-		// earlier by the shrinking of Skew_Time (a lower one keeps it).
-		m.masterDownAt = m.masterDownAt.Add(SkewTime(m.cfg.Version, m.prio, m.masterAdverInt) -
-			SkewTime(m.cfg.Version, old, m.masterAdverInt))
+		// keepalived: a backup whose priority rises moves its deadline earlier by the
+		// shrinking of Skew_Time (a lower one keeps it). The shrinking is from the priority
+		// the timer was armed with: a priority that fell and rose again must not move the
+		// deadline earlier than the new priority's Master_Down_Interval from the master's last
+		// advert (a fall kept the deadline), nor into the past.
+		at := m.masterDownAt.Add(SkewTime(m.cfg.Version, m.prio, m.masterAdverInt) -
+			SkewTime(m.cfg.Version, m.downPrio, m.masterAdverInt))
+		if at.Before(m.masterDownAt) {
+			if at.Before(now) {
+				at = now // overdue at the new priority: the master is down now
+			}
+			m.masterDownAt, m.downPrio = at, m.prio
+		}
 	}
 	// A master's new priority goes out with its next advert.
 	return nil
@@ -549,7 +559,7 @@ func (m *Machine) becomeBackup(now time.Time) []Action {
 	from := m.state
 	m.stopTimers()
 	m.state = StateBackup
-	m.masterDownAt = now.Add(MasterDownInterval(m.cfg.Version, m.prio, m.masterAdverInt))
+	m.masterDownAt, m.downPrio = now.Add(MasterDownInterval(m.cfg.Version, m.prio, m.masterAdverInt)), m.prio
 	var acts []Action
 	if from == StateMaster {
 		acts = append(acts, RemoveVIPs{})

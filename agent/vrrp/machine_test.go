@@ -486,3 +486,42 @@ func TestStrings(t *testing.T) {
 		t.Fatalf("%s\nwant %s", got, want)
 	}
 }
+
+// A backup's priority that falls and rises again moves Master_Down_Timer by the change of
+// Skew_Time from the priority the timer was armed with: never earlier than the new priority's
+// Master_Down_Interval from the master's last advert, never into the past. (Found by
+// FuzzMachine: the deadline moved by the skew of the fall's priority and went into the past,
+// so the backup took over from a live master.)
+func TestBackupPriorityFallsAndRises(t *testing.T) {
+	m, err := NewMachine(baseConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Start(t0)
+	master := &Advert{Version: 3, VRID: 52, Priority: 200, AdvertInterval: 100, Addresses: []netip.Addr{vip}}
+	if _, err := m.HandleAdvert(t0, master, peer); err != nil {
+		t.Fatal(err)
+	}
+	m.UpdateTracking(t0.Add(time.Second), -99, false) // priority 1: the deadline stays
+	if d, _ := m.NextDeadline(); d != t0.Add(md100) {
+		t.Fatalf("after a fall: deadline %v, want %v", d.Sub(t0), md100)
+	}
+	m.UpdateTracking(t0.Add(2*time.Second), 54, false) // priority 154
+	if d, want := mustDeadline(t, m), t0.Add(MasterDownInterval(3, 154, second)); d != want {
+		t.Fatalf("after a rise: deadline %v, want %v", d.Sub(t0), want.Sub(t0))
+	}
+	m.UpdateTracking(t0.Add(3*time.Second+900*time.Millisecond), -99, false)
+	m.UpdateTracking(t0.Add(3*time.Second+900*time.Millisecond), 154, false) // 254: overdue
+	if d := mustDeadline(t, m); d != t0.Add(3*time.Second+900*time.Millisecond) {
+		t.Fatalf("overdue after a rise: deadline %v, want now", d.Sub(t0))
+	}
+}
+
+func mustDeadline(t *testing.T, m *Machine) time.Time {
+	t.Helper()
+	d, ok := m.NextDeadline()
+	if !ok {
+		t.Fatal("no timer")
+	}
+	return d
+}

@@ -84,8 +84,9 @@ func ParseVIP(id string) (VIP, error) {
 	if err != nil {
 		return VIP{}, fmt.Errorf("VIP ID %q: %w", id, err)
 	}
+	// Decimal without sign or leading zeros: one VIP has one ID ("+91" and "091" are not 91).
 	n, err := strconv.Atoi(vrid)
-	if err != nil || n < 1 || n > 255 {
+	if err != nil || n < 1 || n > 255 || strconv.Itoa(n) != vrid {
 		return VIP{}, fmt.Errorf("VIP ID %q: virtual router id %q is not 1-255", id, vrid)
 	}
 	return VIP{Pair: p, VRID: n}, nil
@@ -139,7 +140,7 @@ func ParseRealServer(id string) (RealServer, error) {
 	if err != nil {
 		return RealServer{}, fmt.Errorf("real server ID %q: %w", id, err)
 	}
-	if strings.Count(vs.Key, "/") < 1 {
+	if strings.Count(vs.Key, "/") < 1 || i == len(id)-1 {
 		return RealServer{}, fmt.Errorf("real server ID %q: want VIRTUAL_SERVER_ID/ADDR:PORT", id)
 	}
 	return RealServer{VirtualServer: vs, Key: id[i+1:]}, nil
