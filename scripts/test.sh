@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make test`, as CI runs it (after `make deps build`): static checks, unit tests on this kernel,
+# `make test`, as CI runs it (after `make deps build`): static checks, unit tests on this kernel, a
+# short fuzz pass of the parsers most exposed to the network and the API,
 # lab and acceptance tests (real sshd, real terraform CLI, IP_VS) inside the lab kernel, then the
 # docs check. Every step runs even when an earlier one failed, so that one run shows every
 # failure; the exit status is non-zero if any failed. At the end it prints each step's time and
@@ -29,6 +30,7 @@ step vet go vet ./...
 step gofmt sh -c 'out=$(gofmt -l $(git ls-files "*.go")); [ -z "$out" ] || { echo "gofmt would change:"; echo "$out"; exit 1; }'
 step lint "$MAKE" --no-print-directory lint
 step unit "$MAKE" --no-print-directory unit-run
+step fuzz "$MAKE" --no-print-directory fuzz-ci
 step lab "$MAKE" --no-print-directory testlab-run
 step scale "$MAKE" --no-print-directory testscale-run
 step docs "$MAKE" --no-print-directory docs-check

@@ -336,6 +336,11 @@ func Parse(b []byte, src, dst netip.Addr) (*Advert, error) {
 				a.Addresses[i] = netip.AddrFrom4([4]byte(b[off : off+4]))
 			} else {
 				a.Addresses[i] = netip.AddrFrom16([16]byte(b[off : off+16]))
+				// An IPv4-mapped address is an IPv4 address: no IPv6 VRID carries one, and
+				// Marshal, which unmaps addresses, refuses it in an IPv6 advert.
+				if a.Addresses[i].Is4In6() {
+					return nil, fmt.Errorf("%w: IPv4-mapped virtual address %v in an IPv6 advert", ErrFamily, a.Addresses[i])
+				}
 			}
 		}
 	}
