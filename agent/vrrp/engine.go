@@ -86,9 +86,14 @@ type EngineConfig struct {
 	// all of PrimaryAddr's family.
 	Addresses []netip.Prefix
 	// Peer, when valid, is where adverts go instead of the multicast group (keepalived's
-	// unicast_peer); only its adverts are then accepted, and the TTL is not checked because a
-	// unicast peer may be routed (keepalived does the same).
+	// unicast_peer). Adverts must come with TTL 255 all the same (RFC 5798 §5.1.1.3: a
+	// unicast peer is on the link too).
 	Peer netip.Addr
+	// Trusted are the peer director's addresses, of either family, as the pair names it.
+	// When Trusted or Peer is set, only adverts from the peer count: from these addresses,
+	// Peer, or the address pinned as the peer's link-local one (see trust.go); the others are
+	// dropped (not_peer) before the Machine sees them. With neither set, every source counts.
+	Trusted []netip.Addr
 	// OnTransition, if set, is called from the engine's goroutine on every state change; it
 	// must not block.
 	OnTransition func(Transition)
@@ -118,7 +123,7 @@ func (c *EngineConfig) machineConfig() Config {
 // RepairInterval, Forwarder and Logger aside).
 func (c *EngineConfig) Equal(o *EngineConfig) bool {
 	a, b := c.machineConfig(), o.machineConfig()
-	return c.Interface == o.Interface && c.Peer == o.Peer &&
+	return c.Interface == o.Interface && c.Peer == o.Peer && slices.Equal(c.Trusted, o.Trusted) &&
 		slices.Equal(c.Addresses, o.Addresses) && slices.Equal(a.Addresses, b.Addresses) &&
 		a.Version == b.Version && a.VRID == b.VRID && a.Priority == b.Priority &&
 		a.AdvertInterval == b.AdvertInterval && a.PrimaryAddr == b.PrimaryAddr &&
@@ -138,6 +143,13 @@ func (c *EngineConfig) validate() (*Machine, error) {
 	}
 	if c.Peer.IsValid() && c.Peer.Unmap().Is4() != c.Router.PrimaryAddr.Unmap().Is4() {
 		return nil, fmt.Errorf("vrrp: engine: %w: unicast peer %v with primary address %v", ErrFamily, c.Peer, c.Router.PrimaryAddr)
+	}
+	c.Trusted = slices.Clone(c.Trusted)
+	for i, a := range c.Trusted {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("vrrp: engine: invalid peer address %v", a)
+		}
+		c.Trusted[i] = a.Unmap().WithZone("")
 	}
 	return NewMachine(c.machineConfig())
 }
@@ -177,7 +189,7 @@ func DropReason(err error) string {
 }
 
 var (
-	errNotPeer  = errors.New("vrrp: advert from an address other than the unicast peer")
+	errNotPeer  = errors.New("vrrp: advert from an address that is not the peer director's")
 	errOverflow = errors.New("vrrp: receive queue full")
 	errClosed   = errors.New("vrrp: engine closed")
 )
@@ -233,6 +245,15 @@ type Engine struct {
 	fwdStop  func()
 	fwdPrev  netip.Addr
 	fwdTimer *time.Timer
+	// Trust (see trust.go): the address pinned as the peer's, the sources being checked,
+	// those found not to be the peer's (when), those whose drops were logged, and the
+	// generation of the peer's configured addresses, which a check's verdict must match.
+	pinned   netip.Addr
+	pending  map[netip.Addr]*pendingCheck
+	refuted  map[netip.Addr]time.Time
+	warned   map[netip.Addr]struct{}
+	trustGen uint64
+	verdicts chan verdict
 }
 
 type reconfReq struct {
@@ -267,6 +288,8 @@ func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
 		reconfc: make(chan reconfReq),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
+		pending: map[netip.Addr]*pendingCheck{}, refuted: map[netip.Addr]time.Time{},
+		warned: map[netip.Addr]struct{}{}, verdicts: make(chan verdict, maxPending),
 	}
 	e.status.Dropped = map[string]uint64{}
 	e.publish()
@@ -341,8 +364,10 @@ func (e *Engine) Reconfigure(cfg EngineConfig) error {
 	e.mu.Unlock()
 	if !started {
 		e.mu.Lock()
+		old := e.cfg
 		e.cfg = cfg
 		e.mu.Unlock()
+		e.retrust(old)
 		e.m = m
 		e.publish()
 		return nil
@@ -390,6 +415,7 @@ func (e *Engine) Config() EngineConfig {
 	defer e.mu.Unlock()
 	c := e.cfg
 	c.Addresses = slices.Clone(c.Addresses)
+	c.Trusted = slices.Clone(c.Trusted)
 	return c
 }
 
@@ -452,6 +478,8 @@ func (e *Engine) run() {
 		select {
 		case p := <-e.rx:
 			e.handle(p)
+		case v := <-e.verdicts:
+			e.checked(v)
 		case <-timer.C:
 			if e.awaitDeadline(sleeper, deadline) {
 				e.tick(deadline)
@@ -608,10 +636,8 @@ func (e *Engine) awaitSuccessor() bool {
 			e.log.Info("vrrp: no successor advertised; releasing the addresses", "waited", wait)
 			return false
 		case p := <-e.rx:
-			if e.cfg.Peer.IsValid() && !e.fromPeer(p.Src) {
-				continue
-			}
-			if !e.cfg.Peer.IsValid() && CheckTTL(p.TTL) != nil {
+			// Only the peer's adverts, with what is pinned already: no check starts now.
+			if !e.fromPeer(p.Src) || CheckTTL(p.TTL) != nil {
 				continue
 			}
 			a, err := Parse(p.Payload, p.Src, p.Dst)
@@ -652,23 +678,22 @@ func (e *Engine) awaitClientsMoved(lastSeen func() time.Time) {
 	}
 }
 
-// fromPeer reports whether a unicast advert comes from the configured peer. Over IPv6 a peer
-// sends from its link-local address (RFC 5798 §5.1.2.1), which the configuration does not
-// know, so any link-local source is taken as the peer's.
-func (e *Engine) fromPeer(src netip.Addr) bool {
-	return src == e.cfg.Peer.Unmap().WithZone("") || (src.Is6() && src.IsLinkLocalUnicast())
-}
-
+// handle is a received packet: only the peer's (see trust.go) reach process.
 func (e *Engine) handle(p Packet) {
 	e.mu.Lock()
 	e.status.AdvertsIn++
 	e.mu.Unlock()
-	if e.cfg.Peer.IsValid() {
-		if !e.fromPeer(p.Src) {
-			e.drop(fmt.Errorf("%w: %v", errNotPeer, p.Src))
-			return
-		}
-	} else if err := CheckTTL(p.TTL); err != nil {
+	switch e.admit(p) {
+	case notPeer:
+		e.dropNotPeer(p.Src)
+	case admitted:
+		e.process(p)
+	}
+}
+
+// process checks an advert from the peer and hands it to the Machine.
+func (e *Engine) process(p Packet) {
+	if err := CheckTTL(p.TTL); err != nil {
 		e.drop(err)
 		return
 	}
@@ -853,6 +878,12 @@ func (e *Engine) startForwarding(prev netip.Addr) bool {
 	if e.cfg.Forwarder == nil || prev == e.cfg.Router.PrimaryAddr.WithZone("") {
 		return false
 	}
+	if !e.fromPeer(prev) {
+		// Only the peer's adverts reach the Machine, so this cannot happen; but the window
+		// sends clients' packets to prev, so it is checked where it opens too.
+		e.log.Warn("vrrp: not opening a handover window towards an address that is not the peer's", "previous_master", prev, "peer", e.anchors())
+		return false
+	}
 	if e.fwdStop != nil && e.fwdPrev == prev {
 		e.fwdTimer.Reset(handoverWindow)
 		return false
@@ -923,8 +954,10 @@ func (e *Engine) reconfigure(req reconfReq) {
 	m.UpdateTracking(now, e.curW, e.curF)
 	e.cause = "reconfigured"
 	e.mu.Lock()
+	oldCfg := e.cfg
 	e.cfg = req.cfg
 	e.mu.Unlock()
+	e.retrust(oldCfg)
 	e.log.Info("vrrp reconfigured", "priority", req.cfg.Router.Priority, "interval", req.cfg.Router.AdvertInterval, "addresses", req.cfg.Addresses)
 	if oldState == StateMaster {
 		acts := m.Start(now)
