@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -202,7 +203,9 @@ type Engine struct {
 	addrs AddrOps
 	log   *slog.Logger
 
-	rx      chan Packet
+	rx      chan Packet // the peer's packets (every packet without a peer)
+	rxOther chan Packet // packets from sources to check (see gate)
+	gate    atomic.Pointer[gate]
 	trackc  chan struct{}
 	reconfc chan reconfReq
 	quit    chan struct{}
@@ -251,6 +254,7 @@ type Engine struct {
 	pinned   netip.Addr
 	pending  map[netip.Addr]*pendingCheck
 	refuted  map[netip.Addr]time.Time
+	warnMu   sync.Mutex // guards warned, which deliver uses too
 	warned   map[netip.Addr]struct{}
 	trustGen uint64
 	verdicts chan verdict
@@ -284,6 +288,7 @@ func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
 		tr: tr, addrs: addrs, cfg: cfg, m: m,
 		log:     log.With("vrid", cfg.Router.VRID, "family", fam, "interface", cfg.Interface),
 		rx:      make(chan Packet, 64),
+		rxOther: make(chan Packet, 64),
 		trackc:  make(chan struct{}, 1),
 		reconfc: make(chan reconfReq),
 		quit:    make(chan struct{}),
@@ -292,6 +297,7 @@ func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
 		warned: map[netip.Addr]struct{}{}, verdicts: make(chan verdict, maxPending),
 	}
 	e.status.Dropped = map[string]uint64{}
+	e.updateGate()
 	e.publish()
 	return e, nil
 }
@@ -420,10 +426,27 @@ func (e *Engine) Config() EngineConfig {
 }
 
 // deliver is the Transport's callback: it queues without blocking the shared reader.
+// Adverts from sources that are not the peer's never enter the queue of the peer's (see
+// gate): a flood of them cannot crowd the peer's adverts out.
 func (e *Engine) deliver(p Packet) {
+	e.mu.Lock()
+	e.status.AdvertsIn++
+	e.mu.Unlock()
+	q := e.rx
+	switch e.gate.Load().classify(p.Src) {
+	case notPeer:
+		e.gateDrop(p.Src)
+		return
+	case held: // a source that may be the peer's, to check: queued apart
+		q = e.rxOther
+	}
 	select {
-	case e.rx <- p:
+	case q <- p:
 	default:
+		if q == e.rxOther {
+			e.gateDrop(p.Src)
+			return
+		}
 		e.drop(errOverflow)
 	}
 }
@@ -477,6 +500,8 @@ func (e *Engine) run() {
 		}
 		select {
 		case p := <-e.rx:
+			e.handle(p)
+		case p := <-e.rxOther:
 			e.handle(p)
 		case v := <-e.verdicts:
 			e.checked(v)
@@ -680,9 +705,6 @@ func (e *Engine) awaitClientsMoved(lastSeen func() time.Time) {
 
 // handle is a received packet: only the peer's (see trust.go) reach process.
 func (e *Engine) handle(p Packet) {
-	e.mu.Lock()
-	e.status.AdvertsIn++
-	e.mu.Unlock()
 	switch e.admit(p) {
 	case notPeer:
 		e.dropNotPeer(p.Src)

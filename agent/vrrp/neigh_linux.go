@@ -91,8 +91,10 @@ func (c *Conn) resolveMAC(addr netip.Addr, deadline time.Time) (net.HardwareAddr
 	if err := c.nl.NeighSet(&netlink.Neigh{LinkIndex: c.ifindex, Family: fam, IP: addr.AsSlice(), Flags: netlink.NTF_USE}); err != nil {
 		return nil, fmt.Errorf("resolve %v: %w", addr, err)
 	}
-	for time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
+	// A neighbour answers within a millisecond or two, or not at all: poll often at first,
+	// then seldom, so that checks of forged sources (which never resolve) cost little.
+	for wait := time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, 200*time.Millisecond) {
+		time.Sleep(min(wait, time.Until(deadline)))
 		if mac := lookup(); mac != nil {
 			return mac, nil
 		}

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -75,6 +76,59 @@ const (
 	notPeer            // dropped: not_peer
 	held               // kept until a check of its source ends
 )
+
+// gate is a snapshot of the engine's trust for deliver, which runs on the transport's reader
+// goroutine: it drops adverts from sources known not to be the peer's before they reach the
+// engine's queue, and queues those from sources still to check apart from the peer's, so that
+// a flood of forged adverts cannot crowd the peer's out of the queue (they would be dropped as
+// overflow, and the backup take over). The engine's loop decides again (admit), with what it
+// knows by then. Replaced whenever what it holds changes (updateGate).
+type gate struct {
+	trusts  bool
+	allowed []netip.Addr // the peer's configured addresses and the pinned one
+	v6      bool
+	// anyOfFamily: the pair names no address of the engine's family for the peer, so that
+	// every source of the family is to check.
+	anyOfFamily bool
+	refuted     map[netip.Addr]time.Time
+}
+
+func (g *gate) classify(src netip.Addr) admission {
+	if g == nil || !g.trusts {
+		return admitted
+	}
+	src = src.Unmap().WithZone("")
+	if slices.Contains(g.allowed, src) {
+		return admitted
+	}
+	if src.Is4() == g.v6 || !(g.anyOfFamily || (g.v6 && src.IsLinkLocalUnicast())) {
+		return notPeer
+	}
+	if at, ok := g.refuted[src]; ok && time.Since(at) < refuteFor {
+		return notPeer
+	}
+	return held
+}
+
+// updateGate publishes the engine's current trust to deliver.
+func (e *Engine) updateGate() {
+	g := &gate{trusts: e.cfg.trustsPeer(), allowed: e.anchors(), v6: !e.cfg.Router.PrimaryAddr.Unmap().Is4()}
+	if e.pinned.IsValid() {
+		g.allowed = append(g.allowed, e.pinned)
+	}
+	g.anyOfFamily = !slices.ContainsFunc(e.anchors(), func(a netip.Addr) bool { return a.Unmap().Is4() != g.v6 })
+	g.refuted = maps.Clone(e.refuted)
+	e.gate.Store(g)
+}
+
+// gateDrop counts an advert that deliver dropped as not the peer's, and logs the first from
+// its source.
+func (e *Engine) gateDrop(src netip.Addr) {
+	e.mu.Lock()
+	e.status.Dropped[DropReason(errNotPeer)]++
+	e.mu.Unlock()
+	e.warnNotPeer(src, nil)
+}
 
 // trustsPeer reports whether the engine knows a peer, and so filters sources.
 func (c *EngineConfig) trustsPeer() bool { return c.Peer.IsValid() || len(c.Trusted) > 0 }
@@ -174,12 +228,14 @@ func (e *Engine) checked(v verdict) {
 			e.log.Info("vrrp: pinned the peer's address: it has the link-layer address of the peer director's", "address", v.addr, "peer", e.anchors())
 		}
 		e.pinned = v.addr
+		e.updateGate()
 		if pc != nil {
 			e.process(pc.last)
 		}
 		return
 	}
 	e.refuted[v.addr] = time.Now()
+	e.updateGate()
 	if pc != nil {
 		e.mu.Lock()
 		e.status.Dropped[DropReason(errNotPeer)] += pc.held
@@ -192,10 +248,17 @@ func (e *Engine) checked(v verdict) {
 // dropped: either someone else on the link speaks VRRP for this VRID, or the peer sends from
 // an address that is not the one the pair names.
 func (e *Engine) warnNotPeer(src netip.Addr, err error) {
-	if _, ok := e.warned[src]; ok || len(e.warned) >= maxWarned {
+	e.warnMu.Lock()
+	_, ok := e.warned[src]
+	if !ok && len(e.warned) < maxWarned {
+		e.warned[src] = struct{}{}
+	} else {
+		ok = true
+	}
+	e.warnMu.Unlock()
+	if ok {
 		return
 	}
-	e.warned[src] = struct{}{}
 	args := []any{"source", src, "peer", e.anchors()}
 	if err != nil {
 		args = append(args, "err", err)
@@ -218,5 +281,8 @@ func (e *Engine) retrust(old EngineConfig) {
 	e.pinned = netip.Addr{}
 	clear(e.pending)
 	clear(e.refuted)
+	e.warnMu.Lock()
 	clear(e.warned)
+	e.warnMu.Unlock()
+	e.updateGate()
 }
