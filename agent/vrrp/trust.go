@@ -101,7 +101,7 @@ func (g *gate) classify(src netip.Addr) admission {
 	if slices.Contains(g.allowed, src) {
 		return admitted
 	}
-	if src.Is4() == g.v6 || !(g.anyOfFamily || (g.v6 && src.IsLinkLocalUnicast())) {
+	if src.Is4() == g.v6 || (!g.anyOfFamily && (!g.v6 || !src.IsLinkLocalUnicast())) {
 		return notPeer
 	}
 	if at, ok := g.refuted[src]; ok && time.Since(at) < refuteFor {

@@ -233,3 +233,21 @@ func TestEngineIPv6PinsThePeersLinkLocal(t *testing.T) {
 		t.Errorf("b %+v", st)
 	}
 }
+
+// A burst of forged adverts far beyond the engine's queue is dropped on arrival, as not_peer:
+// none is queued, so the peer's adverts are never dropped as overflow behind them.
+func TestEngineForgedBurstDoesNotCrowdOutThePeer(t *testing.T) {
+	t.Parallel()
+	_, b, _ := trustedPair(t, false)
+	p := forge(t, 3, 254, forger, vrrp.MulticastIPv4.String(), vip1)
+	for range 5000 {
+		b.port.inject(p)
+	}
+	st := b.eng.Status()
+	if st.Dropped["not_peer"] != 5000 || len(st.Dropped) != 1 {
+		t.Errorf("dropped %v, want not_peer 5000 and nothing else", st.Dropped)
+	}
+	if st.State != vrrp.StateBackup || st.MasterPriority != 200 {
+		t.Errorf("b %+v", st)
+	}
+}
