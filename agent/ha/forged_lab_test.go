@@ -3,6 +3,7 @@
 package ha_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
 // forgeFor is how long the third host forges adverts, and forgeEvery how often (the finding's
@@ -28,8 +31,9 @@ const (
 // director, from its own addresses and from ones nobody has, for 10 s while it connects to the
 // VIP every 20 ms (helperForge). Only the peer director's adverts count (agent/vrrp/trust.go):
 // no connection fails, no director changes state or opens a handover window, and both count
-// the forged adverts as not_peer in `lvs-agent status`. In multicast (an IPv4 and IPv6 VIP),
-// then in unicast (IPv4: the pair names its directors by IPv4 address).
+// the forged adverts as not_peer in `lvs-agent status`. In multicast, then in unicast (the pair
+// then names its directors by host name, which the lab's /etc/hosts resolves to both
+// families: unicast needs the peer's address of each), with an IPv4 and IPv6 VIP.
 //
 // The VIP sends adverts every second, not mixedVIP's 100 ms: a forged advert that counted
 // would still show within Skew_Time (priority 0: the backup takes over) or at once (254: the
@@ -43,24 +47,26 @@ func TestLabForgedAdverts(t *testing.T) {
 	interval := time.Second
 	skew := vrrp.SkewTime(3, uint8(v.Priorities[1]), interval)
 	for _, unicast := range []bool{false, true} {
-		mode := "multicast, IPv4 and IPv6"
+		mode := "multicast"
 		if unicast {
-			mode = "unicast, IPv4"
+			mode = "unicast"
 		}
 		t.Run(mode, func(t *testing.T) {
 			e.t = t
 			vips := []string{vip4, vip6}
-			if unicast {
-				vips = vips[:1]
-			}
 			v.Addresses = vips
-			// The unicast round reconfigures the running pair (a master stays master): the VIP
-			// loses its IPv6 address first, since unicast needs an IPv6 address of the peer.
-			if unicast {
+			if !unicast {
+				e.putPair(false)
 				e.putVIP(v)
+			} else {
+				// The running pair is reconfigured: a master stays master.
+				for i, d := range directors {
+					p := &agentapi.Pair{Name: "edge", Self: i, VRRPUnicast: true, Directors: []agentapi.Director{
+						{Host: d1, Interface: lab.HostIface}, {Host: d2, Interface: lab.HostIface},
+					}}
+					e.call(d, func(ctx context.Context, c *agentclient.Client) error { _, err := c.PutPair(ctx, p); return err })
+				}
 			}
-			e.putPair(unicast)
-			e.putVIP(v)
 			e.waitState(d1, 91, "MASTER", electionOf(v))
 			e.waitState(d2, 91, "BACKUP", electionOf(v))
 			for _, a := range vips {
