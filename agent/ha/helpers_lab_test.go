@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -401,7 +402,7 @@ func (c kaConf) String() string {
 // helperMain runs one of the helper programs.
 func helperMain(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "helper: serve PORT NAME | probe ADDR:PORT | watch ... | inject ...")
+		fmt.Fprintln(os.Stderr, "helper: serve PORT NAME | probe ADDR:PORT | watch ... | inject ... | forge ... | steady ...")
 		return 2
 	}
 	var err error
@@ -418,6 +419,10 @@ func helperMain(args []string) int {
 		err = helperLinger(args[1:])
 	case "handover-state":
 		err = helperHandoverState(args[1:])
+	case "forge":
+		err = helperForge(args[1:])
+	case "steady":
+		err = helperSteady(args[1:])
 	default:
 		err = fmt.Errorf("unknown helper %q", args[0])
 	}
@@ -814,4 +819,250 @@ func helperInject(args []string) error {
 	h := &ipv4.Header{Version: 4, Len: ipv4.HeaderLen, TotalLen: ipv4.HeaderLen + len(b), TTL: ttl, Protocol: vrrp.IPProto,
 		Src: src.AsSlice(), Dst: vrrp.MulticastIPv4.AsSlice()}
 	return rc.WriteTo(h, b, nil)
+}
+
+// forgeResult is what `forge` prints at the end, one JSON line.
+type forgeResult struct {
+	Rounds int            `json:"rounds"`
+	Sent   int            `json:"sent"`
+	Failed int            `json:"failed"`
+	Kinds  map[string]int `json:"kinds"` // sent, by "v2|v3 IPv4|IPv6 multicast|unicast prio N"
+	Err    string         `json:"err,omitempty"`
+}
+
+// forge VRID DURATION EVERY VIP4 VIP6 TARGET...: what a third host on the link can send without
+// forging a director's own addresses, for DURATION: VRRP adverts for VRID with priority 0 and
+// 254 — VRRPv2 and v3 over IPv4 from this host's address and from 198.51.100.66, VRRPv3 over
+// IPv6 from its link-local and global addresses and from fe80::66 — each to the multicast group
+// and to every TARGET (the directors' addresses) by unicast, with TTL 255 and valid checksums:
+// everything right but the source (the interval is 1 s). Every EVERY it sends the finding's advert (VRRPv3, IPv4,
+// priority 0, from 198.51.100.66 to the group) and the next forgeBatch of the others in turn.
+// It prints a forgeResult.
+func helperForge(args []string) error {
+	if len(args) < 5 {
+		return errors.New("forge VRID DURATION EVERY VIP4 VIP6 TARGET...")
+	}
+	vrid, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	dur, err := time.ParseDuration(args[1])
+	if err != nil {
+		return err
+	}
+	every, err := time.ParseDuration(args[2])
+	if err != nil {
+		return err
+	}
+	vip4, vip6 := netip.MustParseAddr(args[3]), netip.MustParseAddr(args[4])
+	ifi, err := net.InterfaceByName("eth0")
+	if err != nil {
+		return err
+	}
+	src4 := []netip.Addr{netip.MustParseAddr("198.51.100.66")}
+	src6 := []netip.Addr{netip.MustParseAddr("fe80::66")}
+	ifAddrs, err := ifi.Addrs()
+	if err != nil {
+		return err
+	}
+	for _, a := range ifAddrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && !slices.Contains([]netip.Addr{vip4, vip6}, p.Addr()) {
+			if p.Addr().Is4() {
+				src4 = append(src4, p.Addr())
+			} else {
+				src6 = append(src6, p.Addr())
+			}
+		}
+	}
+	dst4 := []netip.Addr{vrrp.MulticastIPv4}
+	dst6 := []netip.Addr{vrrp.MulticastIPv6}
+	for _, s := range args[5:] {
+		a := netip.MustParseAddr(s)
+		if a.Is4() {
+			dst4 = append(dst4, a)
+		} else {
+			dst6 = append(dst6, a)
+		}
+	}
+	// IPv4: a raw socket that writes its own header (any source). IPv6: whole packets on a
+	// packet socket, to the group's MAC or the target's, which the neighbour table gives once
+	// a datagram made the kernel resolve it.
+	pc, err := net.ListenPacket("ip4:112", "0.0.0.0")
+	if err != nil {
+		return err
+	}
+	defer pc.Close()
+	rc, err := ipv4.NewRawConn(pc)
+	if err != nil {
+		return err
+	}
+	if err := rc.SetMulticastInterface(ifi); err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	macs := map[netip.Addr]net.HardwareAddr{vrrp.MulticastIPv6: {0x33, 0x33, 0, 0, 0, 0x12}}
+	for _, d := range dst6[1:] {
+		if c, err := net.Dial("udp6", net.JoinHostPort(d.String(), "9")); err == nil {
+			_, _ = c.Write([]byte{0})
+			c.Close()
+		}
+		for i := 0; i < 200 && macs[d] == nil; i++ {
+			time.Sleep(10 * time.Millisecond)
+			out, _ := exec.Command("ip", "-6", "neigh", "show", d.String(), "dev", "eth0").Output()
+			f := strings.Fields(string(out))
+			if i := slices.Index(f, "lladdr"); i >= 0 && i+1 < len(f) {
+				macs[d], _ = net.ParseMAC(f[i+1])
+			}
+		}
+		if macs[d] == nil {
+			return fmt.Errorf("no MAC address for %v", d)
+		}
+	}
+	type pkt struct {
+		kind     string
+		src, dst netip.Addr
+		payload  []byte
+	}
+	var pkts []pkt
+	for _, prio := range []uint8{0, 254} {
+		for _, v := range []uint8{3, 2} {
+			for _, s := range src4 {
+				for _, d := range dst4 {
+					a := &vrrp.Advert{Version: v, VRID: uint8(vrid), Priority: prio, AdvertInterval: 100, Addresses: []netip.Addr{vip4}}
+					if v == 2 {
+						a.AdvertInterval = 1 // seconds
+					}
+					b, err := a.Marshal(s, d)
+					if err != nil {
+						return err
+					}
+					pkts = append(pkts, pkt{fmt.Sprintf("v%d IPv4 %s prio %d", v, castOf(d), prio), s, d, b})
+				}
+			}
+		}
+		for _, s := range src6 {
+			for _, d := range dst6 {
+				a := &vrrp.Advert{Version: 3, VRID: uint8(vrid), Priority: prio, AdvertInterval: 100, Addresses: []netip.Addr{vip6}}
+				b, err := a.Marshal(s, d)
+				if err != nil {
+					return err
+				}
+				h := make([]byte, 40, 40+len(b))
+				h[0], h[6], h[7] = 0x60, vrrp.IPProto, vrrp.TTL
+				binary.BigEndian.PutUint16(h[4:], uint16(len(b)))
+				copy(h[8:24], s.AsSlice())
+				copy(h[24:40], d.AsSlice())
+				pkts = append(pkts, pkt{fmt.Sprintf("v3 IPv6 %s prio %d", castOf(d), prio), s, d, append(h, b...)})
+			}
+		}
+	}
+	res := forgeResult{Kinds: map[string]int{}}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var errs []error
+	next := 0
+	for end := time.Now().Add(dur); time.Now().Before(end); <-tick.C {
+		res.Rounds++
+		batch := []pkt{pkts[0]} // v3 IPv4 priority 0 from 198.51.100.66 to the group
+		for range forgeBatch {
+			next = next%(len(pkts)-1) + 1
+			batch = append(batch, pkts[next])
+		}
+		for _, p := range batch {
+			var err error
+			if p.src.Is4() {
+				h := &ipv4.Header{Version: 4, Len: ipv4.HeaderLen, TOS: 0xc0, TotalLen: ipv4.HeaderLen + len(p.payload), TTL: vrrp.TTL,
+					Protocol: vrrp.IPProto, Src: p.src.AsSlice(), Dst: p.dst.AsSlice()}
+				err = rc.WriteTo(h, p.payload, nil)
+			} else {
+				sa := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifi.Index, Halen: 6}
+				copy(sa.Addr[:], macs[p.dst])
+				err = unix.Sendto(fd, p.payload, 0, sa)
+			}
+			if err != nil {
+				res.Failed++
+				if len(errs) < 3 {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			res.Sent++
+			res.Kinds[p.kind]++
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		res.Err = err.Error()
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	return nil
+}
+
+// forgeBatch is how many of the forged adverts besides the finding's `forge` sends each time:
+// with 3, each of the 42 kinds goes every 14 rounds (210 ms at 15 ms), about 270 adverts a
+// second in all. (A flood of thousands a second starves the lab's one User-Mode-Linux CPU, and
+// then the directors' own adverts are late: that is a denial of service by load, which no
+// source filter prevents, not what this test is about.)
+const forgeBatch = 3
+
+func castOf(a netip.Addr) string {
+	if a.IsMulticast() {
+		return "multicast"
+	}
+	return "unicast"
+}
+
+// steadyResult is what `steady` prints at the end, one JSON line.
+type steadyResult struct {
+	Attempts int            `json:"attempts"`
+	Failed   int            `json:"failed"`
+	Answers  map[string]int `json:"answers"` // by the name of the host that answered
+	Errors   []string       `json:"errors,omitempty"`
+}
+
+// steady ADDR:PORT EVERY DURATION: start a connection every EVERY for DURATION (each with a 1 s
+// timeout) and print a steadyResult: who answered, how many failed.
+func helperSteady(args []string) error {
+	if len(args) != 3 {
+		return errors.New("steady ADDR:PORT EVERY DURATION")
+	}
+	every, err := time.ParseDuration(args[1])
+	if err != nil {
+		return err
+	}
+	dur, err := time.ParseDuration(args[2])
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	res := steadyResult{Answers: map[string]int{}}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for end := time.Now().Add(dur); time.Now().Before(end); <-tick.C {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name, err := dialName(args[0], time.Second)
+			mu.Lock()
+			defer mu.Unlock()
+			res.Attempts++
+			if err != nil {
+				res.Failed++
+				if len(res.Errors) < 5 {
+					res.Errors = append(res.Errors, err.Error())
+				}
+				return
+			}
+			res.Answers[name]++
+		}()
+	}
+	wg.Wait()
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	return nil
 }

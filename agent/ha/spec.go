@@ -142,5 +142,18 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 		}
 		cfg.Peer = peer.WithZone("")
 	}
+	// Only the other director's adverts count (agent/vrrp/trust.go): its addresses, those of
+	// the engine's family first. IPv6 adverts come from its link-local address, which the
+	// engine pins by the link-layer address of these, so an IPv6 engine can do with the
+	// peer's IPv4 address alone; an IPv4 engine without one pins the peer's IPv4 source the
+	// same way.
+	for _, v6 := range []bool{k.v6, !k.v6} {
+		if a, err := env.resolve(other.Host, v6); err == nil {
+			cfg.Trusted = append(cfg.Trusted, a.Unmap().WithZone(""))
+		}
+	}
+	if len(cfg.Trusted) == 0 {
+		return cfg, fmt.Errorf("cannot resolve the peer director %s: only its adverts are accepted", other.Host)
+	}
 	return cfg, nil
 }

@@ -3,6 +3,7 @@ package ha
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,12 @@ func TestInstanceSpecs(t *testing.T) {
 			if v4.Peer.IsValid() {
 				t.Error("multicast pair got a peer")
 			}
+			// Multicast too: only the other director's adverts count; the IPv6 engine pins
+			// its link-local address by the link-layer address of its IPv4 one.
+			peer := []netip.Addr{netip.MustParseAddr("198.51.100.12")}
+			if !slices.Equal(v4.Trusted, peer) || !slices.Equal(v6.Trusted, peer) {
+				t.Errorf("trusted %v %v", v4.Trusted, v6.Trusted)
+			}
 		},
 	}, {
 		name: "v2 PASS, nopreempt, delay, second director",
@@ -99,6 +106,13 @@ func TestInstanceSpecs(t *testing.T) {
 			}
 		},
 		errs: map[int]string{53: "vrrp_unicast"},
+	}, {
+		name: "a peer that cannot be resolved is refused, not trusted blindly",
+		pair: &agentapi.Pair{Name: "edge", Self: 0, Directors: []agentapi.Director{
+			{Host: "198.51.100.11", Interface: "eth0"}, {Host: "director2.invalid", Interface: "eth0"},
+		}},
+		vips: map[int]*agentapi.VIP{54: testVIP(54, "198.51.100.100")},
+		errs: map[int]string{54: "cannot resolve the peer director director2.invalid"},
 	}, {
 		name: "an address in two VIPs, a director's address",
 		pair: testPair(0),

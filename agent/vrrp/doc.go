@@ -30,6 +30,10 @@
 //		}
 //	}
 //
+// The engine (Engine) hands the Machine only the adverts of the peer director when it knows
+// one, in every mode, pinning an IPv6 peer's link-local address by its link-layer address;
+// see trust.go for what that protects against and what it cannot.
+//
 // The behaviour follows keepalived where the RFCs leave room (preempt_delay,
 // the immediate advert a master sends on hearing a lower priority,
 // garp_master_repeat/garp_master_delay, tracking weights), because the other

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,9 +94,14 @@ type EngineConfig struct {
 	// all of PrimaryAddr's family.
 	Addresses []netip.Prefix
 	// Peer, when valid, is where adverts go instead of the multicast group (keepalived's
-	// unicast_peer); only its adverts are then accepted, and the TTL is not checked because a
-	// unicast peer may be routed (keepalived does the same).
+	// unicast_peer). Adverts must come with TTL 255 all the same (RFC 5798 §5.1.1.3: a
+	// unicast peer is on the link too).
 	Peer netip.Addr
+	// Trusted are the peer director's addresses, of either family, as the pair names it.
+	// When Trusted or Peer is set, only adverts from the peer count: from these addresses,
+	// Peer, or the address pinned as the peer's link-local one (see trust.go); the others are
+	// dropped (not_peer) before the Machine sees them. With neither set, every source counts.
+	Trusted []netip.Addr
 	// OnTransition, if set, is called from the engine's goroutine on every state change; it
 	// must not block.
 	OnTransition func(Transition)
@@ -125,7 +131,7 @@ func (c *EngineConfig) machineConfig() Config {
 // RepairInterval, Forwarder and Logger aside).
 func (c *EngineConfig) Equal(o *EngineConfig) bool {
 	a, b := c.machineConfig(), o.machineConfig()
-	return c.Interface == o.Interface && c.Peer == o.Peer &&
+	return c.Interface == o.Interface && c.Peer == o.Peer && slices.Equal(c.Trusted, o.Trusted) &&
 		slices.Equal(c.Addresses, o.Addresses) && slices.Equal(a.Addresses, b.Addresses) &&
 		a.Version == b.Version && a.VRID == b.VRID && a.Priority == b.Priority &&
 		a.AdvertInterval == b.AdvertInterval && a.PrimaryAddr == b.PrimaryAddr &&
@@ -145,6 +151,13 @@ func (c *EngineConfig) validate() (*Machine, error) {
 	}
 	if c.Peer.IsValid() && c.Peer.Unmap().Is4() != c.Router.PrimaryAddr.Unmap().Is4() {
 		return nil, fmt.Errorf("vrrp: engine: %w: unicast peer %v with primary address %v", ErrFamily, c.Peer, c.Router.PrimaryAddr)
+	}
+	c.Trusted = slices.Clone(c.Trusted)
+	for i, a := range c.Trusted {
+		if !a.IsValid() {
+			return nil, fmt.Errorf("vrrp: engine: invalid peer address %v", a)
+		}
+		c.Trusted[i] = a.Unmap().WithZone("")
 	}
 	return NewMachine(c.machineConfig())
 }
@@ -184,7 +197,7 @@ func DropReason(err error) string {
 }
 
 var (
-	errNotPeer  = errors.New("vrrp: advert from an address other than the unicast peer")
+	errNotPeer  = errors.New("vrrp: advert from an address that is not the peer director's")
 	errOverflow = errors.New("vrrp: receive queue full")
 	errClosed   = errors.New("vrrp: engine closed")
 )
@@ -197,7 +210,9 @@ type Engine struct {
 	addrs AddrOps
 	log   *slog.Logger
 
-	rx      chan Packet
+	rx      chan Packet // the peer's packets (every packet without a peer)
+	rxOther chan Packet // packets from sources to check (see gate)
+	gate    atomic.Pointer[gate]
 	trackc  chan struct{}
 	reconfc chan reconfReq
 	quit    chan struct{}
@@ -240,6 +255,16 @@ type Engine struct {
 	fwdStop  func()
 	fwdPrev  netip.Addr
 	fwdTimer *time.Timer
+	// Trust (see trust.go): the address pinned as the peer's, the sources being checked,
+	// those found not to be the peer's (when), those whose drops were logged, and the
+	// generation of the peer's configured addresses, which a check's verdict must match.
+	pinned   netip.Addr
+	pending  map[netip.Addr]*pendingCheck
+	refuted  map[netip.Addr]time.Time
+	warnMu   sync.Mutex // guards warned, which deliver uses too
+	warned   map[netip.Addr]struct{}
+	trustGen uint64
+	verdicts chan verdict
 }
 
 type reconfReq struct {
@@ -270,12 +295,16 @@ func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
 		tr: tr, addrs: addrs, cfg: cfg, m: m,
 		log:     log.With("vrid", cfg.Router.VRID, "family", fam, "interface", cfg.Interface),
 		rx:      make(chan Packet, 64),
+		rxOther: make(chan Packet, 64),
 		trackc:  make(chan struct{}, 1),
 		reconfc: make(chan reconfReq),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
+		pending: map[netip.Addr]*pendingCheck{}, refuted: map[netip.Addr]time.Time{},
+		warned: map[netip.Addr]struct{}{}, verdicts: make(chan verdict, maxPending),
 	}
 	e.status.Dropped = map[string]uint64{}
+	e.updateGate()
 	e.publish()
 	return e, nil
 }
@@ -348,8 +377,10 @@ func (e *Engine) Reconfigure(cfg EngineConfig) error {
 	e.mu.Unlock()
 	if !started {
 		e.mu.Lock()
+		old := e.cfg
 		e.cfg = cfg
 		e.mu.Unlock()
+		e.retrust(old)
 		e.m = m
 		e.publish()
 		return nil
@@ -397,14 +428,32 @@ func (e *Engine) Config() EngineConfig {
 	defer e.mu.Unlock()
 	c := e.cfg
 	c.Addresses = slices.Clone(c.Addresses)
+	c.Trusted = slices.Clone(c.Trusted)
 	return c
 }
 
 // deliver is the Transport's callback: it queues without blocking the shared reader.
+// Adverts from sources that are not the peer's never enter the queue of the peer's (see
+// gate): a flood of them cannot crowd the peer's adverts out.
 func (e *Engine) deliver(p Packet) {
+	e.mu.Lock()
+	e.status.AdvertsIn++
+	e.mu.Unlock()
+	q := e.rx
+	switch e.gate.Load().classify(p.Src) {
+	case notPeer:
+		e.gateDrop(p.Src)
+		return
+	case held: // a source that may be the peer's, to check: queued apart
+		q = e.rxOther
+	}
 	select {
-	case e.rx <- p:
+	case q <- p:
 	default:
+		if q == e.rxOther {
+			e.gateDrop(p.Src)
+			return
+		}
 		e.drop(errOverflow)
 	}
 }
@@ -459,6 +508,10 @@ func (e *Engine) run() {
 		select {
 		case p := <-e.rx:
 			e.handle(p)
+		case p := <-e.rxOther:
+			e.handle(p)
+		case v := <-e.verdicts:
+			e.checked(v)
 		case <-timer.C:
 			if e.awaitDeadline(sleeper, deadline) {
 				e.tick(deadline)
@@ -630,10 +683,8 @@ func (e *Engine) awaitSuccessor() bool {
 			e.log.Info("vrrp: no successor advertised; releasing the addresses", "waited", wait)
 			return false
 		case p := <-e.rx:
-			if e.cfg.Peer.IsValid() && !e.fromPeer(p.Src) {
-				continue
-			}
-			if !e.cfg.Peer.IsValid() && CheckTTL(p.TTL) != nil {
+			// Only the peer's adverts, with what is pinned already: no check starts now.
+			if !e.fromPeer(p.Src) || CheckTTL(p.TTL) != nil {
 				continue
 			}
 			a, err := Parse(p.Payload, p.Src, p.Dst)
@@ -674,23 +725,19 @@ func (e *Engine) awaitClientsMoved(lastSeen func() time.Time) {
 	}
 }
 
-// fromPeer reports whether a unicast advert comes from the configured peer. Over IPv6 a peer
-// sends from its link-local address (RFC 5798 §5.1.2.1), which the configuration does not
-// know, so any link-local source is taken as the peer's.
-func (e *Engine) fromPeer(src netip.Addr) bool {
-	return src == e.cfg.Peer.Unmap().WithZone("") || (src.Is6() && src.IsLinkLocalUnicast())
+// handle is a received packet: only the peer's (see trust.go) reach process.
+func (e *Engine) handle(p Packet) {
+	switch e.admit(p) {
+	case notPeer:
+		e.dropNotPeer(p.Src)
+	case admitted:
+		e.process(p)
+	}
 }
 
-func (e *Engine) handle(p Packet) {
-	e.mu.Lock()
-	e.status.AdvertsIn++
-	e.mu.Unlock()
-	if e.cfg.Peer.IsValid() {
-		if !e.fromPeer(p.Src) {
-			e.drop(fmt.Errorf("%w: %v", errNotPeer, p.Src))
-			return
-		}
-	} else if err := CheckTTL(p.TTL); err != nil {
+// process checks an advert from the peer and hands it to the Machine.
+func (e *Engine) process(p Packet) {
+	if err := CheckTTL(p.TTL); err != nil {
 		e.drop(err)
 		return
 	}
@@ -878,6 +925,12 @@ func (e *Engine) startForwarding(prev netip.Addr) bool {
 	if e.cfg.Forwarder == nil || prev == e.cfg.Router.PrimaryAddr.WithZone("") {
 		return false
 	}
+	if !e.fromPeer(prev) {
+		// Only the peer's adverts reach the Machine, so this cannot happen; but the window
+		// sends clients' packets to prev, so it is checked where it opens too.
+		e.log.Warn("vrrp: not opening a handover window towards an address that is not the peer's", "previous_master", prev, "peer", e.anchors())
+		return false
+	}
 	if e.fwdStop != nil && e.fwdPrev == prev {
 		e.fwdTimer.Reset(handoverWindow)
 		return false
@@ -948,8 +1001,10 @@ func (e *Engine) reconfigure(req reconfReq) {
 	m.UpdateTracking(now, e.curW, e.curF)
 	e.cause = "reconfigured"
 	e.mu.Lock()
+	oldCfg := e.cfg
 	e.cfg = req.cfg
 	e.mu.Unlock()
+	e.retrust(oldCfg)
 	e.log.Info("vrrp reconfigured", "priority", req.cfg.Router.Priority, "interval", req.cfg.Router.AdvertInterval, "addresses", req.cfg.Addresses)
 	if oldState == StateMaster {
 		acts := m.Start(now)

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -40,6 +41,8 @@ type Conn struct {
 	pkt int              // AF_PACKET socket, send only
 	// traffic follows the packets that arrive for virtual addresses being handed over.
 	traffic *trafficWatch
+	// nl reads the neighbour table of the Conn's namespace (sameLink).
+	nl *netlink.Handle
 
 	wg sync.WaitGroup
 
@@ -157,6 +160,9 @@ func (c *Conn) open(ifi *net.Interface) error {
 	c.pkt = fd
 	if c.traffic, err = openTrafficWatch(c.ifindex, c.v6); err != nil {
 		return err
+	}
+	if c.nl, err = netlink.NewHandle(unix.NETLINK_ROUTE); err != nil {
+		return fmt.Errorf("netlink: %w", err)
 	}
 	return nil
 }
@@ -458,6 +464,9 @@ func (c *Conn) closeSockets() error {
 	if c.traffic != nil {
 		_ = c.traffic.close()
 		c.traffic = nil
+	}
+	if c.nl != nil {
+		c.nl.Close()
 	}
 	return err
 }

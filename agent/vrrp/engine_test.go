@@ -607,7 +607,7 @@ func TestEngineUnicast(t *testing.T) {
 	b := newNode(t, l, "b", cb).start()
 	waitFor(t, "a master", a.is(vrrp.StateMaster))
 	waitFor(t, "b hears a", func() bool { return b.eng.Status().Master == a.port.addr })
-	// A third router's adverts (even with TTL 64: unicast is not TTL-checked) are not the peer's.
+	// A third router's adverts are not the peer's (the source is checked first, before the TTL).
 	adv := &vrrp.Advert{Version: 3, VRID: 91, Priority: 254, AdvertInterval: 2, Addresses: []netip.Addr{netip.MustParseAddr(vip1)}}
 	src, dst := netip.MustParseAddr("198.51.100.66"), b.port.addr
 	pl, err := adv.Marshal(src, dst)

@@ -138,7 +138,7 @@ func (r *directorPairResource) Schema(_ context.Context, _ resource.SchemaReques
 				Optional:            true,
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
-				MarkdownDescription: "Send VRRP adverts to the peer director's address instead of the multicast group 224.0.0.18 / ff02::12, for networks that filter multicast. Default `false`.",
+				MarkdownDescription: "Send VRRP adverts to the peer director's address instead of the multicast group 224.0.0.18 / ff02::12, for networks that filter multicast, and to keep them from every other host on the LAN. In either mode a director takes adverts only from the other director (see the trust model in `lvs_vip`); with `vrrp_unicast`, each director's `host` must resolve to an address of every family its VIPs use. Default `false`.",
 			},
 		},
 	}

@@ -101,6 +101,21 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 			"of connections it does not know back to it (an eBPF tc classifier and an IPVS fwmark service, both removed after the 2 s), " +
 			"so the connections in flight on the old master keep being served there for those 2 s. IPv6 addresses are kept " +
 			"while clients still send to them (at most 2 s), without forwarding.\n\n" +
+			"**Trust model.** Each director takes VRRP adverts only from the other director of the pair, in every mode (multicast " +
+			"and `vrrp_unicast`, VRRPv2 and v3, IPv4 and IPv6): from the address its `host` in the pair's `directors` resolves to " +
+			"(which must be the address it has on the pair's `interface`, as the adverts come from it) and, for IPv6, whose adverts " +
+			"come from link-local addresses, from the link-local address the agent pins as the peer's because it answers neighbour " +
+			"discovery with the same MAC address as the peer's `host`. Adverts from anyone else — whatever their priority, version or " +
+			"destination — are dropped before the state machine sees them and counted as `not_peer` in `lvs-agent status` (the first " +
+			"from each source is logged); they cannot move the VIP, and only the peer can make a director open the handover window " +
+			"described above. Every advert must also arrive with TTL (hop limit) 255, unicast ones included, so none comes from beyond " +
+			"the link.\n\n" +
+			"What this cannot do: VRRP has no real authentication (VRRPv3 none at all; the VRRPv2 `authentication` password travels " +
+			"in clear text and is not security, only a guard against a misconfigured neighbour), so a host on the same link that " +
+			"forges the peer's source address (and, for IPv6, answers neighbour discovery with or forges the peer's MAC address) can " +
+			"still inject adverts and move the VIP or deny it. Keep such hosts off the directors' VRRP link: use a dedicated VLAN (or " +
+			"link) for the directors' `interface`, with clients reaching the VIPs through a router, and consider `vrrp_unicast` on the " +
+			"pair, which keeps the adverts off the multicast group every host on the LAN receives.\n\n" +
 			"The ID is `PAIR_ID/vrid/N`, e.g. `edge@198.51.100.11,198.51.100.12/vrid/91`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "`PAIR_ID/vrid/N`. Virtual servers refer to the VIP by it."},
