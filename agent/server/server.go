@@ -252,7 +252,12 @@ func checkVersion(v string) error {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var ae *agentapi.Error
-	if !errors.As(err, &ae) {
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, store.ErrNewer):
+		// Not the request's fault, nor a bug: a newer agent's state, which this one keeps.
+		ae = &agentapi.Error{Code: agentapi.CodeVersionSkew, Message: err.Error()}
+	default:
 		ae = &agentapi.Error{Code: agentapi.CodeInternal, Message: err.Error()}
 	}
 	if ae.Code == agentapi.CodeInternal {

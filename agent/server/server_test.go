@@ -385,3 +385,32 @@ func TestRequestBodyIsBounded(t *testing.T) {
 		t.Fatalf("oversized body: %d %+v, want 422 saying the body is too large", resp.StatusCode, e)
 	}
 }
+
+// TestNewerStateRefusesWrites: an agent started on a state a newer agent stored (a downgrade)
+// serves it but answers writes with version_skew, naming the field it would drop, and leaves the
+// file as it was.
+func TestNewerStateRefusesWrites(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state", "state.json")
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stored := `{"serial":3,"pair":{"name":"edge","directors":[{"host":"198.51.100.11","interface":"eth0"},{"host":"198.51.100.12","interface":"eth0"}],"from_the_future":true}}`
+	if err := os.WriteFile(path, []byte(stored), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, path)
+	ctx := context.Background()
+	c := agentclient.New("test", agentclient.Unix(h.sock))
+	if got, err := c.Pair(ctx); err != nil || got.Name != "edge" {
+		t.Fatalf("the newer state is not served: %+v, %v", got, err)
+	}
+	p := pair()
+	_, err := c.PutPair(ctx, &p)
+	if !errors.Is(err, agentapi.ErrVersionSkew) || !strings.Contains(err.Error(), "from_the_future") {
+		t.Fatalf("write over a newer state: %v, want version_skew naming the field", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != stored {
+		t.Errorf("the stored state changed:\n%s", b)
+	}
+}

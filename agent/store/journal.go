@@ -197,6 +197,9 @@ func applyMap[K comparable, V any](m map[K]V, set map[K]V, del []K) map[K]V {
 // replaced, set or removed: it appends their difference to the journal, or, when the journal has
 // outgrown the snapshot, writes next as the new snapshot. Either is on disk when Commit returns.
 func (s *Store) Commit(prev, next *State) error {
+	if err := s.refuseNewer(); err != nil {
+		return err
+	}
 	if !s.sized {
 		fi, err := os.Stat(s.Path)
 		s.snapshotSize, s.haveSnapshot = 0, err == nil
@@ -269,13 +272,22 @@ func (s *Store) replay(st *State) error {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(nil, len(b)+1)
 	line := 0
+	torn := func() bool { return !bytes.HasSuffix(b, []byte("\n")) && line == bytes.Count(b, []byte("\n"))+1 }
 	for sc.Scan() {
 		line++
 		if line == 1 {
 			// The header: a journal whose base is not this snapshot belongs to another one (the
-			// snapshot was removed to wipe the state, or restored from elsewhere): ignore it.
+			// snapshot was removed to wipe the state, or restored from elsewhere): ignore it. A
+			// header that does not decode is not that: ignoring it would silently drop every
+			// acknowledged change after it, unless it is a torn first write, which held none.
 			var h journalHeader
-			if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Base != st.Serial {
+			if err := strictDecode(sc.Bytes(), &h, &s.newer); err != nil {
+				if torn() {
+					return nil
+				}
+				return s.corruptJournal(line, err)
+			}
+			if h.Base != st.Serial {
 				return nil
 			}
 			continue
@@ -284,21 +296,28 @@ func (s *Store) replay(st *State) error {
 			continue
 		}
 		var d delta
-		err := json.Unmarshal(sc.Bytes(), &d)
+		err := strictDecode(sc.Bytes(), &d, &s.newer)
 		if err == nil {
 			err = d.nullEntry()
 		}
 		if err != nil {
-			if !bytes.HasSuffix(b, []byte("\n")) && line == bytes.Count(b, []byte("\n"))+1 {
-				break // the torn last line
+			if torn() {
+				break // the torn last line: a write never acknowledged
 			}
-			return fmt.Errorf("state journal %s is corrupt at line %d (%w); move it and %s away to start empty", s.journalPath(), line, err, s.Path)
+			return s.corruptJournal(line, err)
 		}
 		if d.Serial > st.Serial {
 			d.apply(st)
 		}
 	}
 	return sc.Err()
+}
+
+// corruptJournal is the error of a journal line that does not decode. The agent does not start
+// from it (it keeps serving what the kernel has, see the server); the file is kept as it is.
+func (s *Store) corruptJournal(line int, err error) error {
+	return fmt.Errorf("%w: state journal %s is corrupt at line %d (%v): the changes from that line on cannot be read; "+
+		"keep the file for inspection (cp %s %s.bad) and re-apply the configuration (terraform apply) after moving it away", ErrCorrupt, s.journalPath(), line, err, s.journalPath(), s.journalPath())
 }
 
 // resetJournal empties the journal once a snapshot holds everything in it.

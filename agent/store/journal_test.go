@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -229,5 +230,84 @@ func TestRemovingTheSnapshotWipes(t *testing.T) {
 	again, err := store.New(path).Load()
 	if err != nil || again.Pair == nil || again.Pair.Name != "fresh" || again.Serial != 1 {
 		t.Fatalf("after a fresh start: %+v, %v", again, err)
+	}
+}
+
+// TestJournalCorruptHeader: a journal whose header does not decode is a corrupt journal, not a
+// journal of another snapshot: ignoring it dropped every acknowledged change after it. Only a
+// torn first write (a header without its newline, and nothing after) held none and is ignored.
+func TestJournalCorruptHeader(t *testing.T) {
+	t.Parallel()
+	path, c := commitRandom(t, 11, 20)
+	j, err := os.ReadFile(path + ".journal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(j), "\n")
+	if err := os.WriteFile(path+".journal", []byte("{\"base\":\x00garbage\n"+rest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.New(path).Load()
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), path+".journal") || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("corrupt header: %v, want ErrCorrupt naming the journal and line 1", err)
+	}
+	// A torn first write: the snapshot alone is the state.
+	if err := os.WriteFile(path+".journal", []byte(`{"ba`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := store.New(path).Load()
+	if err != nil {
+		t.Fatalf("torn header: %v", err)
+	}
+	if got.Serial > c.cur.Serial {
+		t.Fatalf("torn header: serial %d past the last commit %d", got.Serial, c.cur.Serial)
+	}
+}
+
+// TestNewerStateIsNeverOverwritten: an older agent (after a downgrade) applies what it knows of
+// a state a newer agent stored, but refuses to write over it, which would drop what it does not
+// know; the files stay as they were.
+func TestNewerStateIsNeverOverwritten(t *testing.T) {
+	t.Parallel()
+	for _, where := range []string{"snapshot", "journal"} {
+		t.Run(where, func(t *testing.T) {
+			t.Parallel()
+			path, c := commitRandom(t, 13, 20)
+			file := path
+			if where == "journal" {
+				file = path + ".journal"
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A field from the future in the last object of the file.
+			i := strings.LastIndex(string(b), "}")
+			b = []byte(string(b[:i]) + `,"from_the_future":{"x":1}` + string(b[i:]))
+			if err := os.WriteFile(file, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := store.New(path)
+			got, err := s.Load()
+			if err != nil {
+				t.Fatalf("Load of a newer state: %v", err)
+			}
+			if s.Newer() != `"from_the_future"` {
+				t.Errorf("Newer() = %q", s.Newer())
+			}
+			next := *got
+			next.Serial++
+			next.Pair = &agentapi.Pair{Name: "older-agent"}
+			if err := s.Commit(got, &next); !errors.Is(err, store.ErrNewer) || !strings.Contains(err.Error(), "from_the_future") {
+				t.Fatalf("Commit over a newer state: %v, want ErrNewer naming the field", err)
+			}
+			if err := s.Save(&next); !errors.Is(err, store.ErrNewer) {
+				t.Fatalf("Save over a newer state: %v, want ErrNewer", err)
+			}
+			if after, _ := os.ReadFile(file); string(after) != string(b) {
+				t.Error("the newer state's file changed")
+			}
+			_ = c
+		})
 	}
 }

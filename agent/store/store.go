@@ -7,12 +7,14 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -26,6 +28,10 @@ type State = agentapi.State
 type Store struct {
 	Path string
 
+	// newer names a field of the stored state that this agent does not know (the first found),
+	// when a newer agent wrote it; "" otherwise. Set by Load.
+	newer string
+
 	// Commit's bookkeeping; Load leaves it alone, so tests may Load what a server commits.
 	journal      *os.File // open for appending once Commit first writes
 	journalSize  int64
@@ -37,6 +43,45 @@ type Store struct {
 // New returns a store for the file at path.
 func New(path string) *Store { return &Store{Path: path} }
 
+// ErrCorrupt is the error of a state file or journal that cannot be read.
+var ErrCorrupt = errors.New("stored state is corrupt")
+
+// ErrNewer is the error of a write over a state that a newer agent stored: it holds fields this
+// agent does not know, which a write would drop.
+var ErrNewer = errors.New("the stored state was written by a newer lvs-agent")
+
+// strictDecode decodes b into v. A field v does not know is not an error (a newer agent wrote
+// it: this agent applies what it knows), but the first one is recorded in *unknown, so that the
+// store refuses to write over it; any other decoding error is returned.
+func strictDecode(b []byte, v any, unknown *string) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		return nil
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if *unknown == "" {
+			*unknown = f
+		}
+		return json.Unmarshal(b, v)
+	}
+	return err
+}
+
+// Newer returns the first field of the stored state that this agent does not know, "" when it
+// knows them all (see ErrNewer).
+func (s *Store) Newer() string { return s.newer }
+
+// refuseNewer fails a write over a state a newer agent stored.
+func (s *Store) refuseNewer() error {
+	if s.newer == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds the field %s, which this agent does not know and a write would drop; "+
+		"install the newer agent again (terraform apply with the newer provider) or, to go back for good, remove the field from the file", ErrNewer, s.Path, s.newer)
+}
+
 // Load returns the stored state, the snapshot with the journal replayed over it, or an empty
 // state when none was ever saved.
 func (s *Store) Load() (*State, error) {
@@ -47,11 +92,11 @@ func (s *Store) Load() (*State, error) {
 	case err != nil:
 		return nil, fmt.Errorf("read state: %w", err)
 	default:
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
+		if err := strictDecode(b, &st, &s.newer); err != nil {
+			return nil, fmt.Errorf("%w: state file %s is corrupt (%v); keep it for inspection and re-apply the configuration (terraform apply) after moving it away", ErrCorrupt, s.Path, err)
 		}
 		if err := nullEntry(&st); err != nil {
-			return nil, fmt.Errorf("state file %s is corrupt (%w); move it away to start empty", s.Path, err)
+			return nil, fmt.Errorf("%w: state file %s is corrupt (%v); keep it for inspection and re-apply the configuration (terraform apply) after moving it away", ErrCorrupt, s.Path, err)
 		}
 	}
 	if err := s.replay(&st); err != nil {
@@ -91,6 +136,9 @@ func (s *Store) dir() string { return filepath.Dir(s.Path) }
 // Save writes st as the snapshot, atomically, with mode 0600 in a 0700 directory, and empties
 // the journal.
 func (s *Store) Save(st *State) error {
+	if err := s.refuseNewer(); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
@@ -133,6 +181,6 @@ func (s *Store) Remove() error {
 	if err := os.Remove(s.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove state: %w", err)
 	}
-	s.haveSnapshot, s.snapshotSize = false, 0
+	s.haveSnapshot, s.snapshotSize, s.newer = false, 0, ""
 	return nil
 }
