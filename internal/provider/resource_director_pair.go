@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -46,6 +47,7 @@ type directorPairModel struct {
 	SyncConnections types.Bool         `tfsdk:"sync_connections"`
 	IPVSTimeouts    *ipvsTimeoutsModel `tfsdk:"ipvs_timeouts"`
 	VRRPUnicast     types.Bool         `tfsdk:"vrrp_unicast"`
+	Timeouts        timeouts.Value     `tfsdk:"timeouts"`
 }
 
 type directorModel struct {
@@ -71,7 +73,7 @@ func (r *directorPairResource) Metadata(_ context.Context, req resource.Metadata
 	resp.TypeName = req.ProviderTypeName + "_director_pair"
 }
 
-func (r *directorPairResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	timeout := func(what string) schema.Int64Attribute {
 		return schema.Int64Attribute{
 			Optional:            true,
@@ -141,6 +143,7 @@ func (r *directorPairResource) Schema(_ context.Context, _ resource.SchemaReques
 				MarkdownDescription: "Send VRRP adverts to the peer director's address instead of the multicast group 224.0.0.18 / ff02::12, for networks that filter multicast, and to keep them from every other host on the LAN. In either mode a director takes adverts only from the other director (see the trust model in `lvs_vip`); with `vrrp_unicast`, each director's `host` must resolve to an address of every family its VIPs use. Default `false`.",
 			},
 		},
+		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
 	// id changes only with name or directors; keep it known otherwise so children plan cleanly.
 	idAttr := resp.Schema.Attributes["id"].(schema.StringAttribute)
@@ -248,6 +251,8 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opCreate, &resp.Diagnostics)
+	defer cancel()
 	hosts := hostsOf(plan)
 	installed := make([]bool, len(hosts))
 	diags := forEachDirector(hosts, func(i int, h string) error {
@@ -374,6 +379,8 @@ func (r *directorPairResource) Read(ctx context.Context, req resource.ReadReques
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opRead, &resp.Diagnostics)
+	defer cancel()
 	if !r.readInto(ctx, &state, &resp.Diagnostics) {
 		if resp.Diagnostics.HasError() {
 			return
@@ -406,6 +413,8 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opUpdate, &resp.Diagnostics)
+	defer cancel()
 	newHosts, oldHosts := hostsOf(plan), hostsOf(state)
 	replaced := map[string]bool{}
 	for _, h := range oldHosts {
@@ -469,6 +478,8 @@ func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
+	defer cancel()
 	resp.Diagnostics.Append(forEachDirector(hostsOf(state), func(_ int, h string) error {
 		return r.hosts.Uninstall(ctx, h)
 	})...)
@@ -481,6 +492,7 @@ func (r *directorPairResource) ImportState(ctx context.Context, req resource.Imp
 		return
 	}
 	m := directorPairModel{ID: types.StringValue(id.String()), Name: types.StringValue(id.Name)}
+	m.Timeouts = nullTimeouts()
 	for _, h := range id.Hosts {
 		m.Directors = append(m.Directors, directorModel{Host: types.StringValue(h), Interface: types.StringNull(), AgentVersion: types.StringNull(), Status: types.StringNull()})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"reflect"
 	"slices"
 
@@ -51,6 +52,7 @@ type realServerModel struct {
 	Thresholds       *thresholdsModel  `tfsdk:"thresholds"`
 	Host             *rsHostModel      `tfsdk:"host"`
 	Status           types.List        `tfsdk:"status"`
+	Timeouts         timeouts.Value    `tfsdk:"timeouts"`
 }
 
 type thresholdsModel struct {
@@ -67,7 +69,7 @@ func (r *realServerResource) Metadata(_ context.Context, req resource.MetadataRe
 	resp.TypeName = req.ProviderTypeName + "_real_server"
 }
 
-func (r *realServerResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *realServerResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "A real server of a virtual server, on both directors (`ipvsadm -a`). With `host`, the provider also installs the agent on the real server in real-server role, " +
 			"which keeps the VIP on loopback with ARP suppression (`dr`) or on an ipip tunnel interface (`tunnel`) — the `lo:0` script, as code.\n\n" +
@@ -106,6 +108,7 @@ func (r *realServerResource) Schema(_ context.Context, _ resource.SchemaRequest,
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
 				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it. The live weight and health are in `lvs_director_status`."},
 		},
+		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
 }
 
@@ -232,6 +235,8 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opCreate, &resp.Diagnostics)
+	defer cancel()
 	rs, vsID, ae := wireRealServer(plan)
 	if ae != nil {
 		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
@@ -409,6 +414,8 @@ func (r *realServerResource) Read(ctx context.Context, req resource.ReadRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opRead, &resp.Diagnostics)
+	defer cancel()
 	id, err := resourceid.ParseRealServer(state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid Real Server ID In State", err.Error())
@@ -430,6 +437,8 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opUpdate, &resp.Diagnostics)
+	defer cancel()
 	rs, vsID, ae := wireRealServer(plan)
 	if ae != nil {
 		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
@@ -473,6 +482,8 @@ func (r *realServerResource) Delete(ctx context.Context, req resource.DeleteRequ
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
+	defer cancel()
 	id, err := resourceid.ParseRealServer(state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid Real Server ID In State", err.Error())
@@ -506,6 +517,7 @@ func (r *realServerResource) ImportState(ctx context.Context, req resource.Impor
 	}
 	m := realServerModel{ID: types.StringValue(id.String()), VirtualServerID: types.StringValue(id.VirtualServer.String()),
 		Address: types.StringNull(), Port: types.Int64Null(), Weight: types.Int64Null(), ForwardingMethod: types.StringNull()}
+	m.Timeouts = nullTimeouts()
 	if !r.readInto(ctx, &m, id, &resp.Diagnostics) {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("Real Server Not Found", fmt.Sprintf("Neither director of %s holds real server %s of %s.", id.VirtualServer.VIP.Pair, id.Key, id.VirtualServer.Key))

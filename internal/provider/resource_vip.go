@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"reflect"
 	"time"
 
@@ -57,6 +58,7 @@ type vipModel struct {
 	TrackScripts    []trackScriptModel    `tfsdk:"track_scripts"`
 	Notify          *notifyModel          `tfsdk:"notify"`
 	Status          types.List            `tfsdk:"status"`
+	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
 }
 
 type trackInterfaceModel struct {
@@ -87,7 +89,7 @@ func (r *vipResource) Metadata(_ context.Context, req resource.MetadataRequest, 
 	resp.TypeName = req.ProviderTypeName + "_vip"
 }
 
-func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "One VRRP instance on a director pair: the unit of failover. Its addresses live on the master director and move to the other within " +
 			"`3 × advert_interval + skew` when the master fails (priority 0 on a graceful stop: at once). It works without any virtual server, " +
@@ -211,6 +213,7 @@ func (r *vipResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *
 				MarkdownDescription: "Per director: `ready` when its agent holds this VIP as configured, `missing` when it lost it. Anything but `ready` shows as a change that apply repairs. The live VRRP role is in the `lvs_director_status` data source.",
 			},
 		},
+		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
 }
 
@@ -394,6 +397,8 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opCreate, &resp.Diagnostics)
+	defer cancel()
 	v, ae := wireVIP(plan)
 	if ae != nil {
 		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
@@ -581,6 +586,8 @@ func (r *vipResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opRead, &resp.Diagnostics)
+	defer cancel()
 	if !r.readInto(ctx, &state, &resp.Diagnostics) {
 		if !resp.Diagnostics.HasError() {
 			resp.State.RemoveResource(ctx)
@@ -597,6 +604,8 @@ func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opUpdate, &resp.Diagnostics)
+	defer cancel()
 	v, ae := wireVIP(plan)
 	if ae != nil {
 		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
@@ -639,6 +648,8 @@ func (r *vipResource) Delete(ctx context.Context, req resource.DeleteRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
+	defer cancel()
 	hosts, err := vipHosts(state)
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
@@ -666,6 +677,7 @@ func (r *vipResource) ImportState(ctx context.Context, req resource.ImportStateR
 		AdvertInterval:  types.StringNull(), PreemptDelay: types.StringNull(), Authentication: types.StringNull(),
 		VRRPVersion: types.Int64Null(), Preempt: types.BoolNull(),
 	}
+	m.Timeouts = nullTimeouts()
 	if !r.readInto(ctx, &m, &resp.Diagnostics) {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("VIP Not Found", fmt.Sprintf("Neither director of %s holds a VIP with virtual_router_id %d.", id.Pair, id.VRID))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"net/netip"
 	"reflect"
 	"time"
@@ -57,6 +58,7 @@ type virtualServerModel struct {
 	SorryServer      *sorryServerModel `tfsdk:"sorry_server"`
 	Quorum           *quorumModel      `tfsdk:"quorum"`
 	Status           types.List        `tfsdk:"status"`
+	Timeouts         timeouts.Value    `tfsdk:"timeouts"`
 }
 
 type persistenceModel struct {
@@ -79,7 +81,7 @@ func (r *virtualServerResource) Metadata(_ context.Context, req resource.Metadat
 	resp.TypeName = req.ProviderTypeName + "_virtual_server"
 }
 
-func (r *virtualServerResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "An IPVS virtual service on both directors of a pair (`ipvsadm -A`), on one of a VIP's addresses. The agents keep it in the kernel: " +
@@ -133,6 +135,7 @@ func (r *virtualServerResource) Schema(_ context.Context, _ resource.SchemaReque
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
 				MarkdownDescription: "Per director: `ready` when its agent holds the service as configured, `missing` when it lost it. Anything but `ready` shows as a change that apply repairs."},
 		},
+		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
 }
 
@@ -261,6 +264,8 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opCreate, &resp.Diagnostics)
+	defer cancel()
 	vs, vip, ae := wireVirtualServer(plan)
 	if ae != nil {
 		addFieldError(&resp.Diagnostics, "Invalid Virtual Server Configuration", ae)
@@ -413,6 +418,8 @@ func (r *virtualServerResource) Read(ctx context.Context, req resource.ReadReque
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opRead, &resp.Diagnostics)
+	defer cancel()
 	id, err := resourceid.ParseVirtualServer(state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid Virtual Server ID In State", err.Error())
@@ -434,6 +441,8 @@ func (r *virtualServerResource) Update(ctx context.Context, req resource.UpdateR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, plan.Timeouts, opUpdate, &resp.Diagnostics)
+	defer cancel()
 	vs, vip, ae := wireVirtualServer(plan)
 	if ae != nil {
 		addFieldError(&resp.Diagnostics, "Invalid Virtual Server Configuration", ae)
@@ -469,6 +478,8 @@ func (r *virtualServerResource) Delete(ctx context.Context, req resource.DeleteR
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
+	defer cancel()
 	id, err := resourceid.ParseVirtualServer(state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid Virtual Server ID In State", err.Error())
@@ -497,6 +508,7 @@ func (r *virtualServerResource) ImportState(ctx context.Context, req resource.Im
 		Protocol: types.StringNull(), Address: types.StringNull(), Port: types.Int64Null(), FWMark: types.Int64Null(), AddressFamily: types.StringNull(),
 		Scheduler: types.StringNull(), ForwardingMethod: types.StringNull(), OnFailure: types.StringNull(),
 	}
+	m.Timeouts = nullTimeouts()
 	if !r.readInto(ctx, &m, id, &resp.Diagnostics) {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("Virtual Server Not Found", fmt.Sprintf("Neither director of %s holds virtual server %s.", id.VIP.Pair, id.Key))

@@ -37,6 +37,11 @@ func TestValidation(t *testing.T) {
   directors = [{ host = "198.51.100.11", interface = ".." }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)directors\[0\].interface.*not\s+a\s+Linux\s+interface\s+name`},
 		{"bad host", pair(`name = "edge"
   directors = [{ host = "198.51.100.11/24", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`), `(?s)directors\[0\].host.*IPv4 or IPv6 address`},
+		{"bad operation timeout", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
+  timeouts {
+    create = "soon"
+  }`), `(?s)Invalid Attribute Value Time Duration.*create = "soon".*"300ms"`},
 		{"negative timeout", pair(`name = "edge"
   directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
   ipvs_timeouts = { tcp = -1 }`), `(?s)ipvs_timeouts.tcp.*between 0 and`},

@@ -13,4 +13,10 @@ resource "lvs_director_pair" "edge" {
     tcp_fin = 120
     udp     = 300
   }
+
+  # Every operation is bounded (defaults: create, update and delete 10m, read 5m): a host that
+  # stops answering fails the apply instead of hanging it.
+  timeouts {
+    create = "15m"
+  }
 }
