@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the figures of DESIGN.md §7, measured in the lab (User-Mode-Linux where the kernel
+# `make bench`: the performance figures of README.md, measured in the lab (User-Mode-Linux where the kernel
 # lacks IP_VS), side by side with keepalived and ipvsadm where they have an equivalent, in the
 # same run. Each benchmark is a Go test that runs only with LVS_BENCH=1; its full log is in
 # .cache/bench.log and its table is printed here.

@@ -246,7 +246,7 @@ func TestLabBenchFailover(t *testing.T) {
 		"(the second half of an upgrade); wire columns, free of where the kill falls in the advert period: from the old "+
 		"master's last advert (its priority 0 on a stop) as the client receives it to the new master's first advert "+
 		"(RFC: Master_Down_Interval, or Skew_Time after priority 0, for priority 100) and to the first answered connection.\n", reps, os.Getenv(lab.EnvMode))
-	fmt.Fprintf(&b, "target (DESIGN.md §7): failover <= 0.5 s at 100 ms adverts and never slower than keepalived; "+
+	fmt.Fprintf(&b, "target: failover <= 0.5 s at 100 ms adverts and never slower than keepalived; "+
 		"planned switchover <= 50 ms with zero failed requests.\n")
 	t.Log("\n" + b.String())
 }

@@ -161,7 +161,7 @@ func serve(args []string) error {
 	return srv.Run(ctx, c.socket)
 }
 
-// serveMemoryLimit is the agent's soft memory limit (DESIGN.md §7: RSS ≤ 30 MB). With 10,000
+// serveMemoryLimit is the agent's soft memory limit (the target: RSS ≤ 30 MB). With 10,000
 // IPVS destinations the runtime otherwise kept ~40 MB resident, mostly garbage of bursts (the
 // state's JSON, a kernel table dump) it had not returned. Measured in the lab: 24 MiB gives
 // 28.8 MB RSS with re-verification as fast as without a limit; 20 MiB gave 25.5 MB but made it
