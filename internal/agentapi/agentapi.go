@@ -124,9 +124,13 @@ func (p *Pair) Validate() error {
 		return Invalid("self", "must be 0 or 1")
 	}
 	if t := p.IPVSTimeouts; t != nil {
-		for name, v := range map[string]int{"tcp": t.TCP, "tcp_fin": t.TCPFin, "udp": t.UDP} {
-			if v < 0 {
-				return Invalid("ipvs_timeouts."+name, "must not be negative")
+		// In a fixed order, so that one configuration always gets the same error.
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"tcp", t.TCP}, {"tcp_fin", t.TCPFin}, {"udp", t.UDP}} {
+			if f.v < 0 {
+				return Invalid("ipvs_timeouts."+f.name, "must not be negative")
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package agentapi
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -511,7 +512,9 @@ func (vs *VirtualServer) Validate() error {
 			return Invalid("quorum.hysteresis", fmt.Sprintf("must be from 0 to min-1 (%d)", q.Min-1))
 		}
 	}
-	for key, rs := range vs.RealServers {
+	// By key, so that one configuration always gets the same error.
+	for _, key := range slices.Sorted(maps.Keys(vs.RealServers)) {
+		rs := vs.RealServers[key]
 		if rs == nil {
 			return Invalid("real_servers", fmt.Sprintf("entry %s is empty", key))
 		}
@@ -588,10 +591,12 @@ func (h *HealthCheck) validate(prefix string) error {
 	if !slices.Contains(HealthCheckTypes, h.Type) {
 		return Invalid(f("type"), fmt.Sprintf("%q is not one of %s", h.Type, strings.Join(HealthCheckTypes, ", ")))
 	}
-	for name, v := range map[string]int{"interval": h.IntervalMS, "timeout": h.TimeoutMS, "retries": h.Retries,
-		"retry_delay": h.RetryDelayMS, "rise": h.Rise, "fall": h.Fall} {
-		if v < 0 {
-			return Invalid(f(name), "must not be negative")
+	for _, c := range []struct {
+		name string
+		v    int
+	}{{"interval", h.IntervalMS}, {"timeout", h.TimeoutMS}, {"retries", h.Retries}, {"retry_delay", h.RetryDelayMS}, {"rise", h.Rise}, {"fall", h.Fall}} {
+		if c.v < 0 {
+			return Invalid(f(c.name), "must not be negative")
 		}
 	}
 	if h.IntervalMS > 0 && h.IntervalMS < 10 {
