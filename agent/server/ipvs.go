@@ -23,19 +23,19 @@ type IPVSReporter interface {
 // the IPVS report.
 func (s *Server) registerIPVS(mux *http.ServeMux) {
 	vs := agentapi.PathVirtualServers
-	mux.Handle("GET "+vs, s.versioned(s.listVirtualServers))
-	mux.Handle("GET "+vs+"/{key}", s.versioned(s.getVirtualServer))
-	mux.Handle("PUT "+vs+"/{key}", s.versioned(s.putVirtualServer))
-	mux.Handle("DELETE "+vs+"/{key}", s.versioned(s.deleteVirtualServer))
-	mux.Handle("GET "+vs+"/{key}/real-servers", s.versioned(s.listRealServers))
-	mux.Handle("GET "+vs+"/{key}/real-servers/{rskey}", s.versioned(s.getRealServer))
-	mux.Handle("PUT "+vs+"/{key}/real-servers/{rskey}", s.versioned(s.putRealServer))
-	mux.Handle("DELETE "+vs+"/{key}/real-servers/{rskey}", s.versioned(s.deleteRealServer))
+	mux.Handle("GET "+vs, s.stateful(s.listVirtualServers))
+	mux.Handle("GET "+vs+"/{key}", s.stateful(s.getVirtualServer))
+	mux.Handle("PUT "+vs+"/{key}", s.stateful(s.putVirtualServer))
+	mux.Handle("DELETE "+vs+"/{key}", s.stateful(s.deleteVirtualServer))
+	mux.Handle("GET "+vs+"/{key}/real-servers", s.stateful(s.listRealServers))
+	mux.Handle("GET "+vs+"/{key}/real-servers/{rskey}", s.stateful(s.getRealServer))
+	mux.Handle("PUT "+vs+"/{key}/real-servers/{rskey}", s.stateful(s.putRealServer))
+	mux.Handle("DELETE "+vs+"/{key}/real-servers/{rskey}", s.stateful(s.deleteRealServer))
 	b := agentapi.PathRealServerBindings
-	mux.Handle("GET "+b, s.versioned(s.listBindings))
-	mux.Handle("GET "+b+"/{id}", s.versioned(s.getBinding))
-	mux.Handle("PUT "+b+"/{id}", s.versioned(s.putBinding))
-	mux.Handle("DELETE "+b+"/{id}", s.versioned(s.deleteBinding))
+	mux.Handle("GET "+b, s.stateful(s.listBindings))
+	mux.Handle("GET "+b+"/{id}", s.stateful(s.getBinding))
+	mux.Handle("PUT "+b+"/{id}", s.stateful(s.putBinding))
+	mux.Handle("DELETE "+b+"/{id}", s.stateful(s.deleteBinding))
 	mux.Handle("GET "+agentapi.PathIPVS, s.versioned(s.getIPVS))
 }
 

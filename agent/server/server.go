@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
@@ -83,6 +84,11 @@ type Server struct {
 
 	mu    sync.Mutex // guards state: the pointer only, as a state is never changed once current
 	state *store.State
+	// stateErr is why the stored state could not be read (store.ErrCorrupt), nil when it was;
+	// guarded by mu. While it is set the agent applies nothing (see New).
+	stateErr error
+	// recoverMu serialises the puts of a whole state that replace an unreadable one.
+	recoverMu sync.Mutex
 
 	qmu        sync.Mutex // guards the following fields
 	queue      []*write   // writes waiting for the next commit
@@ -94,7 +100,18 @@ type Server struct {
 	mux         http.Handler
 }
 
-// New loads the stored state and returns a server ready to Run.
+// RecoverHint says how to recover from an unreadable state without a flush; the error of every
+// refused request and the status carry it.
+const RecoverHint = "the agent keeps the IPVS table and addresses as they are, runs no VRRP and refuses changes until its state is replaced. " +
+	"To recover without a flush, copy the configuration from the other director: there, `lvs-agent state export > state.json`; " +
+	"here, `lvs-agent state import --from-peer state.json` (it replaces the state, keeps the unreadable files as *.corrupt-TIME " +
+	"and re-applies: what the kernel already matches is not touched)"
+
+// New loads the stored state and returns a server ready to Run. A state or journal that cannot
+// be read (store.ErrCorrupt) does not stop the agent: it starts without applying anything, so
+// the kernel keeps what it holds and traffic keeps flowing, and it runs no VRRP, which with a
+// wrong configuration would fight the peer. The status shows the error, writes are refused with
+// agentapi.CodeStateCorrupt, and a whole state put at agentapi.PathState replaces it.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: no store")
@@ -106,10 +123,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	st, err := cfg.Store.Load()
+	var stateErr error
+	if errors.Is(err, store.ErrCorrupt) {
+		cfg.Logger.Error("stored state unreadable; serving the kernel as it is", "err", err, "recover", RecoverHint)
+		st, stateErr, err = &store.State{}, err, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Server{store: cfg.Store, rec: cfg.Reconciler, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st}, nil
+	return &Server{store: cfg.Store, rec: cfg.Reconciler, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr}, nil
 }
 
 // Run listens on socketPath (0600 in a 0700 directory), re-applies the stored state and serves until
@@ -177,6 +199,9 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 // commit could publish and apply a newer one in between, and this older one would then undo
 // an acknowledged write in the kernel until the next resync.
 func (s *Server) applyCurrent(ctx context.Context, why string) {
+	if s.corrupt() != nil {
+		return // nothing to apply: the kernel keeps what it has
+	}
 	s.applyMu.Lock()
 	err := s.rec.Apply(ctx, s.view())
 	s.applyMu.Unlock()
@@ -204,14 +229,14 @@ func (s *Server) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+agentapi.PathVersion, s.getVersion)
 	mux.Handle("GET "+agentapi.PathStatus, s.versioned(s.getStatus))
-	mux.Handle("GET "+agentapi.PathPair, s.versioned(s.getPair))
-	mux.Handle("PUT "+agentapi.PathPair, s.versioned(s.putPair))
-	mux.Handle("DELETE "+agentapi.PathPair, s.versioned(s.deletePair))
-	mux.Handle("GET "+agentapi.PathVIPs, s.versioned(s.listVIPs))
-	mux.Handle("GET "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.getVIP))
-	mux.Handle("PUT "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.putVIP))
-	mux.Handle("DELETE "+agentapi.PathVIPs+"/{vrid}", s.versioned(s.deleteVIP))
-	mux.Handle("GET "+agentapi.PathState, s.versioned(s.getState))
+	mux.Handle("GET "+agentapi.PathPair, s.stateful(s.getPair))
+	mux.Handle("PUT "+agentapi.PathPair, s.stateful(s.putPair))
+	mux.Handle("DELETE "+agentapi.PathPair, s.stateful(s.deletePair))
+	mux.Handle("GET "+agentapi.PathVIPs, s.stateful(s.listVIPs))
+	mux.Handle("GET "+agentapi.PathVIPs+"/{vrid}", s.stateful(s.getVIP))
+	mux.Handle("PUT "+agentapi.PathVIPs+"/{vrid}", s.stateful(s.putVIP))
+	mux.Handle("DELETE "+agentapi.PathVIPs+"/{vrid}", s.stateful(s.deleteVIP))
+	mux.Handle("GET "+agentapi.PathState, s.stateful(s.getState))
 	mux.Handle("PUT "+agentapi.PathState, s.versioned(s.putState))
 	mux.Handle("POST "+agentapi.PathBatch, s.versioned(s.batch))
 	s.registerIPVS(mux)
@@ -239,6 +264,29 @@ func (s *Server) versioned(h handlerFunc) http.Handler {
 			s.writeError(w, r, err)
 		}
 	})
+}
+
+// stateful is versioned for the paths that read or write the stored state: while it cannot be
+// read they answer agentapi.CodeStateCorrupt. Reads are refused too, so that a plan does not
+// take the empty state for a host that lost its configuration and plan to create it anew.
+func (s *Server) stateful(h handlerFunc) http.Handler {
+	return s.versioned(func(w http.ResponseWriter, r *http.Request) error {
+		if err := s.corrupt(); err != nil {
+			return corruptError(err)
+		}
+		return h(w, r)
+	})
+}
+
+// corrupt returns why the stored state cannot be read, nil when it can.
+func (s *Server) corrupt() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stateErr
+}
+
+func corruptError(err error) *agentapi.Error {
+	return &agentapi.Error{Code: agentapi.CodeStateCorrupt, Message: fmt.Sprintf("%v; %s", err, RecoverHint)}
 }
 
 func checkVersion(v string) error {
@@ -298,6 +346,10 @@ func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
 	if r, ok := s.rec.(StatusReporter); ok {
 		r.Report(&out)
 	}
+	if err := s.corrupt(); err != nil {
+		out.StateError = corruptError(err).Message
+	}
+	out.Panics = guard.Report()
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -460,6 +512,9 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	if err := validateIPVSState(&in); err != nil {
 		return err
 	}
+	if done, err := s.replaceCorrupt(w, &in); done || err != nil {
+		return err
+	}
 	st, err := s.commit(r.Context(), func(st *store.State) error {
 		serial := st.Serial
 		*st = in
@@ -471,4 +526,28 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+// replaceCorrupt makes in the state of an agent whose stored state cannot be read, and applies
+// it; it reports false when the state can be read (putState then commits as usual).
+func (s *Server) replaceCorrupt(w http.ResponseWriter, in *store.State) (bool, error) {
+	s.recoverMu.Lock()
+	defer s.recoverMu.Unlock()
+	if s.corrupt() == nil {
+		return false, nil
+	}
+	next := *in
+	next.Serial = in.Serial + 1
+	if err := s.store.Replace(&next, time.Now()); err != nil {
+		return true, err
+	}
+	s.mu.Lock()
+	s.state, s.stateErr = &next, nil
+	s.mu.Unlock()
+	s.log.Info("stored state replaced; applying it", "serial", next.Serial)
+	if err := s.apply(ForChange(context.Background()), &next); err != nil {
+		return true, fmt.Errorf("stored, but applying it failed (the agent retries): %w", err)
+	}
+	writeJSON(w, http.StatusOK, &next)
+	return true, nil
 }

@@ -316,8 +316,7 @@ func (s *Store) replay(st *State) error {
 // corruptJournal is the error of a journal line that does not decode. The agent does not start
 // from it (it keeps serving what the kernel has, see the server); the file is kept as it is.
 func (s *Store) corruptJournal(line int, err error) error {
-	return fmt.Errorf("%w: state journal %s is corrupt at line %d (%v): the changes from that line on cannot be read; "+
-		"keep the file for inspection (cp %s %s.bad) and re-apply the configuration (terraform apply) after moving it away", ErrCorrupt, s.journalPath(), line, err, s.journalPath(), s.journalPath())
+	return fmt.Errorf("%w: state journal %s is corrupt at line %d (%v): the changes from that line on cannot be read", ErrCorrupt, s.journalPath(), line, err)
 }
 
 // resetJournal empties the journal once a snapshot holds everything in it.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -93,10 +94,10 @@ func (s *Store) Load() (*State, error) {
 		return nil, fmt.Errorf("read state: %w", err)
 	default:
 		if err := strictDecode(b, &st, &s.newer); err != nil {
-			return nil, fmt.Errorf("%w: state file %s is corrupt (%v); keep it for inspection and re-apply the configuration (terraform apply) after moving it away", ErrCorrupt, s.Path, err)
+			return nil, fmt.Errorf("%w: state file %s is corrupt (%v)", ErrCorrupt, s.Path, err)
 		}
 		if err := nullEntry(&st); err != nil {
-			return nil, fmt.Errorf("%w: state file %s is corrupt (%v); keep it for inspection and re-apply the configuration (terraform apply) after moving it away", ErrCorrupt, s.Path, err)
+			return nil, fmt.Errorf("%w: state file %s is corrupt (%v)", ErrCorrupt, s.Path, err)
 		}
 	}
 	if err := s.replay(&st); err != nil {
@@ -183,4 +184,22 @@ func (s *Store) Remove() error {
 	}
 	s.haveSnapshot, s.snapshotSize, s.newer = false, 0, ""
 	return nil
+}
+
+// Replace makes st the stored state over a snapshot or journal that cannot be read: the
+// unreadable files are kept beside it for inspection (PATH.corrupt-UNIXTIME and
+// PATH.journal.corrupt-UNIXTIME), and st is written as a new snapshot with no journal.
+func (s *Store) Replace(st *State, now time.Time) error {
+	suffix := fmt.Sprintf(".corrupt-%d", now.Unix())
+	for _, p := range []string{s.Path, s.journalPath()} {
+		if err := os.Rename(p, p+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("keep the unreadable %s: %w", p, err)
+		}
+	}
+	if s.journal != nil {
+		_ = s.journal.Close()
+		s.journal = nil
+	}
+	s.journalSize, s.sized, s.newer = 0, false, ""
+	return s.Save(st)
 }

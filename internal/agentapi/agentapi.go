@@ -204,6 +204,21 @@ type Status struct {
 	IPVS []IPVSService `json:"ipvs,omitempty"`
 	// Bindings are the real-server-role VIPs this host holds.
 	Bindings []RealServerBinding `json:"bindings,omitempty"`
+	// StateError is why the stored state could not be read (CodeStateCorrupt): the agent then
+	// keeps the kernel as it is, runs no VRRP and refuses writes until it is recovered.
+	StateError string `json:"state_error,omitempty"`
+	// Panics lists the parts of the agent that panicked and were restarted, by part.
+	Panics []PartPanics `json:"panics,omitempty"`
+}
+
+// PartPanics counts the recovered panics of one part of the agent (healthcheck, ipvs, vrrp,
+// ...); each one restarted that part alone.
+type PartPanics struct {
+	Part  string `json:"part"`
+	Count uint64 `json:"count"`
+	// Last is the last panic's value; LastAt when it happened (RFC 3339). Its stack is in the log.
+	Last   string `json:"last"`
+	LastAt string `json:"last_at"`
 }
 
 // ErrorCode classifies an API error so clients branch with errors.Is, never on message text.
@@ -216,15 +231,19 @@ const (
 	CodeVersionSkew ErrorCode = "version_skew"
 	CodeValidation  ErrorCode = "validation"
 	CodeInternal    ErrorCode = "internal"
+	// CodeStateCorrupt refuses a write while the agent's stored state cannot be read; the
+	// message says how to recover (a whole state put at PathState replaces it).
+	CodeStateCorrupt ErrorCode = "state_corrupt"
 )
 
 // Sentinels for errors.Is on an *Error.
 var (
-	ErrNotFound    = &Error{Code: CodeNotFound}
-	ErrConflict    = &Error{Code: CodeConflict}
-	ErrExists      = &Error{Code: CodeExists}
-	ErrVersionSkew = &Error{Code: CodeVersionSkew}
-	ErrValidation  = &Error{Code: CodeValidation}
+	ErrNotFound     = &Error{Code: CodeNotFound}
+	ErrConflict     = &Error{Code: CodeConflict}
+	ErrExists       = &Error{Code: CodeExists}
+	ErrVersionSkew  = &Error{Code: CodeVersionSkew}
+	ErrValidation   = &Error{Code: CodeValidation}
+	ErrStateCorrupt = &Error{Code: CodeStateCorrupt}
 )
 
 // Error is the body of every non-2xx answer.
@@ -262,6 +281,8 @@ func (e *Error) HTTPStatus() int {
 		return http.StatusPreconditionFailed
 	case CodeValidation:
 		return http.StatusUnprocessableEntity
+	case CodeStateCorrupt:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}

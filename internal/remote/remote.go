@@ -270,6 +270,8 @@ func Describe(addr string, err error) (summary, detail string) {
 		return "Sudo Not Usable", withSudoRule(sudo).Error()
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeVersionSkew:
 		return "Agent Version Skew", fmt.Sprintf("The agent on %s speaks another API version: %v. Apply again to let the provider upgrade it.", addr, err)
+	case errors.As(err, &ae) && ae.Code == agentapi.CodeStateCorrupt:
+		return "Agent State Corrupt", fmt.Sprintf("The lvs-agent on %s cannot read its stored state and refuses changes; it keeps what the kernel holds and serves traffic as it is. %s", addr, ae.Message)
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeValidation:
 		return "Agent Rejected The Configuration", fmt.Sprintf("The agent on %s rejected %s: %s", addr, ae.Field, ae.Message)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
