@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
@@ -676,3 +677,6 @@ func combineStates(states []string) string {
 func (m *Manager) Report(st *agentapi.Status) {
 	st.VIPs = m.Status()
 }
+
+// PartName names the part for the status (reconcile.Named).
+func (m *Manager) PartName() string { return guard.PartVRRP }

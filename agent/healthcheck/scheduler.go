@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 )
 
 // slack lets the scheduler start attempts due within it in one wake-up: with thousands of
@@ -96,7 +98,13 @@ func (m *Manager) attempt(t *target) {
 	p := t.spec.p
 	ctx, cancel := context.WithTimeout(m.ctx, p.timeout)
 	began := time.Now()
-	err := t.check.Check(ctx)
+	err, panicked := m.runCheck(ctx, t)
+	if panicked {
+		cancel()
+		release()
+		m.restartChecker(t)
+		return
+	}
 	if m.observe != nil {
 		m.observe(time.Since(began))
 	}
@@ -136,7 +144,39 @@ func (m *Manager) attempt(t *target) {
 	if changed {
 		m.log.Info("real server health changed", "vs", t.id.vs, "rs", t.id.rs, "health", state, "reason", why)
 		m.notify()
+		m.persist()
 	}
+}
+
+// runCheck runs one attempt of t's check; a panic in the checker is recovered (and logged with
+// its stack) instead of taking the agent down.
+func (m *Manager) runCheck(ctx context.Context, t *target) (err error, panicked bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			_ = guard.Recovered(m.log.With("vs", t.id.vs, "rs", t.id.rs), guard.PartHealthcheck, v)
+			panicked = true
+		}
+	}()
+	guard.Inject(guard.PartHealthcheck)
+	return t.check.Check(ctx), false
+}
+
+// restartChecker replaces the checker of t after it panicked, keeping the verdict: a panic says
+// nothing about the real server. The next attempt is due an interval later.
+func (m *Manager) restartChecker(t *target) {
+	c, err := m.newChecker(t.spec)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !t.live || m.ctx.Err() != nil {
+		return
+	}
+	if err == nil {
+		t.check = c
+	}
+	t.v.attempt = 0
+	t.due = time.Now().Add(t.spec.p.interval)
+	m.queue.push(t)
+	m.wakeLocked()
 }
 
 // dueHeap orders targets by due time; each knows its index so that it can be removed.

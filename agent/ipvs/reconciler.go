@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
@@ -191,7 +192,7 @@ func (r *Reconciler) reapplyLoop() {
 			// A verdict changes only what this reconciler programs: plan from what it last
 			// programmed, as for a committed change.
 			ctx, cancel := context.WithTimeout(server.ForChange(context.Background()), 30*time.Second)
-			err = r.apply(ctx, st)
+			err = guard.Call(r.log, guard.PartIPVS, func() error { return r.apply(ctx, st) })
 			cancel()
 		}
 		r.mu.Unlock()
@@ -859,3 +860,6 @@ func netmaskString(family uint16, bits int) string {
 	}
 	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
 }
+
+// PartName names the part for the status (reconcile.Named).
+func (r *Reconciler) PartName() string { return guard.PartIPVS }

@@ -8,14 +8,33 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
-// Multi applies every part in order and joins their errors.
+// Multi applies every part in order and joins their errors. A panic in a part's Apply is
+// recovered (guard) and becomes that part's error: the others still apply, and the next resync
+// runs the part again.
 type Multi []server.Reconciler
+
+// Named is a part that names itself for logs and the status (guard's parts); others are named
+// by their type.
+type Named interface{ PartName() string }
+
+func partName(r server.Reconciler) string {
+	if n, ok := r.(Named); ok {
+		return n.PartName()
+	}
+	return fmt.Sprintf("%T", r)
+}
+
+// Logger, if set, takes the stacks of recovered panics.
+var Logger *slog.Logger
 
 var (
 	_ server.Reconciler     = Multi(nil)
@@ -27,7 +46,12 @@ var (
 func (m Multi) Apply(ctx context.Context, st *store.State) error {
 	var errs []error
 	for _, r := range m {
-		if err := r.Apply(ctx, st); err != nil {
+		name := partName(r)
+		err := guard.Call(Logger, name, func() error {
+			guard.Inject(name)
+			return r.Apply(ctx, st)
+		})
+		if err != nil {
 			errs = append(errs, err)
 		}
 	}

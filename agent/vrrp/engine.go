@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 )
 
 // Packet is a received VRRP packet with the IP header fields the engine checks.
@@ -484,8 +486,22 @@ func (e *Engine) run() {
 	defer repair.Stop()
 	sleeper := newPreciseSleeper()
 	defer sleeper.close()
+	// A panic in one event's handling is recovered and the loop restarts with the state the
+	// machine is in, so one bug cannot take the VIP (and the agent) down.
+	for !e.loop(timer, repair, sleeper) {
+	}
+}
 
+// loop handles events until Close (true) or a recovered panic (false).
+func (e *Engine) loop(timer *time.Timer, repair *time.Ticker, sleeper *preciseSleeper) (closed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			_ = guard.Recovered(e.log, guard.PartVRRP, v)
+			closed = false
+		}
+	}()
 	for {
+		guard.Inject(guard.PartVRRP)
 		e.publish()
 		var deadline time.Time
 		if d, ok := e.m.NextDeadline(); ok {
@@ -531,7 +547,7 @@ func (e *Engine) run() {
 			e.repair()
 		case <-e.quit:
 			e.shutdown()
-			return
+			return true
 		}
 		// A window opened as backup lasts while the takeover it prepares is due.
 		if st := e.m.State(); e.fwdStop != nil && st != StateMaster && (st != StateBackup || !e.stopped) {
