@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -25,6 +26,8 @@ type Config struct {
 	// MaxInFlight bounds the checks running at once (each holds a socket or a process);
 	// 0 = half the open-file limit, which New raises to the hard limit.
 	MaxInFlight int
+	// StatePath, if set, is the file that keeps the down verdicts across restarts (persist.go).
+	StatePath string
 }
 
 // Bounds of the default in-flight limit.
@@ -100,6 +103,11 @@ type Manager struct {
 	nextWake time.Time // when the scheduler wakes next
 	started  bool
 	stopped  bool
+
+	statePath string
+	persistc  chan struct{}
+	// restored holds the verdicts saved by an earlier run, until the first Apply uses them.
+	restored map[rsID]string
 }
 
 // New returns a Manager with no checks; Apply starts them.
@@ -120,7 +128,7 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
+	m := &Manager{
 		log:        log.With("part", "healthcheck"),
 		onChange:   cfg.OnChange,
 		newChecker: build,
@@ -132,7 +140,15 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 		wake:       make(chan struct{}, 1),
 		changed:    make(chan struct{}, 1),
 		targets:    map[rsID]*target{},
+		statePath:  cfg.StatePath,
+		persistc:   make(chan struct{}, 1),
 	}
+	if m.statePath != "" {
+		m.restored = m.loadVerdicts()
+		m.wg.Add(1)
+		go m.saver()
+	}
+	return m
 }
 
 // wanted is a checked real server of the desired state.
@@ -222,6 +238,9 @@ func (m *Manager) Apply(_ context.Context, st *store.State) error {
 			t.v = old.v.restarted()
 		default:
 			t.v = newVerdict(w.startDown)
+			if why, ok := m.restored[id]; ok {
+				t.v = verdict{reason: "down before the agent restarted, until its checks pass: " + why}
+			}
 		}
 		if old != nil {
 			m.dropLocked(old)
@@ -242,6 +261,10 @@ func (m *Manager) Apply(_ context.Context, st *store.State) error {
 		go m.notifier()
 	}
 	m.wakeLocked()
+	// An earlier run's verdicts count for the first Apply only: the real servers it does not
+	// know are gone for good.
+	m.restored = nil
+	m.persist()
 	return errors.Join(errs...)
 }
 
@@ -276,10 +299,17 @@ func (m *Manager) Stop(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("healthcheck: checks still running at stop: %w", ctx.Err())
 	}
+	if m.statePath != "" && m.restored == nil {
+		// The last word, in case the saver had not written a change yet.
+		m.mu.Lock()
+		down := m.downLocked()
+		m.mu.Unlock()
+		return m.saveVerdicts(down)
+	}
+	return nil
 }
 
 // Weight implements ipvs.HealthView: the configured weight while the real server is up or
@@ -333,3 +363,6 @@ func (m *Manager) notifier() {
 		}
 	}
 }
+
+// PartName names the part for the status (reconcile.Named).
+func (m *Manager) PartName() string { return guard.PartHealthcheck }
