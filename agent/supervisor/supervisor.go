@@ -33,6 +33,28 @@ type Config struct {
 	// Output takes the server's stdout and stderr (a Log, rotated by size); nil leaves them the
 	// supervisor's own.
 	Output io.Writer
+	// OnDeath, if set, runs after the server ended without being asked to (a signal such as
+	// SIGKILL, a crash), before it is restarted: the agent releases its VIPs there, as systemd's
+	// ExecStopPost does, so that a server that does not come back leaves no VIP behind.
+	OnDeath func()
+}
+
+// Backoff is the delay between restarts: it doubles from Min up to Max after every run that
+// ended within Max, and starts again from Min after a run that lasted longer. The supervisor
+// never gives up.
+type Backoff struct {
+	Min, Max time.Duration
+	next     time.Duration
+}
+
+// Next returns the delay before the next start, given how long the last run lasted.
+func (b *Backoff) Next(ran time.Duration) time.Duration {
+	if b.next == 0 || ran > b.Max {
+		b.next = b.Min
+	}
+	d := b.next
+	b.next = min(b.next*2, b.Max)
+	return d
 }
 
 // ErrRunning means another supervisor holds the pid file.
@@ -85,7 +107,7 @@ func Run(ctx context.Context, cfg Config) error {
 		stdout = pw
 	}
 
-	backoff := cfg.MinBackoff
+	backoff := &Backoff{Min: cfg.MinBackoff, Max: cfg.MaxBackoff}
 	for {
 		started := time.Now()
 		cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
@@ -114,18 +136,19 @@ func Run(ctx context.Context, cfg Config) error {
 				cfg.Logger.Info("server stopped", "exit", err)
 				return nil
 			case err := <-exited:
-				cfg.Logger.Warn("server exited; restarting", "err", err, "after", backoff)
+				cfg.Logger.Warn("server exited; restarting", "err", err)
+				if cfg.OnDeath != nil {
+					cfg.OnDeath()
+				}
 			}
 		}
-		if time.Since(started) > cfg.MaxBackoff {
-			backoff = cfg.MinBackoff
-		}
+		delay := backoff.Next(time.Since(started))
+		cfg.Logger.Info("restarting the server", "after", delay)
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(backoff):
+		case <-time.After(delay):
 		}
-		backoff = min(backoff*2, cfg.MaxBackoff)
 	}
 }
 

@@ -48,6 +48,8 @@ commands:
   install      start the agent as a service (restart it with --restart)
   stop         stop the service; what it programmed stays in place
   uninstall    remove everything the agent programmed, stop it and delete its files
+  state        export or import the desired state (import recovers an unreadable one)
+  release      remove the VIPs of a dead agent from this host (systemd runs it after a stop)
 `
 
 const exitUsage = 2
@@ -76,6 +78,10 @@ func main() {
 		err = stop(args)
 	case "uninstall":
 		err = uninstall(args)
+	case "state":
+		err = state(args)
+	case "release":
+		err = release(args)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return
@@ -136,7 +142,9 @@ func serve(args []string) error {
 	// Health checks come before IPVS so that a new real server's first verdict (start_down) is
 	// known when IPVS first programs it; a verdict change re-programs IPVS at once.
 	var ipvsPart *ipvs.Reconciler
-	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() }})
+	reconcile.Logger = log
+	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() },
+		StatePath: filepath.Join(filepath.Dir(c.state), "health-verdicts.json")})
 	ipvsPart = ipvs.New(ipvs.Config{Logger: log, Health: checks, StateDir: filepath.Dir(c.state)})
 	defer func() { _ = ipvsPart.Close() }()
 	// A planned takeover forwards the previous master's connections back to it for a moment;
@@ -202,6 +210,7 @@ func supervise(args []string) error {
 		Command: []string{self, "serve", "--socket", c.socket, "--state", c.state},
 		PIDFile: *pidFile,
 		Logger:  log,
+		OnDeath: releaser(c.state, log),
 	}
 	if logFile != nil {
 		cfg.Output = logFile
@@ -265,6 +274,12 @@ func formatStatus(st *agentapi.Status) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "lvs-agent %s (API v%d, %s/%s), running since %s, %d stored changes\n",
 		st.Version.Version, st.Version.APIVersion, st.Version.GOOS, st.Version.GOARCH, st.StartedAt, st.Serial)
+	if st.StateError != "" {
+		fmt.Fprintf(&b, "STATE UNREADABLE: %s\n", st.StateError)
+	}
+	for _, p := range st.Panics {
+		fmt.Fprintf(&b, "part %s: %d panics recovered, last at %s: %s\n", p.Part, p.Count, p.LastAt, p.Last)
+	}
 	b.WriteString(formatBindings(st.Bindings))
 	p := st.Pair
 	if p == nil {
