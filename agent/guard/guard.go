@@ -84,8 +84,9 @@ func Report() []agentapi.PartPanics {
 	return out
 }
 
-// InjectEnv names the parts whose first run panics on purpose, comma-separated (healthcheck,
-// ipvs, vrrp): the lab's way to prove the recovery on a real agent. Production never sets it;
+// InjectEnv names the places whose first run panics on purpose, comma-separated: healthcheck
+// (a checker's attempt), vrrp (an engine's event loop), apply:NAME (a part's Apply, e.g.
+// apply:ipvs): the lab's way to prove the recovery on a real agent. Production never sets it;
 // reading it costs one lookup at start.
 const InjectEnv = "LVS_AGENT_TEST_PANIC"
 

@@ -48,7 +48,7 @@ func (m Multi) Apply(ctx context.Context, st *store.State) error {
 	for _, r := range m {
 		name := partName(r)
 		err := guard.Call(Logger, name, func() error {
-			guard.Inject(name)
+			guard.Inject("apply:" + name)
 			return r.Apply(ctx, st)
 		})
 		if err != nil {

@@ -86,3 +86,63 @@ func TestStopSendsTermThenKill(t *testing.T) {
 		t.Fatalf("stop took %v", d)
 	}
 }
+
+// TestBackoff: the delay doubles up to Max while runs are short, never gives up, and starts
+// again from Min after a run longer than Max.
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	b := &supervisor.Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	var got []time.Duration
+	for range 8 {
+		got = append(got, b.Next(10*time.Millisecond))
+	}
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("delays %v, want %v ms", got, want)
+		}
+	}
+	if d := b.Next(6 * time.Second); d != 100*time.Millisecond {
+		t.Errorf("after a long run: %v, want Min", d)
+	}
+	if d := b.Next(time.Millisecond); d != 200*time.Millisecond {
+		t.Errorf("then: %v", d)
+	}
+}
+
+// TestOnDeathBeforeRestart: a server killed by a signal gets OnDeath (the agent releases its
+// VIPs there) before it is started again; a stop asked for does not.
+func TestOnDeathBeforeRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	deaths := make(chan int, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- supervisor.Run(ctx, supervisor.Config{
+			// Each run counts itself and dies by SIGKILL, as kill -9 of the agent.
+			Command:    []string{"sh", "-c", "echo x >> " + count + "; kill -9 $$"},
+			PIDFile:    filepath.Join(dir, "sup.pid"),
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+			OnDeath: func() {
+				b, _ := os.ReadFile(count)
+				deaths <- strings.Count(string(b), "x")
+			},
+		})
+	}()
+	for want := 1; want <= 3; want++ {
+		select {
+		case n := <-deaths:
+			if n != want {
+				t.Fatalf("OnDeath after run %d saw %d runs: not before the restart", want, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no OnDeath for run %d", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -179,4 +179,3 @@ func readState(path string, fromPeer bool) (*agentapi.State, error) {
 	}
 	return &st, nil
 }
-

@@ -1,0 +1,211 @@
+//go:build linux
+
+package ha_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+)
+
+// restartAgent stops the agent on host (gracefully: a master hands its VIPs over), runs prep
+// while it is down, and starts it again with env (NAME=VALUE words, may be empty).
+func (e *labEnv) restartAgent(host, prep, env string) {
+	e.t.Helper()
+	e.exec(host, agentapi.BinaryPath+" stop")
+	if prep != "" {
+		e.exec(host, prep)
+	}
+	e.exec(host, "env "+env+" "+agentapi.BinaryPath+" install")
+}
+
+func (e *labEnv) status(host string) *agentapi.Status {
+	e.t.Helper()
+	var st *agentapi.Status
+	e.call(host, func(ctx context.Context, c *agentclient.Client) error {
+		var err error
+		st, err = c.Status(ctx)
+		return err
+	})
+	return st
+}
+
+// recoverFromPeer is the documented recovery of an unreadable state: the peer's state, exported
+// there and imported here with --from-peer.
+func (e *labEnv) recoverFromPeer(host, peer string) {
+	e.t.Helper()
+	exported := e.exec(peer, agentapi.BinaryPath+" state export")
+	e.exec(host, "cat > /tmp/peer-state.json <<'EOF'\n"+exported+"EOF\n"+agentapi.BinaryPath+" state import --from-peer /tmp/peer-state.json")
+}
+
+// TestLabAgentSurvives: an unreadable state, a panic or a SIGKILL of the agent never takes the
+// traffic of a VIP down, and a dead agent leaves no VIP behind.
+func TestLabAgentSurvives(t *testing.T) {
+	e := newLabEnv(t)
+	statePath := agentapi.StatePath
+
+	t.Run("corrupt state and journal: traffic keeps flowing, status shows it, writes refused, import recovers", func(t *testing.T) {
+		e.t = t
+		e.reset()
+		e.putPair(false)
+		v := mixedVIP()
+		e.putVIP(v)
+		e.waitState(d1, 91, "MASTER", settle)
+		e.waitState(d2, 91, "BACKUP", settle)
+		e.waitFor("director1 alone holds "+vip4, released, func() bool { return slices.Equal(e.holders(vip4), []string{d1}) }, nil)
+		e.waitAnswers(vip4, d1, settle)
+
+		// The backup's state file is torn: it restarts, keeps out of the election, and the
+		// client sees nothing of it.
+		probe := e.startSteady(vip4, 20*time.Millisecond, 8*time.Second)
+		e.restartAgent(d2, "printf '{\"serial\": 3, \"pair\": {' > "+statePath, "")
+		st := e.status(d2)
+		if !strings.Contains(st.StateError, "corrupt") || len(st.VIPs) != 0 {
+			t.Errorf("backup status: state_error %q, vips %+v", st.StateError, st.VIPs)
+		}
+		if out := e.exec(d2, agentapi.BinaryPath+" status"); !strings.Contains(out, "STATE UNREADABLE") || !strings.Contains(out, "state import --from-peer") {
+			t.Errorf("lvs-agent status:\n%s", out)
+		}
+		c := e.client(d2)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := c.PutVIP(ctx, v)
+		cancel()
+		c.Close()
+		if !errors.Is(err, agentapi.ErrStateCorrupt) || !strings.Contains(err.Error(), "state import") {
+			t.Errorf("write on a corrupt state: %v, want state_corrupt saying how to recover", err)
+		}
+		r := <-probe
+		t.Logf("backup restart with a corrupt state: %d connections, %d failed", r.Attempts, r.Failed)
+		if r.Failed != 0 || r.Attempts < 100 {
+			t.Errorf("client during the backup's restart: %+v", r)
+		}
+		if h := e.holders(vip4); !slices.Equal(h, []string{d1}) {
+			t.Errorf("holders of %s: %v", vip4, h)
+		}
+		e.recoverFromPeer(d2, d1)
+		e.waitState(d2, 91, "BACKUP", settle)
+		if st := e.status(d2); st.StateError != "" || st.Pair == nil || st.Pair.Self != 1 {
+			t.Errorf("after the import: state_error %q, pair %+v", st.StateError, st.Pair)
+		}
+		e.exec(d2, "ls "+statePath+".corrupt-*")
+
+		// The master's journal is corrupt: its graceful stop hands the VIP over, it comes back
+		// without VRRP, and the backup serves meanwhile; the client is never cut off.
+		probe = e.startSteady(vip4, 20*time.Millisecond, 10*time.Second)
+		e.restartAgent(d1, "printf '{bad\\n' >> "+statePath+".journal", "")
+		e.waitState(d2, 91, "MASTER", takeover)
+		if st := e.status(d1); !strings.Contains(st.StateError, "journal") || len(st.VIPs) != 0 {
+			t.Errorf("master status: state_error %q, vips %+v", st.StateError, st.VIPs)
+		}
+		e.waitFor("director2 alone holds "+vip4, released, func() bool { return slices.Equal(e.holders(vip4), []string{d2}) }, nil)
+		r = <-probe
+		t.Logf("master restart with a corrupt journal: %d connections, %d failed, answers %v", r.Attempts, r.Failed, r.Answers)
+		if r.Failed != 0 {
+			t.Errorf("client during the master's restart: %+v", r)
+		}
+		e.recoverFromPeer(d1, d2)
+		e.waitState(d1, 91, "MASTER", settle) // preempt: it takes the VIP back
+		e.waitAnswers(vip4, d1, settle+released)
+	})
+
+	t.Run("a panic in a checker, VRRP and the IPVS reconciler is recovered; the part restarts, the agent keeps serving", func(t *testing.T) {
+		e.t = t
+		e.reset()
+		e.putPair(false)
+		e.putVIP(mixedVIP())
+		vs := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vip4, Port: 8, Scheduler: "rr", ForwardingMethod: "nat",
+			HealthCheck: &agentapi.HealthCheck{Type: "tcp", IntervalMS: 2000, TimeoutMS: 1000, Rise: 1, Fall: 1},
+			RealServers: map[string]*agentapi.RealServer{e.addr(d2) + ":" + servePort: {Address: e.addr(d2), Port: 7, Weight: 5}}}
+		e.call(d1, func(ctx context.Context, c *agentclient.Client) error { _, err := c.PutVirtualServer(ctx, vs); return err })
+		e.waitState(d1, 91, "MASTER", settle)
+		e.restartAgent(d1, "", "LVS_AGENT_TEST_PANIC=healthcheck,vrrp,apply:ipvs")
+		e.waitState(d1, 91, "MASTER", settle+released)
+		var st *agentapi.Status
+		e.waitFor("the panics recovered and the check up again", 10*time.Second, func() bool {
+			st = e.status(d1)
+			parts := map[string]uint64{}
+			for _, p := range st.Panics {
+				parts[p.Part] = p.Count
+			}
+			return parts["healthcheck"] == 1 && parts["vrrp"] == 1 && parts["ipvs"] == 1 && destOf(st, e.addr(d2)).Health == "up"
+		}, func() string { return fmt.Sprintf("%+v", st) })
+		if d := destOf(st, e.addr(d2)); d.Weight != 5 {
+			t.Errorf("destination after the panics: %+v", d)
+		}
+		// The checker's verdicts resume: its server goes away, the check sees it.
+		e.exec(d2, "kill $(cat /run/lab-serve.pid)")
+		e.waitFor("the restarted checker takes the dead server out", 5*time.Second, func() bool {
+			return destOf(e.status(d1), e.addr(d2)).Weight == 0
+		}, nil)
+		if out := e.exec(d1, agentapi.BinaryPath+" status"); !strings.Contains(out, "part healthcheck: 1 panics recovered") {
+			t.Errorf("lvs-agent status:\n%s", out)
+		}
+
+		// The verdict outlives a restart: the dead server never gets weight again on the way.
+		e.exec(d1, "(for i in $(seq 150); do grep -i ' -> "+hexAddrPort(e.addr(d2), 7)+"' /proc/net/ip_vs; sleep 0.05; done) > /tmp/weights 2>&1 &")
+		e.restartAgent(d1, "", "")
+		e.waitState(d1, 91, "MASTER", settle+released)
+		time.Sleep(8 * time.Second) // the sampling loop ends
+		samples := e.exec(d1, "cat /tmp/weights")
+		n := 0
+		for _, l := range strings.Split(strings.TrimSpace(samples), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 4 {
+				n++
+				if f[3] != "0" {
+					t.Errorf("the dead server had weight %s during the restart: %q", f[3], l)
+				}
+			}
+		}
+		t.Logf("%d kernel samples of the dead server's weight during the restart, all 0", n)
+		if n < 20 {
+			t.Errorf("too few samples:\n%s", samples)
+		}
+		e.startServices(d2)
+		e.waitFor("the server back up", 5*time.Second, func() bool { return destOf(e.status(d1), e.addr(d2)).Weight == 5 }, nil)
+	})
+
+	t.Run("an agent killed with SIGKILL that does not come back leaves no VIP", func(t *testing.T) {
+		e.t = t
+		e.reset()
+		e.putPair(false)
+		e.putVIP(mixedVIP())
+		e.waitState(d1, 91, "MASTER", settle)
+		e.waitFor("director1 alone holds "+vip4, released, func() bool { return slices.Equal(e.holders(vip4), []string{d1}) }, nil)
+		// The binary is away, so the supervisor cannot start the agent again; only the server
+		// dies, as systemd's SIGKILL of the main process (the supervisor stands for systemd).
+		bin := agentapi.BinaryPath
+		e.exec(d1, "cp "+bin+" /tmp/lvs-agent.keep && rm "+bin+" && sup=$(cat "+agentapi.SupervisorPID+") && kill -9 $(cat /proc/$sup/task/*/children)")
+		e.waitFor("the dead master's VIPs gone, director2 alone holds them", takeover, func() bool {
+			return slices.Equal(e.holders(vip4), []string{d2}) && !e.holds(d1, vip6) && e.holds(d2, vip6)
+		}, func() string { return fmt.Sprintf("holders %v", e.holders(vip4)) })
+		e.waitAnswers(vip4, d2, settle)
+		e.exec(d1, "install -m 0755 /tmp/lvs-agent.keep "+bin)
+	})
+}
+
+// destOf returns the status's destination at addr, zero if none.
+func destOf(st *agentapi.Status, addr string) agentapi.IPVSDestination {
+	for _, s := range st.IPVS {
+		for _, d := range s.Destinations {
+			if strings.HasPrefix(d.Key, addr+":") {
+				return d
+			}
+		}
+	}
+	return agentapi.IPVSDestination{}
+}
+
+// hexAddrPort is an IPv4 address and port as /proc/net/ip_vs shows them (C0A80001:0050).
+func hexAddrPort(addr string, port int) string {
+	var b [4]int
+	fmt.Sscanf(addr, "%d.%d.%d.%d", &b[0], &b[1], &b[2], &b[3])
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", b[0], b[1], b[2], b[3], port)
+}
