@@ -320,7 +320,9 @@ func TestLabVRRP(t *testing.T) {
 		v.Preempt = false // so that director1 stays backup after its restart
 		e.putVIP(v)
 		e.waitState(d1, 91, "MASTER", settle)
-		// The whole agent dies at once, as with kill -9 of the service.
+		// The supervisor and the agent die at once: nothing is left to release the VIP (as
+		// systemd's ExecStopPost or the supervisor do when only the agent dies, see
+		// TestLabAgentSurvives).
 		e.exec(d1, `sup=$(cat `+agentapi.SupervisorPID+`) && kill -9 $sup $(cat /proc/$sup/task/*/children)`)
 		e.waitState(d2, 91, "MASTER", takeover)
 		if h := e.holders(vip4); !slices.Equal(h, []string{d1, d2}) {

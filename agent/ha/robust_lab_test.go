@@ -123,7 +123,10 @@ func TestLabAgentSurvives(t *testing.T) {
 		vs := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vip4, Port: 8, Scheduler: "rr", ForwardingMethod: "nat",
 			HealthCheck: &agentapi.HealthCheck{Type: "tcp", IntervalMS: 2000, TimeoutMS: 1000, Rise: 1, Fall: 1},
 			RealServers: map[string]*agentapi.RealServer{e.addr(d2) + ":" + servePort: {Address: e.addr(d2), Port: 7, Weight: 5}}}
-		e.call(d1, func(ctx context.Context, c *agentclient.Client) error { _, err := c.PutVirtualServer(ctx, vs); return err })
+		e.call(d1, func(ctx context.Context, c *agentclient.Client) error {
+			_, err := c.PutVirtualServer(ctx, vs)
+			return err
+		})
 		e.waitState(d1, 91, "MASTER", settle)
 		e.restartAgent(d1, "", "LVS_AGENT_TEST_PANIC=healthcheck,vrrp,apply:ipvs")
 		e.waitState(d1, 91, "MASTER", settle+released)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentinstall"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/sshx"
@@ -39,5 +40,16 @@ func TestDescribeSudoQuotesRule(t *testing.T) {
 	}
 	if got := SSHFailure(err); got == nil || !strings.Contains(got.Error(), agentinstall.SudoersRule("deploy")) {
 		t.Fatalf("SSHFailure = %v; want the rule quoted", got)
+	}
+}
+
+// TestDescribeStateCorrupt: an agent that cannot read its state says so, and the detail carries
+// the agent's recovery instructions.
+func TestDescribeStateCorrupt(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf("put pair: %w", &agentapi.Error{Code: agentapi.CodeStateCorrupt, Message: "state file corrupt; run lvs-agent state import --from-peer"})
+	summary, detail := Describe("198.51.100.11", err)
+	if summary != "Agent State Corrupt" || !strings.Contains(detail, "198.51.100.11") || !strings.Contains(detail, "state import --from-peer") {
+		t.Fatalf("%q: %q", summary, detail)
 	}
 }

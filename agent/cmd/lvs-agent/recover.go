@@ -61,7 +61,7 @@ func releaseVIPs(statePath string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer h.Close()
+	defer func() { _ = h.Close() }()
 	held, err := h.Addresses(ifname)
 	if err != nil {
 		return nil, err
