@@ -84,7 +84,7 @@ func TestOwnerClash(t *testing.T) {
 		{pair("edge", "a"), pair("edge", "a"), true, false}, // a retried create
 		{pair("edge", "a"), pair("edge", "b"), true, true},
 		{pair("edge", "a"), pair("edge", "b"), false, true},
-		{pair("edge", "a"), pair("edge", ""), false, true}, // a client without uuids
+		{pair("edge", "a"), pair("edge", ""), false, true},  // a client without uuids
 		{pair("edge", ""), pair("edge", "a"), false, false}, // legacy adopted by an update of its name
 		{pair("edge", ""), pair("edge", "a"), true, true},   // never by a create
 		{pair("edge", ""), pair("other", "a"), false, true},
