@@ -64,13 +64,12 @@ func TestPairOwnership(t *testing.T) {
 	if _, err := c.PutVIP(ctx, &agentapi.VIP{VRID: 7, Addresses: []string{"198.51.100.100"}, Priorities: [2]int{200, 100}, AdvertIntervalCS: 100, Version: 3}); err != nil {
 		t.Fatal(err)
 	}
-	before := mustState(t, c)
 
 	// A retried create of the same pair is not a clash.
 	if _, err := c.CreatePair(ctx, ownedPair("edge", uuidA)); err != nil {
 		t.Fatalf("create again with the same uuid: %v", err)
 	}
-	before = mustState(t, c)
+	before := mustState(t, c)
 
 	for _, name := range []string{"edge", "other"} {
 		_, err = c.CreatePair(ctx, ownedPair(name, uuidB))
