@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"sync"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
@@ -28,7 +29,7 @@ func newPairUUID() string {
 }
 
 // creator is what a pair records as its creator: the user and machine running terraform.
-func creator() string {
+var creator = sync.OnceValue(func() string {
 	name := "unknown-user"
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		name = u.Username
@@ -38,7 +39,7 @@ func creator() string {
 		host = "unknown-host"
 	}
 	return name + "@" + host
-}
+})
 
 // heldError is a director held by another pair.
 type heldError struct {
