@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
@@ -67,12 +69,30 @@ func (a *accLab) fingerprint(hosts ...string) (string, error) {
 	return b.String(), nil
 }
 
+// checkUUIDOnHosts checks that the agents of hosts hold the pair_uuid of res in state, with the
+// pair's creator and creation time.
+func checkUUIDOnHosts(res string, a *accLab, hosts ...string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		want := s.RootModule().Resources[res].Primary.Attributes["pair_uuid"]
+		for _, h := range hosts {
+			st, err := a.agentStatus(h)
+			if err != nil {
+				return err
+			}
+			if st.Pair == nil || want == "" || st.Pair.UUID != want || st.Pair.CreatedBy == "" || st.Pair.CreatedAt == "" {
+				return fmt.Errorf("%s holds %+v, want pair_uuid %q with its creator and time", h, st.Pair, want)
+			}
+		}
+		return nil
+	}
+}
+
 // TestAccOwnership: a host holds one pair. Against a working cluster (pair "edge", VIP,
 // service, real server, traffic flowing), another lvs_director_pair resource (another pair_uuid,
 // as from a second workspace) on its hosts fails at apply naming the owner and the import
 // command, under another name or the same; a second lvs_vip with the VRID of the first fails
 // naming it; nothing of the first cluster changes (its agents' serials stay) and its traffic
-// flows. A failed create takes back only what it added: an agent it installed goes, an agent
+// flows. A pair stored before pairs had a UUID is adopted by the next apply. A failed create takes back only what it added: an agent it installed goes, an agent
 // that ran before stays. Two pairs on four directors coexist, and destroying either leaves the
 // other intact. Destroy leaves a director that another pair took over as it is.
 func TestAccOwnership(t *testing.T) {
@@ -143,25 +163,34 @@ func TestAccOwnership(t *testing.T) {
 				Config: ownedConfig(a),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestMatchResourceAttr("lvs_director_pair.p", "pair_uuid", regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)),
-					func(s *terraform.State) error {
-						want := s.RootModule().Resources["lvs_director_pair.p"].Primary.Attributes["pair_uuid"]
-						for _, h := range []string{"director1", "director2"} {
-							st, err := a.agentStatus(h)
-							if err != nil {
-								return err
-							}
-							if st.Pair == nil || st.Pair.UUID != want || st.Pair.CreatedBy == "" || st.Pair.CreatedAt == "" {
-								return fmt.Errorf("%s holds %+v, want pair_uuid %s with its creator and time", h, st.Pair, want)
-							}
-						}
-						return nil
-					},
+					checkUUIDOnHosts("lvs_director_pair.p", a, "director1", "director2"),
 					traffic,
 					snapshot,
 				),
 			},
 			// Import adopts the pair's UUID.
 			{ResourceName: "lvs_director_pair.p", ImportState: true, ImportStateVerify: true},
+			// A pair stored before pairs had a UUID (made here through the agents' API: the
+			// whole state again without the uuid) is adopted by the next apply, with everything
+			// it holds.
+			{
+				PreConfig: func() {
+					curl := fmt.Sprintf(`curl -sf --unix-socket %s -H '%s: %d'`, agentapi.SocketPath, agentapi.HeaderAPIVersion, agentapi.APIVersion)
+					for _, h := range []string{"director1", "director2"} {
+						a.exec(h, fmt.Sprintf(`s=$(%[1]s http://agent%[2]s) && %[1]s -X DELETE http://agent%[3]s && echo "$s" | sed 's/"uuid":"[^"]*",//' | %[1]s -X PUT --data-binary @- http://agent%[2]s >/dev/null`,
+							curl, agentapi.PathState, agentapi.PathPair))
+						if st, err := a.agentStatus(h); err != nil || st.Pair == nil || st.Pair.UUID != "" {
+							t.Fatalf("%s: not a legacy pair: %+v, %v", h, st, err)
+						}
+					}
+				},
+				Config: ownedConfig(a),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("lvs_director_pair.p", plancheck.ResourceActionUpdate),
+					plancheck.ExpectUnknownValue("lvs_director_pair.p", tfjsonpath.New("pair_uuid")),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(checkUUIDOnHosts("lvs_director_pair.p", a, "director1", "director2"), traffic, snapshot),
+			},
 			// Another pair, another name, one host of the first: refused before anything changes
 			// anywhere (director3 gets no agent).
 			{Config: ownedConfig(a, secondPair("q", "other", "198.51.100.12", "198.51.100.13")), ExpectError: regexp.MustCompile(heldBy)},
