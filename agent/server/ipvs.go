@@ -124,9 +124,14 @@ func (s *Server) putVirtualServer(w http.ResponseWriter, r *http.Request) error 
 		path, _ := agentapi.ParseVirtualServerKey(key)
 		return agentapi.Invalid(identityField(&vs, path), fmt.Sprintf("the body is virtual server %s, the path says %s", got, key))
 	}
+	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	st, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.Pair == nil {
 			return conflict("", "this agent holds no director pair; create the lvs_director_pair first")
+		}
+		if createOnly && st.VirtualServers[key] != nil {
+			return &agentapi.Error{Code: agentapi.CodeExists, Field: "address", Message: fmt.Sprintf(
+				"%s already has virtual server %s; nothing was changed", st.Pair.Describe(), key)}
 		}
 		if old := st.VirtualServers[key]; old != nil && vs.RealServers == nil {
 			vs.RealServers = old.RealServers
@@ -347,7 +352,12 @@ func (s *Server) putBinding(w http.ResponseWriter, r *http.Request) error {
 	if err := b.Validate(); err != nil {
 		return err
 	}
+	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	st, err := s.commit(r.Context(), func(st *store.State) error {
+		if old := st.RealServerBindings[id]; createOnly && old != nil {
+			return &agentapi.Error{Code: agentapi.CodeExists, Field: "host", Message: fmt.Sprintf(
+				"this host already has real-server binding %q (VIP %s); nothing was changed", id, old.VIP)}
+		}
 		if st.RealServerBindings == nil {
 			st.RealServerBindings = map[string]*agentapi.RealServerBinding{}
 		}

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -363,6 +364,9 @@ func (s *Server) getPair(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
+// putPair stores the pair. A host holds one pair: a write of a pair with another UUID is
+// refused (CodeExists for a create, with HeaderIfNoneMatch "*", CodeConflict otherwise) and
+// changes nothing, so that a second workspace or a wrong address never takes over a host.
 func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 	var p agentapi.Pair
 	if err := decode(r, &p); err != nil {
@@ -371,7 +375,13 @@ func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
+	now := time.Now().UTC().Format(time.RFC3339)
 	st, err := s.commit(r.Context(), func(st *store.State) error {
+		if err := checkOwner(st.Pair, &p, createOnly); err != nil {
+			return err
+		}
+		keepCreation(st.Pair, &p, now)
 		st.Pair = &p
 		return nil
 	})
@@ -382,14 +392,47 @@ func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// checkOwner refuses to write next over another pair the host holds.
+func checkOwner(held, next *agentapi.Pair, createOnly bool) error {
+	if !agentapi.OwnerClash(held, next, createOnly) {
+		return nil
+	}
+	code := agentapi.CodeConflict
+	if createOnly {
+		code = agentapi.CodeExists
+	}
+	return &agentapi.Error{Code: code, Field: "name", Message: fmt.Sprintf("this host is held by %s; nothing was changed", held.Describe())}
+}
+
+// keepCreation carries the creation record of the pair next replaces, and dates a new one.
+func keepCreation(held, next *agentapi.Pair, now string) {
+	if held != nil && held.Name == next.Name && (held.UUID == next.UUID || held.UUID == "") {
+		if held.CreatedAt != "" {
+			next.CreatedAt = held.CreatedAt
+		}
+		if held.CreatedBy != "" {
+			next.CreatedBy = held.CreatedBy
+		}
+	}
+	if next.CreatedAt == "" && next.UUID != "" {
+		next.CreatedAt = now
+	}
+}
+
+// deletePair removes the pair and everything configured under it (VIPs, virtual servers); the
+// real-server bindings stay, as they belong to real servers of whatever pair, not to this one.
+// With HeaderPairUUID it deletes only the pair with that UUID (or a legacy pair without one).
 func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
-	// Deleting the pair removes everything configured under it: the host is left as the agent
-	// found it.
+	uuid := r.Header.Get(agentapi.HeaderPairUUID)
 	_, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.Pair == nil {
 			return agentapi.NotFound("this agent holds no director pair")
 		}
-		*st = store.State{Serial: st.Serial}
+		if uuid != "" && st.Pair.UUID != "" && st.Pair.UUID != uuid {
+			return &agentapi.Error{Code: agentapi.CodeConflict, Field: "pair_uuid", Message: fmt.Sprintf(
+				"this host is held by %s, not by the pair with pair_uuid %s; nothing was deleted", st.Pair.Describe(), uuid)}
+		}
+		*st = store.State{Serial: st.Serial, RealServerBindings: st.RealServerBindings}
 		return nil
 	})
 	if err != nil {
@@ -447,9 +490,14 @@ func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
+	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	st, err := s.commit(r.Context(), func(st *store.State) error {
 		if st.Pair == nil {
 			return &agentapi.Error{Code: agentapi.CodeConflict, Message: "this agent holds no director pair; create the lvs_director_pair first"}
+		}
+		if old := st.VIPs[vrid]; createOnly && old != nil {
+			return &agentapi.Error{Code: agentapi.CodeExists, Field: "virtual_router_id", Message: fmt.Sprintf(
+				"%s already has a VIP with virtual_router_id %d (addresses %s); nothing was changed", st.Pair.Describe(), vrid, strings.Join(old.Addresses, ", "))}
 		}
 		if st.VIPs == nil {
 			st.VIPs = map[int]*agentapi.VIP{}
@@ -516,6 +564,12 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st, err := s.commit(r.Context(), func(st *store.State) error {
+		if in.Pair != nil {
+			if err := checkOwner(st.Pair, in.Pair, false); err != nil {
+				return err
+			}
+			keepCreation(st.Pair, in.Pair, time.Now().UTC().Format(time.RFC3339))
+		}
 		serial := st.Serial
 		*st = in
 		st.Serial = serial

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // APIVersion is the major version of this wire format. A change that an older peer would
@@ -21,8 +22,14 @@ const HeaderAPIVersion = "X-LVS-API-Version"
 
 // HeaderIfNoneMatch set to "*" makes a PUT create-only: when the object exists the agent changes
 // nothing and answers CodeExists. Creating a resource thus costs one request, not a read and a
-// write.
+// write, and two creates of one object never both succeed. Every object kind takes it; for the
+// pair, "exists" means a pair of another UUID (a retried create of the same pair succeeds).
 const HeaderIfNoneMatch = "If-None-Match"
+
+// HeaderPairUUID on DELETE PathPair names the pair the client means to delete: the agent refuses
+// (CodeConflict) when the host holds a pair with another UUID, so a stale or mistaken delete
+// never wipes another pair.
+const HeaderPairUUID = "X-LVS-Pair-UUID"
 
 // Fixed paths on a host. The agent is a single static binary; its state and socket are root-only.
 const (
@@ -92,8 +99,18 @@ type IPVSTimeouts struct {
 
 // Pair is the director pair as one agent holds it. Self is the index in Directors of the host that
 // stores it, so each agent knows its peer.
+//
+// UUID identifies the pair for its whole life: the provider makes it at create and keeps it in
+// Terraform state, and the agent refuses a create, update or delete of the pair by a client
+// holding another UUID (see OwnerClash). A pair stored before UUIDs existed has none (legacy)
+// and is adopted by the first update carrying its name.
 type Pair struct {
-	Name            string        `json:"name"`
+	Name string `json:"name"`
+	UUID string `json:"uuid,omitempty"`
+	// CreatedBy is free text the creator records (the provider: user@machine that ran
+	// terraform); CreatedAt (RFC 3339, UTC) is set by the agent. Both are kept across updates.
+	CreatedBy       string        `json:"created_by,omitempty"`
+	CreatedAt       string        `json:"created_at,omitempty"`
 	Directors       []Director    `json:"directors"`
 	Self            int           `json:"self"`
 	SyncConnections bool          `json:"sync_connections"`
@@ -120,6 +137,12 @@ func (p *Pair) Validate() error {
 	if p.Directors[0].Host == p.Directors[1].Host {
 		return Invalid("directors[1].host", "must differ from directors[0].host")
 	}
+	if len(p.UUID) > MaxUUIDLen || strings.IndexFunc(p.UUID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		return Invalid("pair_uuid", fmt.Sprintf("must be at most %d printable ASCII characters without spaces", MaxUUIDLen))
+	}
+	if len(p.CreatedBy) > 256 {
+		return Invalid("created_by", "must be at most 256 bytes")
+	}
 	if p.Self < 0 || p.Self > 1 {
 		return Invalid("self", "must be 0 or 1")
 	}
@@ -135,6 +158,54 @@ func (p *Pair) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxUUIDLen bounds Pair.UUID (the provider's are 36 characters).
+const MaxUUIDLen = 64
+
+// Describe names the pair for an operator: name, UUID, directors and creator.
+func (p *Pair) Describe() string {
+	var hosts []string
+	for _, d := range p.Directors {
+		hosts = append(hosts, d.Host)
+	}
+	s := fmt.Sprintf("director pair %q (directors %s", p.Name, strings.Join(hosts, ", "))
+	if p.UUID != "" {
+		s += ", pair_uuid " + p.UUID
+	} else {
+		s += ", no pair_uuid: stored before pairs had one"
+	}
+	if p.CreatedBy != "" {
+		s += ", created by " + p.CreatedBy
+	}
+	if p.CreatedAt != "" {
+		s += " at " + p.CreatedAt
+	}
+	return s + ")"
+}
+
+// ImportID is the lvs_director_pair import ID of the pair: NAME@HOST1,HOST2.
+func (p *Pair) ImportID() string {
+	var hosts []string
+	for _, d := range p.Directors {
+		hosts = append(hosts, d.Host)
+	}
+	return p.Name + "@" + strings.Join(hosts, ",")
+}
+
+// OwnerClash reports whether writing next over held (the pair a host holds) would take the host
+// from another pair. A pair with the same UUID is the same pair. A legacy pair (no UUID) is the
+// same pair when the names match, unless createOnly: a create never adopts, so that a pair made
+// by an older provider is taken over only by importing it.
+func OwnerClash(held, next *Pair, createOnly bool) bool {
+	switch {
+	case held == nil:
+		return false
+	case held.UUID != "":
+		return held.UUID != next.UUID
+	default:
+		return createOnly || held.Name != next.Name
+	}
 }
 
 // MaxInterfaceNameLen is the longest Linux interface name (IFNAMSIZ - 1).

@@ -72,3 +72,25 @@ func TestHandoverFWMarksAreReserved(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnerClash(t *testing.T) {
+	pair := func(name, uuid string) *agentapi.Pair { return &agentapi.Pair{Name: name, UUID: uuid} }
+	for _, c := range []struct {
+		held, next *agentapi.Pair
+		create     bool
+		want       bool
+	}{
+		{nil, pair("edge", "a"), true, false},
+		{pair("edge", "a"), pair("edge", "a"), true, false}, // a retried create
+		{pair("edge", "a"), pair("edge", "b"), true, true},
+		{pair("edge", "a"), pair("edge", "b"), false, true},
+		{pair("edge", "a"), pair("edge", ""), false, true},  // a client without uuids
+		{pair("edge", ""), pair("edge", "a"), false, false}, // legacy adopted by an update of its name
+		{pair("edge", ""), pair("edge", "a"), true, true},   // never by a create
+		{pair("edge", ""), pair("other", "a"), false, true},
+	} {
+		if got := agentapi.OwnerClash(c.held, c.next, c.create); got != c.want {
+			t.Errorf("OwnerClash(%+v, %+v, create %v) = %v, want %v", c.held, c.next, c.create, got, c.want)
+		}
+	}
+}

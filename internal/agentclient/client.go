@@ -126,10 +126,26 @@ func (c *Client) PutPair(ctx context.Context, p *agentapi.Pair) (*agentapi.Pair,
 	return &out, c.do(ctx, http.MethodPut, agentapi.PathPair, p, &out)
 }
 
+// CreatePair stores and applies p unless the host holds a pair of another UUID: then it changes
+// nothing and returns an error matching agentapi.ErrExists.
+func (c *Client) CreatePair(ctx context.Context, p *agentapi.Pair) (*agentapi.Pair, error) {
+	var out agentapi.Pair
+	return &out, c.doWith(ctx, http.MethodPut, agentapi.PathPair, createOnly(), p, &out)
+}
+
 // DeletePair removes the pair and everything configured under it from the host.
 func (c *Client) DeletePair(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, agentapi.PathPair, nil, nil)
 }
+
+// DeleteOwnPair is DeletePair of the pair with uuid only: when the host holds a pair of another
+// UUID it changes nothing and returns an error matching agentapi.ErrConflict.
+func (c *Client) DeleteOwnPair(ctx context.Context, uuid string) error {
+	return c.doWith(ctx, http.MethodDelete, agentapi.PathPair, http.Header{agentapi.HeaderPairUUID: {uuid}}, nil, nil)
+}
+
+// createOnly is the header of a create-only PUT (see agentapi.HeaderIfNoneMatch).
+func createOnly() http.Header { return http.Header{agentapi.HeaderIfNoneMatch: {"*"}} }
 
 // State returns the agent's whole desired state.
 func (c *Client) State(ctx context.Context) (*agentapi.State, error) {
@@ -248,6 +264,13 @@ func (c *Client) VIP(ctx context.Context, vrid int) (*agentapi.VIP, error) {
 func (c *Client) PutVIP(ctx context.Context, v *agentapi.VIP) (*agentapi.VIP, error) {
 	var out agentapi.VIP
 	return &out, c.do(ctx, http.MethodPut, fmt.Sprintf("%s/%d", agentapi.PathVIPs, v.VRID), v, &out)
+}
+
+// CreateVIP stores and applies v unless the host holds a VIP with its VRID: then it changes
+// nothing and returns an error matching agentapi.ErrExists.
+func (c *Client) CreateVIP(ctx context.Context, v *agentapi.VIP) (*agentapi.VIP, error) {
+	var out agentapi.VIP
+	return &out, c.doWith(ctx, http.MethodPut, fmt.Sprintf("%s/%d", agentapi.PathVIPs, v.VRID), createOnly(), v, &out)
 }
 
 // DeleteVIP removes the VIP with vrid; the addresses leave the interface.

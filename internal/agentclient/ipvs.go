@@ -41,6 +41,13 @@ func (c *Client) PutVirtualServer(ctx context.Context, vs *agentapi.VirtualServe
 	return &out, c.do(ctx, http.MethodPut, vsPath(agentapi.VirtualServerKey(vs)), vs, &out)
 }
 
+// CreateVirtualServer stores and applies vs unless the host holds a virtual server with its key:
+// then it changes nothing and returns an error matching agentapi.ErrExists.
+func (c *Client) CreateVirtualServer(ctx context.Context, vs *agentapi.VirtualServer) (*agentapi.VirtualServer, error) {
+	var out agentapi.VirtualServer
+	return &out, c.doWith(ctx, http.MethodPut, vsPath(agentapi.VirtualServerKey(vs)), createOnly(), vs, &out)
+}
+
 // DeleteVirtualServer removes the virtual server with key and its real servers.
 func (c *Client) DeleteVirtualServer(ctx context.Context, key string) error {
 	return c.do(ctx, http.MethodDelete, vsPath(key), nil, nil)
@@ -67,8 +74,7 @@ func (c *Client) PutRealServer(ctx context.Context, vsKey string, rs *agentapi.R
 // agentapi.ErrExists.
 func (c *Client) CreateRealServer(ctx context.Context, vsKey string, rs *agentapi.RealServer) (*agentapi.RealServer, error) {
 	var out agentapi.RealServer
-	hdr := http.Header{agentapi.HeaderIfNoneMatch: {"*"}}
-	return &out, c.doWith(ctx, http.MethodPut, rsPath(vsKey, agentapi.RealServerKey(rs)), hdr, rs, &out)
+	return &out, c.doWith(ctx, http.MethodPut, rsPath(vsKey, agentapi.RealServerKey(rs)), createOnly(), rs, &out)
 }
 
 // DeleteRealServer removes a real server from a virtual server.
@@ -97,6 +103,13 @@ func (c *Client) ListBindings(ctx context.Context) (map[string]*agentapi.RealSer
 func (c *Client) PutBinding(ctx context.Context, id string, b *agentapi.RealServerBinding) (*agentapi.RealServerBinding, error) {
 	var out agentapi.RealServerBinding
 	return &out, c.do(ctx, http.MethodPut, bindingPath(id), b, &out)
+}
+
+// CreateBinding stores and applies a real-server binding unless the host holds one with id: then
+// it changes nothing and returns an error matching agentapi.ErrExists.
+func (c *Client) CreateBinding(ctx context.Context, id string, b *agentapi.RealServerBinding) (*agentapi.RealServerBinding, error) {
+	var out agentapi.RealServerBinding
+	return &out, c.doWith(ctx, http.MethodPut, bindingPath(id), createOnly(), b, &out)
 }
 
 // DeleteBinding removes a real-server binding; its VIP goes when no other binding needs it.

@@ -43,6 +43,7 @@ type directorPairResource struct {
 type directorPairModel struct {
 	ID              types.String       `tfsdk:"id"`
 	Name            types.String       `tfsdk:"name"`
+	PairUUID        types.String       `tfsdk:"pair_uuid"`
 	Directors       []directorModel    `tfsdk:"directors"`
 	SyncConnections types.Bool         `tfsdk:"sync_connections"`
 	IPVSTimeouts    *ipvsTimeoutsModel `tfsdk:"ipvs_timeouts"`
@@ -82,13 +83,21 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 		}
 	}
 	resp.Schema = schema.Schema{
-		MarkdownDescription: "Two LVS directors that share VIPs by VRRP. Create installs and starts `lvs-agent` on both hosts over SSH; destroy removes everything the agent programmed, stops it and uninstalls it. " +
+		MarkdownDescription: "Two LVS directors that share VIPs by VRRP. Create installs and starts `lvs-agent` on both hosts over SSH; destroy removes the pair with its VIPs and virtual servers, and uninstalls the agent from a host that then holds nothing else. " +
+			"A director holds one pair: create fails, changing nothing, on a host that holds another pair (see `pair_uuid`), and destroy leaves a host that another pair holds as it is. " +
 			"Replacing one director is an in-place update: the configuration moves to the new host and the old one is cleaned.\n\n" +
 			"The ID is `NAME@HOST1,HOST2`, e.g. `edge@198.51.100.11,198.51.100.12`.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{
 				Computed:            true,
 				MarkdownDescription: "`NAME@HOST1,HOST2`. Children refer to the pair by it.",
+			},
+			"pair_uuid": schema.StringAttribute{
+				Computed: true,
+				MarkdownDescription: "Identity of the pair, made at create and stored on both directors with the pair's name and the `user@machine` that ran the create. " +
+					"Create refuses a host that holds a pair with another `pair_uuid`, naming it; import (`NAME@HOST1,HOST2`) adopts the existing `pair_uuid`. " +
+					"A pair made before pairs had one gets one on the next apply.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"name": schema.StringAttribute{
 				Required:            true,
@@ -183,6 +192,10 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 		plan.Directors[i].AgentVersion = types.StringValue(version.Version)
 		plan.Directors[i].Status = types.StringValue(statusReady)
 	}
+	if !req.State.Raw.IsNull() && plan.PairUUID.ValueString() == "" {
+		// A pair stored before pairs had a UUID: the next apply gives it one.
+		plan.PairUUID = types.StringUnknown()
+	}
 	plan.ID = types.StringUnknown()
 	if id, ok := pairID(plan); ok {
 		plan.ID = types.StringValue(id.String())
@@ -201,6 +214,8 @@ func pairID(m directorPairModel) (resourceid.Pair, bool) {
 func wirePair(m directorPairModel, self int) *agentapi.Pair {
 	p := &agentapi.Pair{
 		Name:            m.Name.ValueString(),
+		UUID:            m.PairUUID.ValueString(),
+		CreatedBy:       creator(),
 		Self:            self,
 		SyncConnections: m.SyncConnections.ValueBool(),
 		VRRPUnicast:     m.VRRPUnicast.ValueBool(),
@@ -226,7 +241,7 @@ func forEachDirector(hosts []string, fn func(i int, host string) error) diag.Dia
 		go func() {
 			defer wg.Done()
 			if err := fn(i, h); err != nil {
-				summary, detail := remote.Describe(h, err)
+				summary, detail := describe(h, err)
 				mu.Lock()
 				diags.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
 				mu.Unlock()
@@ -253,25 +268,71 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	ctx, cancel := bounded(ctx, plan.Timeouts, opCreate, &resp.Diagnostics)
 	defer cancel()
+	uuid := newPairUUID()
+	plan.PairUUID = types.StringValue(uuid)
 	hosts := hostsOf(plan)
-	installed := make([]bool, len(hosts))
-	diags := forEachDirector(hosts, func(i int, h string) error {
-		if _, err := r.hosts.Install(ctx, h); err != nil {
+	// Check both hosts before changing either: a host held by another pair fails the create
+	// with nothing changed anywhere. (The create-only writes below decide a race.)
+	before := make([]remote.AgentState, len(hosts))
+	resp.Diagnostics.Append(forEachDirector(hosts, func(i int, h string) error {
+		state, _, err := r.hosts.Probe(ctx, h)
+		if err != nil {
 			return err
 		}
-		installed[i] = true
-		_, err := r.hosts.Agent(h).PutPair(ctx, wirePair(plan, i))
+		before[i] = state
+		if state != remote.AgentReady {
+			return nil
+		}
+		held, err := r.hosts.Agent(h).Pair(ctx)
+		switch {
+		case err == nil:
+			return &heldError{host: h, held: held}
+		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, agentapi.ErrVersionSkew):
+			// Free, or an agent of another API version: the install below upgrades it and
+			// its create-only write refuses a held host.
+			return nil
+		}
+		return err
+	})...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	created := make([]bool, len(hosts))
+	diags := forEachDirector(hosts, func(_ int, h string) error {
+		_, err := r.hosts.Install(ctx, h)
 		return err
 	})
+	if !diags.HasError() {
+		// One host after the other, in address order: of two creates racing for the same
+		// hosts, the one that takes the first host takes both, and the other changes nothing.
+		order := []int{0, 1}
+		if hosts[1] < hosts[0] {
+			order = []int{1, 0}
+		}
+		for _, i := range order {
+			h := hosts[i]
+			a := r.hosts.Agent(h)
+			_, err := a.CreatePair(ctx, wirePair(plan, i))
+			if errors.Is(err, agentapi.ErrExists) {
+				if held, gerr := a.Pair(ctx); gerr == nil {
+					err = &heldError{host: h, held: held}
+				}
+			}
+			if err != nil {
+				summary, detail := describe(h, err)
+				diags.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
+				break
+			}
+			created[i] = true
+		}
+	}
 	if diags.HasError() {
-		// The resource is not recorded, so leave neither host half set up.
+		// The resource is not recorded: take back what this create added, and only that.
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {
-			if installed[i] {
-				if err := r.hosts.Uninstall(ctx, h); err != nil {
-					summary, detail := remote.Describe(h, err)
-					resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
-				}
+			if err := r.undoCreate(ctx, h, before[i], created[i], uuid); err != nil {
+				summary, detail := remote.Describe(h, err)
+				resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
 			}
 		}
 		return
@@ -318,7 +379,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		if p == nil {
 			continue
 		}
-		if p.Name != m.Name.ValueString() && !m.Name.IsNull() {
+		if (p.Name != m.Name.ValueString() && !m.Name.IsNull()) || (p.UUID != "" && m.PairUUID.ValueString() != "" && p.UUID != m.PairUUID.ValueString()) {
 			// The host holds another pair: for this resource it is unconfigured.
 			m.Directors[i].Status = types.StringValue(statusUnconfigured)
 			continue
@@ -332,6 +393,10 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		return false
 	}
 	m.Name = types.StringValue(found.Name)
+	m.PairUUID = types.StringNull() // a legacy pair: the next apply gives it one
+	if found.UUID != "" {
+		m.PairUUID = types.StringValue(found.UUID)
+	}
 	for i := range m.Directors {
 		if i < len(found.Directors) && found.Directors[i].Host == m.Directors[i].Host.ValueString() {
 			m.Directors[i].Interface = types.StringValue(found.Directors[i].Interface)
@@ -415,6 +480,7 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	ctx, cancel := bounded(ctx, plan.Timeouts, opUpdate, &resp.Diagnostics)
 	defer cancel()
+	plan.PairUUID = types.StringValue(pairUUIDOf(plan, state))
 	newHosts, oldHosts := hostsOf(plan), hostsOf(state)
 	replaced := map[string]bool{}
 	for _, h := range oldHosts {
@@ -451,9 +517,13 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		return
 	}
 	for h := range replaced {
-		if err := r.hosts.Uninstall(ctx, h); err != nil {
+		warning, err := r.release(ctx, h, state.Name.ValueString(), state.PairUUID.ValueString())
+		if err != nil {
 			summary, detail := remote.Describe(h, err)
 			resp.Diagnostics.AddError("Cleaning The Replaced Director: "+summary, detail)
+		}
+		if warning != "" {
+			resp.Diagnostics.AddWarning("Replaced Director Left As It Is", warning)
 		}
 	}
 	r.readInto(ctx, &plan, &resp.Diagnostics)
@@ -472,6 +542,19 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// pairUUIDOf is the pair_uuid an update keeps: the state's, or a new one for a pair stored
+// before pairs had one (the agents adopt it, as the pair keeps its name).
+func pairUUIDOf(plan, state directorPairModel) string {
+	for _, v := range []types.String{plan.PairUUID, state.PairUUID} {
+		if v.ValueString() != "" {
+			return v.ValueString()
+		}
+	}
+	return newPairUUID()
+}
+
+// Delete removes this pair from both directors (see release): a director that another pair
+// holds is left as it is, with a warning.
 func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state directorPairModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -480,9 +563,17 @@ func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRe
 	}
 	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
 	defer cancel()
-	resp.Diagnostics.Append(forEachDirector(hostsOf(state), func(_ int, h string) error {
-		return r.hosts.Uninstall(ctx, h)
+	warnings := make([]string, len(state.Directors))
+	resp.Diagnostics.Append(forEachDirector(hostsOf(state), func(i int, h string) error {
+		var err error
+		warnings[i], err = r.release(ctx, h, state.Name.ValueString(), state.PairUUID.ValueString())
+		return err
 	})...)
+	for i, w := range warnings {
+		if w != "" {
+			resp.Diagnostics.AddAttributeWarning(path.Root("directors").AtListIndex(i).AtName("host"), "Director Held By Another Pair", w)
+		}
+	}
 }
 
 func (r *directorPairResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {

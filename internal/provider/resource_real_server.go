@@ -247,7 +247,7 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	hosts := vsID.VIP.Pair.Hosts[:]
 	// The real server host first: it must accept VIP traffic before directors send it any.
 	if plan.Host != nil {
-		if !r.bind(ctx, plan, vsID, rs, id, &resp.Diagnostics) {
+		if !r.bind(ctx, plan, vsID, rs, id, true, &resp.Diagnostics) {
 			return
 		}
 	}
@@ -269,8 +269,9 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	})
 	for i, h := range hosts {
 		if existed[i] {
-			diags.AddAttributeError(path.Root("address"), "Real Server Already Exists",
-				fmt.Sprintf("%s already holds real server %s of %s; import it (terraform import ... %s)", h, key, vsID.Key, id))
+			diags.AddAttributeError(path.Root("address"), "Real Server Already Exists", fmt.Sprintf(
+				"%s already holds real server %s of %s: another lvs_real_server resource made it, in this configuration or in another one. Nothing of it was changed.\n\n"+
+					"Manage the existing real server from this resource by importing it:\n\n  terraform import lvs_real_server.<resource name> %s", h, key, vsID.Key, id))
 		}
 	}
 	if diags.HasError() {
@@ -292,13 +293,23 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	}
 }
 
-func (r *realServerResource) bind(ctx context.Context, m realServerModel, vsID resourceid.VirtualServer, rs *agentapi.RealServer, id resourceid.RealServer, diags *diag.Diagnostics) bool {
+// bind puts this real server's binding on its host; create makes it create-only, so that a
+// binding another resource made is refused, not overwritten.
+func (r *realServerResource) bind(ctx context.Context, m realServerModel, vsID resourceid.VirtualServer, rs *agentapi.RealServer, id resourceid.RealServer, create bool, diags *diag.Diagnostics) bool {
 	host := m.sshAddress()
 	b, err := r.binding(ctx, vsID, rs)
 	if err == nil {
 		_, err = r.hosts.Install(ctx, host)
 	}
-	if err == nil {
+	if err == nil && create {
+		_, err = r.hosts.Agent(host).CreateBinding(ctx, id.String(), b)
+		if errors.Is(err, agentapi.ErrExists) {
+			diags.AddAttributeError(path.Root("host"), "Real Server Already Exists", fmt.Sprintf(
+				"%s already holds the binding of real server %s: another lvs_real_server resource made it, in this configuration or in another one. Nothing of it was changed.\n\n"+
+					"Manage the existing real server from this resource by importing it:\n\n  terraform import lvs_real_server.<resource name> %s\n\n(%v)", host, id.Key, id, err))
+			return false
+		}
+	} else if err == nil {
 		_, err = r.hosts.Agent(host).PutBinding(ctx, id.String(), b)
 	}
 	if err != nil {
@@ -445,7 +456,7 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 		return
 	}
 	id := resourceid.RealServer{VirtualServer: vsID, Key: agentapi.RealServerKey(rs)}
-	if plan.Host != nil && !r.bind(ctx, plan, vsID, rs, id, &resp.Diagnostics) {
+	if plan.Host != nil && !r.bind(ctx, plan, vsID, rs, id, false, &resp.Diagnostics) {
 		return
 	}
 	got := make([]*agentapi.RealServer, len(vsID.VIP.Pair.Hosts))

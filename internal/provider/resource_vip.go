@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -24,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
 )
@@ -409,30 +411,26 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
 		return
 	}
-	// A VRID held by another VIP of the pair would be overwritten: refuse, before touching anything.
-	resp.Diagnostics.Append(forEachHost(hosts, path.Root("virtual_router_id"), func(_ int, h string) error {
-		got, err := r.hosts.Agent(h).VIP(ctx, v.VRID)
-		if errors.Is(err, agentapi.ErrNotFound) {
-			return nil
+	// Create-only writes, one director after the other in the pair's order: a VRID another VIP
+	// holds is refused with nothing changed, and of two creates of one VRID (two lvs_vip with
+	// the same virtual_router_id) the one that takes the first director takes both.
+	id := resourceid.VIP{Pair: mustPair(plan.DirectorPairID.ValueString()), VRID: v.VRID}
+	put := make([]bool, len(hosts))
+	var diags diag.Diagnostics
+	for i, h := range hosts {
+		a := r.hosts.Agent(h)
+		_, err := a.CreateVIP(ctx, v)
+		if errors.Is(err, agentapi.ErrExists) {
+			diags.AddAttributeError(path.Root("virtual_router_id"), "VIP Already Exists", vipExistsDetail(ctx, a, id, err))
+			break
 		}
 		if err != nil {
-			return err
-		}
-		return &agentapi.Error{Code: agentapi.CodeConflict, Message: fmt.Sprintf(
-			"virtual_router_id %d is already used on %s by a VIP with addresses %v; pick another ID or import it (terraform import ... %s)",
-			v.VRID, h, got.Addresses, resourceid.VIP{Pair: mustPair(plan.DirectorPairID.ValueString()), VRID: v.VRID})}
-	})...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	put := make([]bool, len(hosts))
-	diags := forEachHost(hosts, path.Root("director_pair_id"), func(i int, h string) error {
-		if _, err := r.hosts.Agent(h).PutVIP(ctx, v); err != nil {
-			return err
+			summary, detail := remote.Describe(h, err)
+			diags.AddAttributeError(path.Root("director_pair_id"), summary, detail)
+			break
 		}
 		put[i] = true
-		return nil
-	})
+	}
 	if diags.HasError() {
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {
@@ -449,6 +447,17 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 	if r.readInto(ctx, &plan, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
+}
+
+// vipExistsDetail explains a create refused because the director holds a VIP with the VRID.
+func vipExistsDetail(ctx context.Context, a *agentclient.Client, id resourceid.VIP, err error) string {
+	held := ""
+	if got, gerr := a.VIP(ctx, id.VRID); gerr == nil {
+		held = fmt.Sprintf(" (addresses %s)", strings.Join(got.Addresses, ", "))
+	}
+	return fmt.Sprintf("%s already has a VIP with virtual_router_id %d%s: another lvs_vip resource made it, in this configuration (two lvs_vip with the same virtual_router_id) or in another one. "+
+		"Nothing of it was changed.\n\nGive this VIP another virtual_router_id (1-255, unique per pair and per LAN), or manage the existing VIP from this resource by importing it:\n\n"+
+		"  terraform import lvs_vip.<resource name> %s\n\n(%s: %v)", id.Pair, id.VRID, held, id, a.Host(), err)
 }
 
 func mustPair(id string) resourceid.Pair {

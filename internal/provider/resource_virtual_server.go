@@ -274,27 +274,27 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 	key := agentapi.VirtualServerKey(vs)
 	hosts := vip.Pair.Hosts[:]
 	id := resourceid.VirtualServer{VIP: vip, Key: key}
-	resp.Diagnostics.Append(forEachHost(hosts, path.Root("address"), func(_ int, h string) error {
-		_, err := r.hosts.Agent(h).GetVirtualServer(ctx, key)
-		if errors.Is(err, agentapi.ErrNotFound) {
-			return nil
+	// Create-only writes, one director after the other in the pair's order: an existing virtual
+	// server is refused with nothing changed, and of two creates of one service the one that
+	// takes the first director takes both.
+	put := make([]bool, len(hosts))
+	var diags diag.Diagnostics
+	for i, h := range hosts {
+		_, err := r.hosts.Agent(h).CreateVirtualServer(ctx, vs)
+		if errors.Is(err, agentapi.ErrExists) {
+			diags.AddAttributeError(path.Root("address"), "Virtual Server Already Exists", fmt.Sprintf(
+				"%s already holds virtual server %s: another lvs_virtual_server resource made it, in this configuration or in another one. Nothing of it was changed.\n\n"+
+					"Change this one's address, port or protocol, or manage the existing one from this resource by importing it:\n\n"+
+					"  terraform import lvs_virtual_server.<resource name> %s\n\n(%v)", h, key, id, err))
+			break
 		}
 		if err != nil {
-			return err
-		}
-		return &agentapi.Error{Code: agentapi.CodeConflict, Message: fmt.Sprintf("%s already holds virtual server %s; import it (terraform import ... %s) or remove it first", h, key, id)}
-	})...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	put := make([]bool, len(hosts))
-	diags := forEachHost(hosts, path.Root("vip_id"), func(i int, h string) error {
-		if _, err := r.hosts.Agent(h).PutVirtualServer(ctx, vs); err != nil {
-			return err
+			summary, detail := remote.Describe(h, err)
+			diags.AddAttributeError(path.Root("vip_id"), summary, detail)
+			break
 		}
 		put[i] = true
-		return nil
-	})
+	}
 	if diags.HasError() {
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {

@@ -165,6 +165,16 @@ func (h *Hosts) Uninstall(ctx context.Context, addr string) error {
 	return nil
 }
 
+// Stop stops the agent on addr, leaving its files and what it programmed in place.
+func (h *Hosts) Stop(ctx context.Context, addr string) error {
+	ih, err := h.installHost(ctx, addr)
+	if err != nil {
+		return err
+	}
+	h.dropAgent(addr)
+	return agentinstall.Stop(ctx, ih)
+}
+
 func (h *Hosts) dropAgent(addr string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
