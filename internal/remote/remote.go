@@ -269,7 +269,7 @@ func Describe(addr string, err error) (summary, detail string) {
 		// The sudo error itself: messages wrapped around it were formatted without the rule.
 		return "Sudo Not Usable", withSudoRule(sudo).Error()
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeVersionSkew:
-		return "Agent Version Skew", fmt.Sprintf("The agent on %s speaks another API version: %v. Apply again to let the provider upgrade it.", addr, err)
+		return "Agent Version Skew", fmt.Sprintf("The lvs-agent on %s and this provider do not work together: %v.", addr, err)
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeValidation:
 		return "Agent Rejected The Configuration", fmt.Sprintf("The agent on %s rejected %s: %s", addr, ae.Field, ae.Message)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
