@@ -280,3 +280,13 @@ func SudoHint(h Host, err error) error { return h.sudoHint(err) }
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// Restart restarts the agent from the binary in place (`lvs-agent install --restart`), for an
+// agent that runs another binary than the one installed (an upgrade interrupted between the
+// rename and the restart).
+func Restart(ctx context.Context, h Host) error {
+	if _, _, err := h.Runner.Run(ctx, h.asRoot(agentapi.BinaryPath, "install", "--restart"), nil); err != nil {
+		return fmt.Errorf("restart lvs-agent on %s: %w", h.Address, h.sudoHint(err))
+	}
+	return nil
+}
