@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,6 +264,23 @@ func TestClientVersionWindow(t *testing.T) {
 		if resp.StatusCode != 412 || !errors.Is(e, agentapi.ErrVersionSkew) || !strings.Contains(e.Message, c.client) || !strings.Contains(e.Message, version.Version) {
 			t.Errorf("client %q: got %d %+v, want 412 version_skew naming %q and %q", c.client, resp.StatusCode, e, c.client, version.Version)
 		}
+	}
+}
+
+// TestInfoBinarySHA256: the agent reports the checksum of the binary it runs, which the provider
+// compares with the one it bundles.
+func TestInfoBinarySHA256(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if got := server.Info().BinarySHA256; got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("BinarySHA256 %q, want the checksum of %s", got, exe)
 	}
 }
 
