@@ -19,13 +19,17 @@ import (
 // A rolling upgrade restarts the two directors of a pair one after the other, so that one of
 // them always serves the VIPs:
 //
+//  0. the new binary is uploaded to every director that needs it, restarting nothing, so that
+//     the heavy part (transfer, checksum, fsync) is over before anything moves;
 //  1. the director that is BACKUP for the pair's VIPs (with split mastership, the one that is
-//     MASTER of fewer) is upgraded first; its restart hands whatever it holds to its peer (an
-//     agent that stops sends priority 0 and keeps serving until the peer has taken over);
+//     MASTER of fewer) is upgraded first: stopped (which hands whatever it holds to its peer:
+//     an agent that stops sends priority 0 and keeps serving until the peer has taken over),
+//     then started from the new binary;
 //  2. the provider waits until it is ready: answering, configured, every VIP BACKUP or MASTER,
 //     every health check with a verdict of its own, the connection sync daemons running;
-//  3. the other director is upgraded: its stop hands its VIPs over to the upgraded one (the
-//     planned switchover), it starts again and is waited for likewise;
+//  3. the other director is upgraded: its agent is stopped, which hands its VIPs over to the
+//     upgraded one (the planned switchover), the provider waits until that one is MASTER of
+//     every VIP, then starts the new agent and waits for it likewise;
 //  4. the provider waits until every VIP has one master, the one priorities and preempt say
 //     (a preempting director takes its VIPs back, again by a planned switchover).
 //
@@ -36,7 +40,9 @@ import (
 // real, tests use fakes.
 type rollingOps struct {
 	check     func(ctx context.Context, host string) (remote.Upgrade, error)
-	upgrade   func(ctx context.Context, host string) error // install the bundled agent, restarting it
+	stage     func(ctx context.Context, host string) error // put the bundled binary in place, restarting nothing
+	stop      func(ctx context.Context, host string) error // stop the agent gracefully: a master hands its VIPs over
+	upgrade   func(ctx context.Context, host string) error // install the bundled agent, (re)starting it
 	configure func(ctx context.Context, i int, host string) error
 	status    func(ctx context.Context, host string) (*agentapi.Status, error)
 	ipvs      func(ctx context.Context, host string) (*agentapi.IPVSReport, error)
@@ -49,6 +55,8 @@ type rollingOps struct {
 func hostsRollingOps(h *remote.Hosts) rollingOps {
 	return rollingOps{
 		check:   h.CheckUpgrade,
+		stage:   h.Stage,
+		stop:    h.Stop,
 		upgrade: h.Upgrade,
 		status:  func(ctx context.Context, host string) (*agentapi.Status, error) { return h.Agent(host).Status(ctx) },
 		ipvs:    func(ctx context.Context, host string) (*agentapi.IPVSReport, error) { return h.Agent(host).IPVS(ctx) },
@@ -126,6 +134,15 @@ func rollingUpdate(ctx context.Context, ops rollingOps, hosts []string, syncConn
 	}
 	order := upgradeOrder(statuses)
 	ops.logf(ctx, "rolling upgrade of the director pair", map[string]any{"order": orderHosts(order, hosts), "restart": restart})
+	// The uploads (transfer, checksum, fsync: the heavy part) come first, while nothing moves;
+	// a restart afterwards is a quick process start.
+	for _, i := range order {
+		if restart[i] {
+			if err := ops.stage(ctx, hosts[i]); err != nil {
+				return true, &directorError{i, hosts[i], err}
+			}
+		}
+	}
 	for n, i := range order {
 		h := hosts[i]
 		if !restart[i] {
@@ -148,6 +165,20 @@ func rollingUpdate(ctx context.Context, ops rollingOps, hosts []string, syncConn
 		}
 		ops.logf(ctx, "rolling upgrade: restarting the agent", map[string]any{"host": h, "step": n + 1, "masters": masters(statuses[i])})
 		start := time.Now()
+		// The planned switchover: the stopping agent sends priority 0 for the VIPs it is
+		// MASTER of and serves them until its peer has taken over; then the peer must be
+		// MASTER of every VIP before anything else happens on this director.
+		if err := ops.stop(ctx, h); err != nil {
+			return true, &directorError{i, h, err}
+		}
+		for j, peer := range hosts {
+			if j == i {
+				continue
+			}
+			if err := waitMaster(ctx, ops, peer); err != nil {
+				return true, &directorError{j, peer, fmt.Errorf("after the agent on %s stopped to hand its VIPs over (it is stopped now; apply again starts it): %w", h, err)}
+			}
+		}
 		if err := ops.upgrade(ctx, h); err != nil {
 			return true, &directorError{i, h, err}
 		}
@@ -229,6 +260,22 @@ func waitReady(ctx context.Context, ops rollingOps, host string, syncConnections
 			return "the agent's IPVS report", err.Error()
 		}
 		return readiness(st, rep, syncConnections)
+	})
+}
+
+// waitMaster waits until the agent on host is MASTER of every VIP: its peer has handed them over.
+func waitMaster(ctx context.Context, ops rollingOps, host string) error {
+	return waitFor(ctx, ops, host, func() (string, string) {
+		st, err := ops.status(ctx, host)
+		if err != nil {
+			return "the agent to answer", err.Error()
+		}
+		for _, v := range st.VIPs {
+			if v.State != "MASTER" {
+				return "the VIPs to be handed over", fmt.Sprintf("VRID %d is %s (%s)", v.VRID, v.State, v.Reason)
+			}
+		}
+		return "", ""
 	})
 }
 

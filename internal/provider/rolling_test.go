@@ -22,6 +22,7 @@ type fakePair struct {
 	hosts    []string
 	old      map[string]bool // runs the old binary
 	down     map[string]bool // does not answer at all
+	stopped  map[string]bool // agent stopped
 	priority map[string]int
 	master   map[string]bool // MASTER of the one VIP
 	looks    map[string]int  // status reads since the last restart
@@ -31,7 +32,7 @@ type fakePair struct {
 }
 
 func newFakePair(masterHost string) *fakePair {
-	f := &fakePair{hosts: []string{"d1", "d2"}, old: map[string]bool{"d1": true, "d2": true}, down: map[string]bool{},
+	f := &fakePair{hosts: []string{"d1", "d2"}, old: map[string]bool{"d1": true, "d2": true}, down: map[string]bool{}, stopped: map[string]bool{},
 		priority: map[string]int{"d1": 100, "d2": 100}, master: map[string]bool{masterHost: true}, looks: map[string]int{"d1": 9, "d2": 9}}
 	f.priority[masterHost] = 150 // the master by priority, as in a settled pair
 	return f
@@ -58,25 +59,38 @@ func (f *fakePair) ops() rollingOps {
 			}
 			return u, nil
 		},
-		upgrade: func(_ context.Context, h string) error {
+		stage: func(_ context.Context, h string) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if !f.old[h] {
-				f.events = append(f.events, "install "+h+" (unchanged)")
-				return nil
-			}
-			f.events = append(f.events, "restart "+h)
+			f.events = append(f.events, "stage "+h)
+			return nil
+		},
+		stop: func(_ context.Context, h string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.events = append(f.events, "stop "+h)
 			// The planned switchover: a stopping master hands its VIP to its peer if the peer
 			// can take it (joined VRRP), else the VIP has no master for a while.
 			if f.master[h] {
 				f.master[h] = false
-				if p := f.peer(h); f.looks[p] >= 2 && !f.down[p] {
+				if p := f.peer(h); f.looks[p] >= 2 && !f.down[p] && !f.stopped[p] {
 					f.master[p] = true
 				} else {
 					f.servedGap = true
 				}
 			}
-			f.old[h] = false
+			f.stopped[h] = true
+			return nil
+		},
+		upgrade: func(_ context.Context, h string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if !f.old[h] && !f.stopped[h] {
+				f.events = append(f.events, "install "+h+" (unchanged)")
+				return nil
+			}
+			f.events = append(f.events, "restart "+h)
+			f.old[h], f.stopped[h] = false, false
 			f.looks[h] = 0
 			return nil
 		},
@@ -89,7 +103,7 @@ func (f *fakePair) ops() rollingOps {
 		status: func(_ context.Context, h string) (*agentapi.Status, error) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.down[h] {
+			if f.down[h] || f.stopped[h] {
 				return nil, errors.New("unreachable")
 			}
 			f.looks[h]++
@@ -150,6 +164,13 @@ func TestRollingUpdateBackupFirst(t *testing.T) {
 		}
 		if f.servedGap {
 			t.Errorf("master %s: the VIP had no master during the upgrade (events %v)", master, f.events)
+		}
+		// Both binaries are staged before anything stops; each director stops before it
+		// restarts.
+		ev := strings.Join(f.events, ";")
+		if !strings.HasPrefix(ev, "stage "+want[0]+";stage "+want[1]+";stop "+want[0]+";restart "+want[0]) ||
+			!strings.Contains(ev, "stop "+want[1]+";restart "+want[1]) {
+			t.Errorf("master %s: events %v, want stage, stage, then stop and restart of each in turn", master, f.events)
 		}
 		if !f.master[master] || f.master[f.peer(master)] {
 			t.Errorf("afterwards %s (priority 150, preempt) should be master again: %v", master, f.master)

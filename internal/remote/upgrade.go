@@ -83,3 +83,25 @@ func (h *Hosts) Upgrade(ctx context.Context, addr string) error {
 	h.dropAgent(addr)
 	return agentinstall.Restart(ctx, ih)
 }
+
+// Stage puts the bundled agent in place on addr without restarting the running one; see
+// agentinstall.Stage.
+func (h *Hosts) Stage(ctx context.Context, addr string) error {
+	ih, err := h.installHost(ctx, addr)
+	if err != nil {
+		return err
+	}
+	_, err = agentinstall.Stage(ctx, ih)
+	return err
+}
+
+// Stop stops the agent on addr gracefully (`lvs-agent stop`): a master hands its VIPs to the
+// peer first.
+func (h *Hosts) Stop(ctx context.Context, addr string) error {
+	ih, err := h.installHost(ctx, addr)
+	if err != nil {
+		return err
+	}
+	h.dropAgent(addr)
+	return agentinstall.Stop(ctx, ih)
+}
