@@ -338,6 +338,15 @@ func (m *Manager) Health(vsKey, rsKey string) (state, reason string) {
 	return t.v.state(t.spec.p)
 }
 
+// HealthPending implements ipvs.HealthPender: the real server has a check, and no run of it
+// has finished since the agent started.
+func (m *Manager) HealthPending(vsKey, rsKey string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t := m.targets[rsID{vsKey, rsKey}]
+	return t != nil && t.check != nil && t.v.checks == 0
+}
+
 // Report implements server.StatusReporter. The IPVS report already carries each destination's
 // health and reason (through Health), so there is nothing to add.
 func (m *Manager) Report(*agentapi.Status) {}

@@ -237,3 +237,31 @@ func TestStop(t *testing.T) {
 		t.Errorf("after stop: %s", s)
 	}
 }
+
+// TestHealthPending: a real server's check is pending from Apply until its first run finishes
+// (passed or failed), whatever the assumed verdict; one without a check is never pending.
+func TestHealthPending(t *testing.T) {
+	t.Parallel()
+	f := newFakes()
+	m := testManager(t, f, Config{})
+	hour := 3600 * 1000
+	if err := m.Apply(context.Background(), oneVS("", &agentapi.HealthCheck{Type: "tcp", IntervalMS: hour}, nil, "198.51.100.21")); err != nil {
+		t.Fatal(err)
+	}
+	if !m.HealthPending(vsKey, rs1) {
+		t.Error("a check that has not run yet is not pending")
+	}
+	if m.HealthPending(vsKey, "198.51.100.99:80") {
+		t.Error("a real server without a check is pending")
+	}
+	f2 := newFakes()
+	m2 := testManager(t, f2, Config{})
+	f2.set(rs1, "tcp: refused")
+	if err := m2.Apply(context.Background(), oneVS("", &agentapi.HealthCheck{Type: "tcp", IntervalMS: 20, TimeoutMS: 20}, nil, "198.51.100.21")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first check to finish", func() bool { return !m2.HealthPending(vsKey, rs1) })
+	if s, _ := m2.Health(vsKey, rs1); s != StateDown {
+		t.Errorf("after a failed first check: %s", s)
+	}
+}

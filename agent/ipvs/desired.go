@@ -22,6 +22,13 @@ type HealthStatuser interface {
 	Health(vsKey, rsKey string) (state, reason string)
 }
 
+// HealthPender is optionally implemented by a HealthView to report real servers whose check has
+// not finished once since the agent started (their health is the assumed initial one), so that
+// an upgrade waits for real verdicts before it moves the VIPs to a restarted director.
+type HealthPender interface {
+	HealthPending(vsKey, rsKey string) bool
+}
+
 // AllHealthy is the HealthView of a director without health checks: every real server is in
 // the table with its configured weight.
 type AllHealthy struct{}

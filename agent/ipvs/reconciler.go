@@ -763,6 +763,7 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 		}
 	}
 	hs, _ := r.health.(HealthStatuser)
+	hp, _ := r.health.(HealthPender)
 	out := []agentapi.IPVSService{}
 	seen := map[ServiceKey]bool{}
 	for _, s := range have {
@@ -801,6 +802,9 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 				case hs != nil && ix.rsKeys[x.Key()] != "":
 					id.Health, id.HealthReason = hs.Health(d.vsKey, ix.rsKeys[x.Key()])
 				}
+				if hp != nil && ix.rsKeys[x.Key()] != "" {
+					id.HealthPending = hp.HealthPending(d.vsKey, ix.rsKeys[x.Key()])
+				}
 				if !ok {
 					id.HealthReason = "not configured: the next repair removes it"
 				}
@@ -821,6 +825,9 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 					ConfiguredWeight: ix.configured[ap], Health: "down", HealthReason: "not in the table"}
 				if hs != nil {
 					id.Health, id.HealthReason = hs.Health(d.vsKey, rk)
+				}
+				if hp != nil {
+					id.HealthPending = hp.HealthPending(d.vsKey, rk)
 				}
 				if _, want := ix.roles[ap]; want {
 					id.HealthReason = "missing from the kernel: the next repair adds it"

@@ -37,6 +37,7 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 			req.Header.Set(k, v)
 		}
 		req.Header.Set(agentapi.HeaderAPIVersion, r.Header.Get(agentapi.HeaderAPIVersion))
+		req.Header.Set(agentapi.HeaderClientVersion, r.Header.Get(agentapi.HeaderClientVersion))
 		reqs[i] = req
 	}
 	out := agentapi.BatchResponse{Responses: make([]agentapi.BatchResult, len(reqs))}

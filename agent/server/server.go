@@ -7,6 +7,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -249,8 +251,24 @@ func (s *Server) newHandler() http.Handler {
 
 // Info returns this agent's identity.
 func Info() agentapi.VersionInfo {
-	return agentapi.VersionInfo{Version: version.Version, APIVersion: agentapi.APIVersion, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH}
+	return agentapi.VersionInfo{Version: version.Version, APIVersion: agentapi.APIVersion, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH,
+		BinarySHA256: binarySHA256()}
 }
+
+// binarySHA256 is the checksum of the running binary, computed once: /proc/self/exe is the file
+// this process runs even after an upgrade renamed a new binary over its path.
+var binarySHA256 = sync.OnceValue(func() string {
+	f, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+})
 
 type handlerFunc func(http.ResponseWriter, *http.Request) error
 
@@ -258,6 +276,9 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 func (s *Server) versioned(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := checkVersion(r.Header.Get(agentapi.HeaderAPIVersion))
+		if err == nil {
+			err = checkClientVersion(r.Header.Get(agentapi.HeaderClientVersion))
+		}
 		if err == nil {
 			err = h(w, r)
 		}
@@ -295,6 +316,20 @@ func checkVersion(v string) error {
 	if err != nil || n != agentapi.APIVersion {
 		return &agentapi.Error{Code: agentapi.CodeVersionSkew, Message: fmt.Sprintf(
 			"client speaks API version %q, this agent (%s) speaks %d; let the provider upgrade the agent", v, version.Version, agentapi.APIVersion)}
+	}
+	return nil
+}
+
+// checkClientVersion refuses a provider outside the compatibility window (version.Compatible).
+// A request without the header (an older provider, this binary's own CLI) passes: APIVersion
+// has vouched for the wire format.
+func checkClientVersion(v string) error {
+	if v == "" {
+		return nil
+	}
+	if err := version.Compatible(v, version.Version); err != nil {
+		return &agentapi.Error{Code: agentapi.CodeVersionSkew, Message: err.Error() +
+			"; use a provider within one minor version of this agent, or let a provider within one minor version of both upgrade it first"}
 	}
 	return nil
 }

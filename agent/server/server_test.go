@@ -3,6 +3,8 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
 
 type countingReconciler struct {
@@ -217,6 +220,67 @@ func TestVersionSkewIsTyped(t *testing.T) {
 	var info agentapi.VersionInfo
 	if code != 200 || json.Unmarshal(b, &info) != nil || info.APIVersion != agentapi.APIVersion {
 		t.Fatalf("version = %d %s", code, b)
+	}
+}
+
+// TestClientVersionWindow: the agent serves a provider within one minor version of its own and
+// refuses one further apart (or unparsable) with a typed error that names both versions; a
+// request that does not say its version (an older provider) is judged by the API major alone.
+func TestClientVersionWindow(t *testing.T) {
+	t.Parallel()
+	h := start(t, "")
+	own, err := version.Parse(version.Version)
+	if err != nil {
+		t.Fatalf("this build's version %q: %v", version.Version, err)
+	}
+	near := fmt.Sprintf("v%d.%d.0", own.Major, own.Minor+1)
+	far := fmt.Sprintf("%d.%d.0-dev", own.Major, own.Minor+2)
+	for _, c := range []struct {
+		client string
+		ok     bool
+	}{{"", true}, {version.Version, true}, {near, true}, {far, false}, {fmt.Sprintf("%d.%d.0", own.Major+1, own.Minor), false}, {"main", false}} {
+		req, err := http.NewRequest("GET", "http://agent"+agentapi.PathStatus, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(agentapi.HeaderAPIVersion, v1)
+		if c.client != "" {
+			req.Header.Set(agentapi.HeaderClientVersion, c.client)
+		}
+		resp, err := h.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if c.ok {
+			if resp.StatusCode != 200 {
+				t.Errorf("client %q: got %d %s, want 200", c.client, resp.StatusCode, body.Bytes())
+			}
+			continue
+		}
+		e := decodeErr(t, body.Bytes())
+		if resp.StatusCode != 412 || !errors.Is(e, agentapi.ErrVersionSkew) || !strings.Contains(e.Message, c.client) || !strings.Contains(e.Message, version.Version) {
+			t.Errorf("client %q: got %d %+v, want 412 version_skew naming %q and %q", c.client, resp.StatusCode, e, c.client, version.Version)
+		}
+	}
+}
+
+// TestInfoBinarySHA256: the agent reports the checksum of the binary it runs, which the provider
+// compares with the one it bundles.
+func TestInfoBinarySHA256(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if got := server.Info().BinarySHA256; got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("BinarySHA256 %q, want the checksum of %s", got, exe)
 	}
 }
 

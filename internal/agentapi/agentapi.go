@@ -20,6 +20,11 @@ const APIVersion = 1
 // HeaderAPIVersion carries the client's APIVersion on every request.
 const HeaderAPIVersion = "X-LVS-API-Version"
 
+// HeaderClientVersion carries the provider's release version (internal/version). An agent
+// refuses a client outside the compatibility window (version.Compatible) with CodeVersionSkew;
+// a request without it (an older provider, the agent's own CLI) is checked by APIVersion only.
+const HeaderClientVersion = "X-LVS-Client-Version"
+
 // HeaderIfNoneMatch set to "*" makes a PUT create-only: when the object exists the agent changes
 // nothing and answers CodeExists. Creating a resource thus costs one request, not a read and a
 // write, and two creates of one object never both succeed. Every object kind takes it; for the
@@ -81,6 +86,10 @@ type VersionInfo struct {
 	APIVersion int    `json:"api_version"`
 	GOOS       string `json:"goos"`
 	GOARCH     string `json:"goarch"`
+	// BinarySHA256 is the hex SHA-256 of the running binary, which the provider compares with
+	// the one it bundles to tell whether an install would change anything. Empty from agents
+	// before it existed.
+	BinarySHA256 string `json:"binary_sha256,omitempty"`
 }
 
 // Director is one of the two hosts of a pair.

@@ -216,6 +216,10 @@ type IPVSDestination struct {
 	// Managed is false for a destination the configuration does not hold (it goes at the
 	// next repair when its service is managed).
 	Managed bool `json:"managed"`
+
+	// HealthPending: the destination has a health check none of whose runs has finished since
+	// the agent started, so Health is the assumed initial verdict (up, or down with start_down).
+	HealthPending bool `json:"health_pending,omitempty"`
 }
 
 // IPVSStats are the kernel's counters.

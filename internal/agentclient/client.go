@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
 
 // DialFunc opens one byte stream to the agent's API.
@@ -227,6 +228,7 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, hdr http.He
 		req.Header[k] = v
 	}
 	req.Header.Set(agentapi.HeaderAPIVersion, strconv.Itoa(agentapi.APIVersion))
+	req.Header.Set(agentapi.HeaderClientVersion, version.Version)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

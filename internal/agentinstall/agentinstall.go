@@ -280,3 +280,31 @@ func SudoHint(h Host, err error) error { return h.sudoHint(err) }
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// Stage puts the bundled agent in place on the host without starting or restarting it (the
+// running agent goes on from the binary it started from), so that a later restart is quick and
+// does no I/O. It reports whether it uploaded anything.
+func Stage(ctx context.Context, h Host) (bool, error) {
+	p, err := ProbeHost(ctx, h)
+	if err != nil {
+		return false, err
+	}
+	a, err := bundle.For(p.Arch)
+	if err != nil {
+		return false, fmt.Errorf("host %s: %w", h.Address, err)
+	}
+	if p.InstalledHash == a.SHA256 {
+		return false, nil
+	}
+	return true, upload(ctx, h, a, p.Gzip)
+}
+
+// Restart restarts the agent from the binary in place (`lvs-agent install --restart`), for an
+// agent that runs another binary than the one installed (an upgrade interrupted between the
+// rename and the restart).
+func Restart(ctx context.Context, h Host) error {
+	if _, _, err := h.Runner.Run(ctx, h.asRoot(agentapi.BinaryPath, "install", "--restart"), nil); err != nil {
+		return fmt.Errorf("restart lvs-agent on %s: %w", h.Address, h.sudoHint(err))
+	}
+	return nil
+}

@@ -20,6 +20,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
 
 //go:embed agents
@@ -78,7 +80,31 @@ func (a *Agent) Binary() ([]byte, error) {
 var (
 	once  sync.Once
 	cache map[string]*Agent
+	// agentVersion is the version the bundled agents are stamped with: `make build` stamps them
+	// and the provider with the same one.
+	agentVersion = version.Version
 )
+
+// Version is the version of the bundled agents.
+func Version() string {
+	once.Do(load)
+	return agentVersion
+}
+
+// ReplaceForTest makes the bundle hold binary, stamped ver, for linux/arch, until restore is
+// called. It is for tests only (the acceptance tests run the provider in-process and upgrade
+// the lab's directors to a second agent build); a provider binary never calls it.
+func ReplaceForTest(arch string, binary []byte, ver string) (restore func()) {
+	once.Do(load)
+	old, oldVer := cache[arch], agentVersion
+	// Gzipped, as `make build` bundles them, so that it travels as a real upgrade does.
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	_, _ = zw.Write(binary)
+	_ = zw.Close()
+	cache[arch], agentVersion = &Agent{Arch: arch, Gzip: z.Bytes()}, ver
+	return func() { cache[arch], agentVersion = old, oldVer }
+}
 
 func load() {
 	cache = map[string]*Agent{}

@@ -156,6 +156,8 @@ type ProbeResult struct {
 	GapErrorMS float64 `json:"gap_error_ms"`
 	// MaxSendPauseMS is the longest time between two consecutive sends.
 	MaxSendPauseMS float64 `json:"max_send_pause_ms"`
+	// Failures lists the first few failed requests: send time and answer, for a timeline.
+	Failures []string `json:"failures,omitempty"`
 	// Behind is set when the prober was not run in time (a starved CPU) where it matters:
 	// GapErrorMS exceeds ProbeMaxPause(interval), or requests were not all sent. LongestGapMS
 	// then measures the machine, not the VIP.
@@ -174,6 +176,12 @@ func ProbeMaxPause(interval time.Duration) time.Duration {
 // answer would send a few requests in an outage and call the outage its own timeouts). It
 // reports the longest outage a client saw and how well the prober kept its schedule.
 func Probe(ctx context.Context, url string, duration, interval, timeout time.Duration) ProbeResult {
+	return ProbeUntil(ctx, url, duration, interval, timeout, nil)
+}
+
+// ProbeUntil is Probe that also ends early, as if its duration were up, when stop is closed: for
+// a probe across an operation of unknown length.
+func ProbeUntil(ctx context.Context, url string, duration, interval, timeout time.Duration, stop <-chan struct{}) ProbeResult {
 	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
 	n := int(duration / interval)
 	type sent struct {
@@ -188,6 +196,10 @@ func Probe(ctx context.Context, url string, duration, interval, timeout time.Dur
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
 		}
+		if stopped(stop) {
+			n = i
+			break
+		}
 		results[i].at = time.Now()
 		sends++
 		wg.Add(1)
@@ -198,6 +210,7 @@ func Probe(ctx context.Context, url string, duration, interval, timeout time.Dur
 	}
 	wg.Wait()
 	res := ProbeResult{Scheduled: n, Requests: sends, Answers: map[string]int{}}
+	results = results[:sends]
 	lastOK := -1 // index of the last answered request
 	failing := 0 // failed requests since lastOK
 	for i, r := range results[:sends] {
@@ -208,6 +221,9 @@ func Probe(ctx context.Context, url string, duration, interval, timeout time.Dur
 			}
 		}
 		if strings.HasPrefix(r.ans, "error") {
+			if len(res.Failures) < 20 {
+				res.Failures = append(res.Failures, r.at.Format("15:04:05.000")+" "+r.ans)
+			}
 			res.Failed++
 			failing++
 			continue
@@ -223,6 +239,15 @@ func Probe(ctx context.Context, url string, duration, interval, timeout time.Dur
 	}
 	res.Behind = res.GapErrorMS > ms(ProbeMaxPause(interval)) || sends < n
 	return res
+}
+
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -22,7 +22,6 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
-	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
 
 var (
@@ -121,7 +120,7 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 					},
 					"agent_version": schema.StringAttribute{
 						Computed:            true,
-						MarkdownDescription: "Version of the `lvs-agent` answering on the director; empty when none answers. A plan that changes it upgrades, reinstalls or restarts the agent.",
+						MarkdownDescription: "Version of the `lvs-agent` answering on the director; empty when none answers. A plan that changes it upgrades, reinstalls or restarts the agent; it is planned to change only when the bundled agent differs from the running one by content, and an apply that restarts agents does it one director at a time, the backup first (see Upgrading the provider and the agents on the provider's page).",
 					},
 					"status": schema.StringAttribute{
 						Computed: true,
@@ -178,7 +177,8 @@ func (r *directorPairResource) ValidateConfig(ctx context.Context, req resource.
 }
 
 // ModifyPlan plans every director as ready with the bundled agent, so that a stopped, missing,
-// outdated or wiped agent shows as a change.
+// outdated or wiped agent shows as a change; an agent that already runs the bundled binary keeps
+// its version (see plannedAgentVersion).
 func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return
@@ -188,8 +188,16 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	var state *directorPairModel
+	if !req.State.Raw.IsNull() {
+		state = &directorPairModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
 	for i := range plan.Directors {
-		plan.Directors[i].AgentVersion = types.StringValue(version.Version)
+		plan.Directors[i].AgentVersion = r.plannedAgentVersion(ctx, state, plan, i, &resp.Diagnostics)
 		plan.Directors[i].Status = types.StringValue(statusReady)
 	}
 	if !req.State.Raw.IsNull() && plan.PairUUID.ValueString() == "" {
@@ -500,10 +508,7 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 			}
 		}
 	}
-	resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
-		if _, err := r.hosts.Install(ctx, h); err != nil {
-			return err
-		}
+	configure := func(ctx context.Context, i int, h string) error {
 		a := r.hosts.Agent(h)
 		if !contains(oldHosts, h) && carried != nil {
 			st := carried.Clone()
@@ -512,7 +517,24 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		}
 		_, err := a.PutPair(ctx, wirePair(plan, i))
 		return err
-	})...)
+	}
+	// An update that restarts an agent goes one director at a time (rolling.go); the others
+	// reach both directors at once.
+	ops := hostsRollingOps(r.hosts)
+	ops.configure = configure
+	rolled, err := rollingUpdate(ctx, ops, newHosts, plan.SyncConnections.ValueBool())
+	if err != nil {
+		resp.Diagnostics.Append(rollingDiags(err)...)
+		return
+	}
+	if !rolled {
+		resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
+			if _, err := r.hosts.Install(ctx, h); err != nil {
+				return err
+			}
+			return configure(ctx, i, h)
+		})...)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}

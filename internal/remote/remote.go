@@ -165,16 +165,6 @@ func (h *Hosts) Uninstall(ctx context.Context, addr string) error {
 	return nil
 }
 
-// Stop stops the agent on addr, leaving its files and what it programmed in place.
-func (h *Hosts) Stop(ctx context.Context, addr string) error {
-	ih, err := h.installHost(ctx, addr)
-	if err != nil {
-		return err
-	}
-	h.dropAgent(addr)
-	return agentinstall.Stop(ctx, ih)
-}
-
 func (h *Hosts) dropAgent(addr string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -279,7 +269,7 @@ func Describe(addr string, err error) (summary, detail string) {
 		// The sudo error itself: messages wrapped around it were formatted without the rule.
 		return "Sudo Not Usable", withSudoRule(sudo).Error()
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeVersionSkew:
-		return "Agent Version Skew", fmt.Sprintf("The agent on %s speaks another API version: %v. Apply again to let the provider upgrade it.", addr, err)
+		return "Agent Version Skew", fmt.Sprintf("The lvs-agent on %s and this provider do not work together: %v.", addr, err)
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeStateCorrupt:
 		return "Agent State Corrupt", fmt.Sprintf("The lvs-agent on %s cannot read its stored state and refuses changes; it keeps what the kernel holds and serves traffic as it is. %s", addr, ae.Message)
 	case errors.As(err, &ae) && ae.Code == agentapi.CodeValidation:

@@ -172,8 +172,9 @@ func run(args []string) (int, error) {
 		fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 		interval := fs.Duration("interval", 10*time.Millisecond, "time between requests")
 		timeout := fs.Duration("timeout", 200*time.Millisecond, "bound of each request")
+		stopFile := fs.String("stop-file", "", "end early once this file exists")
 		if len(args) < 2 {
-			return 2, errors.New("usage: probe URL DURATION [--interval 10ms] [--timeout 200ms]")
+			return 2, errors.New("usage: probe URL DURATION [--interval 10ms] [--timeout 200ms] [--stop-file PATH]")
 		}
 		if err := fs.Parse(args[2:]); err != nil {
 			return 2, err
@@ -182,7 +183,19 @@ func run(args []string) (int, error) {
 		if err != nil || d <= 0 || d > 10*time.Minute {
 			return 2, fmt.Errorf("probe: DURATION %q is not a duration up to 10m", args[1])
 		}
-		b, err := json.Marshal(lab.Probe(ctx, args[0], d, *interval, *timeout))
+		stop := make(chan struct{})
+		if *stopFile != "" {
+			go func() {
+				for {
+					if _, err := os.Stat(*stopFile); err == nil {
+						close(stop)
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}()
+		}
+		b, err := json.Marshal(lab.ProbeUntil(ctx, args[0], d, *interval, *timeout, stop))
 		if err != nil {
 			return 1, err
 		}
