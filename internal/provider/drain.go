@@ -318,6 +318,7 @@ func (r *realServerResource) drain(ctx context.Context, id resourceid.RealServer
 	switch {
 	case !res.Expired:
 	case res.Left > 0:
+		tflog.Warn(ctx, "lvs: real server removed with active connections", map[string]any{"real_server": id.String(), "active_connections_left": res.Left})
 		diags.AddAttributeWarning(path.Root("drain_timeout"), fmt.Sprintf("Real Server Removed With %d Active Connections", res.Left),
 			fmt.Sprintf("Real server %s of %s still had %d active connection(s) when drain_timeout (%s) passed; it was removed anyway. "+
 				"The directors drop their connection entries (net.ipv4.vs.expire_nodest_conn=1), so each of these clients gets a reset at its next packet. "+
