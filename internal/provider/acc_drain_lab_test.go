@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
@@ -23,9 +26,13 @@ const (
 	drainRS2 = "198.51.100.22:80"
 )
 
+// warningLine is the framework's log line of the drain's warning (one per real server), with the
+// count of connections left.
+var warningLine = regexp.MustCompile(`Response contains warning diagnostic:.*diagnostic_summary="Real Server Removed With (\d+) Active Connections"`)
+
 // drainConfig is the cluster of clusterConfig with real1 (when r1Drain is not empty, with that
-// drain_timeout) and real2 (when w2 >= 0, at weight w2).
-func drainConfig(a *accLab, r1Drain string, w2 int) string {
+// drain_timeout) and real2 (when w2 >= 0, at weight w2, with drain_timeout r2Drain if set).
+func drainConfig(a *accLab, r1Drain string, w2 int, r2Drain string) string {
 	cfg := pairAndVIP(a, "100ms") + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
@@ -53,6 +60,7 @@ func drainConfig(a *accLab, r1Drain string, w2 int) string {
 			`  port              = 80`,
 			fmt.Sprintf(`  weight            = %d`, w2),
 			`  host              = {}`,
+			map[bool]string{true: fmt.Sprintf(`  drain_timeout     = %q`, r2Drain), false: ``}[r2Drain != ""],
 			`}`,
 		)
 	}
@@ -176,22 +184,30 @@ func (a *accLab) waitStableMaster() error {
 	return fmt.Errorf("no director stayed VRRP master of VRID 91 for 3 s within a minute")
 }
 
-// waitActive waits (up to 30 s) until the master shows at least n active connections to rs.
-func (a *accLab) waitActive(rs string, n int) error {
-	var last [2]destOn
+// waitActive waits (up to 30 s) until the master shows at least n active connections to the
+// real servers rss together.
+func (a *accLab) waitActive(n int, rss ...string) error {
+	var last []destOn
 	for i := 0; i < 60; i++ {
-		v, err := a.drainView(rs)
-		if err != nil {
-			return err
+		sum, counts := 0, []int{}
+		last = nil
+		for _, rs := range rss {
+			v, err := a.drainView(rs)
+			if err != nil {
+				return err
+			}
+			m, _ := master(v)
+			last = append(last, v[0], v[1])
+			sum += m.active
+			counts = append(counts, m.active)
 		}
-		last = v
-		if m, ok := master(v); ok && m.active >= n {
-			a.t.Logf("%s: %d active connections on the master", rs, m.active)
+		if sum >= n {
+			a.t.Logf("%v: %v active connections on the master", rss, counts)
 			return nil
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return fmt.Errorf("%s never had %d active connections on the master: %+v", rs, n, last)
+	return fmt.Errorf("%v never had %d active connections on the master: %+v", rss, n, last)
 }
 
 // drainWatch follows a destination through a destroy's drain, from both directors' tables.
@@ -287,12 +303,14 @@ func TestAccDrain(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var (
-		hold1, hold2   *holder
-		watch1, watch2 *drainWatch
-		stopMu         sync.Mutex
-		stoppedAt      time.Time // when the test stopped the first holder
-		newConns       map[string]int
-		newConnsErr    error
+		hold1, hold2           *holder
+		watch1, watch2, watch3 *drainWatch
+		planWalk               map[string]int
+		logins                 = &sshLogins{a: a, hosts: []string{"director1", "director2", "real1", "real2"}}
+		stopMu                 sync.Mutex
+		stoppedAt              time.Time // when the test stopped the first holder
+		newConns               map[string]int
+		newConnsErr            error
 	)
 	stopped := func() bool {
 		stopMu.Lock()
@@ -312,17 +330,17 @@ func TestAccDrain(t *testing.T) {
 		Steps: []resource.TestStep{
 			{
 				// real1 alone: the 20 connections all go to it.
-				Config: drainConfig(a, "2m", -1),
+				Config: drainConfig(a, "2m", -1, ""),
 				Check: func(*terraform.State) error {
 					if err := a.waitStableMaster(); err != nil {
 						return err
 					}
 					hold1 = a.startHolder(ctx, 20, "/tmp/drain-stop-1")
-					return a.waitActive(drainRS1, 20)
+					return a.waitActive(20, drainRS1)
 				},
 			},
 			{
-				Config: drainConfig(a, "2m", 1),
+				Config: drainConfig(a, "2m", 1, ""),
 			},
 			{
 				// Destroy real1, draining: new connections go to real2 meanwhile; the test
@@ -338,7 +356,7 @@ func TestAccDrain(t *testing.T) {
 						a.exec("client", "touch /tmp/drain-stop-1")
 					}, stopped)
 				},
-				Config: drainConfig(a, "", 1),
+				Config: drainConfig(a, "", 1, ""),
 				Check: func(*terraform.State) error {
 					if err := watch1.wait(); err != nil {
 						return err
@@ -381,31 +399,45 @@ func TestAccDrain(t *testing.T) {
 				},
 			},
 			{
-				// real1 again, with a short drain, and the only one with weight: the 20
-				// connections go to it.
-				Config: drainConfig(a, "5s", 0),
+				// real1 again and real2, both with a short drain: the 20 connections split
+				// between them.
+				Config: drainConfig(a, "5s", 1, "5s"),
 				Check: func(*terraform.State) error {
 					if err := a.waitStableMaster(); err != nil {
 						return err
 					}
 					hold2 = a.startHolder(ctx, 20, "/tmp/drain-stop-2")
-					return a.waitActive(drainRS1, 20)
+					return a.waitActive(20, drainRS1, drainRS2)
 				},
 			},
 			{
-				Config: drainConfig(a, "5s", 1),
-			},
-			{
-				// Destroy real1 with the connections left open: out at 5 s, with a warning.
+				// Destroy both with the connections left open, in one apply: they drain in
+				// parallel, each leaves at its 5 s with a warning, over one SSH connection
+				// per host.
 				PreConfig: func() {
+					if _, err := logins.since(); err != nil {
+						t.Fatal(err)
+					}
 					watch2 = a.watchDrain(drainRS1, nil, func() bool { return true })
+					watch3 = a.watchDrain(drainRS2, nil, func() bool { return true })
 				},
-				Config: drainConfig(a, "", 1),
+				Config: drainConfig(a, "", -1, ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{planCheck(func() (err error) {
+						planWalk, err = logins.since()
+						return err
+					})},
+				},
 				Check: func(*terraform.State) error {
-					if err := watch2.wait(); err != nil {
+					applyWalk, err := logins.since()
+					if err != nil {
 						return err
 					}
-					took := watch2.goneAt.Sub(watch2.quiescedAt)
+					for _, w := range []*drainWatch{watch2, watch3} {
+						if err := w.wait(); err != nil {
+							return err
+						}
+					}
 					res, err := hold2.wait(a)
 					if err != nil {
 						return err
@@ -420,21 +452,47 @@ func TestAccDrain(t *testing.T) {
 							lastReset = at
 						}
 					}
-					t.Logf("drain of real1 with 20 connections and drain_timeout 5s: out of the table %v after the quiesce; held connections then: %d reset at their next request (from %s to %s after the removal), %d failed, %d closed cleanly",
-						took.Round(time.Millisecond), res.Resets, firstReset.Sub(watch2.goneAt).Round(time.Millisecond), lastReset.Sub(watch2.goneAt).Round(time.Millisecond), res.Failed, res.Clean)
+					took1, took2 := watch2.goneAt.Sub(watch2.quiescedAt), watch3.goneAt.Sub(watch3.quiescedAt)
+					apart := watch2.goneAt.Sub(watch3.goneAt).Abs()
+					firstGone := watch2.goneAt
+					if watch3.goneAt.Before(firstGone) {
+						firstGone = watch3.goneAt
+					}
+					t.Logf("destroy of real1 and real2 with 20 connections and drain_timeout 5s: out of the tables %v and %v after their quiesces, %v apart; held connections then: %d reset at their next request (%s to %s after the first removal seen), %d failed, %d closed cleanly; SSH connections accepted per host: plan walk %v, apply walk %v",
+						took1.Round(time.Millisecond), took2.Round(time.Millisecond), apart.Round(time.Millisecond), res.Resets,
+						firstReset.Sub(firstGone).Round(time.Millisecond), lastReset.Sub(firstGone).Round(time.Millisecond), res.Failed, res.Clean, planWalk, applyWalk)
 					// 5 s from the quiesce, plus the removal; the watch sees each of the two
 					// moments up to a poll (100 ms and two status commands) late, so a second
 					// either side is what it can tell. A drain that ends early or waits on
 					// breaks it.
-					if took < 4*time.Second || took > 8*time.Second {
-						return fmt.Errorf("real1 left the table %v after its quiesce, want at drain_timeout (5s, within 8s)", took)
+					for _, took := range []time.Duration{took1, took2} {
+						if took < 4*time.Second || took > 8*time.Second {
+							return fmt.Errorf("a real server left the table %v after its quiesce, want at drain_timeout (5s, within 8s)", took)
+						}
+					}
+					// In parallel: one after the other would be 5 s apart.
+					if apart > 2500*time.Millisecond {
+						return fmt.Errorf("real1 and real2 left the tables %v apart: the drains did not run in parallel", apart)
+					}
+					// Each walk (the plan's refresh, then the apply, each with its own provider
+					// instance) opens one connection per host, drains and all.
+					for _, h := range logins.hosts {
+						if planWalk[h] != 1 || applyWalk[h] != 1 {
+							return fmt.Errorf("SSH connections accepted during the destroy: plan walk %v, apply walk %v; want exactly 1 per host in each", planWalk, applyWalk)
+						}
 					}
 					b, err := os.ReadFile(logPath)
 					if err != nil {
 						return err
 					}
-					if !strings.Contains(string(b), "Real Server Removed With 20 Active Connections") {
-						return fmt.Errorf("no warning \"Real Server Removed With 20 Active Connections\" in the provider's log %s", logPath)
+					left := 0
+					for _, m := range warningLine.FindAllStringSubmatch(string(b), -1) {
+						n, _ := strconv.Atoi(m[1])
+						left += n
+						t.Logf("warning: %.300s", m[0])
+					}
+					if left != 20 {
+						return fmt.Errorf("the warnings \"Real Server Removed With N Active Connections\" in the provider's log %s count %d connections, want 20", logPath, left)
 					}
 					if res.Resets != 20 || res.Failed != 20 {
 						return fmt.Errorf("held connections after the timeout: %d reset, %d failed, want each of the 20 reset at its next request: %+v", res.Resets, res.Failed, res)
