@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
@@ -69,7 +70,8 @@ type drainTarget struct {
 }
 
 // activeConns is the number of active (established) connections of t as the directors see
-// them; statuses[i] is director i's status, nil when it could not be read. The count is the
+// them; statuses[i] is director i's status, nil when it could not be read (countActive usually
+// needs only the master's). The count is the
 // VRRP master's for the VIP: the master schedules and forwards every packet of the VIP, so its
 // table holds the real connections with their live TCP state. The backup's entries are copies
 // the sync daemon sends: they lag (sent every few dozen packets and on state changes) and an
@@ -259,40 +261,67 @@ func (r *realServerResource) quiesce(ctx context.Context, hosts []string, vsKey,
 	})
 }
 
-// drainCounter returns the count function of waitDrained for t: the directors' statuses, read
-// through the shared feeds, the first time from reads that began after quiescedAt (a connection
-// made just before the quiesce must be seen), then at most half a poll old.
+// masterHints remembers, per director pair ("host1,host2"), which director last said it is the
+// VIP's master, so that the drains of one destroy ask it first.
+var masterHints sync.Map // string → *atomic.Int32
+
+// countActive reads the directors' statuses (read(i) is director i's) for t's count, asking the
+// VRRP master alone when it can: the director that was master last time (*guess) first; when it
+// still says MASTER, its count is the answer and the other director is not asked (a status
+// carries the whole IPVS table, which at a thousand destinations is most of a drain's cost).
+// Otherwise both are read, and activeConns decides. (Two masters at once, a split brain, is seen
+// only when the one asked first is not master.)
+func countActive(ctx context.Context, t drainTarget, guess *atomic.Int32, read func(ctx context.Context, i int) (*agentapi.Status, error)) (int, error) {
+	first := int(guess.Load()) & 1
+	st, err := read(ctx, first)
+	if err == nil && isMaster(st, t.VRID) {
+		n, _ := destActive(st, t)
+		return n, nil
+	}
+	statuses := make([]*agentapi.Status, 2)
+	errs := make([]error, 2)
+	statuses[first], errs[first] = st, err
+	other := 1 - first
+	statuses[other], errs[other] = read(ctx, other)
+	if errs[other] != nil {
+		statuses[other] = nil
+	} else if isMaster(statuses[other], t.VRID) {
+		guess.Store(int32(other))
+	}
+	if errs[first] != nil {
+		statuses[first] = nil
+	}
+	if statuses[0] == nil && statuses[1] == nil {
+		return 0, errors.Join(errs...)
+	}
+	n, _ := activeConns(statuses, t)
+	return n, nil
+}
+
+func isMaster(st *agentapi.Status, vrid int) bool {
+	for _, v := range st.VIPs {
+		if v.VRID == vrid && v.State == "MASTER" {
+			return true
+		}
+	}
+	return false
+}
+
+// drainCounter returns the count function of waitDrained for t: countActive over the
+// directors' statuses, read through the shared feeds, the first time from reads that began
+// after quiescedAt (a connection made just before the quiesce must be seen), then at most half a
+// poll old.
 func (r *realServerResource) drainCounter(hosts []string, t drainTarget, quiescedAt time.Time) func(context.Context) (int, error) {
 	first := true
+	hint, _ := masterHints.LoadOrStore(hosts[0]+","+hosts[1], new(atomic.Int32))
 	return func(ctx context.Context) (int, error) {
 		notBefore := time.Now().Add(-drainPoll / 2)
 		if first {
 			notBefore, first = quiescedAt, false
 		}
-		statuses := make([]*agentapi.Status, len(hosts))
-		errs := make([]error, len(hosts))
-		var wg sync.WaitGroup
-		for i, h := range hosts {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				statuses[i], errs[i] = feedFor(r.hosts, h).get(ctx, notBefore)
-			}()
-		}
-		wg.Wait()
-		ok := false
-		for i := range hosts {
-			if errs[i] != nil {
-				statuses[i] = nil
-			} else {
-				ok = true
-			}
-		}
-		if !ok {
-			return 0, errors.Join(errs...)
-		}
-		n, _ := activeConns(statuses, t)
-		return n, nil
+		return countActive(ctx, t, hint.(*atomic.Int32), func(ctx context.Context, i int) (*agentapi.Status, error) {
+			return feedFor(r.hosts, hosts[i]).get(ctx, notBefore)
+		})
 	}
 }
 

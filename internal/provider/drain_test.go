@@ -218,3 +218,41 @@ func TestParseDrainTimeout(t *testing.T) {
 		t.Error("9m1s fits in 10m with a minute for the removal")
 	}
 }
+
+// TestCountActive: the director that was master is asked first and alone while it still is; a
+// move of the master costs one read of both and is remembered; unreadable directors fall back to
+// activeConns over what could be read.
+func TestCountActive(t *testing.T) {
+	t.Parallel()
+	target := drainTarget{VRID: 91, VSKey: "tcp/198.51.100.100:80", RSKey: "198.51.100.21:80"}
+	errAway := errors.New("away")
+	var dirs [2]*agentapi.Status
+	var errs [2]error
+	var reads [2]int
+	read := func(_ context.Context, i int) (*agentapi.Status, error) {
+		reads[i]++
+		return dirs[i], errs[i]
+	}
+	var guess atomic.Int32
+	step := func(name string, want int, wantReads [2]int, wantGuess int32) {
+		t.Helper()
+		reads = [2]int{}
+		n, err := countActive(context.Background(), target, &guess, read)
+		if err != nil || n != want || reads != wantReads || guess.Load() != wantGuess {
+			t.Fatalf("%s: got %d, %v after reads %v (guess %d); want %d after reads %v (guess %d)", name, n, err, reads, guess.Load(), want, wantReads, wantGuess)
+		}
+	}
+	dirs = [2]*agentapi.Status{status("MASTER", 3, 9), status("BACKUP", 7, 0)}
+	step("master asked first", 3, [2]int{1, 0}, 0)
+	dirs = [2]*agentapi.Status{status("BACKUP", 3, 0), status("MASTER", 1, 0)}
+	step("master moved", 1, [2]int{1, 1}, 1)
+	step("new master asked first", 1, [2]int{0, 1}, 1)
+	errs = [2]error{nil, errAway}
+	dirs[0] = status("BACKUP", 4, 0)
+	step("master away, none says master", 4, [2]int{1, 1}, 1)
+	errs = [2]error{errAway, errAway}
+	reads = [2]int{}
+	if _, err := countActive(context.Background(), target, &guess, read); !errors.Is(err, errAway) {
+		t.Fatalf("both away: got %v, want the read error", err)
+	}
+}
