@@ -52,6 +52,7 @@ type realServerModel struct {
 	Thresholds       *thresholdsModel  `tfsdk:"thresholds"`
 	Host             *rsHostModel      `tfsdk:"host"`
 	Status           types.List        `tfsdk:"status"`
+	DrainTimeout     types.String      `tfsdk:"drain_timeout"`
 	Timeouts         timeouts.Value    `tfsdk:"timeouts"`
 }
 
@@ -107,6 +108,12 @@ func (r *realServerResource) Schema(ctx context.Context, _ resource.SchemaReques
 				}},
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
 				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it. The live weight and health are in `lvs_director_status`."},
+			"drain_timeout": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "How long a destroy (or a replacement) drains this real server before removing it, e.g. `\"30s\"`, `\"5m\"`; `\"0\"` removes it at once. Default `\"5m\"`. " +
+					"The destroy first sets the weight to 0 on both directors (no new connections; established ones go on and stay synced to the backup director), " +
+					"then waits until the VRRP master's table shows no active connection to it (closing ones, in FIN_WAIT or TIME_WAIT, are not waited for), " +
+					"then removes it. Connections still open when `drain_timeout` passes are reset at their next packet, and the destroy warns with their count. " +
+					"It must leave a minute of `timeouts.delete` (default 10m) for the removal. The value in state is used: change it with an apply before the destroy."},
 		},
 		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
@@ -177,7 +184,11 @@ func (m realServerModel) known() bool {
 func (r *realServerResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m realServerModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || !m.known() {
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	validateDrainTimeout(ctx, m.DrainTimeout, m.Timeouts, &resp.Diagnostics)
+	if !m.known() {
 		return
 	}
 	if _, _, ae := wireRealServer(m); ae != nil {
@@ -498,6 +509,14 @@ func (r *realServerResource) Delete(ctx context.Context, req resource.DeleteRequ
 	id, err := resourceid.ParseRealServer(state.ID.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Invalid Real Server ID In State", err.Error())
+		return
+	}
+	// Drain first, so that the removal resets no connection that could have finished.
+	drain, ae := parseDrainTimeout(state.DrainTimeout.ValueString())
+	if ae != nil {
+		drain = defaultDrainTimeout // validated at plan time; a state edited by hand still drains
+	}
+	if drain > 0 && !r.drain(ctx, id, drain, &resp.Diagnostics) {
 		return
 	}
 	// Directors first: no traffic may reach the host once it stops accepting the VIP.

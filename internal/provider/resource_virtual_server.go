@@ -86,6 +86,9 @@ func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaReq
 	resp.Schema = schema.Schema{
 		MarkdownDescription: "An IPVS virtual service on both directors of a pair (`ipvsadm -A`), on one of a VIP's addresses. The agents keep it in the kernel: " +
 			"a change made with `ipvsadm` is repaired within seconds (up to a minute in a table of many thousand destinations, which the agent reads back less often so that checking it stays under 0.25% of a CPU) and shows in `terraform plan` until then; updates are made in place, so established connections survive.\n\n" +
+			"Destroying it does not drain, and it has no `drain_timeout`: its real servers are `lvs_real_server` resources, which Terraform destroys before it, " +
+			"each draining as its own `drain_timeout` says (in parallel, as many at once as terraform's `-parallelism`, default 10), so the service is empty when it goes. " +
+			"Only its `sorry_server`, if any, may still hold connections then, and those are reset.\n\n" +
 			"The ID is `VIP_ID/PROTO/ADDR:PORT` (`…/vrid/91/tcp/198.51.100.100:80`, IPv6 `…/tcp/[2001:db8::100]:80`) or `VIP_ID/fwmark/FAMILY/MARK`.",
 		Attributes: map[string]schema.Attribute{
 			"id":     schema.StringAttribute{Computed: true, MarkdownDescription: "`VIP_ID/PROTO/ADDR:PORT` or `VIP_ID/fwmark/FAMILY/MARK`."},

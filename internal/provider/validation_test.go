@@ -121,6 +121,19 @@ func TestValidation(t *testing.T) {
 		{"thresholds inverted", rs(`address = "198.51.100.21"
   port = 80
   thresholds = { upper = 10, lower = 20 }`), `(?s)thresholds.lower.*above the upper`},
+		{"drain timeout not a duration", rs(`address = "198.51.100.21"
+  port = 80
+  drain_timeout = "5 minutes"`), `(?s)Invalid Drain Timeout.*drain_timeout.*"5 minutes" is not a duration`},
+		{"negative drain timeout", rs(`address = "198.51.100.21"
+  port = 80
+  drain_timeout = "-1s"`), `(?s)drain_timeout.*"-1s" is not a duration from 0`},
+		{"drain longer than default delete timeout", rs(`address = "198.51.100.21"
+  port = 80
+  drain_timeout = "10m"`), `(?s)drain_timeout.*10m0s does not fit in\s+timeouts.delete \(10m0s\).*at\s+least 11m0s`},
+		{"drain longer than delete timeout", rs(`address = "198.51.100.21"
+  port = 80
+  drain_timeout = "90s"
+  timeouts { delete = "2m" }`), `(?s)drain_timeout.*1m30s does not fit in\s+timeouts.delete \(2m0s\).*at\s+least 2m30s`},
 	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,4 +15,6 @@ resource "lvs_real_server" "web2" {
   weight            = 2
   thresholds        = { upper = 5000, lower = 4000 }
   host              = {}
+  # A destroy sets the weight to 0 and waits up to 2 minutes for its connections to end.
+  drain_timeout = "2m"
 }

@@ -16,6 +16,7 @@
 //	lab fetch URL N [--timeout 3s]  (on a lab host: N GETs, counts of answers as JSON)
 //	lab probe URL DURATION [--interval 10ms] [--timeout 200ms]  (on a lab host: the longest outage seen)
 //	lab hold URL DURATION [--interval 50ms] [--timeout 5s]  (on a lab host: one keep-alive connection, GETs on it, dials counted)
+//	lab hold-many ADDR:PORT N DURATION [--interval 1s] [--path /keep] [--stop FILE]  (on a lab host: N long-lived connections, closed cleanly from this side)
 //
 // `lab run` is usable as `go test -exec "/abs/bin/lab run --"`. The other commands work inside
 // the kernel context (from a command started by `lab run`), on the lab in $LVS_LAB_DIR. See
@@ -55,6 +56,7 @@ const usage = `usage:
   lab fetch URL N [--timeout 3s]
   lab probe URL DURATION [--interval 10ms] [--timeout 200ms]
   lab hold URL DURATION [--interval 50ms] [--timeout 5s]
+  lab hold-many ADDR:PORT N DURATION [--interval 1s] [--path /keep] [--stop FILE]
 `
 
 func main() {
@@ -219,6 +221,34 @@ func run(args []string) (int, error) {
 			return 2, errors.New("hold: --interval and --timeout must be positive")
 		}
 		b, err := json.Marshal(lab.Hold(ctx, args[0], d, *interval, *timeout))
+		if err != nil {
+			return 1, err
+		}
+		fmt.Println(string(b))
+		return 0, nil
+	case "hold-many":
+		fs := flag.NewFlagSet("hold-many", flag.ContinueOnError)
+		interval := fs.Duration("interval", time.Second, "time between the GETs on each connection")
+		urlPath := fs.String("path", "/keep", "path of the GETs")
+		stop := fs.String("stop", "", "stop and close the connections once this file exists")
+		if len(args) < 3 {
+			return 2, errors.New("usage: hold-many ADDR:PORT N DURATION [--interval 1s] [--path /keep] [--stop FILE]")
+		}
+		if err := fs.Parse(args[3:]); err != nil {
+			return 2, err
+		}
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 1 || n > 1000 {
+			return 2, fmt.Errorf("hold-many: N %q is not 1-1000", args[1])
+		}
+		d, err := time.ParseDuration(args[2])
+		if err != nil || d <= 0 || d > 10*time.Minute {
+			return 2, fmt.Errorf("hold-many: DURATION %q is not a duration up to 10m", args[2])
+		}
+		if *interval <= 0 {
+			return 2, errors.New("hold-many: --interval must be positive")
+		}
+		b, err := json.Marshal(lab.HoldMany(ctx, args[0], *urlPath, n, *interval, d, *stop))
 		if err != nil {
 			return 1, err
 		}
