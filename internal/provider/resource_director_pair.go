@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -67,6 +68,8 @@ type ipvsTimeoutsModel struct {
 const (
 	statusReady        = "ready"
 	statusUnconfigured = "unconfigured"
+	// statusStale: answering again after being recorded unreachable; see readInto.
+	statusStale = "stale"
 )
 
 func (r *directorPairResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -117,7 +120,16 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 					"status": schema.StringAttribute{
 						Computed: true,
 						MarkdownDescription: "What the provider found on the director: `ready`; `agent_missing` (no agent installed, e.g. a rebuilt host); `agent_stopped` (installed, not answering); " +
-							"`unconfigured` (the agent lost this pair's configuration). Anything but `ready` shows as a change that apply repairs.",
+							"`unconfigured` (the agent lost this pair's configuration); `unreachable` (no SSH connection could be made: the host is down or cut off, see below); " +
+							"`stale` (answering again after it was recorded `unreachable`: it may hold what was changed or deleted meanwhile, so apply replaces its whole configuration with the other director's). " +
+							"Anything but `ready` shows as a change that apply repairs.\n\n" +
+							"An `unreachable` director does not stop Terraform: the pair, its VIPs, virtual servers and real servers are read from and written to the other director, " +
+							"with a warning naming the host; its `agent_version` is the last one seen. Apply repairs it if it answers again, and otherwise leaves it unreachable with a warning. " +
+							"To replace a dead director, put the new host in its place in `directors` and apply: the new one gets the whole configuration of the other director, " +
+							"and the dead one, which could not be cleaned, is named in a warning (run `lvs-agent uninstall` on it should it come back). " +
+							"Only a host that cannot be reached degrades so (TCP connection refused or timed out, no route, a name that does not resolve, a bastion that cannot reach it, an SSH handshake that does not finish in `ssh.timeout`); " +
+							"an authentication failure, an unknown or changed host key and a sudo refusal are errors, since they mean misconfiguration or an attack. " +
+							"A host found unreachable is not dialled again during the same run, so a powered-off director costs one `ssh.timeout` per plan or apply, not one per resource.",
 					},
 				}},
 			},
@@ -179,9 +191,18 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	var prior directorPairModel
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	}
 	for i := range plan.Directors {
 		plan.Directors[i].AgentVersion = types.StringValue(version.Version)
 		plan.Directors[i].Status = types.StringValue(statusReady)
+		if i < len(prior.Directors) && prior.Directors[i].Host.Equal(plan.Directors[i].Host) && prior.Directors[i].Status.ValueString() == statusUnreachable {
+			// Repaired if it answers when apply runs, else still unreachable: the apply tells.
+			plan.Directors[i].AgentVersion = types.StringUnknown()
+			plan.Directors[i].Status = types.StringUnknown()
+		}
 	}
 	plan.ID = types.StringUnknown()
 	if id, ok := pairID(plan); ok {
@@ -287,14 +308,32 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 func (r *directorPairResource) readInto(ctx context.Context, m *directorPairModel, diags *diag.Diagnostics) bool {
 	hosts := hostsOf(*m)
 	pairs := make([]*agentapi.Pair, len(hosts))
+	down := make([]error, len(hosts))
 	d := forEachDirector(hosts, func(i int, h string) error {
+		prior := m.Directors[i].Status.ValueString()
 		state, info, err := r.hosts.Probe(ctx, h)
+		if err != nil && remote.Unreachable(err) != nil {
+			// Down or cut off: not drift to stop on. The other director is read; this one
+			// shows as unreachable (its agent_version the last one seen) and plans its repair.
+			down[i] = err
+			m.Directors[i].Status = types.StringValue(statusUnreachable)
+			if m.Directors[i].AgentVersion.IsUnknown() || m.Directors[i].AgentVersion.IsNull() {
+				m.Directors[i].AgentVersion = types.StringValue("")
+			}
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		m.Directors[i].AgentVersion = types.StringValue("")
 		m.Directors[i].Status = types.StringValue(string(state))
+		// Back after an apply went on without it: it may hold what was changed or deleted
+		// meanwhile, so its repair copies the other director's whole state (see Update).
+		back := prior == statusUnreachable || prior == statusStale
 		if state != remote.AgentReady {
+			if back && state == remote.AgentStopped {
+				m.Directors[i].Status = types.StringValue(statusStale)
+			}
 			return nil
 		}
 		m.Directors[i].AgentVersion = types.StringValue(info.Version)
@@ -307,11 +346,20 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 			return err
 		}
 		pairs[i] = p
+		if back {
+			m.Directors[i].Status = types.StringValue(statusStale)
+		}
 		return nil
 	})
 	diags.Append(d...)
 	if d.HasError() {
 		return true
+	}
+	if unreachableDirectors(hosts, down, diags) {
+		if !slices.ContainsFunc(pairs, func(p *agentapi.Pair) bool { return p != nil }) {
+			// Nothing was read: keep what the state says until a director answers.
+			return true
+		}
 	}
 	var found *agentapi.Pair
 	for i, p := range pairs {
@@ -347,6 +395,31 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		m.ID = types.StringValue(id.String())
 	}
 	return true
+}
+
+// unreachableDirectors warns about each director in down (the error that made it unreachable)
+// and reports whether there was one; when both were, that is an error: nothing can be read.
+func unreachableDirectors(hosts []string, down []error, diags *diag.Diagnostics) bool {
+	n := 0
+	for _, err := range down {
+		if err != nil {
+			n++
+		}
+	}
+	for i, err := range down {
+		if err == nil {
+			continue
+		}
+		at := path.Root("directors").AtListIndex(i).AtName("host")
+		if n == len(hosts) {
+			summary, detail := remote.Describe(hosts[i], err)
+			diags.AddAttributeError(at, summary, detail+" Neither director of the pair answers.")
+			continue
+		}
+		diags.AddAttributeWarning(at, "Director Unreachable: "+hosts[i], unreachableDetail(hosts[i], err,
+			"The pair, its VIPs and services were read from the other director, which serves them."))
+	}
+	return n > 0
 }
 
 func samePairSettings(a, b *agentapi.Pair) bool {
@@ -423,11 +496,13 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	for _, h := range newHosts {
 		delete(replaced, h)
 	}
-	// Everything the pair holds comes along to a replacement director: copy the whole state of a
-	// director that stays.
+	// Everything the pair holds comes along to a replacement director, and to one that is back
+	// after changes were applied without it (stale): copy the whole state of a director that
+	// stays and was not out of reach.
+	resync := func(h string) bool { return !contains(oldHosts, h) || priorStatus(state, h) == statusStale }
 	var carried *agentapi.State
 	for _, h := range newHosts {
-		if contains(oldHosts, h) {
+		if contains(oldHosts, h) && !resync(h) && priorStatus(state, h) != statusUnreachable {
 			if st, err := r.hosts.Agent(h).State(ctx); err == nil && st.Pair != nil {
 				carried = st
 				break
@@ -436,10 +511,13 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
 		if _, err := r.hosts.Install(ctx, h); err != nil {
+			if contains(oldHosts, h) && remote.Unreachable(err) != nil {
+				return nil // a director that stays but is down: readInto below warns, it stays unreachable
+			}
 			return err
 		}
 		a := r.hosts.Agent(h)
-		if !contains(oldHosts, h) && carried != nil {
+		if resync(h) && carried != nil {
 			st := carried.Clone()
 			st.Pair = wirePair(plan, i)
 			return a.PutState(ctx, st)
@@ -453,14 +531,53 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	for h := range replaced {
 		if err := r.hosts.Uninstall(ctx, h); err != nil {
 			summary, detail := remote.Describe(h, err)
+			if remote.Unreachable(err) != nil {
+				// Usually why it was replaced: the new director has its configuration already.
+				resp.Diagnostics.AddWarning("Replaced Director Not Cleaned: "+h, replacedNotCleaned(h, detail))
+				continue
+			}
 			resp.Diagnostics.AddError("Cleaning The Replaced Director: "+summary, detail)
 		}
 	}
-	r.readInto(ctx, &plan, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
+	planned := make([]types.String, len(plan.Directors))
+	for i, d := range plan.Directors {
+		planned[i] = d.Status
+	}
+	var read diag.Diagnostics
+	r.readInto(ctx, &plan, &read)
+	resp.Diagnostics.Append(read...)
+	if read.HasError() {
 		return
 	}
+	for i, d := range plan.Directors {
+		if d.Status.ValueString() == statusUnreachable && !planned[i].IsUnknown() {
+			// Planned as reachable: it went down during this run. Its state is recorded as it is.
+			resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), "Director Became Unreachable During Apply",
+				fmt.Sprintf("%s answered when the plan was made but not during this apply, so it was not updated. Run terraform apply again: "+
+					"the plan then shows it as unreachable and goes on with the other director.", d.Host.ValueString()))
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// priorStatus is the recorded status of the director host in m, "" if it is not one.
+func priorStatus(m directorPairModel, host string) string {
+	for _, d := range m.Directors {
+		if d.Host.ValueString() == host {
+			return d.Status.ValueString()
+		}
+	}
+	return ""
+}
+
+// replacedNotCleaned tells what a replaced director that could not be reached may still hold,
+// and how to clean it should it come back.
+func replacedNotCleaned(host, detail string) string {
+	return fmt.Sprintf("%s\n\n%s left the pair, but it could not be reached to remove the agent and what it programmed. "+
+		"If it comes back as it was, it still runs lvs-agent with this pair's VIPs and virtual servers, and would claim the VIPs "+
+		"(VRRP) and answer for them: keep it off the network until cleaned, then run `lvs-agent uninstall` on it as root "+
+		"(it removes the VIPs, IPVS services and everything else the agent set up, and the agent itself). "+
+		"A rebuilt host needs nothing.", detail, host)
 }
 
 func contains(list []string, s string) bool {

@@ -82,12 +82,13 @@ func (h *Hosts) SSH(ctx context.Context, addr string) (*sshx.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	c, err := h.pool.Get(ctx, cfg)
 	var ue *sshx.UnreachableError
 	if err != nil && errors.As(err, &ue) {
 		h.mu.Lock()
 		if h.down[addr] == nil {
-			h.down[addr] = &DownError{Addr: addr, At: time.Now(), Err: err}
+			h.down[addr] = &DownError{Addr: addr, At: start, Took: time.Since(start), Err: err}
 		}
 		d = h.down[addr]
 		h.mu.Unlock()
@@ -100,12 +101,13 @@ func (h *Hosts) SSH(ctx context.Context, addr string) (*sshx.Client, error) {
 // fail with it at once instead of dialling again.
 type DownError struct {
 	Addr string
-	At   time.Time // when the first dial failed
-	Err  error     // holds an *sshx.UnreachableError
+	At   time.Time     // when the dial that failed began
+	Took time.Duration // how long it took to fail
+	Err  error         // holds an *sshx.UnreachableError
 }
 
 func (e *DownError) Error() string {
-	return fmt.Sprintf("%v (since %s; not dialled again during this run)", e.Err, e.At.UTC().Format("15:04:05Z"))
+	return fmt.Sprintf("%v (dialled at %s, failed after %s; not dialled again during this run)", e.Err, e.At.UTC().Format("15:04:05Z"), e.Took.Round(100*time.Millisecond))
 }
 
 func (e *DownError) Unwrap() error { return e.Err }
