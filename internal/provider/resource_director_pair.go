@@ -126,7 +126,7 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 							"An `unreachable` director does not stop Terraform: the pair, its VIPs, virtual servers and real servers are read from and written to the other director, " +
 							"with a warning naming the host; its `agent_version` is the last one seen. Apply repairs it if it answers again, and otherwise leaves it unreachable with a warning. " +
 							"To replace a dead director, put the new host in its place in `directors` and apply: the new one gets the whole configuration of the other director, " +
-							"and the dead one, which could not be cleaned, is named in a warning (run `lvs-agent uninstall` on it should it come back). " +
+							"and the dead one, which could not be cleaned, is named in a warning (run `lvs-agent uninstall` on it should it come back); destroy does the same with a dead director. " +
 							"Only a host that cannot be reached degrades so (TCP connection refused or timed out, no route, a name that does not resolve, a bastion that cannot reach it, an SSH handshake that does not finish in `ssh.timeout`); " +
 							"an authentication failure, an unknown or changed host key and a sudo refusal are errors, since they mean misconfiguration or an attack. " +
 							"A host found unreachable is not dialled again during the same run, so a powered-off director costs one `ssh.timeout` per plan or apply, not one per resource.",
@@ -573,7 +573,7 @@ func priorStatus(m directorPairModel, host string) string {
 // replacedNotCleaned tells what a replaced director that could not be reached may still hold,
 // and how to clean it should it come back.
 func replacedNotCleaned(host, detail string) string {
-	return fmt.Sprintf("%s\n\n%s left the pair, but it could not be reached to remove the agent and what it programmed. "+
+	return fmt.Sprintf("%s\n\n%s is no longer managed by this configuration, but it could not be reached to remove the agent and what it programmed. "+
 		"If it comes back as it was, it still runs lvs-agent with this pair's VIPs and virtual servers, and would claim the VIPs "+
 		"(VRRP) and answer for them: keep it off the network until cleaned, then run `lvs-agent uninstall` on it as root "+
 		"(it removes the VIPs, IPVS services and everything else the agent set up, and the agent itself). "+
@@ -597,9 +597,30 @@ func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRe
 	}
 	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
 	defer cancel()
-	resp.Diagnostics.Append(forEachDirector(hostsOf(state), func(_ int, h string) error {
-		return r.hosts.Uninstall(ctx, h)
+	hosts := hostsOf(state)
+	down := make([]error, len(hosts))
+	resp.Diagnostics.Append(forEachDirector(hosts, func(i int, h string) error {
+		err := r.hosts.Uninstall(ctx, h)
+		if remote.Unreachable(err) != nil {
+			down[i] = err
+			return nil
+		}
+		return err
 	})...)
+	// A dead director does not keep the pair alive: it is named in a warning, unless neither
+	// director could be reached (nothing was removed anywhere).
+	all := !slices.Contains(down, nil)
+	for i, err := range down {
+		if err == nil {
+			continue
+		}
+		summary, detail := remote.Describe(hosts[i], err)
+		if all {
+			resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
+			continue
+		}
+		resp.Diagnostics.AddWarning("Destroyed Director Not Cleaned: "+hosts[i], replacedNotCleaned(hosts[i], detail))
+	}
 }
 
 func (r *directorPairResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
