@@ -34,6 +34,8 @@ type directorStatusEntry struct {
 	Host           types.String         `tfsdk:"host"`
 	AgentVersion   types.String         `tfsdk:"agent_version"`
 	AgentState     types.String         `tfsdk:"agent_state"`
+	Reachable      types.Bool           `tfsdk:"reachable"`
+	Error          types.String         `tfsdk:"error"`
 	VIPs           []vipStatusEntry     `tfsdk:"vips"`
 	VirtualServers []serviceStatusEntry `tfsdk:"virtual_servers"`
 }
@@ -86,7 +88,9 @@ func (d *directorStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"host":          str("Director address."),
 					"agent_version": str("Version of the agent answering; empty when none does."),
-					"agent_state":   str("`ready`, `agent_missing` or `agent_stopped`."),
+					"agent_state":   str("`ready`, `agent_missing`, `agent_stopped`, or `unreachable` when the director could not be reached over SSH (down, or cut off: connection refused or timed out, no route, name not resolving); then `error` says why and the other fields are empty."),
+					"reachable":     schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the provider reached the director over SSH. `false` with `agent_state = \"unreachable\"`; authentication and host-key failures are errors, not `false`."},
+					"error":         str("Why the director could not be reached; empty when it was."),
 					"vips": schema.ListNestedAttribute{
 						Computed:            true,
 						MarkdownDescription: "VRRP instances on this director.",
@@ -144,14 +148,26 @@ func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.Read
 	}
 	entries := make([]directorStatusEntry, len(pair.Hosts))
 	resp.Diagnostics.Append(forEachHost(pair.Hosts[:], path.Root("director_pair_id"), func(i int, h string) error {
-		e := directorStatusEntry{Host: types.StringValue(h), AgentVersion: types.StringValue(""), VIPs: []vipStatusEntry{}, VirtualServers: []serviceStatusEntry{}}
+		e := directorStatusEntry{Host: types.StringValue(h), AgentVersion: types.StringValue(""), Reachable: types.BoolValue(true), Error: types.StringValue(""),
+			VIPs: []vipStatusEntry{}, VirtualServers: []serviceStatusEntry{}}
 		state, _, err := d.hosts.Probe(ctx, h)
+		if u := remote.Unreachable(err); u != nil {
+			// Reported, not failed on: telling a dead director is what this data source is for.
+			e.AgentState, e.Reachable, e.Error = types.StringValue(statusUnreachable), types.BoolValue(false), types.StringValue(u.Error())
+			entries[i] = e
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		e.AgentState = types.StringValue(string(state))
 		if state == remote.AgentReady {
 			st, err := d.hosts.Agent(h).Status(ctx)
+			if u := remote.Unreachable(err); u != nil {
+				e.AgentState, e.Reachable, e.Error = types.StringValue(statusUnreachable), types.BoolValue(false), types.StringValue(u.Error())
+				entries[i] = e
+				return nil
+			}
 			if err != nil {
 				return err
 			}

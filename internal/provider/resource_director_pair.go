@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -67,6 +68,8 @@ type ipvsTimeoutsModel struct {
 const (
 	statusReady        = "ready"
 	statusUnconfigured = "unconfigured"
+	// statusStale: answering again after being recorded unreachable; see readInto.
+	statusStale = "stale"
 )
 
 func (r *directorPairResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -125,7 +128,16 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 					"status": schema.StringAttribute{
 						Computed: true,
 						MarkdownDescription: "What the provider found on the director: `ready`; `agent_missing` (no agent installed, e.g. a rebuilt host); `agent_stopped` (installed, not answering); " +
-							"`unconfigured` (the agent lost this pair's configuration). Anything but `ready` shows as a change that apply repairs.",
+							"`unconfigured` (the agent lost this pair's configuration); `unreachable` (no SSH connection could be made: the host is down or cut off, see below); " +
+							"`stale` (answering again after it was recorded `unreachable`: it may hold what was changed or deleted meanwhile, so apply replaces its whole configuration with the other director's). " +
+							"Anything but `ready` shows as a change that apply repairs.\n\n" +
+							"An `unreachable` director does not stop Terraform: the pair, its VIPs, virtual servers and real servers are read from and written to the other director, " +
+							"with a warning naming the host; its `agent_version` is the last one seen. Apply repairs it if it answers again, and otherwise leaves it unreachable with a warning. " +
+							"To replace a dead director, put the new host in its place in `directors` and apply: the new one gets the whole configuration of the other director, " +
+							"and the dead one, which could not be cleaned, is named in a warning (run `lvs-agent uninstall` on it should it come back); destroy does the same with a dead director. " +
+							"Only a host that cannot be reached degrades so (TCP connection refused or timed out, no route, a name that does not resolve, a bastion that cannot reach it, an SSH handshake that does not finish in `ssh.timeout`); " +
+							"an authentication failure, an unknown or changed host key and a sudo refusal are errors, since they mean misconfiguration or an attack. " +
+							"A host found unreachable is not dialled again during the same run, so a powered-off director costs one `ssh.timeout` per plan or apply, not one per resource.",
 					},
 				}},
 			},
@@ -199,6 +211,11 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 	for i := range plan.Directors {
 		plan.Directors[i].AgentVersion = r.plannedAgentVersion(ctx, state, plan, i, &resp.Diagnostics)
 		plan.Directors[i].Status = types.StringValue(statusReady)
+		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(plan.Directors[i].Host) && state.Directors[i].Status.ValueString() == statusUnreachable {
+			// Repaired if it answers when apply runs, else still unreachable: the apply tells.
+			plan.Directors[i].AgentVersion = types.StringUnknown()
+			plan.Directors[i].Status = types.StringUnknown()
+		}
 	}
 	if !req.State.Raw.IsNull() && plan.PairUUID.ValueString() == "" {
 		// A pair stored before pairs had a UUID: the next apply gives it one.
@@ -356,14 +373,32 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 func (r *directorPairResource) readInto(ctx context.Context, m *directorPairModel, diags *diag.Diagnostics) bool {
 	hosts := hostsOf(*m)
 	pairs := make([]*agentapi.Pair, len(hosts))
+	down := make([]error, len(hosts))
 	d := forEachDirector(hosts, func(i int, h string) error {
+		prior := m.Directors[i].Status.ValueString()
 		state, info, err := r.hosts.Probe(ctx, h)
+		if err != nil && remote.Unreachable(err) != nil {
+			// Down or cut off: not drift to stop on. The other director is read; this one
+			// shows as unreachable (its agent_version the last one seen) and plans its repair.
+			down[i] = err
+			m.Directors[i].Status = types.StringValue(statusUnreachable)
+			if m.Directors[i].AgentVersion.IsUnknown() || m.Directors[i].AgentVersion.IsNull() {
+				m.Directors[i].AgentVersion = types.StringValue("")
+			}
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		m.Directors[i].AgentVersion = types.StringValue("")
 		m.Directors[i].Status = types.StringValue(string(state))
+		// Back after an apply went on without it: it may hold what was changed or deleted
+		// meanwhile, so its repair copies the other director's whole state (see Update).
+		back := prior == statusUnreachable || prior == statusStale
 		if state != remote.AgentReady {
+			if back && state == remote.AgentStopped {
+				m.Directors[i].Status = types.StringValue(statusStale)
+			}
 			return nil
 		}
 		m.Directors[i].AgentVersion = types.StringValue(info.Version)
@@ -376,11 +411,20 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 			return err
 		}
 		pairs[i] = p
+		if back {
+			m.Directors[i].Status = types.StringValue(statusStale)
+		}
 		return nil
 	})
 	diags.Append(d...)
 	if d.HasError() {
 		return true
+	}
+	if unreachableDirectors(hosts, down, diags) {
+		if !slices.ContainsFunc(pairs, func(p *agentapi.Pair) bool { return p != nil }) {
+			// Nothing was read: keep what the state says until a director answers.
+			return true
+		}
 	}
 	var found *agentapi.Pair
 	for i, p := range pairs {
@@ -420,6 +464,31 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		m.ID = types.StringValue(id.String())
 	}
 	return true
+}
+
+// unreachableDirectors warns about each director in down (the error that made it unreachable)
+// and reports whether there was one; when both were, that is an error: nothing can be read.
+func unreachableDirectors(hosts []string, down []error, diags *diag.Diagnostics) bool {
+	n := 0
+	for _, err := range down {
+		if err != nil {
+			n++
+		}
+	}
+	for i, err := range down {
+		if err == nil {
+			continue
+		}
+		at := path.Root("directors").AtListIndex(i).AtName("host")
+		if n == len(hosts) {
+			summary, detail := remote.Describe(hosts[i], err)
+			diags.AddAttributeError(at, summary, detail+" Neither director of the pair answers.")
+			continue
+		}
+		diags.AddAttributeWarning(at, "Director Unreachable: "+hosts[i], unreachableDetail(hosts[i], err,
+			"The pair, its VIPs and services were read from the other director, which serves them."))
+	}
+	return n > 0
 }
 
 func samePairSettings(a, b *agentapi.Pair) bool {
@@ -497,20 +566,39 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	for _, h := range newHosts {
 		delete(replaced, h)
 	}
-	// Everything the pair holds comes along to a replacement director: copy the whole state of a
-	// director that stays.
+	// Everything the pair holds comes along to a replacement director, and to one that is back
+	// after changes were applied without it (stale): copy the whole state of a director that
+	// stays and was not out of reach.
+	resync := func(h string) bool { return !contains(oldHosts, h) || priorStatus(state, h) == statusStale }
 	var carried *agentapi.State
 	for _, h := range newHosts {
-		if contains(oldHosts, h) {
+		if contains(oldHosts, h) && !resync(h) && priorStatus(state, h) != statusUnreachable {
 			if st, err := r.hosts.Agent(h).State(ctx); err == nil && st.Pair != nil {
 				carried = st
 				break
 			}
 		}
 	}
+	// A director that stays in the pair but cannot be reached is left out: the read below warns
+	// and keeps it unreachable, and the plan keeps showing its repair.
+	var downMu sync.Mutex
+	down := map[string]bool{}
+	isDown := func(h string) bool { downMu.Lock(); defer downMu.Unlock(); return down[h] }
+	skipDown := func(h string, err error) error {
+		if err != nil && contains(oldHosts, h) && remote.Unreachable(err) != nil {
+			downMu.Lock()
+			down[h] = true
+			downMu.Unlock()
+			return nil
+		}
+		return err
+	}
 	configure := func(ctx context.Context, i int, h string) error {
+		if isDown(h) {
+			return nil
+		}
 		a := r.hosts.Agent(h)
-		if !contains(oldHosts, h) && carried != nil {
+		if resync(h) && carried != nil {
 			st := carried.Clone()
 			st.Pair = wirePair(plan, i)
 			return a.PutState(ctx, st)
@@ -520,8 +608,24 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	// An update that restarts an agent goes one director at a time (rolling.go); the others
 	// reach both directors at once.
+	// A director that is down restarts nothing, so with one down no agent is restarted (the
+	// rolling upgrade needs the peer ready before it stops an agent).
 	ops := hostsRollingOps(r.hosts)
 	ops.configure = configure
+	check, upgrade := ops.check, ops.upgrade
+	ops.check = func(ctx context.Context, h string) (remote.Upgrade, error) {
+		u, err := check(ctx, h)
+		if err = skipDown(h, err); err == nil && isDown(h) {
+			return remote.Upgrade{}, nil
+		}
+		return u, err
+	}
+	ops.upgrade = func(ctx context.Context, h string) error {
+		if isDown(h) {
+			return nil
+		}
+		return upgrade(ctx, h)
+	}
 	rolled, err := rollingUpdate(ctx, ops, newHosts, plan.SyncConnections.ValueBool())
 	if err != nil {
 		resp.Diagnostics.Append(rollingDiags(err)...)
@@ -529,8 +633,11 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	if !rolled {
 		resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
+			if isDown(h) {
+				return nil
+			}
 			if _, err := r.hosts.Install(ctx, h); err != nil {
-				return err
+				return skipDown(h, err)
 			}
 			return configure(ctx, i, h)
 		})...)
@@ -542,17 +649,56 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		warning, err := r.release(ctx, h, state.Name.ValueString(), state.PairUUID.ValueString())
 		if err != nil {
 			summary, detail := remote.Describe(h, err)
+			if remote.Unreachable(err) != nil {
+				// Usually why it was replaced: the new director has its configuration already.
+				resp.Diagnostics.AddWarning("Replaced Director Not Cleaned: "+h, replacedNotCleaned(h, detail))
+				continue
+			}
 			resp.Diagnostics.AddError("Cleaning The Replaced Director: "+summary, detail)
 		}
 		if warning != "" {
 			resp.Diagnostics.AddWarning("Replaced Director Left As It Is", warning)
 		}
 	}
-	r.readInto(ctx, &plan, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
+	planned := make([]types.String, len(plan.Directors))
+	for i, d := range plan.Directors {
+		planned[i] = d.Status
+	}
+	var read diag.Diagnostics
+	r.readInto(ctx, &plan, &read)
+	resp.Diagnostics.Append(read...)
+	if read.HasError() {
 		return
 	}
+	for i, d := range plan.Directors {
+		if d.Status.ValueString() == statusUnreachable && !planned[i].IsUnknown() {
+			// Planned as reachable: it went down during this run. Its state is recorded as it is.
+			resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), "Director Became Unreachable During Apply",
+				fmt.Sprintf("%s answered when the plan was made but not during this apply, so it was not updated. Run terraform apply again: "+
+					"the plan then shows it as unreachable and goes on with the other director.", d.Host.ValueString()))
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// priorStatus is the recorded status of the director host in m, "" if it is not one.
+func priorStatus(m directorPairModel, host string) string {
+	for _, d := range m.Directors {
+		if d.Host.ValueString() == host {
+			return d.Status.ValueString()
+		}
+	}
+	return ""
+}
+
+// replacedNotCleaned tells what a replaced director that could not be reached may still hold,
+// and how to clean it should it come back.
+func replacedNotCleaned(host, detail string) string {
+	return fmt.Sprintf("%s\n\n%s is no longer managed by this configuration, but it could not be reached to remove the agent and what it programmed. "+
+		"If it comes back as it was, it still runs lvs-agent with this pair's VIPs and virtual servers, and would claim the VIPs "+
+		"(VRRP) and answer for them: keep it off the network until cleaned, then run `lvs-agent uninstall` on it as root "+
+		"(it removes the VIPs, IPVS services and everything else the agent set up, and the agent itself). "+
+		"A rebuilt host needs nothing.", detail, host)
 }
 
 func contains(list []string, s string) bool {
@@ -585,16 +731,36 @@ func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRe
 	}
 	ctx, cancel := bounded(ctx, state.Timeouts, opDelete, &resp.Diagnostics)
 	defer cancel()
-	warnings := make([]string, len(state.Directors))
-	resp.Diagnostics.Append(forEachDirector(hostsOf(state), func(i int, h string) error {
+	hosts := hostsOf(state)
+	warnings := make([]string, len(hosts))
+	down := make([]error, len(hosts))
+	resp.Diagnostics.Append(forEachDirector(hosts, func(i int, h string) error {
 		var err error
 		warnings[i], err = r.release(ctx, h, state.Name.ValueString(), state.PairUUID.ValueString())
+		if remote.Unreachable(err) != nil {
+			down[i] = err
+			return nil
+		}
 		return err
 	})...)
 	for i, w := range warnings {
 		if w != "" {
 			resp.Diagnostics.AddAttributeWarning(path.Root("directors").AtListIndex(i).AtName("host"), "Director Held By Another Pair", w)
 		}
+	}
+	// A dead director does not keep the pair alive: it is named in a warning, unless neither
+	// director could be reached (nothing was removed anywhere).
+	all := !slices.Contains(down, nil)
+	for i, err := range down {
+		if err == nil {
+			continue
+		}
+		summary, detail := remote.Describe(hosts[i], err)
+		if all {
+			resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
+			continue
+		}
+		resp.Diagnostics.AddWarning("Destroyed Director Not Cleaned: "+hosts[i], replacedNotCleaned(hosts[i], detail))
 	}
 }
 

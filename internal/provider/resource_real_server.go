@@ -107,7 +107,7 @@ func (r *realServerResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"status":      schema.StringAttribute{Computed: true, MarkdownDescription: "`ready` when the real server holds the VIP binding; `missing` otherwise (a change apply repairs)."},
 				}},
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it. The live weight and health are in `lvs_director_status`."},
+				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the real server was read from, and changes applied to, the other director). The live weight and health are in `lvs_director_status`."},
 			"drain_timeout": schema.StringAttribute{Optional: true,
 				MarkdownDescription: "How long a destroy (or a replacement) drains this real server before removing it, e.g. `\"30s\"`, `\"5m\"`; `\"0\"` removes it at once. Default `\"5m\"`. " +
 					"The destroy first sets the weight to 0 on both directors (no new connections; established ones go on and stay synced to the backup director), " +
@@ -205,7 +205,15 @@ func (r *realServerResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.Status = stringList([]string{statusReady, statusReady})
+	var prior realServerModel
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	}
+	var pairHosts []string
+	if vs, err := resourceid.ParseVirtualServer(plan.VirtualServerID.ValueString()); err == nil && !plan.VirtualServerID.IsUnknown() {
+		pairHosts = vs.VIP.Pair.Hosts[:]
+	}
+	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	if plan.Host != nil {
 		plan.Host.Status = types.StringValue(statusReady)
 	}
@@ -228,9 +236,18 @@ func (m realServerModel) sshAddress() string {
 	return m.Address.ValueString()
 }
 
-// binding is what the real server host keeps for this real server.
+// binding is what the real server host keeps for this real server. The virtual server is read
+// from the first director that answers.
 func (r *realServerResource) binding(ctx context.Context, vsID resourceid.VirtualServer, rs *agentapi.RealServer) (*agentapi.RealServerBinding, error) {
-	vs, err := r.hosts.Agent(vsID.VIP.Pair.Hosts[0]).GetVirtualServer(ctx, vsID.Key)
+	var (
+		vs  *agentapi.VirtualServer
+		err error
+	)
+	for _, h := range vsID.VIP.Pair.Hosts {
+		if vs, err = r.hosts.Agent(h).GetVirtualServer(ctx, vsID.Key); remote.Unreachable(err) == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read virtual server %s: %w", vsID.Key, err)
 	}
@@ -266,7 +283,8 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	// creates cost a thousand requests per director, not three thousand.
 	got := make([]*agentapi.RealServer, len(hosts))
 	existed := make([]bool, len(hosts))
-	diags := forEachHost(hosts, path.Root("virtual_server_id"), func(i int, h string) error {
+	planned := plan.Status
+	diags, down := onDirectors(hosts, path.Root("virtual_server_id"), fmt.Sprintf("Real server %s of %s was created on the other director only, which serves it.", key, vsID.Key), func(i int, h string) error {
 		out, err := r.hosts.Agent(h).CreateRealServer(ctx, vsID.Key, rs)
 		if errors.Is(err, agentapi.ErrExists) {
 			existed[i] = true
@@ -299,7 +317,9 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 		}
 		return
 	}
-	if r.fill(ctx, &plan, id, got, &resp.Diagnostics) {
+	resp.Diagnostics.Append(diags...)
+	if r.fill(ctx, &plan, id, got, down, &resp.Diagnostics) {
+		becameUnreachable(planned, plan.Status, hosts, path.Root("virtual_server_id"), &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -360,10 +380,12 @@ func (r *realServerResource) unbind(ctx context.Context, host string, id resourc
 	}
 }
 
-func (r *realServerResource) readInto(ctx context.Context, m *realServerModel, id resourceid.RealServer, diags *diag.Diagnostics) bool {
+// readInto refreshes m from both directors (see fill); skipped says in a warning what a
+// director that cannot be reached meant for this real server.
+func (r *realServerResource) readInto(ctx context.Context, m *realServerModel, id resourceid.RealServer, diags *diag.Diagnostics, skipped string) bool {
 	hosts := id.VirtualServer.VIP.Pair.Hosts[:]
 	got := make([]*agentapi.RealServer, len(hosts))
-	d := forEachHost(hosts, path.Root("virtual_server_id"), func(i int, h string) error {
+	d, down := onDirectors(hosts, path.Root("virtual_server_id"), skipped, func(i int, h string) error {
 		rs, err := r.hosts.Agent(h).GetRealServer(ctx, id.VirtualServer.Key, id.Key)
 		switch {
 		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil:
@@ -378,23 +400,23 @@ func (r *realServerResource) readInto(ctx context.Context, m *realServerModel, i
 	if d.HasError() {
 		return false
 	}
-	return r.fill(ctx, m, id, got, diags)
+	return r.fill(ctx, m, id, got, down, diags)
 }
 
-// fill sets m from what each director holds (nil: not there) and from the real server host's
-// binding; it returns false when no director holds the real server.
-func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id resourceid.RealServer, got []*agentapi.RealServer, diags *diag.Diagnostics) bool {
+// fill sets m from what each director holds (nil: not there; down: not reachable) and from the
+// real server host's binding; it returns false when no director that answers holds the real
+// server.
+func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id resourceid.RealServer, got []*agentapi.RealServer, down []bool, diags *diag.Diagnostics) bool {
 	hosts := id.VirtualServer.VIP.Pair.Hosts[:]
 	want, _, _ := wireRealServer(*m)
 	var found *agentapi.RealServer
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, rs := range got {
-		status[i] = statusMissing
+		status[i] = statusOf(rs != nil, down[i])
 		if rs == nil {
 			continue
 		}
-		status[i] = statusReady
 		if found == nil || want == nil || !reflect.DeepEqual(rs, want) {
 			found = rs
 		}
@@ -443,7 +465,7 @@ func (r *realServerResource) Read(ctx context.Context, req resource.ReadRequest,
 		resp.Diagnostics.AddError("Invalid Real Server ID In State", err.Error())
 		return
 	}
-	if !r.readInto(ctx, &state, id, &resp.Diagnostics) {
+	if !r.readInto(ctx, &state, id, &resp.Diagnostics, fmt.Sprintf("%s was read from the other director.", id)) {
 		if !resp.Diagnostics.HasError() {
 			resp.State.RemoveResource(ctx)
 		}
@@ -471,11 +493,16 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 		return
 	}
 	got := make([]*agentapi.RealServer, len(vsID.VIP.Pair.Hosts))
-	resp.Diagnostics.Append(forEachHost(vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), func(i int, h string) error {
+	planned := plan.Status
+	put, down := onDirectors(vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), fmt.Sprintf("The change to real server %s of %s was applied to the other director only.", id.Key, vsID.Key), func(i int, h string) error {
 		out, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs)
+		if err != nil {
+			return err
+		}
 		got[i] = out
-		return err
-	})...)
+		return nil
+	})
+	resp.Diagnostics.Append(put...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -493,7 +520,8 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 		}
 	}
 	// The writes' answers are what the directors hold now.
-	if r.fill(ctx, &plan, id, got, &resp.Diagnostics) {
+	if r.fill(ctx, &plan, id, got, down, &resp.Diagnostics) {
+		becameUnreachable(planned, plan.Status, vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -520,13 +548,14 @@ func (r *realServerResource) Delete(ctx context.Context, req resource.DeleteRequ
 		return
 	}
 	// Directors first: no traffic may reach the host once it stops accepting the VIP.
-	resp.Diagnostics.Append(forEachHost(id.VirtualServer.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), func(_ int, h string) error {
+	d, _ := onDirectors(id.VirtualServer.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), fmt.Sprintf("Real server %s of %s was deleted from the other director only. %s", id.Key, id.VirtualServer.Key, staleOnReturn), func(_ int, h string) error {
 		err := r.hosts.Agent(h).DeleteRealServer(ctx, id.VirtualServer.Key, id.Key)
 		if errors.Is(err, agentapi.ErrNotFound) {
 			return nil
 		}
 		return err
-	})...)
+	})
+	resp.Diagnostics.Append(d...)
 	if resp.Diagnostics.HasError() || state.Host == nil {
 		return
 	}
@@ -548,7 +577,7 @@ func (r *realServerResource) ImportState(ctx context.Context, req resource.Impor
 	m := realServerModel{ID: types.StringValue(id.String()), VirtualServerID: types.StringValue(id.VirtualServer.String()),
 		Address: types.StringNull(), Port: types.Int64Null(), Weight: types.Int64Null(), ForwardingMethod: types.StringNull()}
 	m.Timeouts = nullTimeouts()
-	if !r.readInto(ctx, &m, id, &resp.Diagnostics) {
+	if !r.readInto(ctx, &m, id, &resp.Diagnostics, "It was imported from the other director.") {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("Real Server Not Found", fmt.Sprintf("Neither director of %s holds real server %s of %s.", id.VirtualServer.VIP.Pair, id.Key, id.VirtualServer.Key))
 		}

@@ -212,7 +212,7 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"status": schema.ListAttribute{
 				ElementType:         types.StringType,
 				Computed:            true,
-				MarkdownDescription: "Per director: `ready` when its agent holds this VIP as configured, `missing` when it lost it. Anything but `ready` shows as a change that apply repairs. The live VRRP role is in the `lvs_director_status` data source.",
+				MarkdownDescription: "Per director: `ready` when its agent holds this VIP as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the VIP was read from, and changes applied to, the other director). Anything but `ready` shows as a change that apply repairs. The live VRRP role is in the `lvs_director_status` data source.",
 			},
 		},
 		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
@@ -352,7 +352,12 @@ func (r *vipResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.Status = stringList([]string{statusReady, statusReady})
+	var prior vipModel
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	}
+	pairHosts, _ := vipHosts(plan)
+	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	plan.ID = types.StringUnknown()
 	if !plan.DirectorPairID.IsUnknown() && !plan.VirtualRouterID.IsUnknown() {
 		if p, err := resourceid.ParsePair(plan.DirectorPairID.ValueString()); err == nil {
@@ -413,24 +418,23 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 	}
 	// Create-only writes, one director after the other in the pair's order: a VRID another VIP
 	// holds is refused with nothing changed, and of two creates of one VRID (two lvs_vip with
-	// the same virtual_router_id) the one that takes the first director takes both.
+	// the same virtual_router_id) the one that takes the first director takes both. A director
+	// that cannot be reached is warned about; the other serves the VIP.
 	id := resourceid.VIP{Pair: mustPair(plan.DirectorPairID.ValueString()), VRID: v.VRID}
+	planned := plan.Status
 	put := make([]bool, len(hosts))
-	var diags diag.Diagnostics
-	for i, h := range hosts {
+	diags, _ := onDirectorsInOrder(hosts, path.Root("director_pair_id"), fmt.Sprintf("VIP %d was created on the other director only, which serves it.", v.VRID), func(i int, h string) error {
 		a := r.hosts.Agent(h)
 		_, err := a.CreateVIP(ctx, v)
 		if errors.Is(err, agentapi.ErrExists) {
-			diags.AddAttributeError(path.Root("virtual_router_id"), "VIP Already Exists", vipExistsDetail(ctx, a, id, err))
-			break
+			return &diagError{at: path.Root("virtual_router_id"), summary: "VIP Already Exists", detail: vipExistsDetail(ctx, a, id, err)}
 		}
 		if err != nil {
-			summary, detail := remote.Describe(h, err)
-			diags.AddAttributeError(path.Root("director_pair_id"), summary, detail)
-			break
+			return err
 		}
 		put[i] = true
-	}
+		return nil
+	})
 	if diags.HasError() {
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {
@@ -443,8 +447,10 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 		}
 		return
 	}
+	resp.Diagnostics.Append(diags...)
 	r.waitVIPServed(ctx, hosts, v, &resp.Diagnostics)
-	if r.readInto(ctx, &plan, &resp.Diagnostics) {
+	if r.readInto(ctx, &plan, &resp.Diagnostics, "") {
+		becameUnreachable(planned, plan.Status, hosts, path.Root("director_pair_id"), &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -465,8 +471,10 @@ func mustPair(id string) resourceid.Pair {
 	return p
 }
 
-// readInto refreshes m from both directors; false when neither holds the VIP.
-func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Diagnostics) bool {
+// readInto refreshes m from both directors; false when neither holds the VIP. A director that
+// cannot be reached is unreachable in the status; skipped says what that meant for it in a
+// warning ("" when the caller warned already).
+func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Diagnostics, skipped string) bool {
 	hosts, err := vipHosts(*m)
 	if err != nil {
 		diags.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
@@ -474,7 +482,7 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 	}
 	vrid := int(m.VirtualRouterID.ValueInt64())
 	got := make([]*agentapi.VIP, len(hosts))
-	d := forEachHost(hosts, path.Root("director_pair_id"), func(i int, h string) error {
+	d, down := onDirectors(hosts, path.Root("director_pair_id"), skipped, func(i int, h string) error {
 		v, err := r.hosts.Agent(h).VIP(ctx, vrid)
 		if errors.Is(err, agentapi.ErrNotFound) {
 			return nil
@@ -490,6 +498,9 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 		got[i] = v
 		return nil
 	})
+	if skipped == "" {
+		d = d.Errors()
+	}
 	diags.Append(d...)
 	if d.HasError() {
 		return false
@@ -499,16 +510,16 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, v := range got {
-		status[i] = statusMissing
+		status[i] = statusOf(v != nil, down[i])
 		if v == nil {
 			continue
 		}
-		status[i] = statusReady
 		if found == nil || want == nil || !reflect.DeepEqual(v, want) {
 			found = v
 		}
 	}
 	if found == nil {
+		// Not on the director that answers: gone, even if the other one may still hold it.
 		return false
 	}
 	setVIPModel(m, found)
@@ -597,7 +608,7 @@ func (r *vipResource) Read(ctx context.Context, req resource.ReadRequest, resp *
 	}
 	ctx, cancel := bounded(ctx, state.Timeouts, opRead, &resp.Diagnostics)
 	defer cancel()
-	if !r.readInto(ctx, &state, &resp.Diagnostics) {
+	if !r.readInto(ctx, &state, &resp.Diagnostics, fmt.Sprintf("%s was read from the other director.", state.ID.ValueString())) {
 		if !resp.Diagnostics.HasError() {
 			resp.State.RemoveResource(ctx)
 		}
@@ -625,10 +636,12 @@ func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, re
 		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
 		return
 	}
-	resp.Diagnostics.Append(forEachHost(hosts, path.Root("director_pair_id"), func(_ int, h string) error {
+	planned := plan.Status
+	put, _ := onDirectors(hosts, path.Root("director_pair_id"), fmt.Sprintf("The change to VIP %d was applied to the other director only.", v.VRID), func(_ int, h string) error {
 		_, err := r.hosts.Agent(h).PutVIP(ctx, v)
 		return err
-	})...)
+	})
+	resp.Diagnostics.Append(put...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -646,7 +659,8 @@ func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, re
 		}
 	}
 	r.waitVIPServed(ctx, hosts, v, &resp.Diagnostics)
-	if r.readInto(ctx, &plan, &resp.Diagnostics) {
+	if r.readInto(ctx, &plan, &resp.Diagnostics, "") {
+		becameUnreachable(planned, plan.Status, hosts, path.Root("director_pair_id"), &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -665,13 +679,14 @@ func (r *vipResource) Delete(ctx context.Context, req resource.DeleteRequest, re
 		return
 	}
 	vrid := int(state.VirtualRouterID.ValueInt64())
-	resp.Diagnostics.Append(forEachHost(hosts, path.Root("director_pair_id"), func(_ int, h string) error {
+	d, _ := onDirectors(hosts, path.Root("director_pair_id"), fmt.Sprintf("VIP %d was deleted from the other director only. %s", vrid, staleOnReturn), func(_ int, h string) error {
 		err := r.hosts.Agent(h).DeleteVIP(ctx, vrid)
 		if errors.Is(err, agentapi.ErrNotFound) {
 			return nil
 		}
 		return err
-	})...)
+	})
+	resp.Diagnostics.Append(d...)
 }
 
 func (r *vipResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
@@ -687,7 +702,7 @@ func (r *vipResource) ImportState(ctx context.Context, req resource.ImportStateR
 		VRRPVersion: types.Int64Null(), Preempt: types.BoolNull(),
 	}
 	m.Timeouts = nullTimeouts()
-	if !r.readInto(ctx, &m, &resp.Diagnostics) {
+	if !r.readInto(ctx, &m, &resp.Diagnostics, "It was imported from the other director.") {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("VIP Not Found", fmt.Sprintf("Neither director of %s holds a VIP with virtual_router_id %d.", id.Pair, id.VRID))
 		}

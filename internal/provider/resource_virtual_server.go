@@ -136,7 +136,7 @@ func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaReq
 					"hysteresis": schema.Int64Attribute{Optional: true, MarkdownDescription: "Hysteresis around `min`. Default 0."},
 				}},
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Per director: `ready` when its agent holds the service as configured, `missing` when it lost it. Anything but `ready` shows as a change that apply repairs."},
+				MarkdownDescription: "Per director: `ready` when its agent holds the service as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the service was read from, and changes applied to, the other director). Anything but `ready` shows as a change that apply repairs."},
 		},
 		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
@@ -251,7 +251,15 @@ func (r *virtualServerResource) ModifyPlan(ctx context.Context, req resource.Mod
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	plan.Status = stringList([]string{statusReady, statusReady})
+	var prior virtualServerModel
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
+	}
+	var pairHosts []string
+	if vip, err := resourceid.ParseVIP(plan.VIPID.ValueString()); err == nil && !plan.VIPID.IsUnknown() {
+		pairHosts = vip.Pair.Hosts[:]
+	}
+	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	plan.ID = types.StringUnknown()
 	if plan.known() {
 		if vs, vip, ae := wireVirtualServer(plan); ae == nil {
@@ -279,25 +287,23 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 	id := resourceid.VirtualServer{VIP: vip, Key: key}
 	// Create-only writes, one director after the other in the pair's order: an existing virtual
 	// server is refused with nothing changed, and of two creates of one service the one that
-	// takes the first director takes both.
+	// takes the first director takes both. A director that cannot be reached is warned about.
+	planned := plan.Status
 	put := make([]bool, len(hosts))
-	var diags diag.Diagnostics
-	for i, h := range hosts {
+	diags, _ := onDirectorsInOrder(hosts, path.Root("vip_id"), fmt.Sprintf("Virtual server %s was created on the other director only, which serves it.", key), func(i int, h string) error {
 		_, err := r.hosts.Agent(h).CreateVirtualServer(ctx, vs)
 		if errors.Is(err, agentapi.ErrExists) {
-			diags.AddAttributeError(path.Root("address"), "Virtual Server Already Exists", fmt.Sprintf(
+			return &diagError{at: path.Root("address"), summary: "Virtual Server Already Exists", detail: fmt.Sprintf(
 				"%s already holds virtual server %s: another lvs_virtual_server resource made it, in this configuration or in another one. Nothing of it was changed.\n\n"+
 					"Change this one's address, port or protocol, or manage the existing one from this resource by importing it:\n\n"+
-					"  terraform import lvs_virtual_server.<resource name> %s\n\n(%v)", h, key, id, err))
-			break
+					"  terraform import lvs_virtual_server.<resource name> %s\n\n(%v)", h, key, id, err)}
 		}
 		if err != nil {
-			summary, detail := remote.Describe(h, err)
-			diags.AddAttributeError(path.Root("vip_id"), summary, detail)
-			break
+			return err
 		}
 		put[i] = true
-	}
+		return nil
+	})
 	if diags.HasError() {
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {
@@ -310,7 +316,9 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 		}
 		return
 	}
-	if r.readInto(ctx, &plan, id, &resp.Diagnostics) {
+	resp.Diagnostics.Append(diags...)
+	if r.readInto(ctx, &plan, id, &resp.Diagnostics, "") {
+		becameUnreachable(planned, plan.Status, hosts, path.Root("vip_id"), &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -322,10 +330,13 @@ func sameService(a, b *agentapi.VirtualServer) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerModel, id resourceid.VirtualServer, diags *diag.Diagnostics) bool {
+// readInto refreshes m from both directors; false when none that answers holds the service. A
+// director that cannot be reached is unreachable in the status; skipped says what that meant
+// for it in a warning ("" when the caller warned already).
+func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerModel, id resourceid.VirtualServer, diags *diag.Diagnostics, skipped string) bool {
 	hosts := id.VIP.Pair.Hosts[:]
 	got := make([]*agentapi.VirtualServer, len(hosts))
-	d := forEachHost(hosts, path.Root("vip_id"), func(i int, h string) error {
+	d, down := onDirectors(hosts, path.Root("vip_id"), skipped, func(i int, h string) error {
 		vs, err := r.hosts.Agent(h).GetVirtualServer(ctx, id.Key)
 		switch {
 		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil:
@@ -336,6 +347,9 @@ func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerMo
 		got[i] = vs
 		return nil
 	})
+	if skipped == "" {
+		d = d.Errors()
+	}
 	diags.Append(d...)
 	if d.HasError() {
 		return false
@@ -345,11 +359,10 @@ func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerMo
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, vs := range got {
-		status[i] = statusMissing
+		status[i] = statusOf(vs != nil, down[i])
 		if vs == nil {
 			continue
 		}
-		status[i] = statusReady
 		if found == nil || want == nil || !sameService(vs, want) {
 			found = vs
 		}
@@ -428,7 +441,7 @@ func (r *virtualServerResource) Read(ctx context.Context, req resource.ReadReque
 		resp.Diagnostics.AddError("Invalid Virtual Server ID In State", err.Error())
 		return
 	}
-	if !r.readInto(ctx, &state, id, &resp.Diagnostics) {
+	if !r.readInto(ctx, &state, id, &resp.Diagnostics, fmt.Sprintf("%s was read from the other director.", id)) {
 		if !resp.Diagnostics.HasError() {
 			resp.State.RemoveResource(ctx)
 		}
@@ -452,10 +465,12 @@ func (r *virtualServerResource) Update(ctx context.Context, req resource.UpdateR
 		return
 	}
 	key := agentapi.VirtualServerKey(vs)
-	resp.Diagnostics.Append(forEachHost(vip.Pair.Hosts[:], path.Root("vip_id"), func(_ int, h string) error {
+	planned := plan.Status
+	put, _ := onDirectors(vip.Pair.Hosts[:], path.Root("vip_id"), fmt.Sprintf("The change to virtual server %s was applied to the other director only.", key), func(_ int, h string) error {
 		_, err := r.hosts.Agent(h).PutVirtualServer(ctx, vs)
 		return err
-	})...)
+	})
+	resp.Diagnostics.Append(put...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -470,7 +485,8 @@ func (r *virtualServerResource) Update(ctx context.Context, req resource.UpdateR
 			}
 		}
 	}
-	if r.readInto(ctx, &plan, resourceid.VirtualServer{VIP: vip, Key: key}, &resp.Diagnostics) {
+	if r.readInto(ctx, &plan, resourceid.VirtualServer{VIP: vip, Key: key}, &resp.Diagnostics, "") {
+		becameUnreachable(planned, plan.Status, vip.Pair.Hosts[:], path.Root("vip_id"), &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -488,13 +504,14 @@ func (r *virtualServerResource) Delete(ctx context.Context, req resource.DeleteR
 		resp.Diagnostics.AddError("Invalid Virtual Server ID In State", err.Error())
 		return
 	}
-	resp.Diagnostics.Append(forEachHost(id.VIP.Pair.Hosts[:], path.Root("vip_id"), func(_ int, h string) error {
+	d, _ := onDirectors(id.VIP.Pair.Hosts[:], path.Root("vip_id"), fmt.Sprintf("Virtual server %s was deleted from the other director only. %s", id.Key, staleOnReturn), func(_ int, h string) error {
 		err := r.hosts.Agent(h).DeleteVirtualServer(ctx, id.Key)
 		if errors.Is(err, agentapi.ErrNotFound) {
 			return nil
 		}
 		return err
-	})...)
+	})
+	resp.Diagnostics.Append(d...)
 }
 
 func (r *virtualServerResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
@@ -512,7 +529,7 @@ func (r *virtualServerResource) ImportState(ctx context.Context, req resource.Im
 		Scheduler: types.StringNull(), ForwardingMethod: types.StringNull(), OnFailure: types.StringNull(),
 	}
 	m.Timeouts = nullTimeouts()
-	if !r.readInto(ctx, &m, id, &resp.Diagnostics) {
+	if !r.readInto(ctx, &m, id, &resp.Diagnostics, "It was imported from the other director.") {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("Virtual Server Not Found", fmt.Sprintf("Neither director of %s holds virtual server %s.", id.VIP.Pair, id.Key))
 		}

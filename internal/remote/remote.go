@@ -34,12 +34,16 @@ type Hosts struct {
 	// noStreamLocal: hosts whose sshd does not forward to the agent's socket (see dialAgent).
 	noStreamLocal map[string]bool
 	onStream      func(ctx context.Context, addr string, n int)
+	// down: hosts found unreachable in this run, with the first failure. They are not dialled
+	// again until the run ends, so that a powered-off director costs one dial timeout per run,
+	// not one per resource read from it.
+	down map[string]*DownError
 }
 
 // New returns Hosts that resolve settings with resolve.
 func New(resolve Resolver) *Hosts {
 	return &Hosts{resolve: resolve, pool: sshx.NewPool(), agents: map[string]*agentclient.Client{}, sessions: map[string]int{},
-		noStreamLocal: map[string]bool{}}
+		noStreamLocal: map[string]bool{}, down: map[string]*DownError{}}
 }
 
 // OnDial sets a function called for every SSH connection opened (the provider logs them, so
@@ -65,13 +69,58 @@ func (h *Hosts) Close() error {
 // Dials reports how many SSH connections were opened, per connection key.
 func (h *Hosts) Dials() map[string]int { return h.pool.DialsByKey() }
 
-// SSH returns the pooled SSH client of addr.
+// SSH returns the pooled SSH client of addr. Once addr was found unreachable (see Unreachable),
+// it fails at once with the first failure for the rest of the run.
 func (h *Hosts) SSH(ctx context.Context, addr string) (*sshx.Client, error) {
+	h.mu.Lock()
+	d := h.down[addr]
+	h.mu.Unlock()
+	if d != nil {
+		return nil, d
+	}
 	cfg, err := h.resolve(addr)
 	if err != nil {
 		return nil, err
 	}
-	return h.pool.Get(ctx, cfg)
+	start := time.Now()
+	c, err := h.pool.Get(ctx, cfg)
+	var ue *sshx.UnreachableError
+	if err != nil && errors.As(err, &ue) {
+		h.mu.Lock()
+		if h.down[addr] == nil {
+			h.down[addr] = &DownError{Addr: addr, At: start, Took: time.Since(start), Err: err}
+		}
+		d = h.down[addr]
+		h.mu.Unlock()
+		return nil, d
+	}
+	return c, err
+}
+
+// DownError is the failure that made a host unreachable in this run; later uses of the host
+// fail with it at once instead of dialling again.
+type DownError struct {
+	Addr string
+	At   time.Time     // when the dial that failed began
+	Took time.Duration // how long it took to fail
+	Err  error         // holds an *sshx.UnreachableError
+}
+
+func (e *DownError) Error() string {
+	return fmt.Sprintf("%v (dialled at %s, failed after %s; not dialled again during this run)", e.Err, e.At.UTC().Format("15:04:05Z"), e.Took.Round(100*time.Millisecond))
+}
+
+func (e *DownError) Unwrap() error { return e.Err }
+
+// Down reports the hosts found unreachable in this run.
+func (h *Hosts) Down() map[string]*DownError {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]*DownError, len(h.down))
+	for k, v := range h.down {
+		out[k] = v
+	}
+	return out
 }
 
 func (h *Hosts) installHost(ctx context.Context, addr string) (agentinstall.Host, error) {
@@ -184,7 +233,8 @@ const (
 )
 
 // Probe tells whether the agent on addr answers, and its version when it does. SSH failures
-// (unreachable, auth, host key) are returned as errors: they are not drift, they stop the run.
+// are returned as errors; callers tell an unreachable host (Unreachable), which they report as
+// such and go on without, from the failures that stop the run (authentication, host key, sudo).
 func (h *Hosts) Probe(ctx context.Context, addr string) (AgentState, *agentapi.VersionInfo, error) {
 	v, err := h.Agent(addr).Version(ctx)
 	if err == nil {
@@ -211,6 +261,25 @@ func (h *Hosts) Probe(ctx context.Context, addr string) (AgentState, *agentapi.V
 	return AgentStopped, nil, nil
 }
 
+// Unreachable returns the failure inside err when it is one that degrades instead of stopping
+// the run: no SSH server could be reached at the host (TCP connection refused or timed out, no
+// route to the host, its name does not resolve, the bastion could not open a channel to it, or
+// the SSH handshake did not finish within the timeout): a host that is down, or cut off. It
+// returns nil for every other error, notably authentication failures, unknown or mismatching
+// host keys and sudo refusals: a host that answers but refuses us, or a host that is not the
+// one we know, is misconfiguration or an attack, never a reason to go on without it.
+func Unreachable(err error) error {
+	var d *DownError
+	if errors.As(err, &d) {
+		return d
+	}
+	var ue *sshx.UnreachableError
+	if errors.As(err, &ue) {
+		return ue
+	}
+	return nil
+}
+
 // SSHFailure returns the SSH-level error inside err, if the agent could not be reached because
 // the host itself could not be (unreachable, authentication, host key, sudo).
 func SSHFailure(err error) error {
@@ -223,7 +292,7 @@ func SSHFailure(err error) error {
 	)
 	switch {
 	case errors.As(err, &unreach):
-		return unreach
+		return Unreachable(err)
 	case errors.As(err, &auth):
 		return auth
 	case errors.As(err, &unknown):
