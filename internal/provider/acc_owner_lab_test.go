@@ -79,8 +79,8 @@ func checkUUIDOnHosts(res string, a *accLab, hosts ...string) resource.TestCheck
 			if err != nil {
 				return err
 			}
-			if st.Pair == nil || want == "" || st.Pair.UUID != want || st.Pair.CreatedBy == "" || st.Pair.CreatedAt == "" {
-				return fmt.Errorf("%s holds %+v, want pair_uuid %q with its creator and time", h, st.Pair, want)
+			if st.Pair == nil || want == "" || st.Pair.UUID != want || !strings.HasSuffix(st.Pair.CreatedBy, " (workspace default)") || st.Pair.CreatedAt == "" {
+				return fmt.Errorf("%s holds %+v, want pair_uuid %q with its creator (user@machine:dir (workspace default)) and time", h, st.Pair, want)
 			}
 		}
 		return nil

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -28,7 +30,10 @@ func newPairUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// creator is what a pair records as its creator: the user and machine running terraform.
+// creator is what a pair records as its creator: the user and machine running terraform, the
+// directory it runs in and its workspace, e.g. "ops@deploy1:/srv/tf/edge (workspace prod)".
+// Terraform tells providers neither, but a provider runs in terraform's working directory with
+// its environment, where terraform itself finds the workspace.
 var creator = sync.OnceValue(func() string {
 	name := "unknown-user"
 	if u, err := user.Current(); err == nil && u.Username != "" {
@@ -38,8 +43,51 @@ var creator = sync.OnceValue(func() string {
 	if err != nil || host == "" {
 		host = "unknown-host"
 	}
-	return name + "@" + host
+	dir, _ := os.Getwd()
+	return creatorText(name, host, dir, workspace(os.Getenv, os.ReadFile))
 })
+
+// creatorText fits the creator in agentapi's 256 bytes, shortening the directory from the left.
+func creatorText(user, host, dir, ws string) string {
+	tail := " (workspace " + ws + ")"
+	head := user + "@" + host
+	if dir != "" {
+		room := 256 - len(head) - len(tail) - 1
+		if room < 8 {
+			dir = ""
+		} else if len(dir) > room {
+			dir = "..." + dir[len(dir)-room+3:]
+		}
+	}
+	s := head
+	if dir != "" {
+		s += ":" + dir
+	}
+	s += tail
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	return s
+}
+
+// workspace is the Terraform workspace of the working directory, found as terraform finds it:
+// TF_WORKSPACE, else the environment file of the data directory (TF_DATA_DIR, default
+// .terraform), else "default".
+func workspace(getenv func(string) string, readFile func(string) ([]byte, error)) string {
+	if ws := strings.TrimSpace(getenv("TF_WORKSPACE")); ws != "" {
+		return ws
+	}
+	dataDir := getenv("TF_DATA_DIR")
+	if dataDir == "" {
+		dataDir = ".terraform"
+	}
+	if b, err := readFile(filepath.Join(dataDir, "environment")); err == nil {
+		if ws := strings.TrimSpace(string(b)); ws != "" && len(ws) <= 90 {
+			return ws
+		}
+	}
+	return "default"
+}
 
 // heldError is a director held by another pair.
 type heldError struct {

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -68,5 +69,39 @@ func TestHoldsNothing(t *testing.T) {
 	}
 	if holdsNothing(&agentapi.State{RealServerBindings: map[string]*agentapi.RealServerBinding{"x": {}}}) {
 		t.Error("a binding of another resource would be uninstalled with the agent")
+	}
+}
+
+func TestCreatorNamesWorkspace(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	files := func(m map[string]string) func(string) ([]byte, error) {
+		return func(p string) ([]byte, error) {
+			if v, ok := m[p]; ok {
+				return []byte(v), nil
+			}
+			return nil, os.ErrNotExist
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		env   map[string]string
+		files map[string]string
+		want  string
+	}{
+		{"none", nil, nil, "default"},
+		{"selected", nil, map[string]string{".terraform/environment": "prod\n"}, "prod"},
+		{"data dir", map[string]string{"TF_DATA_DIR": "/d"}, map[string]string{"/d/environment": "staging"}, "staging"},
+		{"env wins", map[string]string{"TF_WORKSPACE": "blue"}, map[string]string{".terraform/environment": "prod"}, "blue"},
+	} {
+		if got := workspace(env(tc.env), files(tc.files)); got != tc.want {
+			t.Errorf("%s: workspace = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got, want := creatorText("ops", "deploy1", "/srv/tf/edge", "prod"), "ops@deploy1:/srv/tf/edge (workspace prod)"; got != want {
+		t.Errorf("creatorText = %q, want %q", got, want)
+	}
+	long := creatorText("ops", "deploy1", "/"+strings.Repeat("d", 400), "prod")
+	if len(long) > 256 || !strings.HasSuffix(long, "dd (workspace prod)") || !strings.Contains(long, ":...") {
+		t.Errorf("long directory: %q (%d bytes)", long, len(long))
 	}
 }

@@ -96,7 +96,7 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			},
 			"pair_uuid": schema.StringAttribute{
 				Computed: true,
-				MarkdownDescription: "Identity of the pair, made at create and stored on both directors with the pair's name and the `user@machine` that ran the create. " +
+				MarkdownDescription: "Identity of the pair, made at create and stored on both directors with the pair's name and the `user@machine:directory (workspace NAME)` that ran the create. " +
 					"Create refuses a host that holds a pair with another `pair_uuid`, naming it; import (`NAME@HOST1,HOST2`) adopts the existing `pair_uuid`. " +
 					"A pair made before pairs had one gets one on the next apply.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
