@@ -241,7 +241,9 @@ func (f *statusFeed) get(ctx context.Context, notBefore time.Time) (*agentapi.St
 // it stays in both directors' tables, so connection sync and a failover keep working meanwhile.
 // A real server whose weight is already 0 (drained by configuration) is left as it is.
 func (r *realServerResource) quiesce(ctx context.Context, hosts []string, vsKey, rsKey string) diag.Diagnostics {
-	return forEachHost(hosts, path.Root("drain_timeout"), func(_ int, h string) error {
+	// A director that cannot be reached is skipped with a warning: it serves nothing now, and
+	// the drain goes on with the one that answers.
+	d, _ := onDirectors(hosts, path.Root("drain_timeout"), fmt.Sprintf("Real server %s of %s was not set to weight 0 there before its removal.", rsKey, vsKey), func(_ int, h string) error {
 		a := r.hosts.Agent(h)
 		rs, err := a.GetRealServer(ctx, vsKey, rsKey)
 		switch {
@@ -259,6 +261,7 @@ func (r *realServerResource) quiesce(ctx context.Context, hosts []string, vsKey,
 		}
 		return nil
 	})
+	return d
 }
 
 // masterHints remembers, per director pair ("host1,host2"), which director last said it is the
@@ -329,8 +332,9 @@ func (r *realServerResource) drainCounter(hosts []string, t drainTarget, quiesce
 // returns false when the quiesce failed (an error is in diags): then nothing was removed.
 func (r *realServerResource) drain(ctx context.Context, id resourceid.RealServer, timeout time.Duration, diags *diag.Diagnostics) bool {
 	hosts := id.VirtualServer.VIP.Pair.Hosts[:]
-	if d := r.quiesce(ctx, hosts, id.VirtualServer.Key, id.Key); d.HasError() {
-		diags.Append(d...)
+	d := r.quiesce(ctx, hosts, id.VirtualServer.Key, id.Key)
+	diags.Append(d...)
+	if d.HasError() {
 		diags.AddAttributeError(path.Root("drain_timeout"), "Real Server Not Drained",
 			fmt.Sprintf("Setting the weight of %s to 0 before its removal failed (see the other errors), so nothing was removed; run the destroy again once both directors answer, or set drain_timeout = \"0\" to remove it without draining.", id))
 		return false
