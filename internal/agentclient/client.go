@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -246,7 +247,8 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, hdr http.He
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	op := method + " " + path
+	p, _, _ := strings.Cut(path, "?") // a query (StatusFor's destinations) would swamp errors
+	op := method + " " + p
 	started := time.Now()
 	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, rd)
 	if err != nil {
