@@ -442,3 +442,54 @@ func validateIPVSState(st *store.State) error {
 	}
 	return nil
 }
+
+// destSet is the destinations a status asks for (agentapi.QueryIPVSDest): real server keys by
+// virtual server key, canonical.
+type destSet map[string]map[string]bool
+
+// destFilter parses the QueryIPVSDest values; nil when there are none (the whole table).
+func destFilter(vals []string) (destSet, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	set := destSet{}
+	for _, v := range vals {
+		vs, rs, ok := strings.Cut(v, ",")
+		if !ok {
+			return nil, agentapi.Invalid(agentapi.QueryIPVSDest, fmt.Sprintf("%q is not \"VIRTUAL_SERVER_KEY,REAL_SERVER_KEY\", such as \"tcp/198.51.100.10:80,198.51.100.21:80\"", v))
+		}
+		vk, err := agentapi.CanonicalVirtualServerKey(vs)
+		if err != nil {
+			return nil, agentapi.Invalid(agentapi.QueryIPVSDest, fmt.Sprintf("%q: %v", v, err))
+		}
+		rk, err := agentapi.CanonicalRealServerKey(rs)
+		if err != nil {
+			return nil, agentapi.Invalid(agentapi.QueryIPVSDest, fmt.Sprintf("%q: %v", v, err))
+		}
+		if set[vk] == nil {
+			set[vk] = map[string]bool{}
+		}
+		set[vk][rk] = true
+	}
+	return set, nil
+}
+
+// apply keeps the asked-for services, each with the asked-for destinations it has.
+func (d destSet) apply(svcs []agentapi.IPVSService) []agentapi.IPVSService {
+	var out []agentapi.IPVSService
+	for _, s := range svcs {
+		k, err := agentapi.CanonicalVirtualServerKey(s.Key)
+		if err != nil || d[k] == nil {
+			continue
+		}
+		dests := []agentapi.IPVSDestination{}
+		for _, x := range s.Destinations {
+			if rk, err := agentapi.CanonicalRealServerKey(x.Key); err == nil && d[k][rk] {
+				dests = append(dests, x)
+			}
+		}
+		s.Destinations = dests
+		out = append(out, s)
+	}
+	return out
+}

@@ -376,7 +376,11 @@ func (s *Server) getVersion(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, Info())
 }
 
-func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
+	keep, err := destFilter(r.URL.Query()[agentapi.QueryIPVSDest])
+	if err != nil {
+		return err
+	}
 	st := s.view()
 	out := agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair}
 	if r, ok := s.rec.(StatusReporter); ok {
@@ -386,6 +390,9 @@ func (s *Server) getStatus(w http.ResponseWriter, _ *http.Request) error {
 		out.StateError = corruptError(err).Message
 	}
 	out.Panics = guard.Report()
+	if keep != nil {
+		out.IPVS = keep.apply(out.IPVS)
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

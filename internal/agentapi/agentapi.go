@@ -74,7 +74,13 @@ const (
 const (
 	PathVersion = "/v1/version"
 	PathStatus  = "/v1/status"
-	PathPair    = "/v1/pair"
+	// QueryIPVSDest on GET PathStatus narrows the status's IPVS table to the named destinations,
+	// each "VIRTUAL_SERVER_KEY,REAL_SERVER_KEY" (repeat it for several): a service is kept with
+	// the named destinations it has, the VRRP state and the rest are whole. It lets a drain read
+	// a few connection counts without the whole table. An agent that does not know it ignores it
+	// and answers the whole table, in which the same destinations are found.
+	QueryIPVSDest = "ipvs_dest"
+	PathPair      = "/v1/pair"
 	// PathState is the whole desired state, used to move a configuration to a replacement
 	// director; its body is opaque to the provider.
 	PathState = "/v1/state"

@@ -14,7 +14,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -110,6 +112,33 @@ func (c *Client) Version(ctx context.Context) (*agentapi.VersionInfo, error) {
 func (c *Client) Status(ctx context.Context) (*agentapi.Status, error) {
 	var s agentapi.Status
 	return &s, c.do(ctx, http.MethodGet, agentapi.PathStatus, nil, &s)
+}
+
+// Dest names one IPVS destination: a virtual server key and a real server key.
+type Dest struct{ VirtualServer, RealServer string }
+
+// maxNarrowDests bounds the destinations StatusFor names in its query (the URL grows with
+// them); beyond it reads the whole table, which holds them all.
+const maxNarrowDests = 256
+
+// StatusFor is Status with the IPVS table narrowed to dests (agentapi.QueryIPVSDest): the
+// destinations of them the directors' tables hold, with the VRRP state. An agent that does not
+// know the narrowing answers the whole table, in which the same destinations are found, and one
+// that refuses it is asked again for the whole table. With no dests, or many, it is Status.
+func (c *Client) StatusFor(ctx context.Context, dests []Dest) (*agentapi.Status, error) {
+	if len(dests) == 0 || len(dests) > maxNarrowDests {
+		return c.Status(ctx)
+	}
+	q := url.Values{}
+	for _, d := range dests {
+		q.Add(agentapi.QueryIPVSDest, d.VirtualServer+","+d.RealServer)
+	}
+	var s agentapi.Status
+	err := c.do(ctx, http.MethodGet, agentapi.PathStatus+"?"+q.Encode(), nil, &s)
+	if errors.Is(err, agentapi.ErrValidation) || errors.Is(err, agentapi.ErrNotFound) {
+		return c.Status(ctx)
+	}
+	return &s, err
 }
 
 // Pair returns the stored director pair, or an error matching agentapi.ErrNotFound.
@@ -218,7 +247,8 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, hdr http.He
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	op := method + " " + path
+	p, _, _ := strings.Cut(path, "?") // a query (StatusFor's destinations) would swamp errors
+	op := method + " " + p
 	started := time.Now()
 	req, err := http.NewRequestWithContext(ctx, method, "http://lvs-agent"+path, rd)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
 )
@@ -161,7 +162,9 @@ func waitDrained(ctx context.Context, timeout, poll time.Duration, count func(co
 // statusFeeds shares the directors' status reads among the drains of one provider run: the
 // real servers of a destroy drain in parallel (up to terraform's -parallelism), and each poll
 // of each of them needs a status at most one poll old, so one read per host and poll interval
-// serves them all, over the host's one pooled SSH connection.
+// serves them all, over the host's one pooled SSH connection. A read asks only for the
+// destinations being drained (agentclient.StatusFor): the whole IPVS table, a thousand
+// destinations in a large destroy, made most of a drain's cost.
 var statusFeeds sync.Map // *remote.Hosts → *feedSet
 
 type feedSet struct {
@@ -176,35 +179,67 @@ func feedFor(hosts *remote.Hosts, host string) *statusFeed {
 	defer fs.mu.Unlock()
 	f := fs.feeds[host]
 	if f == nil {
-		f = &statusFeed{fetch: func(ctx context.Context) (*agentapi.Status, error) { return hosts.Agent(host).Status(ctx) }}
+		f = &statusFeed{fetch: func(ctx context.Context, ts []drainTarget) (*agentapi.Status, error) {
+			dests := make([]agentclient.Dest, len(ts))
+			for i, t := range ts {
+				dests[i] = agentclient.Dest{VirtualServer: t.VSKey, RealServer: t.RSKey}
+			}
+			return hosts.Agent(host).StatusFor(ctx, dests)
+		}}
 		fs.feeds[host] = f
 	}
 	return f
 }
 
 // statusFeed hands out one host's status, reading it at most once for any number of concurrent
-// callers that accept the same age.
+// callers that accept the same age. Each read asks for the destinations of the drains under way
+// (watch), so one answer serves them all.
 type statusFeed struct {
-	fetch func(context.Context) (*agentapi.Status, error)
+	fetch func(context.Context, []drainTarget) (*agentapi.Status, error)
 
-	mu   sync.Mutex // guards the following fields
-	last *feedRead  // the last successful read
-	cur  *feedRead  // the read under way, if any
+	mu      sync.Mutex          // guards the following fields
+	watched map[drainTarget]int // the drains under way, counted
+	last    *feedRead           // the last successful read
+	cur     *feedRead           // the read under way, if any
 }
 
 // feedRead is one read of a status.
 type feedRead struct {
-	start time.Time
-	done  chan struct{} // closed when st and err are set
-	st    *agentapi.Status
-	err   error
+	start  time.Time
+	covers map[drainTarget]bool // the destinations it asked for
+	done   chan struct{}        // closed when st and err are set
+	st     *agentapi.Status
+	err    error
 }
 
-// get returns a status whose read began at or after notBefore.
-func (f *statusFeed) get(ctx context.Context, notBefore time.Time) (*agentapi.Status, error) {
+// watch adds t to the destinations the reads ask for, until release is called.
+func (f *statusFeed) watch(t drainTarget) (release func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.watched == nil {
+		f.watched = map[drainTarget]int{}
+	}
+	f.watched[t]++
+	return sync.OnceFunc(func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.watched[t]--; f.watched[t] <= 0 {
+			delete(f.watched, t)
+		}
+	})
+}
+
+// serves reports whether r answers for t no earlier than notBefore.
+func (r *feedRead) serves(t drainTarget, notBefore time.Time) bool {
+	return !r.start.Before(notBefore) && r.covers[t]
+}
+
+// get returns a status holding t's destination (if the director has it) whose read began at or
+// after notBefore.
+func (f *statusFeed) get(ctx context.Context, notBefore time.Time, t drainTarget) (*agentapi.Status, error) {
 	for {
 		f.mu.Lock()
-		if f.last != nil && !f.last.start.Before(notBefore) {
+		if f.last != nil && f.last.serves(t, notBefore) {
 			st := f.last.st
 			f.mu.Unlock()
 			return st, nil
@@ -216,15 +251,22 @@ func (f *statusFeed) get(ctx context.Context, notBefore time.Time) (*agentapi.St
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-			if !r.start.Before(notBefore) {
+			if r.serves(t, notBefore) {
 				return r.st, r.err
 			}
-			continue // it began too early: read again
+			continue // it began too early, or without t: read again
 		}
-		r := &feedRead{start: time.Now(), done: make(chan struct{})}
+		r := &feedRead{start: time.Now(), covers: map[drainTarget]bool{t: true}, done: make(chan struct{})}
+		ts := []drainTarget{t}
+		for w := range f.watched {
+			if !r.covers[w] {
+				r.covers[w] = true
+				ts = append(ts, w)
+			}
+		}
 		f.cur = r
 		f.mu.Unlock()
-		r.st, r.err = f.fetch(ctx)
+		r.st, r.err = f.fetch(ctx, ts)
 		f.mu.Lock()
 		if r.err == nil {
 			f.last = r
@@ -313,19 +355,28 @@ func isMaster(st *agentapi.Status, vrid int) bool {
 // drainCounter returns the count function of waitDrained for t: countActive over the
 // directors' statuses, read through the shared feeds, the first time from reads that began
 // after quiescedAt (a connection made just before the quiesce must be seen), then at most half a
-// poll old.
-func (r *realServerResource) drainCounter(hosts []string, t drainTarget, quiescedAt time.Time) func(context.Context) (int, error) {
+// poll old. release ends t's part in the feeds' reads.
+func (r *realServerResource) drainCounter(hosts []string, t drainTarget, quiescedAt time.Time) (count func(context.Context) (int, error), release func()) {
 	first := true
 	hint, _ := masterHints.LoadOrStore(hosts[0]+","+hosts[1], new(atomic.Int32))
+	releases := make([]func(), len(hosts))
+	for i, h := range hosts {
+		releases[i] = feedFor(r.hosts, h).watch(t)
+	}
+	release = func() {
+		for _, rel := range releases {
+			rel()
+		}
+	}
 	return func(ctx context.Context) (int, error) {
 		notBefore := time.Now().Add(-drainPoll / 2)
 		if first {
 			notBefore, first = quiescedAt, false
 		}
 		return countActive(ctx, t, hint.(*atomic.Int32), func(ctx context.Context, i int) (*agentapi.Status, error) {
-			return feedFor(r.hosts, hosts[i]).get(ctx, notBefore)
+			return feedFor(r.hosts, hosts[i]).get(ctx, notBefore, t)
 		})
-	}
+	}, release
 }
 
 // drain quiesces the real server id and waits until its connections end or timeout passes. It
@@ -346,7 +397,9 @@ func (r *realServerResource) drain(ctx context.Context, id resourceid.RealServer
 	}
 	t := drainTarget{VRID: id.VirtualServer.VIP.VRID, VSKey: id.VirtualServer.Key, RSKey: id.Key}
 	tflog.Info(ctx, "lvs: draining real server", map[string]any{"real_server": id.String(), "drain_timeout": timeout.String()})
-	res := waitDrained(ctx, timeout, drainPoll, r.drainCounter(hosts, t, quiescedAt))
+	count, release := r.drainCounter(hosts, t, quiescedAt)
+	res := waitDrained(ctx, timeout, drainPoll, count)
+	release()
 	tflog.Info(ctx, "lvs: drain ended", map[string]any{"real_server": id.String(), "waited": res.Waited.String(), "active_connections_left": res.Left, "expired": res.Expired})
 	switch {
 	case !res.Expired:

@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -147,7 +149,8 @@ func TestStatusFeed(t *testing.T) {
 	t.Parallel()
 	var reads atomic.Int32
 	release := make(chan struct{})
-	f := &statusFeed{fetch: func(ctx context.Context) (*agentapi.Status, error) {
+	tg := drainTarget{VRID: 7, VSKey: "tcp/198.51.100.100:80", RSKey: "198.51.100.21:80"}
+	f := &statusFeed{fetch: func(ctx context.Context, _ []drainTarget) (*agentapi.Status, error) {
 		reads.Add(1)
 		<-release
 		return &agentapi.Status{Serial: uint64(reads.Load())}, nil
@@ -159,7 +162,7 @@ func TestStatusFeed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := f.get(context.Background(), start)
+			st, err := f.get(context.Background(), start, tg)
 			if err != nil {
 				t.Error(err)
 			}
@@ -178,15 +181,15 @@ func TestStatusFeed(t *testing.T) {
 		}
 	}
 	// Accepted age: the last read serves; a caller that needs a newer one gets a new read.
-	if st, _ := f.get(context.Background(), start); st.Serial != 1 || reads.Load() != 1 {
+	if st, _ := f.get(context.Background(), start, tg); st.Serial != 1 || reads.Load() != 1 {
 		t.Fatalf("got read %d after %d reads, want the cached read 1", st.Serial, reads.Load())
 	}
-	if st, _ := f.get(context.Background(), time.Now()); st.Serial != 2 || reads.Load() != 2 {
+	if st, _ := f.get(context.Background(), time.Now(), tg); st.Serial != 2 || reads.Load() != 2 {
 		t.Fatalf("got read %d after %d reads, want a new read 2", st.Serial, reads.Load())
 	}
 	// A failed read is not kept.
-	f2 := &statusFeed{fetch: func(context.Context) (*agentapi.Status, error) { return nil, errors.New("away") }}
-	if _, err := f2.get(context.Background(), start); err == nil {
+	f2 := &statusFeed{fetch: func(context.Context, []drainTarget) (*agentapi.Status, error) { return nil, errors.New("away") }}
+	if _, err := f2.get(context.Background(), start, tg); err == nil {
 		t.Fatal("want the read's error")
 	}
 	if f2.last != nil {
@@ -254,5 +257,50 @@ func TestCountActive(t *testing.T) {
 	reads = [2]int{}
 	if _, err := countActive(context.Background(), target, &guess, read); !errors.Is(err, errAway) {
 		t.Fatalf("both away: got %v, want the read error", err)
+	}
+}
+
+// TestStatusFeedAsksForWatched: a read asks for every destination being drained, so parallel
+// drains share one narrow read; a read that did not ask for a destination never serves it, and
+// a released destination is asked for no more.
+func TestStatusFeedAsksForWatched(t *testing.T) {
+	t.Parallel()
+	tg := func(i int) drainTarget {
+		return drainTarget{VRID: 7, VSKey: "tcp/198.51.100.100:80", RSKey: fmt.Sprintf("198.51.100.%d:80", 20+i)}
+	}
+	var mu sync.Mutex
+	var asked [][]drainTarget
+	f := &statusFeed{fetch: func(_ context.Context, ts []drainTarget) (*agentapi.Status, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, slices.Clone(ts))
+		return &agentapi.Status{Serial: uint64(len(asked))}, nil
+	}}
+	rel0, rel1 := f.watch(tg(0)), f.watch(tg(1))
+	start := time.Now()
+	if _, err := f.get(context.Background(), start, tg(0)); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := f.get(context.Background(), start, tg(1)); st.Serial != 1 {
+		t.Fatalf("the second drain got read %d, want the shared read 1", st.Serial)
+	}
+	if len(asked) != 1 || len(asked[0]) != 2 {
+		t.Fatalf("reads asked for %v, want one read of both destinations", asked)
+	}
+	// A destination the last read did not ask for gets a read of its own (with the watched ones).
+	if st, _ := f.get(context.Background(), start, tg(2)); st.Serial != 2 || len(asked[1]) != 3 {
+		t.Fatalf("got read %d asking for %v, want read 2 asking for 3 destinations", st.Serial, asked[1])
+	}
+	rel0()
+	rel0() // twice is once
+	rel1()
+	if _, err := f.get(context.Background(), time.Now(), tg(3)); err != nil {
+		t.Fatal(err)
+	}
+	if got := asked[2]; len(got) != 1 || got[0] != tg(3) {
+		t.Fatalf("after the releases the read asked for %v, want only %v", got, tg(3))
+	}
+	if len(f.watched) != 0 {
+		t.Fatalf("watched %v after every release", f.watched)
 	}
 }
