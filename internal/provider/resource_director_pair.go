@@ -300,6 +300,10 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 	// with nothing changed anywhere. (The create-only writes below decide a race.)
 	before := make([]remote.AgentState, len(hosts))
 	resp.Diagnostics.Append(forEachDirector(hosts, func(i int, h string) error {
+		if installed, err := r.hosts.Installed(ctx, h); err != nil || !installed {
+			before[i] = remote.AgentMissing
+			return err
+		}
 		state, _, err := r.hosts.Probe(ctx, h)
 		if err != nil {
 			return err

@@ -223,6 +223,21 @@ func (h *Hosts) dropAgent(addr string) {
 	}
 }
 
+// Installed reports whether an agent binary is on addr, by one SSH command and without opening
+// an agent session: a create on fresh hosts then opens none to an agent that is not there, and
+// its one session goes to the agent it installs.
+func (h *Hosts) Installed(ctx context.Context, addr string) (bool, error) {
+	ih, err := h.installHost(ctx, addr)
+	if err != nil {
+		return false, err
+	}
+	p, err := agentinstall.ProbeHost(ctx, ih)
+	if err != nil {
+		return false, err
+	}
+	return p.InstalledHash != "", nil
+}
+
 // AgentState is what Probe found on a host.
 type AgentState string
 
