@@ -137,16 +137,20 @@ func pairAndVIP(a *accLab, advert string, pairExtra ...string) string {
 	)
 }
 
+// webVirtualServer is the wrr service on port 80 of pairAndVIP's VIP that the cluster tests share.
+var webVirtualServer = hcl(
+	`resource "lvs_virtual_server" "web" {`,
+	`  vip_id    = lvs_vip.v.id`,
+	`  address   = "198.51.100.100"`,
+	`  port      = 80`,
+	`  scheduler = "wrr"`,
+	`}`,
+)
+
 // clusterConfig is pairAndVIP (with pairExtra) and a wrr virtual server on the VIP with real1
 // and real2, of weights w1 and w2, set up as real servers by the provider.
 func clusterConfig(a *accLab, w1, w2 int, pairExtra ...string) string {
-	return pairAndVIP(a, "100ms", pairExtra...) + hcl(
-		`resource "lvs_virtual_server" "web" {`,
-		`  vip_id    = lvs_vip.v.id`,
-		`  address   = "198.51.100.100"`,
-		`  port      = 80`,
-		`  scheduler = "wrr"`,
-		`}`,
+	return pairAndVIP(a, "100ms", pairExtra...) + webVirtualServer + hcl(
 		`resource "lvs_real_server" "r1" {`,
 		`  virtual_server_id = lvs_virtual_server.web.id`,
 		`  address           = "198.51.100.21"`,

@@ -199,14 +199,7 @@ func deadConfig(a *accLab, hosts [2]string, weights map[string]int, first bool) 
 	}
 	c = strings.Replace(c, `directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`,
 		fmt.Sprintf(`directors = [{ host = %q, interface = "eth0" }, { host = %q, interface = "eth0" }]`, hosts[0], hosts[1]), 1)
-	c += hcl(
-		`resource "lvs_virtual_server" "web" {`,
-		`  vip_id    = lvs_vip.v.id`,
-		`  address   = "198.51.100.100"`,
-		`  port      = 80`,
-		`  scheduler = "wrr"`,
-		`}`,
-	)
+	c += webVirtualServer
 	for _, addr := range slices.Sorted(maps.Keys(weights)) {
 		c += hcl(
 			fmt.Sprintf(`resource "lvs_real_server" "r%s" {`, addr[strings.LastIndexByte(addr, '.')+1:]),

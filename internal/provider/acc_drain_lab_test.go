@@ -33,14 +33,7 @@ var warningLine = regexp.MustCompile(`Response contains warning diagnostic:.*dia
 // drainConfig is the cluster of clusterConfig with real1 (when r1Drain is not empty, with that
 // drain_timeout) and real2 (when w2 >= 0, at weight w2, with drain_timeout r2Drain if set).
 func drainConfig(a *accLab, r1Drain string, w2 int, r2Drain string) string {
-	cfg := pairAndVIP(a, "100ms") + hcl(
-		`resource "lvs_virtual_server" "web" {`,
-		`  vip_id    = lvs_vip.v.id`,
-		`  address   = "198.51.100.100"`,
-		`  port      = 80`,
-		`  scheduler = "wrr"`,
-		`}`,
-	)
+	cfg := pairAndVIP(a, "100ms") + webVirtualServer
 	if r1Drain != "" {
 		cfg += hcl(
 			`resource "lvs_real_server" "r1" {`,

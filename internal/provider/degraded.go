@@ -25,17 +25,7 @@ const statusUnreachable = "unreachable"
 // error. When every director is unreachable that is an error: nothing was done anywhere.
 func onDirectors(hosts []string, at path.Path, skipped string, fn func(i int, host string) error) (diags diag.Diagnostics, down []bool) {
 	down = make([]bool, len(hosts))
-	errs := make([]error, len(hosts))
-	done := make(chan struct{}, len(hosts))
-	for i, h := range hosts {
-		go func() {
-			errs[i] = fn(i, h)
-			done <- struct{}{}
-		}()
-	}
-	for range hosts {
-		<-done
-	}
+	errs := runOnHosts(hosts, fn)
 	alive := 0
 	for i, err := range errs {
 		if err != nil && remote.Unreachable(err) != nil {

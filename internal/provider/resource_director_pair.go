@@ -256,24 +256,13 @@ func wirePair(m directorPairModel, self int) *agentapi.Pair {
 
 // forEachDirector runs fn for both directors at once and collects diagnostics against each.
 func forEachDirector(hosts []string, fn func(i int, host string) error) diag.Diagnostics {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		diags diag.Diagnostics
-	)
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(i, h); err != nil {
-				summary, detail := describe(h, err)
-				mu.Lock()
-				diags.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
-				mu.Unlock()
-			}
-		}()
+	var diags diag.Diagnostics
+	for i, err := range runOnHosts(hosts, fn) {
+		if err != nil {
+			summary, detail := describe(hosts[i], err)
+			diags.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), summary, detail)
+		}
 	}
-	wg.Wait()
 	return diags
 }
 

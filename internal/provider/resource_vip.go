@@ -375,29 +375,6 @@ func vipHosts(m vipModel) ([]string, error) {
 	return p.Hosts[:], nil
 }
 
-// forEachHost runs fn on every host at once; failures become errors on attr.
-func forEachHost(hosts []string, at path.Path, fn func(i int, host string) error) diag.Diagnostics {
-	var diags diag.Diagnostics
-	errs := make([]error, len(hosts))
-	done := make(chan struct{}, len(hosts))
-	for i, h := range hosts {
-		go func() {
-			errs[i] = fn(i, h)
-			done <- struct{}{}
-		}()
-	}
-	for range hosts {
-		<-done
-	}
-	for i, err := range errs {
-		if err != nil {
-			summary, detail := remote.Describe(hosts[i], err)
-			diags.AddAttributeError(at, summary, detail)
-		}
-	}
-	return diags
-}
-
 func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan vipModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)

@@ -227,15 +227,17 @@ func (h *Hosts) dropAgent(addr string) {
 // an agent session: a create on fresh hosts then opens none to an agent that is not there, and
 // its one session goes to the agent it installs.
 func (h *Hosts) Installed(ctx context.Context, addr string) (bool, error) {
+	p, err := h.probeHost(ctx, addr)
+	return p.InstalledHash != "", err
+}
+
+// probeHost runs agentinstall.ProbeHost on addr: one SSH command, no agent session.
+func (h *Hosts) probeHost(ctx context.Context, addr string) (agentinstall.Probe, error) {
 	ih, err := h.installHost(ctx, addr)
 	if err != nil {
-		return false, err
+		return agentinstall.Probe{}, err
 	}
-	p, err := agentinstall.ProbeHost(ctx, ih)
-	if err != nil {
-		return false, err
-	}
-	return p.InstalledHash != "", nil
+	return agentinstall.ProbeHost(ctx, ih)
 }
 
 // AgentState is what Probe found on a host.
@@ -262,11 +264,7 @@ func (h *Hosts) Probe(ctx context.Context, addr string) (AgentState, *agentapi.V
 		return "", nil, sshErr
 	}
 	// The stream opened but no agent answered: tell a missing binary from a stopped service.
-	ih, ierr := h.installHost(ctx, addr)
-	if ierr != nil {
-		return "", nil, ierr
-	}
-	p, perr := agentinstall.ProbeHost(ctx, ih)
+	p, perr := h.probeHost(ctx, addr)
 	if perr != nil {
 		return "", nil, perr
 	}

@@ -42,11 +42,7 @@ func (h *Hosts) CheckUpgrade(ctx context.Context, addr string) (Upgrade, error) 
 			return u, sshErr
 		}
 	}
-	ih, err := h.installHost(ctx, addr)
-	if err != nil {
-		return u, err
-	}
-	p, err := agentinstall.ProbeHost(ctx, ih)
+	p, err := h.probeHost(ctx, addr)
 	if err != nil {
 		return u, err
 	}
