@@ -258,8 +258,10 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 			return err
 		}
 	}
-	// Temp files of the atomic writes (the store's snapshot, the ledgers) that a crash left.
-	for _, pattern := range stateTempFiles {
+	// Temp files of the atomic writes (the store's snapshot, the ledgers) that a crash left, and
+	// the unreadable state files a recovery kept (store.Replace: PATH.corrupt-TIME).
+	state := filepath.Base(m.statePath())
+	for _, pattern := range append(stateTempFiles, state+".corrupt-*", state+".journal.corrupt-*") {
 		matches, _ := filepath.Glob(filepath.Join(m.Paths.StateDir, pattern))
 		for _, f := range matches {
 			if err := removeIfExists(f); err != nil {
@@ -277,14 +279,14 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 
 // stateFiles are the files the agent writes in its state directory besides the store's snapshot
 // and journal (agent/store): the ledgers of what it changed on the host (agent/ipvs, rshost,
-// handover).
+// handover) and the health checks' down verdicts (agent/healthcheck).
 var stateFiles = []string{
-	"ipvs-owned.json", "ipvs-sysctls.json", "rshost.json", "rshost-sysctls.json", "handover-sysctls.json",
+	"ipvs-owned.json", "ipvs-sysctls.json", "rshost.json", "rshost-sysctls.json", "handover-sysctls.json", "health-verdicts.json",
 }
 
 // stateTempFiles match the temp files of the agent's atomic writes in its state directory
 // (store.Save's ".state-*.json", netconf's ledgers' ".NAME.*").
-var stateTempFiles = []string{".state-*.json", ".ipvs-owned.json.*", ".ipvs-sysctls.json.*", ".rshost.json.*", ".rshost-sysctls.json.*", ".handover-sysctls.json.*"}
+var stateTempFiles = []string{".state-*.json", ".ipvs-owned.json.*", ".ipvs-sysctls.json.*", ".rshost.json.*", ".rshost-sysctls.json.*", ".handover-sysctls.json.*", ".health-verdicts.json.*"}
 
 // removeEmptyDir removes dir if it exists and is empty; a directory that still holds something
 // (not the agent's, or shared like /run) stays.

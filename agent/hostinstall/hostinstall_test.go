@@ -278,7 +278,8 @@ func TestUninstallRemovesOnlyTheAgentsFiles(t *testing.T) {
 	}
 	others := []string{filepath.Join(shared, "sshd.pid"), filepath.Join(shared, "lock", "other"), filepath.Join(sharedLib, "dpkg", "status")}
 	agents := []string{p.Binary, p.Socket, p.PIDFile, p.Log, p.Log + ".1", filepath.Join(sharedLib, "state.json"), filepath.Join(sharedLib, "state.json.journal"),
-		filepath.Join(sharedLib, "ipvs-owned.json"), filepath.Join(sharedLib, ".state-123.json")}
+		filepath.Join(sharedLib, "ipvs-owned.json"), filepath.Join(sharedLib, ".state-123.json"), filepath.Join(sharedLib, "health-verdicts.json"),
+		filepath.Join(sharedLib, ".health-verdicts.json.42"), filepath.Join(sharedLib, "state.json.corrupt-1765000000"), filepath.Join(sharedLib, "state.json.journal.corrupt-1765000000")}
 	for _, f := range append(others, agents...) {
 		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 			t.Fatal(err)
