@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/bundle"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
@@ -25,7 +27,10 @@ import (
 // agentB is a second agent build for an upgrade: the bundled agent with its version stamp
 // bumped one minor (same length, so the binary stays valid), which changes both the content
 // (SHA-256) and the version it reports.
-func agentB(t *testing.T) (bin []byte, ver, sum string) {
+func agentB(t *testing.T) (bin []byte, ver, sum string) { return agentBumped(t, 1) }
+
+// agentBumped is the bundled agent with its version stamp bumped by minors.
+func agentBumped(t *testing.T, minors int) (bin []byte, ver, sum string) {
 	t.Helper()
 	a, err := bundle.For(runtime.GOARCH)
 	if err != nil {
@@ -40,7 +45,7 @@ func agentB(t *testing.T) (bin []byte, ver, sum string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v.Minor++
+	v.Minor += minors
 	ver = v.String()
 	if len(ver) != len(verA) || !bytes.Contains(raw, []byte(verA)) {
 		t.Skipf("cannot derive a second agent from version %q", verA)
@@ -108,6 +113,7 @@ func (a *accLab) stopProbe(p *probeRun) error {
 func TestAccRollingUpgrade(t *testing.T) {
 	a := modesLab(t)
 	bin, verB, sumB := agentB(t)
+	binC, verC, _ := agentBumped(t, 2)
 	verA := bundle.Version()
 	// Adverts every second, not 100 ms: terraform, the provider and every lab host share the
 	// lab's one CPU, and a terraform command starting can starve an agent for a few hundred ms,
@@ -217,6 +223,66 @@ func TestAccRollingUpgrade(t *testing.T) {
 				Config:   config,
 				PlanOnly: true,
 			},
+			{
+				// An agent outside the compatibility window (two minors past this provider)
+				// on director2: refresh fails naming both versions, and changes nothing.
+				PreConfig: func() {
+					a.installAgentBinary("director2", binC)
+					if st, err := a.agentStatus("director2"); err != nil || st.Version.Version != verC {
+						t.Fatalf("director2 should run %s: %+v %v", verC, st, err)
+					}
+				},
+				Config:      config,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)(Agent Outside The Compatibility Window|Agent Version Skew).*` + regexp.QuoteMeta(verC)),
+			},
+			{
+				// The documented way out: stop that agent (its VIPs, if any, move to the peer)
+				// and apply, which installs this provider's agent there.
+				PreConfig: func() { a.exec("director2", agentapi.BinaryPath+" stop") },
+				Config:    config,
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr("lvs_director_pair.p", "directors.1.agent_version", verB),
+					resource.TestCheckResourceAttr("lvs_director_pair.p", "directors.1.status", "ready"),
+					a.checkHolder("director1", "director2", modesVIP),
+				),
+			},
+			{
+				// An unreadable state on director2, which restarts on it: the plan stops with
+				// "Agent State Corrupt" and the recovery steps, and director1 keeps serving.
+				PreConfig: func() {
+					a.exec("director2", "echo '{not json' > "+agentapi.StatePath+" && "+agentapi.BinaryPath+" install --restart")
+				},
+				Config:      config,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Agent State Corrupt.*state\s+import\s+--from-peer`),
+			},
+			{
+				// The documented recovery, without a flush: director1's state imported on
+				// director2. The plan is empty and director1 still holds the VIP.
+				PreConfig: func() {
+					exported := a.exec("director1", agentapi.BinaryPath+" state export")
+					a.exec("director2", "cat > /tmp/peer-state.json <<'EOF'\n"+exported+"EOF\n"+agentapi.BinaryPath+" state import --from-peer /tmp/peer-state.json")
+				},
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					a.checkHolder("director1", "director2", modesVIP),
+					a.checkSpread(40, map[string]int{"real1": 1, "real2": 1}),
+				),
+			},
 		},
 	})
+}
+
+// installAgentBinary puts bin in place of the agent on host and restarts the agent from it.
+func (a *accLab) installAgentBinary(host string, bin []byte) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := a.lab.Host(host).Command(ctx, "sh", "-c", "cat > /tmp/lvs-agent.new && install -m 0755 /tmp/lvs-agent.new "+agentapi.BinaryPath+" && "+agentapi.BinaryPath+" install --restart")
+	cmd.Stdin = bytes.NewReader(bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		a.t.Fatalf("%s: install agent binary: %v: %s", host, err, out)
+	}
 }

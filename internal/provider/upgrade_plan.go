@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/bundle"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
@@ -35,6 +36,15 @@ func (r *directorPairResource) plannedAgentVersion(ctx context.Context, state *d
 	if cur.Status.ValueString() != statusReady || running == "" {
 		return want
 	}
+	// The agent as it answers now: with -refresh=false the state can be older than the agent.
+	var live *agentapi.VersionInfo
+	if r.hosts != nil {
+		vctx, cancel := context.WithTimeout(ctx, defaultReadTimeout)
+		defer cancel()
+		if v, err := r.hosts.Agent(host.ValueString()).Version(vctx); err == nil {
+			live, running = v, v.Version
+		}
+	}
 	if err := version.Compatible(version.Version, running); err != nil {
 		diags.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("agent_version"), "Agent Outside The Compatibility Window",
 			fmt.Sprintf("The lvs-agent on %s is %s and this provider is %s: %v. A provider manages, and upgrades without an outage, only agents within %d minor version of its own. "+
@@ -44,18 +54,14 @@ func (r *directorPairResource) plannedAgentVersion(ctx context.Context, state *d
 		return want
 	}
 	same := running == bundled
-	if r.hosts != nil {
-		vctx, cancel := context.WithTimeout(ctx, defaultReadTimeout)
-		defer cancel()
-		if v, err := r.hosts.Agent(host.ValueString()).Version(vctx); err == nil && v.BinarySHA256 != "" {
-			if a, err := bundle.For(v.GOARCH); err == nil {
-				same = v.BinarySHA256 == a.SHA256
-			}
+	if live != nil && live.BinarySHA256 != "" {
+		if a, err := bundle.For(live.GOARCH); err == nil {
+			same = live.BinarySHA256 == a.SHA256
 		}
 	}
 	switch {
 	case same:
-		return cur.AgentVersion
+		return types.StringValue(running)
 	case running != bundled:
 		return want
 	}
