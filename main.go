@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/kaconvert"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/provider"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
@@ -19,6 +20,10 @@ import (
 //go:generate go run github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs generate --provider-name lvs
 
 func main() {
+	// Not a plugin run: terraform starts the provider without arguments.
+	if len(os.Args) > 1 && os.Args[1] == kaconvert.Command {
+		os.Exit(kaconvert.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	var debug bool
 	flag.BoolVar(&debug, "debug", false, "run with support for debuggers like delve")
 	flag.Parse()

@@ -1,0 +1,220 @@
+package kaconvert
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/keepalived"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// cases are the golden conversions: testdata/NAME/ holds the keepalived.conf files (director 1,
+// then director 2), NAME.tf.golden the HCL and NAME.report.golden the report.
+var cases = []struct {
+	name  string
+	files []string
+}{
+	{"manpage", []string{"keepalived.conf"}},
+	{"lab-interop", []string{"director1.conf", "director2.conf"}},
+	{"lab-health", []string{"keepalived.conf"}},
+	{"pair", []string{"lb1.conf", "lb2.conf"}},
+	{"mismatch", []string{"lb1.conf", "lb2.conf"}},
+}
+
+// convertDir converts a case from inside its directory, so that positions in the report are
+// relative to it.
+func convertDir(t *testing.T, dir string, files []string) *Result {
+	t.Helper()
+	t.Chdir(filepath.Join("testdata", dir))
+	var inputs []Input
+	for _, f := range files {
+		cfg, err := keepalived.ParseFile(f, keepalived.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, Input{Config: cfg})
+	}
+	res, err := Convert(inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestGolden(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := convertDir(t, c.name, c.files)
+			var rep bytes.Buffer
+			if err := res.Report.Write(&rep); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, filepath.Join("..", c.name+".tf.golden"), res.HCL)
+			golden(t, filepath.Join("..", c.name+".report.golden"), rep.Bytes())
+		})
+	}
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/kaconvert -run TestGolden -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the conversion (run with -update if the change is intended):\n--- got\n%s", path, got)
+	}
+}
+
+// report finds the entries of the report whose keyword and reason contain the given texts.
+func find(r Report, kind Kind, kw, why string) []Entry {
+	var out []Entry
+	for _, e := range r.Entries {
+		if e.Kind == kind && strings.Contains(e.Keyword, kw) && strings.Contains(e.Why, why) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestMergeErrors(t *testing.T) {
+	res := convertDir(t, "mismatch", []string{"lb1.conf", "lb2.conf"})
+	for _, w := range []struct{ kw, why string }{
+		{"VI_1: virtual_router_id", "is 61 here and 51 in lb1.conf:1"},
+		{"VI_1: virtual_ipaddress", "keepalived drops adverts whose addresses differ"},
+		{"VI_1: authentication", "each host drops the other's adverts"},
+		{"VI_1: advert_int", "is 2s here and 1s"},
+		{"vrrp_instance VI_3", "has no counterpart"},
+	} {
+		if len(find(res.Report, Error, w.kw, w.why)) != 1 {
+			t.Errorf("no error %q: %q in the report:\n%v", w.kw, w.why, res.Report.Entries)
+		}
+	}
+	// VI_2 has the same priority on both: made different, and said so.
+	if len(find(res.Report, Changed, "VI_2: priority", "both directors have priority 150")) != 1 {
+		t.Errorf("equal priorities not reported: %v", res.Report.Entries)
+	}
+	if !bytes.Contains(res.HCL, []byte("priority          = [150, 149]")) {
+		t.Errorf("VI_2's priorities are not [150, 149]:\n%s", res.HCL)
+	}
+	if got := res.Report.Count(Error); got != 5 {
+		t.Errorf("%d errors, want 5: %v", got, res.Report.Entries)
+	}
+}
+
+func TestMergePair(t *testing.T) {
+	res := convertDir(t, "pair", []string{"lb1.conf", "lb2.conf"})
+	if n := res.Report.Count(Error); n != 0 {
+		t.Errorf("%d errors in a consistent pair: %v", n, res.Report.Entries)
+	}
+	for _, want := range []string{
+		`priority          = [150, 100]`,
+		`interface = "eth0"`, `interface = "eth1"`,
+		`default     = "198.51.100.11"`, `default     = "198.51.100.12"`,
+		`vrrp_unicast     = true`,
+		`authentication    = var.vi_web_auth_pass`,
+		`command  = "/usr/bin/pgrep -x nginx"`,
+		`weight   = -30`,
+		// connect_timeout 10 with delay_loop 6: mapped as is.
+		`interval = "6s"`, `timeout  = "10s"`,
+	} {
+		if !bytes.Contains(res.HCL, []byte(want)) {
+			t.Errorf("no %q in the HCL:\n%s", want, res.HCL)
+		}
+	}
+	if len(find(res.Report, Refused, "TCP_CHECK", "timeout 10s is longer than the interval 6s")) != 2 {
+		t.Errorf("the timeout longer than the interval is not reported for both real servers: %v", res.Report.Entries)
+	}
+	// "state MASTER ; this ..." has words keepalived ignores; the report has the keyword.
+	if len(find(res.Report, Ignored, "VI_web: state", "")) != 2 {
+		t.Errorf("state not reported as ignored in both files: %v", res.Report.Entries)
+	}
+}
+
+// TestEveryKeywordReported: every statement of the man-page configuration is either mapped
+// (no entry) or has an entry naming its line; none disappears. The mapped keywords are those of
+// the table; the test lists, per line, what the report says.
+func TestEveryKeywordReported(t *testing.T) {
+	res := convertDir(t, "manpage", []string{"keepalived.conf"})
+	cfg, err := keepalived.ParseFile("keepalived.conf", keepalived.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[int]bool{}
+	for _, e := range res.Report.Entries {
+		lines[e.Pos.Line] = true
+	}
+	var walk func(block string, ns []*keepalived.Node)
+	walk = func(block string, ns []*keepalived.Node) {
+		for _, n := range ns {
+			r := row(block, n.Keyword())
+			if r == nil && block != "" && !lines[n.Pos.Line] {
+				// Values (addresses, script names, group members) are not keywords.
+				switch block {
+				case bVIP, bGroup, "track_interface", "track_script", "group", "notification_email", "unicast_peer", "url", bChecker, bAuth:
+				default:
+					t.Errorf("line %d: %s in %s: neither in the table nor in the report", n.Pos.Line, n.Keyword(), block)
+				}
+			}
+			if r != nil && r.Kind != mapped && r.To == "" && !lines[n.Pos.Line] {
+				t.Errorf("line %d: %s is %s by the table but not in the report", n.Pos.Line, n.Keyword(), r.Kind)
+			}
+			if r != nil && r.Kind != mapped && r.To == "" {
+				continue // reported with its block
+			}
+			sub := n.Keyword()
+			switch {
+			case block == "" && sub == "virtual_server_group":
+				sub = bGroup
+			case block == "" || sub == "virtual_ipaddress" || sub == "virtual_ipaddress_excluded":
+				if sub == "virtual_ipaddress" || sub == "virtual_ipaddress_excluded" {
+					sub = bVIP
+				}
+			case sub == "real_server":
+				sub = bRS
+			case strings.HasSuffix(sub, "_CHECK") || strings.HasSuffix(sub, "_GET"):
+				sub = bChecker
+			}
+			if block == "" {
+				sub = map[string]string{"global_defs": bGlobal, "vrrp_script": bScript, "vrrp_instance": bInstance, "virtual_server": bVS, "virtual_server_group": bGroup, "vrrp_sync_group": "group"}[n.Keyword()]
+			}
+			walk(sub, n.Block)
+		}
+	}
+	walk("", cfg.Nodes)
+}
+
+func TestOneLineAndManyLinesAgree(t *testing.T) {
+	many := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  198.51.100.100\n }\n}\n" +
+		"virtual_server 198.51.100.100 80 {\n lb_kind DR\n real_server 198.51.100.21 80 {\n  TCP_CHECK {\n   connect_timeout 3\n  }\n }\n}\n"
+	one := "vrrp_instance VI_1 { interface eth0\nvirtual_router_id 7\nvirtual_ipaddress { 198.51.100.100 } }\n" +
+		"virtual_server 198.51.100.100 80 { lb_kind DR\nreal_server 198.51.100.21 80 { TCP_CHECK { connect_timeout 3 } } }"
+	conv := func(src string) string {
+		res, err := Convert([]Input{{Config: keepalived.Parse("k.conf", []byte(src), nil, keepalived.Options{})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Positions differ (one line or many): compare without the comments.
+		var out []string
+		for _, l := range strings.Split(string(res.HCL), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	if a, b := conv(many), conv(one); a != b {
+		t.Errorf("one-line blocks convert differently:\n%s\n---\n%s", a, b)
+	}
+}
