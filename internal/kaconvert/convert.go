@@ -149,7 +149,7 @@ func (m *merger) merge() *pair {
 		}
 		for _, b := range m.dirs[1].instances {
 			if !used[b] {
-				m.rep.add(b.pos, "vrrp_instance "+b.name, Error, "has no counterpart (same name or virtual_router_id) in %s: keepalived runs it on one host only; not converted", d0.file)
+				m.rep.add(b.pos, "vrrp_instance "+b.name, NotMapped, "has no counterpart (same name or virtual_router_id) in %s: keepalived runs it on one host only, an lvs_vip runs on both; not converted", d0.file)
 			}
 		}
 	}
@@ -159,7 +159,7 @@ func (m *merger) merge() *pair {
 		if matched != nil {
 			b = matched[i]
 			if b == nil {
-				m.rep.add(a.pos, "vrrp_instance "+a.name, Error, "has no counterpart (same name or virtual_router_id) in %s: keepalived runs it on one host only; not converted", m.dirs[1].file)
+				m.rep.add(a.pos, "vrrp_instance "+a.name, NotMapped, "has no counterpart (same name or virtual_router_id) in %s: keepalived runs it on one host only, an lvs_vip runs on both; not converted", m.dirs[1].file)
 				continue
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/keepalived"
 )
 
@@ -217,7 +218,11 @@ func boolArg(n *keepalived.Node) bool {
 func (r *reader) read(cfg *keepalived.Config) {
 	d := r.d
 	for _, p := range cfg.Problems {
-		r.rep.add(p.Pos, "keepalived.conf syntax", Error, "%s", p.Msg)
+		if p.Note {
+			r.rep.add(p.Pos, "keepalived.conf", Changed, "%s", p.Msg)
+		} else {
+			r.rep.add(p.Pos, "keepalived.conf syntax", Error, "%s", p.Msg)
+		}
 	}
 	// vrrp_script and virtual_server_group blocks may come after their users.
 	for _, n := range cfg.Nodes {
@@ -482,6 +487,14 @@ func (r *reader) vipAddress(in *instance, a *keepalived.Node, ctx string) {
 	}
 	if len(extra) > 0 {
 		r.report(a, ctx, NotMapped, "%s: the address is added plainly; ip addr options are not mapped", strings.Join(extra, " "))
+	}
+	if p, err := agentapi.ParseVIPAddress(addr); err == nil {
+		for _, o := range in.addrs {
+			if q, err := agentapi.ParseVIPAddress(o); err == nil && q.Addr() == p.Addr() {
+				r.report(a, ctx, Changed, "%s is already an address of this instance (%s): listed once", p.Addr(), o)
+				return
+			}
+		}
 	}
 	in.addrs = append(in.addrs, addr)
 }

@@ -59,6 +59,9 @@ var table = []Row{
 	{bTop, "bfd_instance", "", NotMapped, "the provider has no BFD"},
 	{bTop, "vrrp_track_process", "", NotMapped, "no process tracking: use a `track_scripts` entry running e.g. `pidof NAME`"},
 	{bTop, "track_file", "", NotMapped, "no file tracking: use a `track_scripts` entry that tests the file"},
+	{bTop, "net_namespace", "", NotMapped, "lvs-agent runs in the host's network namespace"},
+	{bTop, "instance", "", Ignored, "one lvs-agent per host"},
+	{bTop, "use_pid_dir", "", Ignored, "lvs-agent keeps its own files"},
 	{bTop, "SSL", "", NotMapped, "https checks use the director's CA store (`tls_verify`); no client certificate"},
 
 	{bGlobal, "vrrp_version", "lvs_vip.vrrp_version", mapped, "keepalived's default is 2 (3 for IPv6): the converter writes the version keepalived runs"},

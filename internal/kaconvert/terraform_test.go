@@ -40,6 +40,28 @@ func TestTerraformAcceptsOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "TF_CLI_CONFIG_FILE="+cfg, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0")
+
+	// The documented command: the provider binary's subcommand gives the golden HCL.
+	t.Run("subcommand", func(t *testing.T) {
+		cmd := exec.Command(bin, Command, "lb1.conf", "lb2.conf")
+		cmd.Dir = filepath.Join("testdata", "pair")
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", bin, Command, err, stderr.String())
+		}
+		want, err := os.ReadFile(filepath.Join("testdata", "pair.tf.golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != string(want) {
+			t.Errorf("%s %s lb1.conf lb2.conf differs from testdata/pair.tf.golden (is %s stale? make build):\n%s", bin, Command, bin, out)
+		}
+		if !strings.Contains(stderr.String(), "0 errors, 2 refused by the provider") {
+			t.Errorf("report on stderr:\n%s", stderr.String())
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -22,7 +22,12 @@ type Pos struct {
 	Line int
 }
 
-func (p Pos) String() string { return fmt.Sprintf("%s:%d", p.File, p.Line) }
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
 
 // Node is one statement: its words (Args[0] is the keyword) and, when it opened one, its block.
 type Node struct {
@@ -40,10 +45,13 @@ func (n *Node) Keyword() string {
 	return n.Args[0]
 }
 
-// Problem is something keepalived itself would warn about or refuse.
+// Problem is something keepalived itself would warn about or refuse, or, with Note, a choice
+// the parser made where keepalived's result depends on its command line (conditional lines) or
+// on what it cannot expand (~SEQ, undefined $NAME).
 type Problem struct {
-	Pos Pos
-	Msg string
+	Pos  Pos
+	Msg  string
+	Note bool
 }
 
 // Config is a parsed configuration: the top-level statements of the file and its includes.
@@ -103,7 +111,11 @@ type parser struct {
 }
 
 func (p *parser) problem(pos Pos, format string, a ...any) {
-	p.cfg.Problems = append(p.cfg.Problems, Problem{pos, fmt.Sprintf(format, a...)})
+	p.cfg.Problems = append(p.cfg.Problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (p *parser) note(pos Pos, format string, a ...any) {
+	p.cfg.Problems = append(p.cfg.Problems, Problem{Pos: pos, Msg: fmt.Sprintf(format, a...), Note: true})
 }
 
 var includeRE = regexp.MustCompile(`^include([rmwba]?)[ \t]+(.*)$`)
@@ -144,7 +156,7 @@ func (p *parser) file(name string, src []byte, depth int) {
 			continue
 		}
 		if strings.HasPrefix(line, "~SEQ") || strings.HasPrefix(line, "~LST") {
-			p.problem(pos, "%s blocks are not expanded: the lines they would generate are missing", line[:4])
+			p.note(pos, "%s blocks are not expanded: the lines they would generate are missing", line[:4])
 			continue
 		}
 		if strings.Contains(line, "$") && len(p.defs) > 0 {
@@ -182,17 +194,14 @@ func decomment(s string) string {
 func (p *parser) conditional(pos Pos, line string) (string, bool) {
 	rev := strings.HasPrefix(line, "@^")
 	rest := strings.TrimPrefix(strings.TrimPrefix(line, "@^"), "@")
-	id, body, ok := strings.Cut(rest, " ")
-	if !ok {
-		id, body, ok = strings.Cut(rest, "\t")
-	}
-	if !ok {
+	i := strings.IndexAny(rest, " \t")
+	if i < 0 {
 		return "", false
 	}
-	body = strings.TrimLeft(body, " \t")
+	id, body := rest[:i], strings.TrimLeft(rest[i:], " \t")
 	if p.opt.ConfigID == "" {
 		what := map[bool]string{true: "kept", false: "dropped"}[rev]
-		p.problem(pos, "conditional line @%s%s: %s, as if keepalived's config id (-i, by default the host name) were not %s; name the file FILE@ID to choose it",
+		p.note(pos, "conditional line @%s%s: %s, as if keepalived's config id (-i, by default the host name) were not %s; name the file FILE@ID to choose it",
 			map[bool]string{true: "^", false: ""}[rev], id, what, id)
 	}
 	keep := (p.opt.ConfigID == id) != rev
@@ -221,7 +230,7 @@ func (p *parser) substitute(pos Pos, line string) string {
 		if v, ok := p.defs[name]; ok {
 			return v
 		}
-		p.problem(pos, "$%s is not defined: kept as written", name)
+		p.note(pos, "$%s is not defined: kept as written", name)
 		return ref
 	})
 }
