@@ -27,7 +27,7 @@ func TestMutations(t *testing.T) {
 			}
 			srcs = append(srcs, b)
 		}
-		for i := 0; i < 40; i++ {
+		for i := 0; i < 12; i++ {
 			var inputs []Input
 			for j, src := range srcs {
 				b := append([]byte(nil), src...)
