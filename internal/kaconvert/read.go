@@ -569,7 +569,8 @@ func (r *reader) virtualServer(b *keepalived.Node) {
 			base.hysteresis, _ = r.integer(n, ctx, 1, 0, math.MaxInt32)
 		case "sorry_server":
 			if r.args(n, ctx, 1) {
-				s := &sorryServer{address: n.Args[1]}
+				// Without a port, the virtual server's (what ipvsadm uses for a destination without one).
+				s := &sorryServer{address: n.Args[1], port: base.port}
 				if base.sorry != nil {
 					s.method = base.sorry.method
 				}
