@@ -73,7 +73,10 @@ func (t *target) finish(now time.Time, reason string) (changed bool) {
 	}
 	t.due = t.checkStart.Add(t.spec.p.interval)
 	if t.due.Before(now) {
-		t.due = now
+		// The check outlasted its interval (a timeout longer than the interval, or retries):
+		// the next one comes an interval after this one ended, as keepalived schedules
+		// delay_loop after a check, so that a dead server is not probed back to back.
+		t.due = now.Add(t.spec.p.interval)
 	}
 	return changed
 }

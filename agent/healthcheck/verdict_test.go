@@ -91,7 +91,8 @@ func TestVerdictState(t *testing.T) {
 }
 
 // TestTargetTiming drives one target with a fake clock: retries come retry_delay after a failed
-// attempt, the next check an interval after the previous one began, or at once if it overran.
+// attempt, the next check an interval after the previous one began, or an interval after it ended if
+// it overran (keepalived's delay_loop).
 func TestTargetTiming(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -108,9 +109,9 @@ func TestTargetTiming(t *testing.T) {
 		{220, "refused", 1000, false},  // retry fails: check failed, next an interval after t0
 		{1005, "", 2000, true},         // passes
 		{2300, "timeout", 2500, true},  // timed out, retry
-		{3100, "timeout", 3100, false}, // the check took longer than the interval: next at once
-		{3110, "", 4100, true},         // a check that began at 3100
-		{4200, "", 5100, true},         // on time
+		{3100, "timeout", 4100, false}, // the check outlasted the interval: next an interval after it ended
+		{4110, "", 5100, true},         // a check that began at 4100
+		{5200, "", 6100, true},         // on time
 	}
 	for i, s := range steps {
 		tg.begin()

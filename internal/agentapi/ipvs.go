@@ -606,9 +606,6 @@ func (h *HealthCheck) validate(prefix string) error {
 	if h.IntervalMS > 0 && h.IntervalMS < 10 {
 		return Invalid(f("interval"), "must be at least 10ms")
 	}
-	if h.TimeoutMS > 0 && h.IntervalMS > 0 && h.TimeoutMS > h.IntervalMS {
-		return Invalid(f("timeout"), fmt.Sprintf("%dms is longer than the interval %dms", h.TimeoutMS, h.IntervalMS))
-	}
 	if h.ConnectAddress != "" {
 		if _, err := unicast(h.ConnectAddress); err != nil {
 			return Invalid(f("connect_address"), err.Error())

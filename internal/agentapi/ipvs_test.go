@@ -131,9 +131,6 @@ func TestVirtualServerValidate(t *testing.T) {
 		{"tls on http", func(v *agentapi.VirtualServer) {
 			v.HealthCheck = &agentapi.HealthCheck{Type: "http", HTTP: &agentapi.HTTPCheck{Path: "/", TLSVerify: true}}
 		}, "health_check.tls_server_name"},
-		{"timeout above interval", func(v *agentapi.VirtualServer) {
-			v.HealthCheck = &agentapi.HealthCheck{Type: "tcp", IntervalMS: 1000, TimeoutMS: 2000}
-		}, "health_check.timeout"},
 		{"real server health", func(v *agentapi.VirtualServer) {
 			v.RealServers["198.51.100.21:80"].HealthCheck = &agentapi.HealthCheck{Type: "dns"}
 		}, "real_servers"},

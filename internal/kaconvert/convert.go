@@ -460,13 +460,12 @@ func (m *merger) validateVS(o *vsOut) {
 	}
 }
 
-// wireCheck is the provider's form of c for validation. A timeout longer than the interval,
-// already reported, is left out so that the rest is checked.
+// wireCheck is the provider's form of c for validation.
 func wireCheck(c *check) *agentapi.HealthCheck {
 	if c == nil {
 		return nil
 	}
-	h := &agentapi.HealthCheck{Type: c.typ, IntervalMS: c.intervalMS, TimeoutMS: min(c.timeoutMS, c.intervalMS), Retries: c.retries, RetryDelayMS: c.retryMS,
+	h := &agentapi.HealthCheck{Type: c.typ, IntervalMS: c.intervalMS, TimeoutMS: c.timeoutMS, Retries: c.retries, RetryDelayMS: c.retryMS,
 		Rise: 1, Fall: 1, StartDown: c.startDown, ConnectAddress: c.connectAddr, ConnectPort: c.connectPort}
 	switch c.typ {
 	case "http", "https":

@@ -946,10 +946,6 @@ func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *c
 		}
 	}
 	c.intervalMS, c.timeoutMS, c.retries, c.retryMS = delayLoop, timeout, retry, retryDelay
-	if c.timeoutMS > c.intervalMS {
-		r.rep.add(b.Pos, ctx, Refused, "timeout %s is longer than the interval %s (keepalived's connect_timeout and delay_loop): mapped as is, but the provider refuses a health_check timeout longer than its interval: lower the timeout or raise the interval",
-			dur(c.timeoutMS), dur(c.intervalMS))
-	}
 	return c
 }
 

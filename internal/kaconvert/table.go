@@ -220,7 +220,7 @@ var table = []Row{
 
 	{bChecker, "connect_ip", "health_check.connect_address", mapped, ""},
 	{bChecker, "connect_port", "health_check.connect_port", mapped, ""},
-	{bChecker, "connect_timeout", "health_check.timeout", mapped, "a timeout longer than the interval is mapped as is and reported: the provider refuses it"},
+	{bChecker, "connect_timeout", "health_check.timeout", mapped, "a timeout longer than the interval is taken as keepalived takes it: the next check comes an interval after a long one ended"},
 	{bChecker, "delay_loop", "health_check.interval", mapped, ""},
 	{bChecker, "retry", "health_check.retries", mapped, "also `nb_get_retry`"},
 	{bChecker, "nb_get_retry", "health_check.retries", mapped, ""},

@@ -58,7 +58,7 @@ func healthCheckSchema(what string) schema.SingleNestedAttribute {
 				MarkdownDescription: "`tcp` (connect), `http`, `https` (GET), `exec` (a command on the director, exit 0 = up), `dns` (a query to the real server) or `none`.",
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.HealthCheckTypes...)},
 			},
-			"interval":        opt("Time between checks. Default `" + defaultCheckInterval + "`."),
+			"interval":        opt("Time between the starts of two checks. Default `" + defaultCheckInterval + "`. A check that outlasts it (a `timeout` longer than the interval, as keepalived's `connect_timeout 10` with `delay_loop 6`, or retries) is followed by the next one an interval after it ended, as keepalived does."),
 			"timeout":         opt("A check still running after this fails. Default `" + defaultCheckTimeout + "`."),
 			"retries":         optInt(fmt.Sprintf("Further attempts before a check counts as failed. Default %d.", defaultCheckRetries)),
 			"retry_delay":     opt("Pause between attempts. Default `" + defaultCheckRetryDelay + "`."),
