@@ -21,10 +21,14 @@ cd "$(dirname "$0")/.."
 #   strace           shows that the agent's upload fsyncs the binary before its rename
 #   iproute2 (ip, tc), kmod (modprobe), util-linux (unshare, nsenter, setsid), procps (sysctl,
 #   pkill), sudo (non-root SSH users), passwd (useradd), curl, gcc + libc6-dev (the lab's helpers)
+#   gnupg (gpg), unzip  make release-snapshot: signs the SUMS with a throwaway key, checks the zips
 pkgs=(user-mode-linux openssh-server openssh-client ipvsadm keepalived tcpdump strace iproute2 kmod
-  util-linux procps sudo passwd curl gcc libc6-dev)
+  util-linux procps sudo passwd curl gcc libc6-dev gnupg unzip)
 
 need=()
+# python3 (make release-snapshot's check that each provider embeds both agents), unless the
+# machine has one of its own on PATH.
+command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q '^install ok installed$' || need+=("$pkg")
 done
@@ -46,4 +50,13 @@ fi
 if ! command -v terraform >/dev/null 2>&1 && [ ! -x .cache/bin/terraform ]; then
   echo "deps: building terraform v1.5.7 into .cache/bin (once)"
   GOBIN="$PWD/.cache/bin" go install github.com/hashicorp/terraform@v1.5.7
+fi
+
+# goreleaser, for make release-snapshot: installed as a program into .cache/bin, so that its large
+# dependency graph stays out of the provider's go.mod (it has no replace directives, so go install
+# of a version works). The first install downloads its modules: minutes on a fresh machine.
+GORELEASER_VERSION=v2.17.0
+if ! .cache/bin/goreleaser --version 2>/dev/null | grep -q "GitVersion: *$GORELEASER_VERSION\$"; then
+  echo "deps: building goreleaser $GORELEASER_VERSION into .cache/bin (once)"
+  GOBIN="$PWD/.cache/bin" go install "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`, as CI runs it (after `make deps build`): static checks, unit tests on this kernel, a
 # short fuzz pass of the parsers most exposed to the network and the API,
-# lab and acceptance tests (real sshd, real terraform CLI, IP_VS) inside the lab kernel, then the
-# docs check. Every step runs even when an earlier one failed, so that one run shows every
+# lab and acceptance tests (real sshd, real terraform CLI, IP_VS) inside the lab kernel, the
+# docs check, then the release check (a release snapshot and `make install` found by an offline
+# `terraform init`). Every step runs even when an earlier one failed, so that one run shows every
 # failure; the exit status is non-zero if any failed. At the end it prints each step's time and
 # each test package's, slowest first. Logs: .cache/test-STEP.log.
 set -uo pipefail
@@ -34,6 +35,8 @@ step fuzz "$MAKE" --no-print-directory fuzz-ci
 step lab "$MAKE" --no-print-directory testlab-run
 step scale "$MAKE" --no-print-directory testscale-run
 step docs "$MAKE" --no-print-directory docs-check
+# Last: it re-stamps the embedded agents for the snapshot and the install, then rebuilds them.
+step release "$MAKE" --no-print-directory release-check
 
 printf '\n\033[1m== times\033[0m\n'
 printf '%s\n' "${steps[@]}"
