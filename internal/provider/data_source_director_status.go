@@ -143,7 +143,7 @@ func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.Read
 	}
 	pair, err := resourceid.ParsePair(m.DirectorPairID.ValueString())
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return
 	}
 	entries := make([]directorStatusEntry, len(pair.Hosts))
