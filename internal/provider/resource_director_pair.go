@@ -63,14 +63,6 @@ type ipvsTimeoutsModel struct {
 	UDP    types.String `tfsdk:"udp"`
 }
 
-// Director status values; anything but statusReady is drift that apply repairs.
-const (
-	statusReady        = "ready"
-	statusUnconfigured = "unconfigured"
-	// statusStale: answering again after being recorded unreachable; see readInto.
-	statusStale = "stale"
-)
-
 func (r *directorPairResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_director_pair"
 }
@@ -230,8 +222,8 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 	}
 	for i := range plan.Directors {
 		plan.Directors[i].AgentVersion = r.plannedAgentVersion(ctx, state, plan, i, &resp.Diagnostics)
-		plan.Directors[i].Status = types.StringValue(statusReady)
-		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(plan.Directors[i].Host) && state.Directors[i].Status.ValueString() == statusUnreachable {
+		plan.Directors[i].Status = statusReady.value()
+		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(plan.Directors[i].Host) && statusUnreachable.is(state.Directors[i].Status) {
 			// Repaired if it answers when apply runs, else still unreachable: the apply tells.
 			plan.Directors[i].AgentVersion = types.StringUnknown()
 			plan.Directors[i].Status = types.StringUnknown()
@@ -394,7 +386,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 			// Down or cut off: not drift to stop on. The other director is read; this one
 			// shows as unreachable (its agent_version the last one seen) and plans its repair.
 			down[i] = err
-			m.Directors[i].Status = types.StringValue(statusUnreachable)
+			m.Directors[i].Status = statusUnreachable.value()
 			if m.Directors[i].AgentVersion.IsUnknown() || m.Directors[i].AgentVersion.IsNull() {
 				m.Directors[i].AgentVersion = types.StringValue("")
 			}
@@ -407,17 +399,17 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		m.Directors[i].Status = types.StringValue(string(state))
 		// Back after an apply went on without it: it may hold what was changed or deleted
 		// meanwhile, so its repair copies the other director's whole state (see Update).
-		back := prior == statusUnreachable || prior == statusStale
+		back := prior == string(statusUnreachable) || prior == string(statusStale)
 		if state != remote.AgentReady {
 			if back && state == remote.AgentStopped {
-				m.Directors[i].Status = types.StringValue(statusStale)
+				m.Directors[i].Status = statusStale.value()
 			}
 			return nil
 		}
 		m.Directors[i].AgentVersion = types.StringValue(info.Version)
 		p, err := r.hosts.Agent(h).Pair(ctx)
 		if errors.Is(err, agentapi.ErrNotFound) {
-			m.Directors[i].Status = types.StringValue(statusUnconfigured)
+			m.Directors[i].Status = statusUnconfigured.value()
 			return nil
 		}
 		if err != nil {
@@ -425,7 +417,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		}
 		pairs[i] = p
 		if back {
-			m.Directors[i].Status = types.StringValue(statusStale)
+			m.Directors[i].Status = statusStale.value()
 		}
 		return nil
 	})
@@ -446,7 +438,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		}
 		if (p.Name != m.Name.ValueString() && !m.Name.IsNull()) || (p.UUID != "" && m.PairUUID.ValueString() != "" && p.UUID != m.PairUUID.ValueString()) {
 			// The host holds another pair: for this resource it is unconfigured.
-			m.Directors[i].Status = types.StringValue(statusUnconfigured)
+			m.Directors[i].Status = statusUnconfigured.value()
 			continue
 		}
 		// Prefer the director whose settings differ from what we knew, so drift shows.
@@ -585,7 +577,7 @@ func (r *directorPairResource) Read(ctx context.Context, req resource.ReadReques
 
 func allGone(m directorPairModel) bool {
 	for _, d := range m.Directors {
-		if d.Status.ValueString() == statusReady {
+		if statusReady.is(d.Status) {
 			return false
 		}
 	}
@@ -613,10 +605,10 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	// Everything the pair holds comes along to a replacement director, and to one that is back
 	// after changes were applied without it (stale): copy the whole state of a director that
 	// stays and was not out of reach.
-	resync := func(h string) bool { return !contains(oldHosts, h) || priorStatus(state, h) == statusStale }
+	resync := func(h string) bool { return !contains(oldHosts, h) || priorStatus(state, h) == string(statusStale) }
 	var carried *agentapi.State
 	for _, h := range newHosts {
-		if contains(oldHosts, h) && !resync(h) && priorStatus(state, h) != statusUnreachable {
+		if contains(oldHosts, h) && !resync(h) && priorStatus(state, h) != string(statusUnreachable) {
 			if st, err := r.hosts.Agent(h).State(ctx); err == nil && st.Pair != nil {
 				carried = st
 				break
@@ -715,7 +707,7 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		return
 	}
 	for i, d := range plan.Directors {
-		if d.Status.ValueString() == statusUnreachable && !planned[i].IsUnknown() {
+		if statusUnreachable.is(d.Status) && !planned[i].IsUnknown() {
 			// Planned as reachable: it went down during this run. Its state is recorded as it is.
 			resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), "Director Became Unreachable During Apply",
 				fmt.Sprintf("%s answered when the plan was made but not during this apply, so it was not updated. Run terraform apply again: "+

@@ -210,7 +210,7 @@ func (r *realServerResource) ModifyPlan(ctx context.Context, req resource.Modify
 	}
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	if plan.Host != nil {
-		plan.Host.Status = types.StringValue(statusReady)
+		plan.Host.Status = statusReady.value()
 	}
 	plan.ID = types.StringUnknown()
 	if plan.known() {
@@ -408,7 +408,7 @@ func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id re
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, rs := range got {
-		status[i] = statusOf(rs != nil, down[i])
+		status[i] = string(statusOf(rs != nil, down[i]))
 		if rs == nil {
 			continue
 		}
@@ -430,11 +430,11 @@ func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id re
 		m.Thresholds = nil
 	}
 	if m.Host != nil {
-		m.Host.Status = types.StringValue(statusMissing)
+		m.Host.Status = statusMissing.value()
 		b, err := r.hosts.Agent(m.sshAddress()).GetBinding(ctx, id.String())
 		switch {
 		case err == nil && b != nil:
-			m.Host.Status = types.StringValue(statusReady)
+			m.Host.Status = statusReady.value()
 		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil:
 		default:
 			summary, detail := remote.Describe(m.sshAddress(), err)

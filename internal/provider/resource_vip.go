@@ -84,9 +84,6 @@ type notifyModel struct {
 	Fault  types.String `tfsdk:"fault"`
 }
 
-// VIP status per director, besides statusReady.
-const statusMissing = "missing"
-
 func (r *vipResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_vip"
 }
@@ -467,7 +464,7 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, v := range got {
-		status[i] = statusOf(v != nil, down[i])
+		status[i] = string(statusOf(v != nil, down[i]))
 		if v == nil {
 			continue
 		}

@@ -368,7 +368,7 @@ func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerMo
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, vs := range got {
-		status[i] = statusOf(vs != nil, down[i])
+		status[i] = string(statusOf(vs != nil, down[i]))
 		if vs == nil {
 			continue
 		}

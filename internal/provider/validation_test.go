@@ -172,6 +172,14 @@ func vipCases() []validateCase {
 			`track_scripts\[1\].fall value must be at least 1, got: 0`,
 			`track_scripts\[2\].name: must not be empty`,
 		}},
+		{"vip_unknown_lists", "vip", []string{"addresses", "priority", "track_scripts", "track_interfaces", "notify"}, unknownPair + `
+  addresses = var.unknown
+  virtual_router_id = 91
+  priority = var.unknown
+  track_scripts = var.unknown
+  track_interfaces = var.unknown
+  notify = var.unknown
+  advert_interval = "15ms"`, []string{`advert_interval: 15ms is not a multiple of 10ms`}},
 		{"vip_unknown_version", "vip", []string{"advert_interval", "authentication"}, unknownPair + `
   ` + a + `
   vrrp_version = var.unknown
@@ -188,6 +196,15 @@ func virtualServerCases() []validateCase {
 		{"vs_vip_id", "virtual_server", []string{"vip_id"}, `vip_id = "edge"
   address = "198.51.100.100"
   port = 80`, []string{`^Invalid VIP ID: Attribute vip_id: VIP ID "edge": want PAIR_ID/vrid/N`}},
+		{"vs_unknown_objects", "virtual_server", []string{"persistence", "health_check", "sorry_server", "quorum", "scheduler_flags"}, unknownVIP + `
+  address = var.unknown
+  port = 0
+  persistence = var.unknown
+  health_check = var.unknown
+  sorry_server = var.unknown
+  quorum = var.unknown
+  scheduler_flags = var.unknown
+  scheduler = "fastest"`, []string{`scheduler value must be one of:`}},
 		{"vs_protocol", "virtual_server", []string{"protocol"}, a + `
   protocol = "icmp"`, []string{`protocol value must be one of: \["tcp" "udp" "sctp"\], got: "icmp"`}},
 		{"vs_address", "virtual_server", []string{"address", "port"}, unknownVIP + `
@@ -303,6 +320,13 @@ func realServerCases() []validateCase {
 		{"rs_address_port", "real_server", []string{"address", "port"}, unknownVS + `
   address = "127.0.0.1"
   port = 70000`, []string{`address: 127.0.0.1 cannot be used here`, `port value must be between 0 and 65535, got: 70000`}},
+		{"rs_unknown_objects", "real_server", []string{"thresholds", "health_check", "host"}, unknownVS + `
+  address = var.unknown
+  port = var.unknown
+  thresholds = var.unknown
+  health_check = var.unknown
+  host = var.unknown
+  weight = -1`, []string{`weight value must be between 0 and 65535, got: -1`}},
 		{"rs_weight", "real_server", []string{"weight", "forwarding_method"}, a + `
   weight = 70000
   forwarding_method = "gre"`, []string{`weight value must be between 0 and 65535, got: 70000`, `forwarding_method value must be one of`}},
@@ -333,21 +357,11 @@ func realServerCases() []validateCase {
 	}
 }
 
-// Attributes with nothing to check: any value of their type is valid, or they are computed.
+// Attributes with nothing to check: any value of their type is valid.
 var nothingToCheck = []string{
-	"lvs_director_pair.sync_connections", "lvs_director_pair.vrrp_unicast",
-	"lvs_vip.preempt", "lvs_vip.notify", "lvs_vip.notify.master", "lvs_vip.notify.backup", "lvs_vip.notify.fault",
-	"lvs_virtual_server.persistence", "lvs_virtual_server.health_check", "lvs_virtual_server.sorry_server", "lvs_virtual_server.quorum",
-	"lvs_real_server.health_check", "lvs_real_server.thresholds", "lvs_real_server.host",
-	"lvs_virtual_server.health_check.start_down",
-	"lvs_real_server.health_check.interval", "lvs_real_server.health_check.timeout", "lvs_real_server.health_check.retries",
-	"lvs_real_server.health_check.retry_delay", "lvs_real_server.health_check.rise", "lvs_real_server.health_check.fall",
-	"lvs_real_server.health_check.start_down", "lvs_real_server.health_check.connect_address", "lvs_real_server.health_check.connect_port",
-	"lvs_real_server.health_check.path", "lvs_real_server.health_check.expected_status", "lvs_real_server.health_check.host",
-	"lvs_real_server.health_check.expected_body", "lvs_real_server.health_check.tls_server_name", "lvs_real_server.health_check.tls_verify",
-	"lvs_real_server.health_check.query_name", "lvs_real_server.health_check.query_type", // the same checks as the virtual server's
-	"lvs_vip.timeouts", "lvs_virtual_server.timeouts", // the framework's block, as the pair's
-	"lvs_director_pair.ipvs_timeouts", "lvs_director_pair.directors", "lvs_vip.track_interfaces", "lvs_vip.track_scripts",
+	"lvs_director_pair.sync_connections", "lvs_director_pair.vrrp_unicast", "lvs_director_pair.ipvs_timeouts",
+	"lvs_vip.preempt", "lvs_vip.notify.master", "lvs_vip.notify.backup", "lvs_vip.notify.fault",
+	"lvs_vip.timeouts", "lvs_virtual_server.timeouts", // the framework's block, checked as the pair's
 }
 
 // TestValidation runs bad configurations through `terraform validate` (the real CLI, which runs
@@ -387,11 +401,21 @@ func TestValidation(t *testing.T) {
 		for _, c := range cases {
 			for _, a := range c.attrs {
 				covered["lvs_"+c.typ+"."+a] = true
+				if h, ok := strings.CutPrefix(a, "health_check."); ok && c.typ == "virtual_server" {
+					// One function checks the health_check of both.
+					covered["lvs_real_server.health_check."+h] = true
+				}
 			}
 		}
-		for _, a := range configurableAttributes(t) {
+		all := configurableAttributes(t)
+		for _, a := range all {
 			if !covered[a] && !slices.Contains(nothingToCheck, a) {
 				t.Errorf("no TestValidation case covers %s (or list it in nothingToCheck)", a)
+			}
+		}
+		for _, a := range nothingToCheck {
+			if covered[a] || !slices.Contains(all, a) {
+				t.Errorf("nothingToCheck lists %s, which a case covers or which is not an attribute", a)
 			}
 		}
 	})
