@@ -226,19 +226,19 @@ func checkHealthCheck(c checks, h cfgVal) {
 	if d, ok := c.duration(retryDelay); ok && d < 0 {
 		c.fail(retryDelay.p, "%s is negative", retryDelay.str())
 	}
+	// 0 is the checker's default, as the agent takes it.
 	if iok && !iDef {
 		switch {
-		case interval <= 0:
-			c.fail(h.at("interval").p, "%s is not a positive duration", iSpelled)
-		case interval < 10*time.Millisecond:
+		case interval < 0:
+			c.fail(h.at("interval").p, "%s is negative", iSpelled)
+		case interval > 0 && interval < 10*time.Millisecond:
 			c.fail(h.at("interval").p, "%s is shorter than 10ms", iSpelled)
 		}
 	}
-	if tok && !tDef && timeout <= 0 {
-		c.fail(h.at("timeout").p, "%s is not a positive duration", tSpelled)
-		tok = false
+	if tok && !tDef && timeout < 0 {
+		c.fail(h.at("timeout").p, "%s is negative", tSpelled)
 	}
-	if iok && tok && interval >= 10*time.Millisecond && timeout > interval && (!iDef || !tDef) {
+	if iok && tok && interval >= 10*time.Millisecond && timeout > 0 && timeout > interval && (!iDef || !tDef) {
 		tName, iName := "timeout "+tSpelled, "interval "+iSpelled
 		at := h.at("timeout").p
 		if tDef {

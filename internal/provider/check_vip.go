@@ -61,7 +61,8 @@ func checkVIP(c checks, root cfgVal) {
 		c.fail(prios[1].p, "equal priorities (%d and %d) leave the election to the higher IP address; give the directors different priorities", prios[0].int(), prios[1].int())
 	}
 
-	if ai := root.at("advert_interval"); ai.known() {
+	// "" is the default, as unset.
+	if ai := root.at("advert_interval"); ai.known() && ai.str() != "" {
 		if d, ok := c.duration(ai); ok {
 			checkAdvertInterval(c, ai, d, ver, verKnown, verSaid)
 		}
@@ -77,7 +78,7 @@ func checkVIP(c checks, root cfgVal) {
 		}
 	}
 
-	if pd := root.at("preempt_delay"); pd.known() {
+	if pd := root.at("preempt_delay"); pd.known() && pd.str() != "" {
 		if d, ok := c.duration(pd); ok && (d < 0 || d > maxPreemptDelay) {
 			c.fail(pd.p, "%s is outside 0s-1h", pd.str())
 		}
@@ -115,7 +116,7 @@ func checkAdvertInterval(c checks, ai cfgVal, d time.Duration, ver int64, verKno
 	case verKnown && ver == 2:
 		switch {
 		case d%time.Second != 0:
-			c.fail(ai.p, "%s is not a whole number of seconds: VRRPv2 adverts are whole seconds (%s); use vrrp_version = 3 for sub-second adverts", s, verSaid())
+			c.fail(ai.p, "%s is not a whole number of seconds: VRRPv2 adverts are whole seconds; use vrrp_version = 3 for sub-second adverts", s)
 		case d > vrrp2MaxAdvert:
 			c.fail(ai.p, "%s is longer than 255s, the longest VRRPv2 advert interval", s)
 		}

@@ -127,7 +127,7 @@ func vipCases() []validateCase {
 		{"vip_v2_subsecond", "vip", []string{"advert_interval", "vrrp_version"}, unknownPair + `
   ` + a + `
   vrrp_version = 2
-  advert_interval = "150ms"`, []string{`advert_interval: 150ms is not a whole number of seconds: VRRPv2 adverts are whole seconds \(vrrp_version = 2\); use vrrp_version = 3 for sub-second adverts`}},
+  advert_interval = "150ms"`, []string{`advert_interval: 150ms is not a whole number of seconds: VRRPv2 adverts are whole seconds; use vrrp_version = 3 for sub-second adverts`}},
 		{"vip_interval_steps", "vip", []string{"advert_interval"}, unknownPair + `
   ` + a + `
   advert_interval = "15ms"`, []string{`advert_interval: 15ms is not a multiple of 10ms: VRRP adverts are timed in steps of 10ms`}},
@@ -436,7 +436,7 @@ func TestValidationAllAtOnce(t *testing.T) {
 	))
 	matchDiags(t, got[`resource "lvs_vip" "web"`], []string{
 		`priority\[1\]: equal priorities`,
-		`advert_interval: 150ms is not a whole number of seconds: VRRPv2 adverts are whole seconds \(vrrp_version = 2\); use vrrp_version = 3 for sub-second adverts`,
+		`advert_interval: 150ms is not a whole number of seconds: VRRPv2 adverts are whole seconds; use vrrp_version = 3 for sub-second adverts`,
 		`authentication: the password is 15 bytes; a VRRPv2 password is at most 8 bytes`,
 	})
 	matchDiags(t, got[`resource "lvs_virtual_server" "web"`], []string{`persistence.timeout: 1.5s is not a whole number of seconds`})
