@@ -173,7 +173,7 @@ func TestAccDirectorPair(t *testing.T) {
 				),
 			},
 			{
-				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				Check: a.checkPairOnHost("director2", 1, func(p *agentapi.Pair) error {
 					if p.SyncConnections || !p.VRRPUnicast || p.IPVSTimeouts == nil || p.IPVSTimeouts.TCP != 900 || p.IPVSTimeouts.UDP != 60 || p.IPVSTimeouts.TCPFin != 0 {
 						return fmt.Errorf("update did not reach the agent: %+v %+v", p, p.IPVSTimeouts)
@@ -184,12 +184,12 @@ func TestAccDirectorPair(t *testing.T) {
 			// Drift 1: the agent is stopped on one director.
 			{
 				PreConfig:          func() { a.exec("director2", agentapi.BinaryPath+" stop") },
-				Config:             pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config:             pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				Check:  a.checkPairOnHost("director2", 1, nil),
 			},
 			// Drift 2: the agent's stored state is wiped.
@@ -197,28 +197,28 @@ func TestAccDirectorPair(t *testing.T) {
 				PreConfig: func() {
 					a.exec("director1", fmt.Sprintf("%[1]s stop && rm -f %[2]s && %[1]s install", agentapi.BinaryPath, agentapi.StatePath))
 				},
-				Config:             pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config:             pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				Check:  a.checkPairOnHost("director1", 0, nil),
 			},
 			// Drift 3: the agent is removed from a director (a rebuilt host).
 			{
 				PreConfig:          func() { a.exec("director2", agentapi.BinaryPath+" uninstall") },
-				Config:             pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config:             pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config: pairConfig(a, orig, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				Check:  a.checkPairOnHost("director2", 1, nil),
 			},
 			// Replacing director2 by director3 updates in place and cleans director2.
 			{
-				Config: pairConfig(a, moved, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = 900, udp = 60 }`),
+				Config: pairConfig(a, moved, `  sync_connections = false`, `  vrrp_unicast = true`, `  ipvs_timeouts = { tcp = "900s", udp = "60s" }`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
 				}},

@@ -143,7 +143,7 @@ func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.Read
 	}
 	pair, err := resourceid.ParsePair(m.DirectorPairID.ValueString())
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return
 	}
 	entries := make([]directorStatusEntry, len(pair.Hosts))
@@ -153,7 +153,7 @@ func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.Read
 		state, _, err := d.hosts.Probe(ctx, h)
 		if u := remote.Unreachable(err); u != nil {
 			// Reported, not failed on: telling a dead director is what this data source is for.
-			e.AgentState, e.Reachable, e.Error = types.StringValue(statusUnreachable), types.BoolValue(false), types.StringValue(u.Error())
+			e.AgentState, e.Reachable, e.Error = statusUnreachable.value(), types.BoolValue(false), types.StringValue(u.Error())
 			entries[i] = e
 			return nil
 		}
@@ -164,7 +164,7 @@ func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.Read
 		if state == remote.AgentReady {
 			st, err := d.hosts.Agent(h).Status(ctx)
 			if u := remote.Unreachable(err); u != nil {
-				e.AgentState, e.Reachable, e.Error = types.StringValue(statusUnreachable), types.BoolValue(false), types.StringValue(u.Error())
+				e.AgentState, e.Reachable, e.Error = statusUnreachable.value(), types.BoolValue(false), types.StringValue(u.Error())
 				entries[i] = e
 				return nil
 			}

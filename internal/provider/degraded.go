@@ -16,9 +16,6 @@ import (
 // which shows as `unreachable` in the resources' status, so the plan keeps showing its repair
 // until it answers again or is replaced. Every other failure stays an error.
 
-// statusUnreachable is the status of a director that could not be reached.
-const statusUnreachable = "unreachable"
-
 // onDirectors runs fn on every director at once, like forEachHost, except that a director that
 // cannot be reached is marked in down and gets a warning saying what was not done there
 // (skipped, e.g. "the real server 198.51.100.21:80 was not created there") instead of an
@@ -95,7 +92,7 @@ func unreachableDetail(host string, err error, skipped string) string {
 
 // statusOf is the per-director status of a child object: ready when the director holds it,
 // missing when it does not, unreachable when it could not be asked.
-func statusOf(held, down bool) string {
+func statusOf(held, down bool) objectStatus {
 	switch {
 	case down:
 		return statusUnreachable
@@ -113,7 +110,7 @@ func plannedStatus(hosts *remote.Hosts, prior types.List, pairHosts []string) ty
 	var unknown bool
 	if !prior.IsNull() && !prior.IsUnknown() {
 		for _, v := range prior.Elements() {
-			if s, ok := v.(types.String); ok && s.ValueString() == statusUnreachable {
+			if s, ok := v.(types.String); ok && statusUnreachable.is(s) {
 				unknown = true
 			}
 		}
@@ -131,7 +128,7 @@ func plannedStatus(hosts *remote.Hosts, prior types.List, pairHosts []string) ty
 	}
 	ready := make([]string, max(len(pairHosts), 2))
 	for i := range ready {
-		ready[i] = statusReady
+		ready[i] = string(statusReady)
 	}
 	return stringList(ready)
 }
@@ -143,7 +140,7 @@ func becameUnreachable(planned types.List, status types.List, hosts []string, at
 		return
 	}
 	for i, v := range status.Elements() {
-		if s, ok := v.(types.String); ok && s.ValueString() == statusUnreachable && i < len(hosts) {
+		if s, ok := v.(types.String); ok && statusUnreachable.is(s) && i < len(hosts) {
 			diags.AddAttributeError(at, "Director Became Unreachable During Apply",
 				fmt.Sprintf("%s answered when the plan was made but not during this apply, so the change was made on the other director only. "+
 					"Run terraform apply again: the plan then shows %s as unreachable and goes on with the other director.", hosts[i], hosts[i]))

@@ -50,23 +50,23 @@ func TestOnDirectorsDegrades(t *testing.T) {
 func TestPlannedStatus(t *testing.T) {
 	t.Parallel()
 	hosts := []string{"198.51.100.11", "198.51.100.12"}
-	ready := stringList([]string{statusReady, statusReady})
+	ready := stringList([]string{string(statusReady), string(statusReady)})
 	if got := plannedStatus(nil, types.ListNull(types.StringType), hosts); !got.Equal(ready) {
 		t.Errorf("create: %v", got)
 	}
-	if got := plannedStatus(nil, stringList([]string{statusMissing, statusReady}), hosts); !got.Equal(ready) {
+	if got := plannedStatus(nil, stringList([]string{string(statusMissing), string(statusReady)}), hosts); !got.Equal(ready) {
 		t.Errorf("missing: %v", got)
 	}
-	if got := plannedStatus(nil, stringList([]string{statusUnreachable, statusReady}), hosts); !got.IsUnknown() {
+	if got := plannedStatus(nil, stringList([]string{string(statusUnreachable), string(statusReady)}), hosts); !got.IsUnknown() {
 		t.Errorf("unreachable in state: %v", got)
 	}
 	var diags diag.Diagnostics
-	becameUnreachable(ready, stringList([]string{statusUnreachable, statusReady}), hosts, path.Root("vip_id"), &diags)
+	becameUnreachable(ready, stringList([]string{string(statusUnreachable), string(statusReady)}), hosts, path.Root("vip_id"), &diags)
 	if !diags.HasError() || !strings.Contains(diags[0].Detail(), "198.51.100.11") {
 		t.Errorf("planned ready, found unreachable: %v", diags)
 	}
 	diags = nil
-	becameUnreachable(types.ListUnknown(types.StringType), stringList([]string{statusUnreachable, statusReady}), hosts, path.Root("vip_id"), &diags)
+	becameUnreachable(types.ListUnknown(types.StringType), stringList([]string{string(statusUnreachable), string(statusReady)}), hosts, path.Root("vip_id"), &diags)
 	if diags.HasError() {
 		t.Errorf("planned unknown: %v", diags)
 	}

@@ -424,7 +424,7 @@ func validateDrainTimeout(ctx context.Context, v types.String, t timeouts.Value,
 	}
 	d, ae := parseDrainTimeout(v.ValueString())
 	if ae != nil {
-		addFieldError(diags, "Invalid Drain Timeout", ae)
+		addFieldError(diags, summaryInvalidDrainTimeout, ae)
 		return
 	}
 	if t.IsUnknown() {

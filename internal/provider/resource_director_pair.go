@@ -7,10 +7,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"slices"
 	"sync"
+	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -59,32 +58,25 @@ type directorModel struct {
 }
 
 type ipvsTimeoutsModel struct {
-	TCP    types.Int64 `tfsdk:"tcp"`
-	TCPFin types.Int64 `tfsdk:"tcp_fin"`
-	UDP    types.Int64 `tfsdk:"udp"`
+	TCP    types.String `tfsdk:"tcp"`
+	TCPFin types.String `tfsdk:"tcp_fin"`
+	UDP    types.String `tfsdk:"udp"`
 }
-
-// Director status values; anything but statusReady is drift that apply repairs.
-const (
-	statusReady        = "ready"
-	statusUnconfigured = "unconfigured"
-	// statusStale: answering again after being recorded unreachable; see readInto.
-	statusStale = "stale"
-)
 
 func (r *directorPairResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_director_pair"
 }
 
 func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	timeout := func(what string) schema.Int64Attribute {
-		return schema.Int64Attribute{
+	timeout := func(what string) schema.StringAttribute {
+		return schema.StringAttribute{
 			Optional:            true,
-			MarkdownDescription: fmt.Sprintf("Timeout of %s, in seconds (`ipvsadm --set`). Unset or `0` keeps the kernel's value.", what),
-			Validators:          []validatorInt64{int64validator.Between(0, 2147483)},
+			MarkdownDescription: fmt.Sprintf("Timeout of %s, a duration in whole seconds such as `\"900s\"` or `\"15m\"` (`ipvsadm --set`). Unset or `\"0s\"` keeps the kernel's value.", what),
 		}
 	}
 	resp.Schema = schema.Schema{
+		// Version 1: ipvs_timeouts are durations ("900s"); version 0 had bare seconds (900).
+		Version: 1,
 		MarkdownDescription: "Two LVS directors that share VIPs by VRRP. Create installs and starts `lvs-agent` on both hosts over SSH; destroy removes the pair with its VIPs and virtual servers, and uninstalls the agent from a host that then holds nothing else. " +
 			"A director holds one pair: create fails, changing nothing, on a host that holds another pair (see `pair_uuid`), and destroy leaves a host that another pair holds as it is. " +
 			"Replacing one director is an in-place update: the configuration moves to the new host and the old one is cleaned.\n\n" +
@@ -104,7 +96,7 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 			"name": schema.StringAttribute{
 				Required:            true,
 				MarkdownDescription: "Name of the pair: " + resourceid.NamePattern + ".",
-				Validators:          []validatorString{stringvalidator.RegexMatches(nameRegexp, "must be "+resourceid.NamePattern)},
+				Validators:          []validatorString{pairNameValidator},
 			},
 			"directors": schema.ListNestedAttribute{
 				Required:            true,
@@ -114,7 +106,7 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 					"host": schema.StringAttribute{
 						Required:            true,
 						MarkdownDescription: "Address (or DNS name) the provider reaches the director at over SSH; SSH settings come from the provider's `ssh` block and its `hosts` overrides.",
-						Validators:          []validatorString{stringvalidator.RegexMatches(hostRegexp, "must be an IPv4 or IPv6 address or a DNS name")},
+						Validators:          []validatorString{hostValidator},
 					},
 					"interface": schema.StringAttribute{
 						Required:            true,
@@ -176,15 +168,35 @@ func (r *directorPairResource) Configure(_ context.Context, req resource.Configu
 }
 
 func (r *directorPairResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m directorPairModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || len(m.Directors) != 2 {
+	root, ok := configRoot(ctx, req.Config, &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	a, b := m.Directors[0].Host, m.Directors[1].Host
-	if !a.IsUnknown() && !b.IsUnknown() && a.ValueString() == b.ValueString() {
-		resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(1).AtName("host"), "Duplicate Director",
-			fmt.Sprintf("Both directors are %q. A pair needs two different hosts, so that one takes over when the other fails.", a.ValueString()))
+	checkPair(checks{diags: &resp.Diagnostics, summary: summaryInvalidPair}, root)
+}
+
+// maxIPVSTimeout is the longest IPVS connection timeout: the kernel keeps it in jiffies (at
+// HZ=1000) in a signed 32-bit int.
+const maxIPVSTimeout = 2147483 * time.Second
+
+// checkPair checks an lvs_director_pair configuration (see configcheck.go).
+func checkPair(c checks, root cfgVal) {
+	if ds := root.at("directors").elems(); len(ds) == 2 {
+		a, b := ds[0].at("host"), ds[1].at("host")
+		if a.known() && b.known() && a.str() == b.str() {
+			c.failAs(b.p, "Duplicate Director", "Both directors are %q. A pair needs two different hosts, so that one takes over when the other fails.", a.str())
+		}
+	}
+	for _, name := range []string{"tcp", "tcp_fin", "udp"} {
+		x := root.at("ipvs_timeouts").at(name)
+		d, ok := c.duration(x)
+		switch {
+		case !ok:
+		case d%time.Second != 0:
+			c.fail(x.p, "%s is not a whole number of seconds: IPVS keeps its connection timeouts in seconds (e.g. \"900s\", \"15m\")", x.str())
+		case d < 0 || d > maxIPVSTimeout:
+			c.fail(x.p, "%s is outside 0s-%s (\"0s\" keeps the kernel's value)", x.str(), maxIPVSTimeout)
+		}
 	}
 }
 
@@ -210,8 +222,8 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 	}
 	for i := range plan.Directors {
 		plan.Directors[i].AgentVersion = r.plannedAgentVersion(ctx, state, plan, i, &resp.Diagnostics)
-		plan.Directors[i].Status = types.StringValue(statusReady)
-		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(plan.Directors[i].Host) && state.Directors[i].Status.ValueString() == statusUnreachable {
+		plan.Directors[i].Status = statusReady.value()
+		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(plan.Directors[i].Host) && statusUnreachable.is(state.Directors[i].Status) {
 			// Repaired if it answers when apply runs, else still unreachable: the apply tells.
 			plan.Directors[i].AgentVersion = types.StringUnknown()
 			plan.Directors[i].Status = types.StringUnknown()
@@ -249,7 +261,7 @@ func wirePair(m directorPairModel, self int) *agentapi.Pair {
 		p.Directors = append(p.Directors, agentapi.Director{Host: d.Host.ValueString(), Interface: d.Interface.ValueString()})
 	}
 	if t := m.IPVSTimeouts; t != nil {
-		p.IPVSTimeouts = &agentapi.IPVSTimeouts{TCP: int(t.TCP.ValueInt64()), TCPFin: int(t.TCPFin.ValueInt64()), UDP: int(t.UDP.ValueInt64())}
+		p.IPVSTimeouts = &agentapi.IPVSTimeouts{TCP: ipvsSeconds(t.TCP), TCPFin: ipvsSeconds(t.TCPFin), UDP: ipvsSeconds(t.UDP)}
 	}
 	return p
 }
@@ -350,7 +362,7 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 		for i, h := range hosts {
 			if err := r.undoCreate(ctx, h, before[i], created[i], uuid); err != nil {
 				summary, detail := remote.Describe(h, err)
-				resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
+				resp.Diagnostics.AddWarning(summaryCleanupFailedCreate+summary, detail)
 			}
 		}
 		return
@@ -374,7 +386,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 			// Down or cut off: not drift to stop on. The other director is read; this one
 			// shows as unreachable (its agent_version the last one seen) and plans its repair.
 			down[i] = err
-			m.Directors[i].Status = types.StringValue(statusUnreachable)
+			m.Directors[i].Status = statusUnreachable.value()
 			if m.Directors[i].AgentVersion.IsUnknown() || m.Directors[i].AgentVersion.IsNull() {
 				m.Directors[i].AgentVersion = types.StringValue("")
 			}
@@ -387,17 +399,17 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		m.Directors[i].Status = types.StringValue(string(state))
 		// Back after an apply went on without it: it may hold what was changed or deleted
 		// meanwhile, so its repair copies the other director's whole state (see Update).
-		back := prior == statusUnreachable || prior == statusStale
+		back := prior == string(statusUnreachable) || prior == string(statusStale)
 		if state != remote.AgentReady {
 			if back && state == remote.AgentStopped {
-				m.Directors[i].Status = types.StringValue(statusStale)
+				m.Directors[i].Status = statusStale.value()
 			}
 			return nil
 		}
 		m.Directors[i].AgentVersion = types.StringValue(info.Version)
 		p, err := r.hosts.Agent(h).Pair(ctx)
 		if errors.Is(err, agentapi.ErrNotFound) {
-			m.Directors[i].Status = types.StringValue(statusUnconfigured)
+			m.Directors[i].Status = statusUnconfigured.value()
 			return nil
 		}
 		if err != nil {
@@ -405,7 +417,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		}
 		pairs[i] = p
 		if back {
-			m.Directors[i].Status = types.StringValue(statusStale)
+			m.Directors[i].Status = statusStale.value()
 		}
 		return nil
 	})
@@ -426,7 +438,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 		}
 		if (p.Name != m.Name.ValueString() && !m.Name.IsNull()) || (p.UUID != "" && m.PairUUID.ValueString() != "" && p.UUID != m.PairUUID.ValueString()) {
 			// The host holds another pair: for this resource it is unconfigured.
-			m.Directors[i].Status = types.StringValue(statusUnconfigured)
+			m.Directors[i].Status = statusUnconfigured.value()
 			continue
 		}
 		// Prefer the director whose settings differ from what we knew, so drift shows.
@@ -451,7 +463,11 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 	m.VRRPUnicast = types.BoolValue(found.VRRPUnicast)
 	m.IPVSTimeouts = nil
 	if t := found.IPVSTimeouts; t != nil {
-		m.IPVSTimeouts = &ipvsTimeoutsModel{TCP: optInt(t.TCP), TCPFin: optInt(t.TCPFin), UDP: optInt(t.UDP)}
+		var prev ipvsTimeoutsModel
+		if m.IPVSTimeouts != nil {
+			prev = *m.IPVSTimeouts
+		}
+		m.IPVSTimeouts = &ipvsTimeoutsModel{TCP: optSeconds(prev.TCP, t.TCP), TCPFin: optSeconds(prev.TCPFin, t.TCPFin), UDP: optSeconds(prev.UDP, t.UDP)}
 	}
 	if id, ok := pairID(*m); ok {
 		m.ID = types.StringValue(id.String())
@@ -500,12 +516,39 @@ func samePairSettings(a, b *agentapi.Pair) bool {
 	return *ta == *tb
 }
 
-// optInt maps the agent's 0 (kernel default) back to an unset attribute.
+// optSeconds maps the agent's seconds back to a duration, keeping prev's spelling of an equal
+// one; 0 (the kernel's value) is unset unless prev spells it.
+func optSeconds(prev types.String, v int) types.String {
+	d := time.Duration(v) * time.Second
+	if v == 0 {
+		if p, err := time.ParseDuration(prev.ValueString()); err == nil && !prev.IsNull() && !prev.IsUnknown() && p == 0 {
+			return prev
+		}
+		return types.StringNull()
+	}
+	if !prev.IsNull() && !prev.IsUnknown() {
+		if p, err := time.ParseDuration(prev.ValueString()); err == nil && p == d {
+			return prev
+		}
+	}
+	return types.StringValue(fmt.Sprintf("%ds", v))
+}
+
+// optInt maps the agent's 0 (none) back to an unset attribute.
 func optInt(v int) types.Int64 {
 	if v == 0 {
 		return types.Int64Null()
 	}
 	return types.Int64Value(int64(v))
+}
+
+// ipvsSeconds is an ipvs_timeouts duration in seconds (0 when unset), as checkPair checked it.
+func ipvsSeconds(s types.String) int {
+	d, err := time.ParseDuration(s.ValueString())
+	if s.IsNull() || s.IsUnknown() || err != nil {
+		return 0
+	}
+	return int(d / time.Second)
 }
 
 func (r *directorPairResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -534,7 +577,7 @@ func (r *directorPairResource) Read(ctx context.Context, req resource.ReadReques
 
 func allGone(m directorPairModel) bool {
 	for _, d := range m.Directors {
-		if d.Status.ValueString() == statusReady {
+		if statusReady.is(d.Status) {
 			return false
 		}
 	}
@@ -562,10 +605,10 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	// Everything the pair holds comes along to a replacement director, and to one that is back
 	// after changes were applied without it (stale): copy the whole state of a director that
 	// stays and was not out of reach.
-	resync := func(h string) bool { return !contains(oldHosts, h) || priorStatus(state, h) == statusStale }
+	resync := func(h string) bool { return !contains(oldHosts, h) || priorStatus(state, h) == string(statusStale) }
 	var carried *agentapi.State
 	for _, h := range newHosts {
-		if contains(oldHosts, h) && !resync(h) && priorStatus(state, h) != statusUnreachable {
+		if contains(oldHosts, h) && !resync(h) && priorStatus(state, h) != string(statusUnreachable) {
 			if st, err := r.hosts.Agent(h).State(ctx); err == nil && st.Pair != nil {
 				carried = st
 				break
@@ -664,7 +707,7 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		return
 	}
 	for i, d := range plan.Directors {
-		if d.Status.ValueString() == statusUnreachable && !planned[i].IsUnknown() {
+		if statusUnreachable.is(d.Status) && !planned[i].IsUnknown() {
 			// Planned as reachable: it went down during this run. Its state is recorded as it is.
 			resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("host"), "Director Became Unreachable During Apply",
 				fmt.Sprintf("%s answered when the plan was made but not during this apply, so it was not updated. Run terraform apply again: "+
@@ -760,7 +803,7 @@ func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRe
 func (r *directorPairResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := resourceid.ParsePair(req.ID)
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		resp.Diagnostics.AddError(summaryInvalidImportID, err.Error())
 		return
 	}
 	m := directorPairModel{ID: types.StringValue(id.String()), Name: types.StringValue(id.Name)}

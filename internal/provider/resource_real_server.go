@@ -143,25 +143,8 @@ func wireRealServer(m realServerModel) (*agentapi.RealServer, resourceid.Virtual
 		return nil, vsID, e
 	}
 	rs.HealthCheck = hc
-	// The service's own rules (address family, port mapping) are checked against it on apply;
-	// what needs no service is checked here.
-	probe := &agentapi.VirtualServer{VRID: vsID.VIP.VRID, Scheduler: "wlc", ForwardingMethod: "nat", Protocol: "tcp", Address: rs.Address, Port: rs.Port}
-	if parsed, err := agentapi.ParseVirtualServerKey(vsID.Key); err == nil {
-		probe.Protocol, probe.Address, probe.Port, probe.FWMark, probe.Family = parsed.Protocol, parsed.Address, parsed.Port, parsed.FWMark, parsed.Family
-		if rs.ForwardingMethod != "" {
-			probe.ForwardingMethod = rs.ForwardingMethod
-		}
-		if probe.Port == 0 && probe.FWMark == 0 {
-			probe.Persistence = &agentapi.Persistence{TimeoutS: 300}
-		}
-	}
-	if err := probe.ValidateRealServer(rs); err != nil {
-		var ae *agentapi.Error
-		if errors.As(err, &ae) {
-			return nil, vsID, ae
-		}
-		return nil, vsID, agentapi.Invalid("address", err.Error())
-	}
+	// checkRealServer has checked the fields at validate time, with the rules of the service
+	// that its ID tells; the agent checks them against the service itself on apply.
 	return rs, vsID, nil
 }
 
@@ -182,17 +165,29 @@ func (m realServerModel) known() bool {
 }
 
 func (r *realServerResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m realServerModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	root, ok := configRoot(ctx, req.Config, &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	validateDrainTimeout(ctx, m.DrainTimeout, m.Timeouts, &resp.Diagnostics)
-	if !m.known() {
+	n := resp.Diagnostics.ErrorsCount()
+	checkRealServer(checks{diags: &resp.Diagnostics, summary: summaryInvalidRealServer}, root)
+	var dt types.String
+	var to timeouts.Value
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("drain_timeout"), &dt)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("timeouts"), &to)...)
+	if !resp.Diagnostics.HasError() {
+		validateDrainTimeout(ctx, dt, to, &resp.Diagnostics)
+	}
+	if resp.Diagnostics.ErrorsCount() > n || !fullyKnown(req.Config) {
+		return
+	}
+	// The agent's own rules, the last word at apply, when everything is known.
+	var m realServerModel
+	if resp.Diagnostics.Append(req.Config.Get(ctx, &m)...); resp.Diagnostics.HasError() {
 		return
 	}
 	if _, _, ae := wireRealServer(m); ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidRealServer, ae)
 	}
 }
 
@@ -215,7 +210,7 @@ func (r *realServerResource) ModifyPlan(ctx context.Context, req resource.Modify
 	}
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	if plan.Host != nil {
-		plan.Host.Status = types.StringValue(statusReady)
+		plan.Host.Status = statusReady.value()
 	}
 	plan.ID = types.StringUnknown()
 	if plan.known() {
@@ -267,7 +262,7 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	defer cancel()
 	rs, vsID, ae := wireRealServer(plan)
 	if ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidRealServer, ae)
 		return
 	}
 	key := agentapi.RealServerKey(rs)
@@ -413,7 +408,7 @@ func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id re
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, rs := range got {
-		status[i] = statusOf(rs != nil, down[i])
+		status[i] = string(statusOf(rs != nil, down[i]))
 		if rs == nil {
 			continue
 		}
@@ -435,11 +430,11 @@ func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id re
 		m.Thresholds = nil
 	}
 	if m.Host != nil {
-		m.Host.Status = types.StringValue(statusMissing)
+		m.Host.Status = statusMissing.value()
 		b, err := r.hosts.Agent(m.sshAddress()).GetBinding(ctx, id.String())
 		switch {
 		case err == nil && b != nil:
-			m.Host.Status = types.StringValue(statusReady)
+			m.Host.Status = statusReady.value()
 		case errors.Is(err, agentapi.ErrNotFound), errors.Is(err, remoteUnreachable) && remote.SSHFailure(err) == nil:
 		default:
 			summary, detail := remote.Describe(m.sshAddress(), err)
@@ -485,7 +480,7 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 	defer cancel()
 	rs, vsID, ae := wireRealServer(plan)
 	if ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid Real Server Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidRealServer, ae)
 		return
 	}
 	id := resourceid.RealServer{VirtualServer: vsID, Key: agentapi.RealServerKey(rs)}
@@ -571,7 +566,7 @@ func (r *realServerResource) ImportState(ctx context.Context, req resource.Impor
 		id.Key, err = agentapi.CanonicalRealServerKey(id.Key)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		resp.Diagnostics.AddError(summaryInvalidImportID, err.Error())
 		return
 	}
 	m := realServerModel{ID: types.StringValue(id.String()), VirtualServerID: types.StringValue(id.VirtualServer.String()),

@@ -84,9 +84,6 @@ type notifyModel struct {
 	Fault  types.String `tfsdk:"fault"`
 }
 
-// VIP status per director, besides statusReady.
-const statusMissing = "missing"
-
 func (r *vipResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_vip"
 }
@@ -303,43 +300,23 @@ func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
 	return v, nil
 }
 
-// known reports whether every attribute wireVIP reads is known, so that validation runs only on
-// complete values.
-func (m vipModel) known() bool {
-	vals := []attr.Value{m.DirectorPairID, m.VirtualRouterID, m.AdvertInterval, m.VRRPVersion, m.Preempt, m.PreemptDelay, m.Authentication}
-	for _, a := range m.Addresses {
-		vals = append(vals, a)
-	}
-	for _, p := range m.Priority {
-		vals = append(vals, p)
-	}
-	for _, t := range m.TrackScripts {
-		vals = append(vals, t.Name, t.Command, t.Interval, t.Timeout, t.Weight, t.Rise, t.Fall)
-	}
-	for _, t := range m.TrackInterfaces {
-		vals = append(vals, t.Name, t.Weight)
-	}
-	for _, v := range vals {
-		if v.IsUnknown() {
-			return false
-		}
-	}
-	return true
-}
-
 func (r *vipResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var m vipModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || !m.known() {
+	root, ok := configRoot(ctx, req.Config, &resp.Diagnostics)
+	if !ok {
 		return
 	}
-	if !m.DirectorPairID.IsNull() {
-		if _, err := resourceid.ParsePair(m.DirectorPairID.ValueString()); err != nil {
-			resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
-		}
+	n := resp.Diagnostics.ErrorsCount()
+	checkVIP(checks{diags: &resp.Diagnostics, summary: summaryInvalidVIP}, root)
+	if resp.Diagnostics.ErrorsCount() > n || !fullyKnown(req.Config) {
+		return
+	}
+	// The agent's own rules, the last word at apply, when everything is known.
+	var m vipModel
+	if resp.Diagnostics.Append(req.Config.Get(ctx, &m)...); resp.Diagnostics.HasError() {
+		return
 	}
 	if _, ae := wireVIP(m); ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidVIP, ae)
 	}
 }
 
@@ -385,12 +362,12 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 	defer cancel()
 	v, ae := wireVIP(plan)
 	if ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidVIP, ae)
 		return
 	}
 	hosts, err := vipHosts(plan)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return
 	}
 	// Create-only writes, one director after the other in the pair's order: a VRID another VIP
@@ -418,7 +395,7 @@ func (r *vipResource) Create(ctx context.Context, req resource.CreateRequest, re
 			if put[i] {
 				if err := r.hosts.Agent(h).DeleteVIP(ctx, v.VRID); err != nil {
 					summary, detail := remote.Describe(h, err)
-					resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
+					resp.Diagnostics.AddWarning(summaryCleanupFailedCreate+summary, detail)
 				}
 			}
 		}
@@ -454,7 +431,7 @@ func mustPair(id string) resourceid.Pair {
 func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Diagnostics, skipped string) bool {
 	hosts, err := vipHosts(*m)
 	if err != nil {
-		diags.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		diags.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return false
 	}
 	vrid := int(m.VirtualRouterID.ValueInt64())
@@ -487,7 +464,7 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, v := range got {
-		status[i] = statusOf(v != nil, down[i])
+		status[i] = string(statusOf(v != nil, down[i]))
 		if v == nil {
 			continue
 		}
@@ -605,12 +582,12 @@ func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, re
 	defer cancel()
 	v, ae := wireVIP(plan)
 	if ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid VIP Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidVIP, ae)
 		return
 	}
 	hosts, err := vipHosts(plan)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return
 	}
 	planned := plan.Status
@@ -652,7 +629,7 @@ func (r *vipResource) Delete(ctx context.Context, req resource.DeleteRequest, re
 	defer cancel()
 	hosts, err := vipHosts(state)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), "Invalid Director Pair ID", err.Error())
+		resp.Diagnostics.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return
 	}
 	vrid := int(state.VirtualRouterID.ValueInt64())
@@ -669,7 +646,7 @@ func (r *vipResource) Delete(ctx context.Context, req resource.DeleteRequest, re
 func (r *vipResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	id, err := resourceid.ParseVIP(req.ID)
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		resp.Diagnostics.AddError(summaryInvalidImportID, err.Error())
 		return
 	}
 	m := vipModel{

@@ -104,7 +104,7 @@ func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaReq
 				MarkdownDescription: "Firewall mark (1-4294967295) selecting the packets of this service instead of protocol, address and port (`ipvsadm -f`). The marks `0x4c560000`-`0x4c56ffff` (1280704512-1280770047) are reserved: lvs-agent uses them for its handover services after a planned takeover."},
 			"address_family": schema.StringAttribute{Optional: true, PlanModifiers: replace,
 				MarkdownDescription: "With `fwmark`: `inet` (default) or `inet6`.", Validators: []validatorString{stringvalidator.OneOf(agentapi.FamilyInet, agentapi.FamilyInet6)}},
-			"scheduler": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("wlc"),
+			"scheduler": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultScheduler),
 				MarkdownDescription: "IPVS scheduler: `rr`, `wrr`, `lc`, `wlc` (default), `lblc`, `lblcr`, `dh`, `sh`, `sed`, `nq`, `mh`, `fo`, `ovf`, `twos`.",
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.Schedulers...)}},
 			"scheduler_flags": schema.ListAttribute{ElementType: types.StringType, Optional: true,
@@ -115,11 +115,11 @@ func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaReq
 					"timeout": schema.StringAttribute{Required: true, MarkdownDescription: "How long a client stays with its real server after its last connection, e.g. `300s`."},
 					"netmask": schema.StringAttribute{Optional: true, MarkdownDescription: "Clients in one network of this mask count as one (`ipvsadm -M`): a dotted IPv4 mask or an IPv6 prefix length."},
 				}},
-			"forwarding_method": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("dr"),
+			"forwarding_method": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(string(defaultForwardingMethod)),
 				MarkdownDescription: "Default forwarding of its real servers: `dr` (direct routing, default), `nat` (masquerading) or `tunnel` (ipip).",
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.ForwardingMethods...)}},
 			"health_check": healthCheckSchema("Default health check of its real servers; unset means none."),
-			"on_failure": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("quiesce"),
+			"on_failure": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(defaultOnFailure),
 				MarkdownDescription: "What a failed check does to a real server: `quiesce` (weight 0: no new connections, existing ones finish; default) or `remove` (out of the table).",
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.OnFailureActions...)}},
 			"sorry_server": schema.SingleNestedAttribute{Optional: true,
@@ -161,19 +161,19 @@ func wireVirtualServer(m virtualServerModel) (*agentapi.VirtualServer, resourcei
 		return nil, vip, agentapi.Invalid("fwmark", "must be from 1 to 4294967295")
 	}
 	if vs.FWMark == 0 && m.Protocol.IsNull() {
-		vs.Protocol = "tcp"
+		vs.Protocol = defaultProtocol
 	}
 	if vs.FWMark != 0 && vs.Family == "" {
 		vs.Family = agentapi.FamilyInet
 	}
 	if vs.Scheduler == "" {
-		vs.Scheduler = "wlc"
+		vs.Scheduler = defaultScheduler
 	}
 	if vs.ForwardingMethod == "" {
-		vs.ForwardingMethod = "dr"
+		vs.ForwardingMethod = string(defaultForwardingMethod)
 	}
 	if vs.OnFailure == "" {
-		vs.OnFailure = "quiesce"
+		vs.OnFailure = defaultOnFailure
 	}
 	for _, f := range m.SchedulerFlags {
 		vs.SchedulerFlags = append(vs.SchedulerFlags, f.ValueString())
@@ -232,13 +232,22 @@ func (m virtualServerModel) known() bool {
 }
 
 func (r *virtualServerResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	root, ok := configRoot(ctx, req.Config, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	n := resp.Diagnostics.ErrorsCount()
+	checkVirtualServer(checks{diags: &resp.Diagnostics, summary: summaryInvalidVirtualServer}, root)
+	if resp.Diagnostics.ErrorsCount() > n || !fullyKnown(req.Config) {
+		return
+	}
+	// The agent's own rules, the last word at apply, when everything is known.
 	var m virtualServerModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || !m.known() {
+	if resp.Diagnostics.Append(req.Config.Get(ctx, &m)...); resp.Diagnostics.HasError() {
 		return
 	}
 	if _, _, ae := wireVirtualServer(m); ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid Virtual Server Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidVirtualServer, ae)
 	}
 }
 
@@ -279,7 +288,7 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 	defer cancel()
 	vs, vip, ae := wireVirtualServer(plan)
 	if ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid Virtual Server Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidVirtualServer, ae)
 		return
 	}
 	key := agentapi.VirtualServerKey(vs)
@@ -310,7 +319,7 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 			if put[i] {
 				if err := r.hosts.Agent(h).DeleteVirtualServer(ctx, key); err != nil {
 					summary, detail := remote.Describe(h, err)
-					resp.Diagnostics.AddWarning("Cleanup After Failed Create: "+summary, detail)
+					resp.Diagnostics.AddWarning(summaryCleanupFailedCreate+summary, detail)
 				}
 			}
 		}
@@ -359,7 +368,7 @@ func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerMo
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, vs := range got {
-		status[i] = statusOf(vs != nil, down[i])
+		status[i] = string(statusOf(vs != nil, down[i]))
 		if vs == nil {
 			continue
 		}
@@ -382,7 +391,7 @@ func setVirtualServerModel(m *virtualServerModel, vs *agentapi.VirtualServer) {
 		m.AddressFamily = optDefault(m.AddressFamily, vs.Family, agentapi.FamilyInet)
 		m.Protocol, m.Address, m.Port = types.StringNull(), types.StringNull(), types.Int64Null()
 	} else {
-		m.Protocol = optDefault(m.Protocol, vs.Protocol, "tcp")
+		m.Protocol = optDefault(m.Protocol, vs.Protocol, defaultProtocol)
 		m.Address = keepAddress(m.Address, vs.Address)
 		m.Port = types.Int64Value(int64(vs.Port))
 		m.FWMark, m.AddressFamily = types.Int64Null(), types.StringNull()
@@ -461,7 +470,7 @@ func (r *virtualServerResource) Update(ctx context.Context, req resource.UpdateR
 	defer cancel()
 	vs, vip, ae := wireVirtualServer(plan)
 	if ae != nil {
-		addFieldError(&resp.Diagnostics, "Invalid Virtual Server Configuration", ae)
+		addFieldError(&resp.Diagnostics, summaryInvalidVirtualServer, ae)
 		return
 	}
 	key := agentapi.VirtualServerKey(vs)
@@ -520,7 +529,7 @@ func (r *virtualServerResource) ImportState(ctx context.Context, req resource.Im
 		id.Key, err = agentapi.CanonicalVirtualServerKey(id.Key)
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		resp.Diagnostics.AddError(summaryInvalidImportID, err.Error())
 		return
 	}
 	m := virtualServerModel{

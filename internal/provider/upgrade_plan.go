@@ -33,7 +33,7 @@ func (r *directorPairResource) plannedAgentVersion(ctx context.Context, state *d
 	}
 	cur := state.Directors[i]
 	running := cur.AgentVersion.ValueString()
-	if cur.Status.ValueString() != statusReady || running == "" {
+	if !statusReady.is(cur.Status) || running == "" {
 		return want
 	}
 	// The agent as it answers now: with -refresh=false the state can be older than the agent.

@@ -24,8 +24,8 @@ func TestPlannedAgentVersion(t *testing.T) {
 	bundled := bundle.Version()
 	near := fmt.Sprintf("%d.%d.3", own.Major, own.Minor+1)
 	far := fmt.Sprintf("%d.%d.0", own.Major, own.Minor+2)
-	dir := func(host, ver, status string) directorModel {
-		return directorModel{Host: types.StringValue(host), Interface: types.StringValue("eth0"), AgentVersion: types.StringValue(ver), Status: types.StringValue(status)}
+	dir := func(host, ver string, status objectStatus) directorModel {
+		return directorModel{Host: types.StringValue(host), Interface: types.StringValue("eth0"), AgentVersion: types.StringValue(ver), Status: status.value()}
 	}
 	plan := directorPairModel{Directors: []directorModel{dir("198.51.100.11", "", ""), dir("198.51.100.12", "", "")}}
 	r := &directorPairResource{}

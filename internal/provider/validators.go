@@ -3,12 +3,12 @@ package provider
 import (
 	"context"
 	"fmt"
-	"regexp"
 
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/resourceid"
 )
 
 type (
@@ -17,10 +17,28 @@ type (
 	validatorList   = validator.List
 )
 
+// idPart checks a string that goes into resource IDs (a pair's name, a director's host) with
+// the rule resourceid parses IDs by, so that every ID the provider makes can be imported.
+type idPart struct {
+	valid func(string) bool
+	what  string
+}
+
 var (
-	nameRegexp = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	hostRegexp = regexp.MustCompile(`^[A-Za-z0-9.:_-]+$`)
+	pairNameValidator = idPart{valid: resourceid.ValidName, what: resourceid.NamePattern}
+	hostValidator     = idPart{valid: resourceid.ValidHost, what: "an IPv4 or IPv6 address or a DNS name"}
 )
+
+func (v idPart) Description(context.Context) string { return "must be " + v.what }
+
+func (v idPart) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v idPart) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || v.valid(req.ConfigValue.ValueString()) {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, "Invalid Attribute Value", fmt.Sprintf("Attribute %s must be %s, got: %q", req.Path, v.what, req.ConfigValue.ValueString()))
+}
 
 // remoteUnreachable matches errors of an agent that did not answer at all.
 var remoteUnreachable = agentclient.ErrUnreachable

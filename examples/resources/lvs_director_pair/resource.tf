@@ -8,10 +8,11 @@ resource "lvs_director_pair" "edge" {
   sync_connections = true  # IPVS connection sync: established connections survive failover
   vrrp_unicast     = false # true where the network filters VRRP multicast
 
+  # Durations in whole seconds, like every duration of the provider ("900s", "15m").
   ipvs_timeouts = {
-    tcp     = 900
-    tcp_fin = 120
-    udp     = 300
+    tcp     = "15m"
+    tcp_fin = "120s"
+    udp     = "300s"
   }
 
   # Every operation is bounded (defaults: create, update and delete 10m, read 5m): a host that
