@@ -131,7 +131,7 @@ func emit(p *pair) []byte {
 		var o object
 		for i, n := range []string{"tcp", "tcp_fin", "udp"} {
 			if t[i] != 0 {
-				o.set(n, num(t[i]))
+				o.set(n, str(fmt.Sprintf("%ds", t[i])))
 			}
 		}
 		pb.SetAttributeRaw("ipvs_timeouts", o.tokens())

@@ -238,18 +238,8 @@ func checkHealthCheck(c checks, h cfgVal) {
 	if tok && !tDef && timeout < 0 {
 		c.fail(h.at("timeout").p, "%s is negative", tSpelled)
 	}
-	if iok && tok && interval >= 10*time.Millisecond && timeout > 0 && timeout > interval && (!iDef || !tDef) {
-		tName, iName := "timeout "+tSpelled, "interval "+iSpelled
-		at := h.at("timeout").p
-		if tDef {
-			tName = "the default timeout " + tSpelled
-			at = h.at("interval").p
-		}
-		if iDef {
-			iName = "the default interval " + iSpelled
-		}
-		c.fail(at, "%s is longer than %s: a check must end before the next one starts; set timeout to at most the interval", tName, iName)
-	}
+	// A timeout longer than the interval is keepalived's connect_timeout 10 with delay_loop 6:
+	// the agent starts the next check an interval after a long one ended.
 	for _, n := range []string{"retries", "rise", "fall"} {
 		if x := h.at(n); x.known() && x.int() < 0 {
 			c.fail(x.p, "%d must not be negative", x.int())

@@ -59,7 +59,7 @@ func healthCheckSchema(what string) schema.SingleNestedAttribute {
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.HealthCheckTypes...)},
 			},
 			"interval":        opt("Time between the starts of two checks. Default `" + defaultCheckInterval + "`. A check that outlasts it (a `timeout` longer than the interval, as keepalived's `connect_timeout 10` with `delay_loop 6`, or retries) is followed by the next one an interval after it ended, as keepalived does."),
-			"timeout":         opt("A check still running after this fails. Default `" + defaultCheckTimeout + "`."),
+			"timeout":         opt("A check still running after this fails. Default `" + defaultCheckTimeout + "`, or the interval if that is shorter. It may be longer than the interval, as keepalived's `connect_timeout` may be longer than `delay_loop`."),
 			"retries":         optInt(fmt.Sprintf("Further attempts before a check counts as failed. Default %d.", defaultCheckRetries)),
 			"retry_delay":     opt("Pause between attempts. Default `" + defaultCheckRetryDelay + "`."),
 			"rise":            optInt("Successful checks in a row that bring a server back. Default 1."),
@@ -93,6 +93,18 @@ func ms(s types.String, def, field string) (int, *agentapi.Error) {
 	return int(d / time.Millisecond), nil
 }
 
+// defaultTimeoutMS is the timeout of a check that does not set one: defaultCheckTimeout, or the
+// interval if that is shorter, so that an unwritten timeout never makes checks overlap their
+// schedule. A timeout the user writes is taken as written, even longer than the interval.
+func defaultTimeoutMS(intervalMS int) int {
+	d, _ := time.ParseDuration(defaultCheckTimeout)
+	def := int(d / time.Millisecond)
+	if intervalMS > 0 && intervalMS < def {
+		return intervalMS
+	}
+	return def
+}
+
 // wireHealthCheck converts h; prefix is the attribute path ("health_check").
 func wireHealthCheck(h *healthCheckModel, prefix string) (*agentapi.HealthCheck, *agentapi.Error) {
 	if h == nil {
@@ -108,6 +120,9 @@ func wireHealthCheck(h *healthCheckModel, prefix string) (*agentapi.HealthCheck,
 	}
 	if out.TimeoutMS, e = ms(h.Timeout, defaultCheckTimeout, prefix+".timeout"); e != nil {
 		return nil, e
+	}
+	if h.Timeout.IsNull() {
+		out.TimeoutMS = defaultTimeoutMS(out.IntervalMS)
 	}
 	if out.RetryDelayMS, e = ms(h.RetryDelay, defaultCheckRetryDelay, prefix+".retry_delay"); e != nil {
 		return nil, e
@@ -184,7 +199,7 @@ func healthCheckFrom(h *agentapi.HealthCheck, prev *healthCheckModel) *healthChe
 	m := &healthCheckModel{
 		Type:           types.StringValue(h.Type),
 		Interval:       dur(prev.Interval, h.IntervalMS, defaultCheckInterval),
-		Timeout:        dur(prev.Timeout, h.TimeoutMS, defaultCheckTimeout),
+		Timeout:        dur(prev.Timeout, h.TimeoutMS, (time.Duration(defaultTimeoutMS(h.IntervalMS)) * time.Millisecond).String()),
 		RetryDelay:     dur(prev.RetryDelay, h.RetryDelayMS, defaultCheckRetryDelay),
 		Retries:        num(prev.Retries, h.Retries, defaultCheckRetries),
 		Rise:           num(prev.Rise, h.Rise, 1),

@@ -256,12 +256,14 @@ func virtualServerCases() []validateCase {
 			`health_check.connect_address: 224.0.0.1 cannot be used here`,
 			`health_check.connect_port: 70000 is outside 0-65535`,
 		}},
+		// keepalived's connect_timeout 10 with delay_loop 6 is valid, and so is an interval shorter
+		// than the default timeout (which then defaults to the interval).
+		{"vs_health_timeout_longer", "virtual_server", []string{"health_check.timeout"}, a + `
+  health_check = { type = "tcp", interval = "6s", timeout = "10s" }`, nil},
+		{"vs_health_short_interval", "virtual_server", []string{"health_check.interval"}, a + `
+  health_check = { type = "tcp", interval = "1s" }`, nil},
 		{"vs_health_type", "virtual_server", []string{"health_check.type"}, a + `
   health_check = { type = "ping" }`, []string{`health_check.type value must be one of:`}},
-		{"vs_health_timeout_vs_default_interval", "virtual_server", []string{"health_check.timeout"}, a + `
-  health_check = { type = "tcp", timeout = "10s" }`, []string{`health_check.timeout: timeout 10s is longer than the default interval 5s`}},
-		{"vs_health_interval_vs_default_timeout", "virtual_server", []string{"health_check.interval"}, a + `
-  health_check = { type = "tcp", interval = "1s" }`, []string{`health_check.interval: the default timeout 3s is longer than interval 1s`}},
 		{"vs_health_http_on_tcp", "virtual_server", []string{"health_check.path", "health_check.expected_status", "health_check.host", "health_check.expected_body", "health_check.tls_server_name", "health_check.tls_verify", "health_check.command", "health_check.query_name", "health_check.query_type", "health_check.start_down"}, a + `
   health_check = { type = "tcp", start_down = true, path = "/", expected_status = ["200"], host = "x", expected_body = "ok", tls_server_name = "x", tls_verify = true, command = "true", query_name = "x", query_type = "A" }`, []string{
 			`health_check.path: http settings do not apply to a tcp check`,
