@@ -62,9 +62,9 @@ done
 # one PKG TEST: runs the test in its own lab kernel, then prints its log (not interleaved with
 # another's) and its result line.
 one() {
-  local pkg=$1 t=$2 name log start rc ds
-  name=$(echo "$pkg" | tr / _)
-  [ "$pkg" = . ] && name=root
+  local pkg=$1 t=$2 name label log start rc ds
+  name=$(echo "$pkg" | tr / _) label=$pkg.$t
+  [ "$pkg" = . ] && name=root label=./$t
   log=$OUT/$name.$t.log
   start=$(date +%s%N)
   (cd "$pkg" && "$LAB" run -- "$OUT/bin/$name.test" -test.count=1 -test.v -test.timeout=30m -test.run "^$t\$") >"$log" 2>&1 </dev/null
@@ -73,7 +73,7 @@ one() {
   (
     flock 9
     cat "$log"
-    printf '%s\t%s\t%d.%ds\n' "$([ "$rc" = 0 ] && echo ok || echo FAIL)" "$pkg.$t" $((ds / 10)) $((ds % 10))
+    printf '%s\t%s\t%d.%ds\n' "$([ "$rc" = 0 ] && echo ok || echo FAIL)" "$label" $((ds / 10)) $((ds % 10))
   ) 9>"$OUT/.print.lock"
   return $((rc != 0)) # not 255, which would stop xargs
 }
