@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `make test`, as CI runs it (after `make deps build`): static checks, unit tests on this kernel, a
 # short fuzz pass of the parsers most exposed to the network and the API,
-# lab and acceptance tests (real sshd, real terraform CLI, IP_VS) inside the lab kernel, the
-# docs check, then the release check (a release snapshot and `make install` found by an offline
-# `terraform init`). Every step runs even when an earlier one failed, so that one run shows every
-# failure; the exit status is non-zero if any failed. At the end it prints each step's time and
-# each test package's, slowest first. Logs: .cache/test-STEP.log.
+# lab and acceptance tests (real sshd, real terraform CLI, IP_VS) inside the lab kernel (each test
+# in its own, side by side: scripts/testlab.sh), the docs check, then the release check (a
+# release snapshot and `make install` found by an offline `terraform init`). Every step runs even
+# when an earlier one failed, so that one run shows every failure; the exit status is non-zero if
+# any failed. At the end it prints each step's time and each test package's (each lab test's),
+# slowest first. Logs: .cache/test-STEP.log.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -42,11 +43,11 @@ printf '\n\033[1m== times\033[0m\n'
 printf '%s\n' "${steps[@]}"
 echo "total    $(($(date +%s) - t0))s"
 echo
-echo "test packages, slowest first (unit: natively with -race; lab: inside the lab kernel):"
+echo "test packages and lab tests, slowest first (unit: natively with -race; lab: each test in a lab kernel of its own):"
 for s in unit lab scale; do
   grep -hE '^(ok|FAIL)[[:space:]]+[^[:space:]]+[[:space:]]+[0-9.]+s' ".cache/test-$s.log" 2>/dev/null |
     awk -v s="$s" '{t=$3; sub(/s$/, "", t); printf "%8.1fs  %-4s %-4s %s\n", t, s, $1, $2}'
-done | sort -rn | head -n 25
+done | sort -rn | head -n 40
 if ((${#failed[@]})); then
   echo
   echo "FAILED steps: ${failed[*]}"
