@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -20,7 +20,7 @@ func BenchmarkApplyChangeAt1000(b *testing.B) {
 		a := fmt.Sprintf("198.51.%d.%d", 101+i/250, i%250)
 		rss[a+":80"] = &agentapi.RealServer{Address: a, Port: 80, Weight: 1}
 	}
-	ctx := server.ForChange(context.Background())
+	ctx := reconcile.ForChange(context.Background())
 	if err := e.r.Apply(ctx, st); err != nil {
 		b.Fatal(err)
 	}

@@ -17,8 +17,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -40,7 +39,7 @@ type Config struct {
 const recentRepairs = 20
 
 // Reconciler keeps the kernel's IPVS table, sync daemons, timeouts and director sysctls as a
-// desired state asks. It implements server.Reconciler and server.StatusReporter.
+// desired state asks. It implements reconcile.Reconciler and reconcile.StatusReporter.
 type Reconciler struct {
 	log    *slog.Logger
 	health HealthView
@@ -67,7 +66,7 @@ type Reconciler struct {
 	now             func() time.Time
 	// quiet is the state the last successful pass applied and the health generation it saw.
 	quiet struct {
-		st        *store.State
+		st        *agentapi.State
 		healthGen uint64
 	}
 	healthGen atomic.Uint64 // counts HealthChanged calls
@@ -88,8 +87,8 @@ type Reconciler struct {
 	lastPair *agentapi.Pair
 	lastRun  *agentapi.IPVSReconcile
 
-	last     *store.State  // what the last Apply was given; guarded by mu
-	kick     chan struct{} // HealthChanged → the re-apply loop; holds at most one request
+	last     *agentapi.State // what the last Apply was given; guarded by mu
+	kick     chan struct{}   // HealthChanged → the re-apply loop; holds at most one request
 	kickOnce sync.Once
 	done     chan struct{} // closed by Close: stops the re-apply loop
 	stopOnce sync.Once
@@ -160,7 +159,7 @@ func (r *Reconciler) Repairs() uint64 {
 
 // Apply makes the kernel match st. It is idempotent: with the table already right it only
 // reads it.
-func (r *Reconciler) Apply(ctx context.Context, st *store.State) error {
+func (r *Reconciler) Apply(ctx context.Context, st *agentapi.State) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last = st
@@ -191,7 +190,7 @@ func (r *Reconciler) reapplyLoop() {
 		if st := r.last; st != nil {
 			// A verdict changes only what this reconciler programs: plan from what it last
 			// programmed, as for a committed change.
-			ctx, cancel := context.WithTimeout(server.ForChange(context.Background()), 30*time.Second)
+			ctx, cancel := context.WithTimeout(reconcile.ForChange(context.Background()), 30*time.Second)
 			err = guard.Call(r.log, guard.PartIPVS, func() error { return r.apply(ctx, st) })
 			cancel()
 		}
@@ -203,7 +202,7 @@ func (r *Reconciler) reapplyLoop() {
 }
 
 // apply does Apply's work; r.mu is held.
-func (r *Reconciler) apply(ctx context.Context, st *store.State) error {
+func (r *Reconciler) apply(ctx context.Context, st *agentapi.State) error {
 	if !r.loaded {
 		if err := netconf.LoadLedger(r.ledger, &r.led); err != nil {
 			return err
@@ -237,7 +236,7 @@ func (r *Reconciler) apply(ctx context.Context, st *store.State) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			errs = append(errs, r.applyServices(k, desired, svcErrs, server.IsChange(ctx))...)
+			errs = append(errs, r.applyServices(k, desired, svcErrs, reconcile.IsChange(ctx))...)
 			errs = append(errs, r.applyDaemons(k, pair), r.applyTimeouts(k, pair))
 		}
 	}
@@ -703,7 +702,7 @@ func (r *Reconciler) applySysctls(pair *agentapi.Pair, desired []*desiredService
 	return err
 }
 
-// Report implements server.StatusReporter: the kernel's table merged with the configuration.
+// Report implements reconcile.StatusReporter: the kernel's table merged with the configuration.
 func (r *Reconciler) Report(st *agentapi.Status) {
 	st.IPVS = r.tableReport()
 }

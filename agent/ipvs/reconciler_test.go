@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -491,7 +491,7 @@ func TestReconcilerExpiresConnectionsOfRemovedServers(t *testing.T) {
 	}
 }
 
-// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (server.ForChange) is planned
+// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (reconcile.ForChange) is planned
 // from what the last pass programmed, without reading the table back; a change the kernel
 // refuses, because someone changed the table meanwhile, reads it back and repairs at once; the
 // start and resyncs (a plain context) always read it back, so drift is still found.
@@ -504,7 +504,7 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 	if dumps() != 1 {
 		t.Fatalf("dumps after the first apply = %d, want 1", dumps())
 	}
-	change := server.ForChange(context.Background())
+	change := reconcile.ForChange(context.Background())
 	rss := st.VirtualServers[vsKey].RealServers
 	for i := range 5 {
 		a := "198.51.100." + strconv.Itoa(30+i)

@@ -35,7 +35,6 @@ import (
 	"sync"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -64,7 +63,7 @@ type Config struct {
 }
 
 // Reconciler keeps the real-server role's addresses, tunnel devices and sysctls. It implements
-// server.Reconciler and server.StatusReporter.
+// reconcile.Reconciler and reconcile.StatusReporter.
 type Reconciler struct {
 	log    *slog.Logger
 	ledger string
@@ -186,7 +185,7 @@ func (r *Reconciler) repaired(what string, args ...any) {
 
 // Apply makes the host hold what st's bindings need, and nothing the role added that they no
 // longer need.
-func (r *Reconciler) Apply(_ context.Context, st *store.State) error {
+func (r *Reconciler) Apply(_ context.Context, st *agentapi.State) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.loaded {
@@ -313,7 +312,7 @@ func (r *Reconciler) Apply(_ context.Context, st *store.State) error {
 	return errors.Join(errs...)
 }
 
-// Report implements server.StatusReporter: the bindings in effect.
+// Report implements reconcile.StatusReporter: the bindings in effect.
 func (r *Reconciler) Report(st *agentapi.Status) {
 	r.mu.Lock()
 	bs := slices.Clone(r.active)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -399,11 +400,11 @@ func (s *Server) getIPVS(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-var reconcilerType = reflect.TypeFor[Reconciler]()
+var reconcilerType = reflect.TypeFor[reconcile.Reconciler]()
 
 // findIPVSReporter finds the IPVS part of the reconciler: the reconciler itself, or a part of
 // a composite one (reconcile.Multi is a []Reconciler; this package cannot import it).
-func findIPVSReporter(r Reconciler) IPVSReporter {
+func findIPVSReporter(r reconcile.Reconciler) IPVSReporter {
 	if ir, ok := r.(IPVSReporter); ok {
 		return ir
 	}
@@ -412,7 +413,7 @@ func findIPVSReporter(r Reconciler) IPVSReporter {
 		return nil
 	}
 	for i := range v.Len() {
-		if part, ok := v.Index(i).Interface().(Reconciler); ok {
+		if part, ok := v.Index(i).Interface().(reconcile.Reconciler); ok {
 			if ir := findIPVSReporter(part); ir != nil {
 				return ir
 			}

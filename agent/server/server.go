@@ -25,53 +25,16 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
 
-// changeKey marks the context of an Apply that follows a committed change.
-type changeKey struct{}
-
-// ForChange returns ctx marked as the Apply of a change just committed, as opposed to the start
-// or a resync.
-func ForChange(ctx context.Context) context.Context { return context.WithValue(ctx, changeKey{}, true) }
-
-// IsChange reports whether an Apply follows a committed change. Such an Apply may plan from what
-// the reconciler last programmed instead of reading the whole host back: the start and every
-// resync still compare with the host itself and repair drift. At 1,000 real servers, reading
-// the IPVS table back on every commit was most of an agent's CPU during `terraform apply`.
-func IsChange(ctx context.Context) bool { v, _ := ctx.Value(changeKey{}).(bool); return v }
-
-// Reconciler makes the host match a desired state. Apply is called after every stored change, at
-// start and periodically, so it must be idempotent and must not disturb what already matches.
-// The state is shared with the server and its readers: Apply may keep it but must not change it.
-type Reconciler interface {
-	Apply(ctx context.Context, st *store.State) error
-}
-
-// StatusReporter is implemented by reconcilers that have live state to show (VRRP roles, the
-// kernel's IPVS table); the server adds it to every status answer.
-type StatusReporter interface {
-	Report(st *agentapi.Status)
-}
-
-// Stopper is implemented by reconcilers that must act on a graceful stop, such as VRRP sending
-// priority 0 so the peer takes over at once. What is programmed in the kernel stays.
-type Stopper interface {
-	Stop(ctx context.Context) error
-}
-
-// NopReconciler applies nothing; the agent then only stores and reports state.
-type NopReconciler struct{}
-
-// Apply implements Reconciler.
-func (NopReconciler) Apply(context.Context, *store.State) error { return nil }
-
 // Config holds what a Server needs.
 type Config struct {
 	Store      *store.Store
-	Reconciler Reconciler
+	Reconciler reconcile.Reconciler
 	Logger     *slog.Logger
 	// Resync is how often the desired state is re-applied to repair drift; zero disables it.
 	Resync time.Duration
@@ -80,7 +43,7 @@ type Config struct {
 // Server serves the agent API.
 type Server struct {
 	store   *store.Store
-	rec     Reconciler
+	rec     reconcile.Reconciler
 	log     *slog.Logger
 	resync  time.Duration
 	started time.Time
@@ -120,7 +83,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: no store")
 	}
 	if cfg.Reconciler == nil {
-		cfg.Reconciler = NopReconciler{}
+		cfg.Reconciler = reconcile.Nop{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -182,7 +145,7 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 				s.log.Warn("server ended", "err", serr)
 			}
 			_ = os.Remove(socketPath)
-			if st, ok := s.rec.(Stopper); ok {
+			if st, ok := s.rec.(reconcile.Stopper); ok {
 				s.applyMu.Lock()
 				if serr := st.Stop(sctx); serr != nil {
 					s.log.Error("graceful stop failed", "err", serr)
@@ -383,7 +346,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.view()
 	out := agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair}
-	if r, ok := s.rec.(StatusReporter); ok {
+	if r, ok := s.rec.(reconcile.StatusReporter); ok {
 		r.Report(&out)
 	}
 	if err := s.corrupt(); err != nil {
@@ -641,7 +604,7 @@ func (s *Server) replaceCorrupt(w http.ResponseWriter, in *store.State) (bool, e
 	s.state, s.stateErr = &next, nil
 	s.mu.Unlock()
 	s.log.Info("stored state replaced; applying it", "serial", next.Serial)
-	if err := s.apply(ForChange(context.Background()), &next); err != nil {
+	if err := s.apply(reconcile.ForChange(context.Background()), &next); err != nil {
 		return true, fmt.Errorf("stored, but applying it failed (the agent retries): %w", err)
 	}
 	writeJSON(w, http.StatusOK, &next)
