@@ -136,7 +136,7 @@ func New(cfg Config) *Manager {
 }
 
 // Apply implements reconcile.Reconciler: it makes the running instances match st.
-func (m *Manager) Apply(ctx context.Context, st *agentapi.State) error {
+func (m *Manager) Apply(ctx context.Context, st *agentapi.State, why reconcile.Trigger) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped {
@@ -150,7 +150,7 @@ func (m *Manager) Apply(ctx context.Context, st *agentapi.State) error {
 	// A committed change that left the pair and every VIP as they were (a real server was
 	// written: the state is copy on write, so unchanged objects are the same pointers) needs
 	// nothing of VRRP; the start and every resync still go through everything.
-	if a := m.applied; reconcile.IsChange(ctx) && a != nil && a.pair == pair && sameObjects(a.vips, vips) {
+	if a := m.applied; why == reconcile.Change && a != nil && a.pair == pair && sameObjects(a.vips, vips) {
 		return a.err
 	}
 	err := m.applyLocked(ctx, pair, vips)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -162,7 +163,7 @@ type wanted struct {
 // Apply starts, restarts and stops checks to match st. It never waits for a check: a new real
 // server is up at once, or down with start_down; a real server whose check changed keeps its
 // verdict while the new check starts over.
-func (m *Manager) Apply(_ context.Context, st *agentapi.State) error {
+func (m *Manager) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigger) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 

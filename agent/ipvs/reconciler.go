@@ -159,11 +159,11 @@ func (r *Reconciler) Repairs() uint64 {
 
 // Apply makes the kernel match st. It is idempotent: with the table already right it only
 // reads it.
-func (r *Reconciler) Apply(ctx context.Context, st *agentapi.State) error {
+func (r *Reconciler) Apply(ctx context.Context, st *agentapi.State, why reconcile.Trigger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last = st
-	return r.apply(ctx, st)
+	return r.apply(ctx, st, why)
 }
 
 // HealthChanged re-programs the table from the last applied state because a health verdict
@@ -190,8 +190,8 @@ func (r *Reconciler) reapplyLoop() {
 		if st := r.last; st != nil {
 			// A verdict changes only what this reconciler programs: plan from what it last
 			// programmed, as for a committed change.
-			ctx, cancel := context.WithTimeout(reconcile.ForChange(context.Background()), 30*time.Second)
-			err = guard.Call(r.log, guard.PartIPVS, func() error { return r.apply(ctx, st) })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err = guard.Call(r.log, guard.PartIPVS, func() error { return r.apply(ctx, st, reconcile.Change) })
 			cancel()
 		}
 		r.mu.Unlock()
@@ -202,7 +202,7 @@ func (r *Reconciler) reapplyLoop() {
 }
 
 // apply does Apply's work; r.mu is held.
-func (r *Reconciler) apply(ctx context.Context, st *agentapi.State) error {
+func (r *Reconciler) apply(ctx context.Context, st *agentapi.State, why reconcile.Trigger) error {
 	if !r.loaded {
 		if err := netconf.LoadLedger(r.ledger, &r.led); err != nil {
 			return err
@@ -236,7 +236,7 @@ func (r *Reconciler) apply(ctx context.Context, st *agentapi.State) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			errs = append(errs, r.applyServices(k, desired, svcErrs, reconcile.IsChange(ctx))...)
+			errs = append(errs, r.applyServices(k, desired, svcErrs, why == reconcile.Change)...)
 			errs = append(errs, r.applyDaemons(k, pair), r.applyTimeouts(k, pair))
 		}
 	}

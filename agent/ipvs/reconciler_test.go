@@ -78,7 +78,7 @@ func (e *env) newReconciler(hv HealthView) *Reconciler {
 
 func (e *env) apply(st *agentapi.State) {
 	e.t.Helper()
-	if err := e.r.Apply(context.Background(), st); err != nil {
+	if err := e.r.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		e.t.Fatalf("Apply: %v", err)
 	}
 }
@@ -408,7 +408,7 @@ func TestReconcilerReportsUnavailableScheduler(t *testing.T) {
 	e := newEnv(t, nil)
 	st := testState()
 	st.VirtualServers[vsKey].Scheduler = "twos"
-	err := e.r.Apply(context.Background(), st)
+	err := e.r.Apply(context.Background(), st, reconcile.Resync)
 	if err == nil || !strings.Contains(err.Error(), "add service tcp/198.51.100.100:80") {
 		t.Fatalf("Apply = %v", err)
 	}
@@ -491,7 +491,7 @@ func TestReconcilerExpiresConnectionsOfRemovedServers(t *testing.T) {
 	}
 }
 
-// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (reconcile.ForChange) is planned
+// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (reconcile.Change) is planned
 // from what the last pass programmed, without reading the table back; a change the kernel
 // refuses, because someone changed the table meanwhile, reads it back and repairs at once; the
 // start and resyncs (a plain context) always read it back, so drift is still found.
@@ -504,12 +504,12 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 	if dumps() != 1 {
 		t.Fatalf("dumps after the first apply = %d, want 1", dumps())
 	}
-	change := reconcile.ForChange(context.Background())
+	ctx := context.Background()
 	rss := st.VirtualServers[vsKey].RealServers
 	for i := range 5 {
 		a := "198.51.100." + strconv.Itoa(30+i)
 		rss[a+":80"] = &agentapi.RealServer{Address: a, Port: 80, Weight: 3}
-		if err := e.r.Apply(change, st); err != nil {
+		if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -534,7 +534,7 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 		m[k].Dests = slices.DeleteFunc(m[k].Dests, func(d *Dest) bool { return d.Key().String() == "198.51.100.22:80" })
 	})
 	rss["198.51.100.22:80"].Weight = 7
-	if err := e.r.Apply(change, st); err != nil {
+	if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 		t.Fatalf("a refused change must be repaired from the kernel's table, not reported: %v", err)
 	}
 	if dumps() != 2 || e.weight("198.51.100.22:80") != 7 {
@@ -553,7 +553,7 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 		}
 	})
 	rss["198.51.100.21:80"].Weight = 4
-	if err := e.r.Apply(change, st); err != nil {
+	if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 		t.Fatal(err)
 	}
 	repairs := e.r.Repairs()

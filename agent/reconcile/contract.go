@@ -10,24 +10,33 @@ import (
 // and what drives them (the API server). It lives here, below both, so that the parts that
 // touch the kernel do not depend on the API.
 
-// changeKey marks the context of an Apply that follows a committed change.
-type changeKey struct{}
+// Trigger says why an Apply runs.
+type Trigger uint8
 
-// ForChange returns ctx marked as the Apply of a change just committed, as opposed to the start
-// or a resync.
-func ForChange(ctx context.Context) context.Context { return context.WithValue(ctx, changeKey{}, true) }
+const (
+	// Resync is the start or a periodic resync: a part compares with the host itself and
+	// repairs drift.
+	Resync Trigger = iota
+	// Change is an Apply that follows a committed change. It may plan from what the part last
+	// programmed instead of reading the whole host back: the start and every resync still
+	// compare with the host and repair drift. At 1,000 real servers, reading the IPVS table back
+	// on every commit was most of an agent's CPU during `terraform apply`.
+	Change
+)
 
-// IsChange reports whether an Apply follows a committed change. Such an Apply may plan from what
-// the reconciler last programmed instead of reading the whole host back: the start and every
-// resync still compare with the host itself and repair drift. At 1,000 real servers, reading
-// the IPVS table back on every commit was most of an agent's CPU during `terraform apply`.
-func IsChange(ctx context.Context) bool { v, _ := ctx.Value(changeKey{}).(bool); return v }
+// String names the trigger for logs.
+func (t Trigger) String() string {
+	if t == Change {
+		return "change"
+	}
+	return "resync"
+}
 
 // Reconciler makes the host match a desired state. Apply is called after every stored change, at
 // start and periodically, so it must be idempotent and must not disturb what already matches.
 // The state is shared with the server and its readers: Apply may keep it but must not change it.
 type Reconciler interface {
-	Apply(ctx context.Context, st *agentapi.State) error
+	Apply(ctx context.Context, st *agentapi.State, why Trigger) error
 }
 
 // StatusReporter is implemented by reconcilers that have live state to show (VRRP roles, the
@@ -46,4 +55,4 @@ type Stopper interface {
 type Nop struct{}
 
 // Apply implements Reconciler.
-func (Nop) Apply(context.Context, *agentapi.State) error { return nil }
+func (Nop) Apply(context.Context, *agentapi.State, Trigger) error { return nil }

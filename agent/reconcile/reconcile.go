@@ -42,13 +42,13 @@ var (
 )
 
 // Apply implements Reconciler.
-func (m Multi) Apply(ctx context.Context, st *agentapi.State) error {
+func (m Multi) Apply(ctx context.Context, st *agentapi.State, why Trigger) error {
 	var errs []error
 	for _, r := range m {
 		name := partName(r)
 		err := guard.Call(Logger, name, func() error {
 			guard.Inject("apply:" + name)
-			return r.Apply(ctx, st)
+			return r.Apply(ctx, st, why)
 		})
 		if err != nil {
 			errs = append(errs, err)

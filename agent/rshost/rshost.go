@@ -35,6 +35,7 @@ import (
 	"sync"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -185,7 +186,7 @@ func (r *Reconciler) repaired(what string, args ...any) {
 
 // Apply makes the host hold what st's bindings need, and nothing the role added that they no
 // longer need.
-func (r *Reconciler) Apply(_ context.Context, st *agentapi.State) error {
+func (r *Reconciler) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.loaded {

@@ -143,7 +143,7 @@ func (s *Server) commitBatch(batch []*write) {
 	if st != nil {
 		// The apply belongs to every write of the batch, so no one request's context bounds it;
 		// the parts bound their own kernel and network calls.
-		applyErr = s.apply(reconcile.ForChange(context.Background()), st)
+		applyErr = s.apply(context.Background(), st, reconcile.Change)
 	}
 	s.log.Debug("committed", "writes", len(batch), "serial", s.view().Serial, "store", stored, "apply", time.Since(start)-stored)
 	for i, w := range batch {

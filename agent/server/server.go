@@ -169,17 +169,17 @@ func (s *Server) applyCurrent(ctx context.Context, why string) {
 		return // nothing to apply: the kernel keeps what it has
 	}
 	s.applyMu.Lock()
-	err := s.rec.Apply(ctx, s.view())
+	err := s.rec.Apply(ctx, s.view(), reconcile.Resync)
 	s.applyMu.Unlock()
 	if err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
 }
 
-func (s *Server) apply(ctx context.Context, st *store.State) error {
+func (s *Server) apply(ctx context.Context, st *store.State, why reconcile.Trigger) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	return s.rec.Apply(ctx, st)
+	return s.rec.Apply(ctx, st, why)
 }
 
 // Handler returns the API's HTTP handler.
@@ -604,7 +604,7 @@ func (s *Server) replaceCorrupt(w http.ResponseWriter, in *store.State) (bool, e
 	s.state, s.stateErr = &next, nil
 	s.mu.Unlock()
 	s.log.Info("stored state replaced; applying it", "serial", next.Serial)
-	if err := s.apply(reconcile.ForChange(context.Background()), &next); err != nil {
+	if err := s.apply(context.Background(), &next, reconcile.Change); err != nil {
 		return true, fmt.Errorf("stored, but applying it failed (the agent retries): %w", err)
 	}
 	writeJSON(w, http.StatusOK, &next)
