@@ -126,7 +126,7 @@ func (s *Server) putVirtualServer(w http.ResponseWriter, r *http.Request) error 
 		return agentapi.Invalid(identityField(&vs, path), fmt.Sprintf("the body is virtual server %s, the path says %s", got, key))
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if st.Pair == nil {
 			return conflict("", "this agent holds no director pair; create the lvs_director_pair first")
 		}
@@ -174,7 +174,7 @@ func (s *Server) deleteVirtualServer(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		if st.VirtualServers[key] == nil {
 			return noVirtualServer(key)
 		}
@@ -252,7 +252,7 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		return agentapi.Invalid(field, fmt.Sprintf("the body is real server %s, the path says %s", got, rskey))
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
@@ -289,7 +289,7 @@ func (s *Server) deleteRealServer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
@@ -354,7 +354,7 @@ func (s *Server) putBinding(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if old := st.RealServerBindings[id]; createOnly && old != nil {
 			return &agentapi.Error{Code: agentapi.CodeExists, Field: "host", Message: fmt.Sprintf(
 				"this host already has real-server binding %q (VIP %s); nothing was changed", id, old.VIP)}
@@ -377,7 +377,7 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		if st.RealServerBindings[id] == nil {
 			return agentapi.NotFound(fmt.Sprintf("no real-server binding %q", id))
 		}

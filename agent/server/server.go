@@ -382,7 +382,7 @@ func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	now := time.Now().UTC().Format(time.RFC3339)
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if err := checkOwner(st.Pair, &p, createOnly); err != nil {
 			return err
 		}
@@ -429,7 +429,7 @@ func keepCreation(held, next *agentapi.Pair, now string) {
 // With HeaderPairUUID it deletes only the pair with that UUID (or a legacy pair without one).
 func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
 	uuid := r.Header.Get(agentapi.HeaderPairUUID)
-	_, err := s.commit(r.Context(), func(st *store.State) error {
+	_, err := s.commit(gateOf(w), func(st *store.State) error {
 		if st.Pair == nil {
 			return agentapi.NotFound("this agent holds no director pair")
 		}
@@ -496,7 +496,7 @@ func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if st.Pair == nil {
 			return &agentapi.Error{Code: agentapi.CodeConflict, Message: "this agent holds no director pair; create the lvs_director_pair first"}
 		}
@@ -522,7 +522,7 @@ func (s *Server) deleteVIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		if st.VIPs[vrid] == nil {
 			return agentapi.NotFound(fmt.Sprintf("no VIP with virtual_router_id %d", vrid))
 		}
@@ -568,7 +568,7 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	if done, err := s.replaceCorrupt(w, &in); done || err != nil {
 		return err
 	}
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if in.Pair != nil {
 			if err := checkOwner(st.Pair, in.Pair, false); err != nil {
 				return err
