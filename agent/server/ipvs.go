@@ -4,17 +4,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"reflect"
 	"sort"
 	"strings"
 	"unicode"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
-// IPVSReporter is implemented by the reconciler part that programs IPVS; the server serves its
+// IPVSReporter is the reconciler part that programs IPVS (Config.IPVS); the server serves its
 // report at agentapi.PathIPVS.
 type IPVSReporter interface {
 	IPVSReport() *agentapi.IPVSReport
@@ -393,32 +391,10 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getIPVS(w http.ResponseWriter, _ *http.Request) error {
 	rep := &agentapi.IPVSReport{Services: []agentapi.IPVSService{}}
-	if ir := findIPVSReporter(s.rec); ir != nil {
-		rep = ir.IPVSReport()
+	if s.ipvs != nil {
+		rep = s.ipvs.IPVSReport()
 	}
 	writeJSON(w, http.StatusOK, rep)
-	return nil
-}
-
-var reconcilerType = reflect.TypeFor[reconcile.Reconciler]()
-
-// findIPVSReporter finds the IPVS part of the reconciler: the reconciler itself, or a part of
-// a composite one (reconcile.Multi is a []Reconciler; this package cannot import it).
-func findIPVSReporter(r reconcile.Reconciler) IPVSReporter {
-	if ir, ok := r.(IPVSReporter); ok {
-		return ir
-	}
-	v := reflect.ValueOf(r)
-	if v.Kind() != reflect.Slice || v.Type().Elem() != reconcilerType {
-		return nil
-	}
-	for i := range v.Len() {
-		if part, ok := v.Index(i).Interface().(reconcile.Reconciler); ok {
-			if ir := findIPVSReporter(part); ir != nil {
-				return ir
-			}
-		}
-	}
 	return nil
 }
 

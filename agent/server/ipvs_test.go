@@ -27,7 +27,7 @@ func startIPVS(t *testing.T) (*agentclient.Client, *ipvsPart) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "run", "agent.sock")
 	part := &ipvsPart{}
-	srv, err := server.New(server.Config{Store: store.New(filepath.Join(dir, "state.json")), Reconciler: reconcile.Multi{&countingReconciler{}, part}})
+	srv, err := server.New(server.Config{Store: store.New(filepath.Join(dir, "state.json")), Reconciler: reconcile.Multi{&countingReconciler{}, part}, IPVS: part})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,10 @@ import (
 type Config struct {
 	Store      *store.Store
 	Reconciler reconcile.Reconciler
-	Logger     *slog.Logger
+	// IPVS, if set, is the part of Reconciler that programs IPVS: its report is served at
+	// agentapi.PathIPVS (an empty table without it).
+	IPVS   IPVSReporter
+	Logger *slog.Logger
 	// Resync is how often the desired state is re-applied to repair drift; zero disables it.
 	Resync time.Duration
 }
@@ -44,6 +47,7 @@ type Config struct {
 type Server struct {
 	store   *store.Store
 	rec     reconcile.Reconciler
+	ipvs    IPVSReporter
 	log     *slog.Logger
 	resync  time.Duration
 	started time.Time
@@ -97,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{store: cfg.Store, rec: cfg.Reconciler, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr}, nil
+	return &Server{store: cfg.Store, rec: cfg.Reconciler, ipvs: cfg.IPVS, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr}, nil
 }
 
 // Run listens on socketPath (0600 in a 0700 directory), re-applies the stored state and serves until
