@@ -89,9 +89,11 @@ type Reconciler struct {
 
 	last     *agentapi.State // what the last Apply was given; guarded by mu
 	kick     chan struct{}   // HealthChanged → the re-apply loop; holds at most one request
-	kickOnce sync.Once
-	done     chan struct{} // closed by Close: stops the re-apply loop
-	stopOnce sync.Once
+	done     chan struct{}   // closed by Close: stops the re-apply loop
+	loopDone chan struct{}   // closed by the re-apply loop when it returns
+	lmu      sync.Mutex      // guards looping and closed
+	looping  bool            // the re-apply loop was started
+	closed   bool            // Close was called: no loop starts any more
 }
 
 // owned is what the reconciler has programmed, recorded across restarts.
@@ -122,6 +124,7 @@ func New(cfg Config) *Reconciler {
 		svcErrs:  map[string]string{},
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		loopDone: make(chan struct{}),
 
 		verifyShare:  verifyShare,
 		verifyAlways: verifyAlways,
@@ -136,9 +139,19 @@ func New(cfg Config) *Reconciler {
 	return r
 }
 
-// Close stops the health re-apply loop and releases the kernel handle.
+// Close stops the health re-apply loop, waits for a re-apply under way to end, and releases the
+// kernel handle.
 func (r *Reconciler) Close() error {
-	r.stopOnce.Do(func() { close(r.done) })
+	r.lmu.Lock()
+	first, looping := !r.closed, r.looping
+	r.closed = true
+	r.lmu.Unlock()
+	if first {
+		close(r.done)
+	}
+	if looping {
+		<-r.loopDone
+	}
 	r.kmu.Lock()
 	defer r.kmu.Unlock()
 	if r.kernel == nil {
@@ -171,7 +184,12 @@ func (r *Reconciler) Apply(ctx context.Context, st *agentapi.State, why reconcil
 // one, so a burst of changes costs at most two passes.
 func (r *Reconciler) HealthChanged() {
 	r.healthGen.Add(1)
-	r.kickOnce.Do(func() { go r.reapplyLoop() })
+	r.lmu.Lock()
+	if !r.looping && !r.closed {
+		r.looping = true
+		go r.reapplyLoop()
+	}
+	r.lmu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -179,6 +197,7 @@ func (r *Reconciler) HealthChanged() {
 }
 
 func (r *Reconciler) reapplyLoop() {
+	defer close(r.loopDone)
 	for {
 		select {
 		case <-r.done:
@@ -477,7 +496,7 @@ func (r *Reconciler) isDrift(d Diff, kernel map[ServiceKey]*Service) bool {
 		switch {
 		case k == nil:
 			return true // we made it and it is gone
-		case d.What == "not configured":
+		case d.Kind == DiffUnwanted:
 			return false
 		}
 		return serviceDiff(k, a) != ""

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -680,5 +681,57 @@ func TestReconcilerSchedulesReusedPortsInDR(t *testing.T) {
 	e.apply(&agentapi.State{Pair: testState().Pair})
 	if got := e.sys.get("net.ipv4.vs.conn_reuse_mode"); got != "1" {
 		t.Errorf("no service: conn_reuse_mode = %s, want the old 1", got)
+	}
+}
+
+// blockingHealth holds the re-apply inside Weight until released, once armed.
+type blockingHealth struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *blockingHealth) Weight(_, _ string, configured int) (int, bool) {
+	if h.armed.Load() {
+		h.once.Do(func() { close(h.entered) })
+		<-h.release
+	}
+	return configured, true
+}
+
+// TestReconcilerCloseWaitsForReapply: Close returns only once a health re-apply under way has
+// ended, so the kernel handle is not released under it.
+func TestReconcilerCloseWaitsForReapply(t *testing.T) {
+	t.Parallel()
+	h := &blockingHealth{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, h)
+	e.apply(testState())
+	h.armed.Store(true)
+	e.r.HealthChanged()
+	select {
+	case <-h.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no re-apply 5 s after HealthChanged")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- e.r.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a re-apply was under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(h.release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return 5 s after the re-apply ended")
+	}
+	e.r.HealthChanged() // after Close: starts nothing, blocks nothing
+	if err := e.r.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
