@@ -587,13 +587,18 @@ func (e *Engine) handle(p Packet) {
 	}
 }
 
+// parse is the engine's check of a packet from the peer: sent with TTL 255, a well-formed
+// advert. The Machine's receive checks (version, VRID, authentication, addresses) come after.
+func (e *Engine) parse(p Packet) (*Advert, error) {
+	if err := CheckTTL(p.TTL); err != nil {
+		return nil, err
+	}
+	return Parse(p.Payload, p.Src, p.Dst)
+}
+
 // process checks an advert from the peer and hands it to the Machine.
 func (e *Engine) process(p Packet) {
-	if err := CheckTTL(p.TTL); err != nil {
-		e.drop(err)
-		return
-	}
-	a, err := Parse(p.Payload, p.Src, p.Dst)
+	a, err := e.parse(p)
 	if err != nil {
 		e.drop(err)
 		return

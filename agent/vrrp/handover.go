@@ -142,13 +142,16 @@ func (e *Engine) awaitSuccessor() bool {
 			e.log.Info("vrrp: no successor advertised; releasing the addresses", "waited", wait)
 			return false
 		case p := <-e.rx:
-			// Only the peer's adverts, with what is pinned already: no check starts now.
-			if !e.fromPeer(p.Src) || CheckTTL(p.TTL) != nil {
+			// Only the peer's adverts, with what is pinned already: no check starts now. The
+			// Machine no longer runs (it stopped), so its receive checks are asked for.
+			if !e.fromPeer(p.Src) {
 				continue
 			}
-			a, err := Parse(p.Payload, p.Src, p.Dst)
-			if err != nil || a.Version != c.Version || a.VRID != c.VRID || a.Priority == PriorityStop ||
-				a.Authenticate(c.AuthType, c.AuthData) != nil || p.Src == c.PrimaryAddr.WithZone("") {
+			a, err := e.parse(p)
+			if err == nil {
+				err = e.m.check(a, p.Src.Unmap())
+			}
+			if err != nil || a.Priority == PriorityStop {
 				continue
 			}
 			e.log.Info("vrrp: successor advertised", "successor", p.Src, "after", time.Since(start))
