@@ -113,7 +113,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func healthIs(m *Manager, rs, want string) func() bool {
+func healthIs(m *Manager, rs string, want agentapi.HealthState) func() bool {
 	return func() bool {
 		s, _ := m.Health(vsKey, rs)
 		return s == want

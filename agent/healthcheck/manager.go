@@ -327,8 +327,8 @@ func (m *Manager) Weight(vsKey, rsKey string, configured int) (int, bool) {
 	return 0, true
 }
 
-// Health implements ipvs.HealthStatuser: "up", "down" or "unchecked", and why.
-func (m *Manager) Health(vsKey, rsKey string) (state, reason string) {
+// Health implements ipvs.HealthStatuser: up, down or unchecked, and why.
+func (m *Manager) Health(vsKey, rsKey string) (state agentapi.HealthState, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.targets[rsID{vsKey, rsKey}]

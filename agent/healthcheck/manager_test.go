@@ -23,7 +23,7 @@ func TestApplyInitialVerdict(t *testing.T) {
 		onFailure string
 		hc        *agentapi.HealthCheck
 		rsHC      *agentapi.HealthCheck
-		state     string
+		state     agentapi.HealthState
 		weight    string
 	}{
 		{"no check", "", nil, nil, StateUnchecked, "10,true"},

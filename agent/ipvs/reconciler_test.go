@@ -246,6 +246,8 @@ func TestReconcilerLeavesOthersAloneAndTearsDown(t *testing.T) {
 }
 
 // health is a HealthView under test control.
+var _ HealthStatuser = (*health)(nil)
+
 type health struct {
 	mu sync.Mutex
 	w  map[string]int // rsKey -> weight; -1 = removed
@@ -261,7 +263,7 @@ func (h *health) Weight(_, rs string, configured int) (int, bool) {
 	return max(w, 0), w >= 0
 }
 
-func (h *health) Health(_, rs string) (string, string) {
+func (h *health) Health(_, rs string) (agentapi.HealthState, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if w, ok := h.w[rs]; ok && w <= 0 {

@@ -96,7 +96,7 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 				Key: x.Key().String(), ForwardingMethod: fwdName(x.FwdMethod), Weight: x.Weight, ConfiguredWeight: x.Weight,
 				ActiveConns: int(x.ActiveConns), InactiveConns: int(x.InactiveConns), PersistentConns: int(x.PersistConns),
 				UpperThreshold: int(x.UpperThreshold), LowerThreshold: int(x.LowerThreshold), Stats: stats(x.Stats),
-				Health: "unchecked",
+				Health: string(agentapi.HealthUnchecked),
 			}
 			if d != nil {
 				role, ok := ix.roles[x.Key()]
@@ -106,10 +106,11 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 				}
 				switch {
 				case ok && role == roleSorry:
-					id.Health, id.HealthReason = "sorry", "every real server is out (quorum lost)"
+					id.Health, id.HealthReason = string(agentapi.HealthSorry), "every real server is out (quorum lost)"
 					id.ConfiguredWeight = 1
 				case hs != nil && ix.rsKeys[x.Key()] != "":
-					id.Health, id.HealthReason = hs.Health(d.vsKey, ix.rsKeys[x.Key()])
+					st, why := hs.Health(d.vsKey, ix.rsKeys[x.Key()])
+					id.Health, id.HealthReason = string(st), why
 				}
 				if hp != nil && ix.rsKeys[x.Key()] != "" {
 					id.HealthPending = hp.HealthPending(d.vsKey, ix.rsKeys[x.Key()])
@@ -130,10 +131,11 @@ func (r *Reconciler) tableReport() []agentapi.IPVSService {
 				if inKernel[ap] {
 					continue
 				}
-				id := agentapi.IPVSDestination{Key: ap.String(), ForwardingMethod: fwdName(fwdMethod(d.vs.EffectiveForwardingMethod(d.vs.RealServers[rk]))),
-					ConfiguredWeight: ix.configured[ap], Health: "down", HealthReason: "not in the table"}
+				id := agentapi.IPVSDestination{Key: ap.String(), ForwardingMethod: fwdName(fwdMethod(agentapi.Forwarding(d.vs.EffectiveForwardingMethod(d.vs.RealServers[rk])))),
+					ConfiguredWeight: ix.configured[ap], Health: string(agentapi.HealthDown), HealthReason: "not in the table"}
 				if hs != nil {
-					id.Health, id.HealthReason = hs.Health(d.vsKey, rk)
+					st, why := hs.Health(d.vsKey, rk)
+					id.Health, id.HealthReason = string(st), why
 				}
 				if hp != nil {
 					id.HealthPending = hp.HealthPending(d.vsKey, rk)

@@ -142,7 +142,7 @@ func want(bs map[string]*agentapi.RealServerBinding) desired {
 		}
 		p := netip.PrefixFrom(a, a.BitLen())
 		link := Loopback
-		if b.ForwardingMethod == "tunnel" {
+		if agentapi.Forwarding(b.ForwardingMethod) == agentapi.ForwardTunnel {
 			link = netconf.TunnelIPIP
 			if a.Is6() {
 				link = netconf.TunnelIP6IP6
