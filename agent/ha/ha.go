@@ -1,7 +1,7 @@
 // Package ha is the director's high availability: it turns the pair and its VIPs from the
 // desired state into running VRRP engines (agent/vrrp) and keeps them matching it.
 //
-// Manager is the server.Reconciler of VRRP. Each VIP runs as one virtual router per address
+// Manager is the reconcile.Reconciler of VRRP. Each VIP runs as one virtual router per address
 // family on the pair interface; all routers of an interface and family share one raw socket.
 // Apply starts, reconfigures and stops engines: a changed priority, interval or address list
 // does not drop a VIP this director holds and keeps; a deleted VIP is released with a
@@ -34,7 +34,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/vrrp"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -135,8 +135,8 @@ func New(cfg Config) *Manager {
 	return m
 }
 
-// Apply implements server.Reconciler: it makes the running instances match st.
-func (m *Manager) Apply(ctx context.Context, st *agentapi.State) error {
+// Apply implements reconcile.Reconciler: it makes the running instances match st.
+func (m *Manager) Apply(ctx context.Context, st *agentapi.State, why reconcile.Trigger) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stopped {
@@ -150,7 +150,7 @@ func (m *Manager) Apply(ctx context.Context, st *agentapi.State) error {
 	// A committed change that left the pair and every VIP as they were (a real server was
 	// written: the state is copy on write, so unchanged objects are the same pointers) needs
 	// nothing of VRRP; the start and every resync still go through everything.
-	if a := m.applied; server.IsChange(ctx) && a != nil && a.pair == pair && sameObjects(a.vips, vips) {
+	if a := m.applied; why == reconcile.Change && a != nil && a.pair == pair && sameObjects(a.vips, vips) {
 		return a.err
 	}
 	err := m.applyLocked(ctx, pair, vips)
@@ -452,7 +452,7 @@ func (vr *vipRun) close() {
 	vr.notifier.close()
 }
 
-// Stop implements server.Stopper: the graceful stop of keepalived on SIGTERM.
+// Stop implements reconcile.Stopper: the graceful stop of keepalived on SIGTERM.
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	if m.stopped {
@@ -483,9 +483,9 @@ func (m *Manager) Stop(ctx context.Context) error {
 }
 
 var (
-	_ server.Reconciler     = (*Manager)(nil)
-	_ server.StatusReporter = (*Manager)(nil)
-	_ server.Stopper        = (*Manager)(nil)
+	_ reconcile.Reconciler     = (*Manager)(nil)
+	_ reconcile.StatusReporter = (*Manager)(nil)
+	_ reconcile.Stopper        = (*Manager)(nil)
 )
 
 // ensureBackgroundLocked starts following link changes and script results.
@@ -673,7 +673,7 @@ func combineStates(states []string) string {
 	return strings.Join(states, ", ")
 }
 
-// Report implements server.StatusReporter.
+// Report implements reconcile.StatusReporter.
 func (m *Manager) Report(st *agentapi.Status) {
 	st.VIPs = m.Status()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf/netnstest"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -45,7 +46,7 @@ func (d *director) apply(vips ...*agentapi.VIP) {
 	for _, v := range vips {
 		st.VIPs[v.VRID] = v
 	}
-	if err := d.m.Apply(context.Background(), st.Clone()); err != nil {
+	if err := d.m.Apply(context.Background(), st.Clone(), reconcile.Resync); err != nil {
 		d.t.Fatal(err)
 	}
 }
@@ -136,7 +137,7 @@ func TestNetnsManagerLifecycle(t *testing.T) {
 	if a.holds("198.51.100.100") || a.holds("2001:db8::100") {
 		t.Error("a kept the VIP after Stop")
 	}
-	if err := a.m.Apply(context.Background(), &agentapi.State{}); err == nil {
+	if err := a.m.Apply(context.Background(), &agentapi.State{}, reconcile.Resync); err == nil {
 		t.Error("Apply after Stop succeeded")
 	}
 }
@@ -213,7 +214,7 @@ func TestNetnsManagerErrorsReported(t *testing.T) {
 		1: vip(1, 200, 100, "198.51.100.100"),
 		2: vip(2, 200, 100, "198.51.100.100"),
 	}}
-	err := a.m.Apply(context.Background(), st)
+	err := a.m.Apply(context.Background(), st, reconcile.Resync)
 	if err == nil || !strings.Contains(err.Error(), "already a VIP") {
 		t.Fatalf("err %v", err)
 	}

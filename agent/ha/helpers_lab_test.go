@@ -3,7 +3,6 @@
 package ha_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -35,15 +34,24 @@ import (
 // The lab tests drive real lvs-agent binaries on lab hosts through the agent API over SSH
 // (`lvs-agent dial-stdio`, the provider's path), next to real keepalived. Programs the hosts run
 // besides the agent — a TCP server naming its host, a client that probes the VIP, an advert
-// injector — are this test binary itself, re-executed with LVS_HA_HELPER=1 (see helperMain),
+// injector — are this test binary itself, re-executed with LVS_HA_HELPER=1 (see TestMain),
 // from a directory under the package that the hosts' root file systems show.
 
 const helperEnv = "LVS_HA_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		os.Exit(helperMain(os.Args[1:]))
-	}
+	lab.HelperMain(helperEnv, map[string]lab.Helper{
+		// serve PORT NAME: the client closes first, and connections end with a reset, so that
+		// no TCP state on a director outlives them (a lab host with some cannot be killed).
+		"serve":          func(args []string) error { return lab.ServeName(args, 5*time.Second, true) },
+		"probe":          helperProbe,
+		"watch":          helperWatch,
+		"inject":         helperInject,
+		"linger":         helperLinger,
+		"handover-state": helperHandoverState,
+		"forge":          helperForge,
+		"steady":         helperSteady,
+	})
 	os.Exit(m.Run())
 }
 
@@ -399,99 +407,12 @@ func (c kaConf) String() string {
 	return b.String()
 }
 
-// helperMain runs one of the helper programs.
-func helperMain(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "helper: serve PORT NAME | probe ADDR:PORT | watch ... | inject ... | forge ... | steady ...")
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = helperServe(args[1:])
-	case "probe":
-		err = helperProbe(args[1:])
-	case "watch":
-		err = helperWatch(args[1:])
-	case "inject":
-		err = helperInject(args[1:])
-	case "linger":
-		err = helperLinger(args[1:])
-	case "handover-state":
-		err = helperHandoverState(args[1:])
-	case "forge":
-		err = helperForge(args[1:])
-	case "steady":
-		err = helperSteady(args[1:])
-	default:
-		err = fmt.Errorf("unknown helper %q", args[0])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		return 1
-	}
-	return 0
-}
-
-// serve PORT NAME: answer every TCP connection with NAME (both families, every address).
-func helperServe(args []string) error {
-	if len(args) != 2 {
-		return errors.New("serve PORT NAME")
-	}
-	ln, err := net.Listen("tcp", ":"+args[0])
-	if err != nil {
-		return err
-	}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go func() {
-			// No TCP state may outlive the connection on a director: a socket in TIME_WAIT,
-			// or an orphan retransmitting its FIN to a client that now reaches the VIP on the
-			// other director, holds the network namespace, and a lab host cannot be killed
-			// (its veth does not go) while it lasts. So the client closes first, and this side
-			// closes with a reset (SO_LINGER 0).
-			_ = c.(*net.TCPConn).SetLinger(0)
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, _ = io.WriteString(c, args[1]+"\n")
-			// Every line the client sends gets the name again: a connection that lives
-			// through a handover shows which host still serves it.
-			r := bufio.NewReader(c)
-			for {
-				if _, err := r.ReadString('\n'); err != nil {
-					break
-				}
-				if _, err := io.WriteString(c, args[1]+"\n"); err != nil {
-					break
-				}
-			}
-			_ = c.Close()
-		}()
-	}
-}
-
-func dialName(addr string, timeout time.Duration) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(line, "\n"), nil
-}
-
 // probe ADDR:PORT: print who answers.
 func helperProbe(args []string) error {
 	if len(args) != 1 {
 		return errors.New("probe ADDR:PORT")
 	}
-	name, err := dialName(args[0], 2*time.Second)
+	name, err := lab.DialName(args[0], 2*time.Second)
 	if err != nil {
 		return err
 	}
@@ -715,7 +636,7 @@ func helperWatch(args []string) error {
 			go func() {
 				defer wg.Done()
 				start := lab.MonotonicNow()
-				name, err := dialName(addr, timeout)
+				name, err := lab.DialName(addr, timeout)
 				results <- attempt{start: start, end: lab.MonotonicNow(), name: name, err: err}
 			}()
 		case a := <-results:
@@ -1047,7 +968,7 @@ func helperSteady(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			name, err := dialName(args[0], time.Second)
+			name, err := lab.DialName(args[0], time.Second)
 			mu.Lock()
 			defer mu.Unlock()
 			res.Attempts++

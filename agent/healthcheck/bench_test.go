@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -92,7 +93,7 @@ func benchKind(t *testing.T, kind string, window time.Duration) string {
 		st.VirtualServers[agentapi.VirtualServerKey(vs)] = vs
 	}
 	applyStart := time.Now()
-	if err := m.Apply(context.Background(), st); err != nil {
+	if err := m.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	applyTook := time.Since(applyStart)

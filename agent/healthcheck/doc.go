@@ -3,7 +3,7 @@
 // fail; fall failed checks in a row take a real server down, rise passed checks in a row bring it
 // back; start_down (keepalived alpha) keeps a new real server down until its first passed check.
 //
-// The Manager is a server.Reconciler that keeps one checker per checked real server and an
+// The Manager is a reconcile.Reconciler that keeps one checker per checked real server and an
 // ipvs.HealthView that turns verdicts into weights (down: 0 with on_failure quiesce, out of the
 // table with remove). Checks of every kind (tcp, http, https, exec, dns) share one scheduler: a
 // heap of due times dispatches attempts to short-lived goroutines, at most MaxInFlight of which

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -79,7 +80,7 @@ func TestManagerExecTimeoutReason(t *testing.T) {
 	t.Cleanup(func() { _ = m.Stop(t.Context()) })
 	hc := &agentapi.HealthCheck{Type: "exec", IntervalMS: 500, TimeoutMS: 200, Retries: 1, RetryDelayMS: 10, Rise: 1, Fall: 1,
 		Exec: &agentapi.ExecCheck{Command: "sleep 10"}}
-	if err := m.Apply(t.Context(), oneVS("", hc, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(t.Context(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "down", healthIs(m, rs1, StateDown))

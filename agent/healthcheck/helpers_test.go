@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -90,13 +89,13 @@ func testManager(t *testing.T, f *fakes, cfg Config) *Manager {
 }
 
 // oneVS is a state with one virtual server holding the given real servers (keys on port 80).
-func oneVS(onFailure string, hc *agentapi.HealthCheck, rsHC map[string]*agentapi.HealthCheck, rss ...string) *store.State {
+func oneVS(onFailure string, hc *agentapi.HealthCheck, rsHC map[string]*agentapi.HealthCheck, rss ...string) *agentapi.State {
 	vs := &agentapi.VirtualServer{VRID: 1, Protocol: "tcp", Address: "198.51.100.100", Port: 80, Scheduler: "wrr",
 		HealthCheck: hc, OnFailure: onFailure, RealServers: map[string]*agentapi.RealServer{}}
 	for _, a := range rss {
 		vs.RealServers[a+":80"] = &agentapi.RealServer{Address: a, Port: 80, Weight: 10, HealthCheck: rsHC[a]}
 	}
-	return &store.State{VirtualServers: map[string]*agentapi.VirtualServer{vsKey: vs}}
+	return &agentapi.State{VirtualServers: map[string]*agentapi.VirtualServer{vsKey: vs}}
 }
 
 const vsKey = "tcp/198.51.100.100:80"
@@ -114,7 +113,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func healthIs(m *Manager, rs, want string) func() bool {
+func healthIs(m *Manager, rs string, want agentapi.HealthState) func() bool {
 	return func() bool {
 		s, _ := m.Health(vsKey, rs)
 		return s == want

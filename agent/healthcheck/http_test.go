@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -160,7 +161,7 @@ func TestManagerTimeoutReason(t *testing.T) {
 		s := specAt(t, hc, a)
 		vs.RealServers[s.rsKey] = s.rs
 	}
-	if err := m.Apply(context.Background(), st); err != nil {
+	if err := m.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "silent server down", healthIs(m, silent, StateDown))

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -166,7 +166,7 @@ type wanted struct {
 // Apply starts, restarts and stops checks to match st. It never waits for a check: a new real
 // server is up at once, or down with start_down; a real server whose check changed keeps its
 // verdict while the new check starts over.
-func (m *Manager) Apply(_ context.Context, st *store.State) error {
+func (m *Manager) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigger) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 
@@ -330,8 +330,8 @@ func (m *Manager) Weight(vsKey, rsKey string, configured int) (int, bool) {
 	return 0, true
 }
 
-// Health implements ipvs.HealthStatuser: "up", "down" or "unchecked", and why.
-func (m *Manager) Health(vsKey, rsKey string) (state, reason string) {
+// Health implements ipvs.HealthStatuser: up, down or unchecked, and why.
+func (m *Manager) Health(vsKey, rsKey string) (state agentapi.HealthState, reason string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.targets[rsID{vsKey, rsKey}]
@@ -350,7 +350,7 @@ func (m *Manager) HealthPending(vsKey, rsKey string) bool {
 	return t != nil && t.check != nil && t.v.checks == 0
 }
 
-// Report implements server.StatusReporter. The IPVS report already carries each destination's
+// Report implements reconcile.StatusReporter. The IPVS report already carries each destination's
 // health and reason (through Health), so there is nothing to add.
 func (m *Manager) Report(*agentapi.Status) {}
 

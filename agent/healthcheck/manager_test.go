@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -22,7 +23,7 @@ func TestApplyInitialVerdict(t *testing.T) {
 		onFailure string
 		hc        *agentapi.HealthCheck
 		rsHC      *agentapi.HealthCheck
-		state     string
+		state     agentapi.HealthState
 		weight    string
 	}{
 		{"no check", "", nil, nil, StateUnchecked, "10,true"},
@@ -39,7 +40,7 @@ func TestApplyInitialVerdict(t *testing.T) {
 			f := newFakes()
 			m := testManager(t, f, Config{})
 			st := oneVS(tt.onFailure, tt.hc, map[string]*agentapi.HealthCheck{"198.51.100.21": tt.rsHC}, "198.51.100.21")
-			if err := m.Apply(context.Background(), st); err != nil {
+			if err := m.Apply(context.Background(), st, reconcile.Resync); err != nil {
 				t.Fatal(err)
 			}
 			if s, _ := m.Health(vsKey, rs1); s != tt.state {
@@ -61,7 +62,7 @@ func TestChecksDriveVerdicts(t *testing.T) {
 	m := testManager(t, f, Config{OnChange: func() { changes.Add(1) }})
 	hc := &agentapi.HealthCheck{Type: "tcp", IntervalMS: 20, TimeoutMS: 20, Retries: 1, RetryDelayMS: 10, Rise: 2, Fall: 2}
 	f.set(rs1, "tcp: connect 198.51.100.21:80: connection refused")
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21", "198.51.100.22")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21", "198.51.100.22"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "rs1 down", healthIs(m, rs1, StateDown))
@@ -91,7 +92,7 @@ func TestConfigChangeKeepsVerdict(t *testing.T) {
 	m := testManager(t, f, Config{})
 	hc := &agentapi.HealthCheck{Type: "tcp", IntervalMS: 20, TimeoutMS: 20, Retries: 1, RetryDelayMS: 10, Rise: 1, Fall: 1}
 	f.set(rs1, "boom")
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "down", healthIs(m, rs1, StateDown))
@@ -99,14 +100,14 @@ func TestConfigChangeKeepsVerdict(t *testing.T) {
 		t.Fatalf("builds %d", b)
 	}
 	// Same check again: no restart.
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if b := f.builds.Load(); b != 1 {
 		t.Errorf("an unchanged check was rebuilt (%d builds)", b)
 	}
 	// Only on_failure changes: the weight follows, the checker stays.
-	if err := m.Apply(context.Background(), oneVS("remove", hc, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("remove", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if w := fmtWeight(m.Weight(vsKey, rs1, 10)); w != "0,false" || f.builds.Load() != 1 {
@@ -118,7 +119,7 @@ func TestConfigChangeKeepsVerdict(t *testing.T) {
 	slow := *hc
 	slow.IntervalMS = 3600 * 1000
 	slow.StartDown = false
-	if err := m.Apply(context.Background(), oneVS("", &slow, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", &slow, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if b := f.builds.Load(); b != 2 {
@@ -136,11 +137,11 @@ func TestRemoval(t *testing.T) {
 	m := testManager(t, f, Config{})
 	hc := &agentapi.HealthCheck{Type: "tcp", IntervalMS: 10, TimeoutMS: 10, Rise: 1, Fall: 1}
 	f.set(rs1, "boom")
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21", "198.51.100.22")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21", "198.51.100.22"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "down", healthIs(m, rs1, StateDown))
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.22")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.22"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := m.Health(vsKey, rs1); s != StateUnchecked {
@@ -161,7 +162,7 @@ func TestRemoval(t *testing.T) {
 	hc2 := *hc
 	hc2.StartDown = true
 	hc2.IntervalMS = 3600 * 1000
-	if err := m.Apply(context.Background(), oneVS("", &hc2, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", &hc2, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if s, r := m.Health(vsKey, rs1); s != StateDown || !strings.Contains(r, "start_down") {
@@ -180,7 +181,7 @@ func TestHangingCheckDoesNotDelayOthers(t *testing.T) {
 	f.set(rs1, "hang")
 	f.set("198.51.100.22:80", "refused")
 	st := oneVS("", nil, map[string]*agentapi.HealthCheck{"198.51.100.21": hang, "198.51.100.22": fast}, "198.51.100.21", "198.51.100.22")
-	if err := m.Apply(context.Background(), st); err != nil {
+	if err := m.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "fast server down", healthIs(m, "198.51.100.22:80", StateDown))
@@ -201,7 +202,7 @@ func TestBrokenCheck(t *testing.T) {
 	t.Cleanup(func() { _ = m.Stop(context.Background()) })
 	st := oneVS("", &agentapi.HealthCheck{Type: "tcp"}, nil, "198.51.100.21")
 	st.VirtualServers[vsKey].RealServers[rs1].Port = 0
-	err := m.Apply(context.Background(), st)
+	err := m.Apply(context.Background(), st, reconcile.Resync)
 	if err == nil || !strings.Contains(err.Error(), "connect_port") {
 		t.Fatalf("err %v, want one naming connect_port", err)
 	}
@@ -217,7 +218,7 @@ func TestStop(t *testing.T) {
 	m := newManager(Config{}, f.build)
 	f.set(rs1, "hang")
 	hc := &agentapi.HealthCheck{Type: "tcp", IntervalMS: 10, TimeoutMS: 10000}
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a check running", func() bool { return f.count(rs1) > 0 })
@@ -229,7 +230,7 @@ func TestStop(t *testing.T) {
 	if err := m.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21")); err == nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err == nil {
 		t.Error("Apply after Stop succeeded")
 	}
 	// An interrupted check says nothing: the server is still up.
@@ -245,7 +246,7 @@ func TestHealthPending(t *testing.T) {
 	f := newFakes()
 	m := testManager(t, f, Config{})
 	hour := 3600 * 1000
-	if err := m.Apply(context.Background(), oneVS("", &agentapi.HealthCheck{Type: "tcp", IntervalMS: hour}, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", &agentapi.HealthCheck{Type: "tcp", IntervalMS: hour}, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if !m.HealthPending(vsKey, rs1) {
@@ -257,7 +258,7 @@ func TestHealthPending(t *testing.T) {
 	f2 := newFakes()
 	m2 := testManager(t, f2, Config{})
 	f2.set(rs1, "tcp: refused")
-	if err := m2.Apply(context.Background(), oneVS("", &agentapi.HealthCheck{Type: "tcp", IntervalMS: 20, TimeoutMS: 20}, nil, "198.51.100.21")); err != nil {
+	if err := m2.Apply(context.Background(), oneVS("", &agentapi.HealthCheck{Type: "tcp", IntervalMS: 20, TimeoutMS: 20}, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first check to finish", func() bool { return !m2.HealthPending(vsKey, rs1) })

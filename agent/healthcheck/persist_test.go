@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -28,7 +29,7 @@ func TestVerdictsSurviveRestart(t *testing.T) {
 	f := newFakes()
 	f.set(rs1, "tcp: connection refused")
 	m := newManager(Config{StatePath: path}, f.build)
-	if err := m.Apply(context.Background(), st); err != nil {
+	if err := m.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if w := fmtWeight(m.Weight(vsKey, rs1, 10)); w != "10,true" {
@@ -46,7 +47,7 @@ func TestVerdictsSurviveRestart(t *testing.T) {
 	f2 := newFakes()
 	f2.set(rs1, "hang") // its check does not answer yet
 	m2 := testManager(t, f2, Config{StatePath: path})
-	if err := m2.Apply(context.Background(), st); err != nil {
+	if err := m2.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if w := fmtWeight(m2.Weight(vsKey, rs1, 10)); w != "0,true" {
@@ -66,7 +67,7 @@ func TestVerdictsSurviveRestart(t *testing.T) {
 	f2.set(rs2, "refused")
 	waitFor(t, "rs2 down", healthIs(m2, rs2, StateDown))
 	waitFor(t, "rs2 saved", func() bool { b, _ := os.ReadFile(path); return strings.Contains(string(b), rs2) })
-	if err := m2.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21")); err != nil {
+	if err := m2.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "rs2 dropped from the file", func() bool { _, err := os.Stat(path); return errors.Is(err, fs.ErrNotExist) })
@@ -93,7 +94,7 @@ func TestCheckerPanicRestartsChecker(t *testing.T) {
 	t.Cleanup(func() { _ = m.Stop(context.Background()) })
 	before := panicsOf(guard.PartHealthcheck)
 	hc := &agentapi.HealthCheck{Type: "tcp", IntervalMS: 20, TimeoutMS: 20, Rise: 1, Fall: 1}
-	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21")); err != nil {
+	if err := m.Apply(context.Background(), oneVS("", hc, nil, "198.51.100.21"), reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "checks after the panic", func() bool { return p.calls.Load() >= 3 })

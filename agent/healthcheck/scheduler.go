@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
 // slack lets the scheduler start attempts due within it in one wake-up: with thousands of
@@ -135,7 +136,8 @@ func (m *Manager) attempt(t *target) {
 	changed := t.finish(time.Now(), reason)
 	m.queue.push(t)
 	m.wakeLocked()
-	var state, why string
+	var state agentapi.HealthState
+	var why string
 	if changed {
 		state, why = t.v.state(p)
 	}

@@ -3,13 +3,15 @@ package healthcheck
 import (
 	"fmt"
 	"time"
+
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
 // Health states as the status reports them.
 const (
-	StateUp        = "up"
-	StateDown      = "down"
-	StateUnchecked = "unchecked"
+	StateUp        = agentapi.HealthUp
+	StateDown      = agentapi.HealthDown
+	StateUnchecked = agentapi.HealthUnchecked
 )
 
 // params are a check's timing and counts with the defaults applied.
@@ -90,7 +92,7 @@ func (v *verdict) record(reason string, p params) (done, changed bool) {
 
 // state is the verdict as the status shows it: up or down and why, with any progress towards
 // the other state.
-func (v *verdict) state(p params) (string, string) {
+func (v *verdict) state(p params) (agentapi.HealthState, string) {
 	switch {
 	case v.up && v.fail > 0:
 		return StateUp, fmt.Sprintf("%s (%d of %d failed checks to go down)", v.reason, v.fail, p.fall)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -20,14 +20,14 @@ func BenchmarkApplyChangeAt1000(b *testing.B) {
 		a := fmt.Sprintf("198.51.%d.%d", 101+i/250, i%250)
 		rss[a+":80"] = &agentapi.RealServer{Address: a, Port: 80, Weight: 1}
 	}
-	ctx := server.ForChange(context.Background())
-	if err := e.r.Apply(ctx, st); err != nil {
+	ctx := context.Background()
+	if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := range b.N {
 		rss["198.51.100.21:80"] = &agentapi.RealServer{Address: "198.51.100.21", Port: 80, Weight: 1 + i%2}
-		if err := e.r.Apply(ctx, st); err != nil {
+		if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 			b.Fatal(err)
 		}
 	}

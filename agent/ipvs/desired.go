@@ -17,9 +17,9 @@ type HealthView interface {
 }
 
 // HealthStatuser is optionally implemented by a HealthView to report each real server's
-// health ("up", "down") and why, for the status.
+// health and why, for the status.
 type HealthStatuser interface {
-	Health(vsKey, rsKey string) (state, reason string)
+	Health(vsKey, rsKey string) (state agentapi.HealthState, reason string)
 }
 
 // HealthPender is optionally implemented by a HealthView to report real servers whose check has
@@ -217,7 +217,7 @@ func destOf(vs *agentapi.VirtualServer, rs *agentapi.RealServer) (*Dest, error) 
 	d := &Dest{
 		Addr:           a,
 		Port:           uint16(rs.Port),
-		FwdMethod:      fwdMethod(vs.EffectiveForwardingMethod(rs)),
+		FwdMethod:      fwdMethod(agentapi.Forwarding(vs.EffectiveForwardingMethod(rs))),
 		Weight:         rs.Weight,
 		UpperThreshold: uint32(rs.UpperThreshold),
 		LowerThreshold: uint32(rs.LowerThreshold),

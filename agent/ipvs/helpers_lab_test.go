@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,16 +28,20 @@ import (
 // the provider does, over `lvs-agent dial-stdio` (entered with nsenter instead of SSH, which
 // the provider's own tests cover). Programs the hosts run besides the agent — a TCP server
 // that names its host, clients that count who answers or hold one connection open — are this
-// test binary itself, re-executed with LVS_IPVS_HELPER=1 (see helperMain), from a directory
+// test binary itself, re-executed with LVS_IPVS_HELPER=1 (see TestMain), from a directory
 // under the package that the hosts' root file systems show. ipvsadm is used only to read and
 // tamper with the kernel's table independently of the agent.
 
 const helperEnv = "LVS_IPVS_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) == "1" {
-		os.Exit(helperMain(os.Args[1:]))
-	}
+	lab.HelperMain(helperEnv, map[string]lab.Helper{
+		// serve PORT NAME: connections stay open (at most 10 minutes) for hold.
+		"serve": func(args []string) error { return lab.ServeName(args, 10*time.Minute, false) },
+		"count": helperCount,
+		"hold":  helperHold,
+		"gone":  helperGone,
+	})
 	os.Exit(m.Run())
 }
 
@@ -106,57 +109,10 @@ func (e *labEnv) installAgent(host string) {
 // dial-stdio` run inside the host.
 func (e *labEnv) client(host string) *agentclient.Client {
 	h := e.host(host)
-	return agentclient.New(host, func(ctx context.Context) (net.Conn, error) {
-		cmd := h.Command(context.Background(), agentapi.BinaryPath, "dial-stdio")
-		w, err := cmd.StdinPipe()
-		if err != nil {
-			return nil, err
-		}
-		r, err := cmd.StdoutPipe()
-		if err != nil {
-			return nil, err
-		}
-		if err := cmd.Start(); err != nil {
-			return nil, err
-		}
-		return &cmdConn{cmd: cmd, w: w, r: r}, nil
+	return agentclient.New(host, func(context.Context) (net.Conn, error) {
+		return h.DialStdio(agentapi.BinaryPath, "dial-stdio")
 	})
 }
-
-// cmdConn is a net.Conn over a command's stdin and stdout.
-type cmdConn struct {
-	cmd  *exec.Cmd
-	w    io.WriteCloser
-	r    io.ReadCloser
-	once sync.Once
-}
-
-func (c *cmdConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
-func (c *cmdConn) Write(b []byte) (int, error) { return c.w.Write(b) }
-func (c *cmdConn) Close() error {
-	c.once.Do(func() {
-		_ = c.w.Close()
-		done := make(chan struct{})
-		go func() { _ = c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-done
-		}
-	})
-	return nil
-}
-func (c *cmdConn) LocalAddr() net.Addr              { return pipeAddr{} }
-func (c *cmdConn) RemoteAddr() net.Addr             { return pipeAddr{} }
-func (c *cmdConn) SetDeadline(time.Time) error      { return nil }
-func (c *cmdConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *cmdConn) SetWriteDeadline(time.Time) error { return nil }
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "dial-stdio" }
 
 // call runs f with a client of host's agent; an error fails the test.
 func (e *labEnv) call(host string, f func(ctx context.Context, c *agentclient.Client) error) {
@@ -322,63 +278,6 @@ func (h *holder) finish(t *testing.T) holdResult {
 	return r
 }
 
-// helperMain runs one of the helper programs.
-func helperMain(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "helper: serve PORT NAME | count ADDR:PORT N | hold ADDR:PORT")
-		return 2
-	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = helperServe(args[1:])
-	case "count":
-		err = helperCount(args[1:])
-	case "hold":
-		err = helperHold(args[1:])
-	case "gone":
-		err = helperGone(args[1:])
-	default:
-		err = fmt.Errorf("unknown helper %q", args[0])
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		return 1
-	}
-	return 0
-}
-
-// serve PORT NAME: on every TCP connection (both families) write NAME, then answer every line
-// with NAME again, until the client closes (at most 10 minutes).
-func helperServe(args []string) error {
-	if len(args) != 2 {
-		return errors.New("serve PORT NAME")
-	}
-	ln, err := net.Listen("tcp", ":"+args[0])
-	if err != nil {
-		return err
-	}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go func() {
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Minute))
-			if _, err := io.WriteString(c, args[1]+"\n"); err != nil {
-				return
-			}
-			sc := bufio.NewScanner(c)
-			for sc.Scan() {
-				if _, err := io.WriteString(c, args[1]+"\n"); err != nil {
-					return
-				}
-			}
-		}()
-	}
-}
-
 // count ADDR:PORT N: N connections one after the other, each reading the first line; prints
 // a JSON object of counts by answer ("error" for failures). Each attempt has a 3s bound.
 func helperCount(args []string) error {
@@ -391,7 +290,7 @@ func helperCount(args []string) error {
 	}
 	m := map[string]int{}
 	for range n {
-		name, err := dialName(args[0])
+		name, err := lab.DialName(args[0], 3*time.Second)
 		if err != nil {
 			name = "error"
 		}
@@ -400,20 +299,6 @@ func helperCount(args []string) error {
 	b, _ := json.Marshal(m)
 	fmt.Println(string(b))
 	return nil
-}
-
-func dialName(addr string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	l, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(l), nil
 }
 
 // hold ADDR:PORT: one connection, "connected NAME" once it answers, then a ping every 50ms

@@ -226,11 +226,11 @@ type Kernel interface {
 }
 
 // fwdMethod maps an agentapi forwarding method to the kernel's.
-func fwdMethod(m string) uint32 {
+func fwdMethod(m agentapi.Forwarding) uint32 {
 	switch m {
-	case "nat":
+	case agentapi.ForwardNAT:
 		return FwdMasq
-	case "tunnel":
+	case agentapi.ForwardTunnel:
 		return FwdTunnel
 	}
 	return FwdDroute
@@ -239,11 +239,11 @@ func fwdMethod(m string) uint32 {
 func fwdName(f uint32) string {
 	switch f & fwdMask {
 	case FwdMasq:
-		return "nat"
+		return string(agentapi.ForwardNAT)
 	case FwdTunnel:
-		return "tunnel"
+		return string(agentapi.ForwardTunnel)
 	case FwdDroute:
-		return "dr"
+		return string(agentapi.ForwardDR)
 	case FwdLocal:
 		return "local"
 	case FwdBypass:

@@ -6,11 +6,24 @@ import (
 	"strings"
 )
 
+// DiffKind is what sort of difference a Diff is.
+type DiffKind uint8
+
+const (
+	// DiffMissing: the desired service or destination is not in the kernel.
+	DiffMissing DiffKind = iota + 1
+	// DiffUnwanted: the kernel holds a service or destination that is not configured.
+	DiffUnwanted
+	// DiffChanged: both hold it, with other settings (What says which).
+	DiffChanged
+)
+
 // Diff is one difference between the kernel's table and the desired one.
 type Diff struct {
 	Service ServiceKey
 	Dest    netip.AddrPort // zero for a service-level difference
-	What    string
+	Kind    DiffKind
+	What    string // for people: "missing", "not configured" or the settings that differ
 }
 
 func (d Diff) String() string {
@@ -39,7 +52,7 @@ func Plan(kernel, desired []*Service, owned map[ServiceKey]bool) ([]Op, []Diff) 
 		k := have[d.ServiceKey]
 		if k == nil {
 			ops = append(ops, Op{Kind: AddService, Service: d})
-			diffs = append(diffs, Diff{Service: d.ServiceKey, What: "missing"})
+			diffs = append(diffs, Diff{Service: d.ServiceKey, Kind: DiffMissing, What: "missing"})
 			for _, dst := range d.Dests {
 				ops = append(ops, Op{Kind: AddDest, Service: d, Dest: dst})
 			}
@@ -47,7 +60,7 @@ func Plan(kernel, desired []*Service, owned map[ServiceKey]bool) ([]Op, []Diff) 
 		}
 		if what := serviceDiff(k, d); what != "" {
 			ops = append(ops, Op{Kind: UpdateService, Service: d})
-			diffs = append(diffs, Diff{Service: d.ServiceKey, What: what})
+			diffs = append(diffs, Diff{Service: d.ServiceKey, Kind: DiffChanged, What: what})
 		}
 		kd := make(map[netip.AddrPort]*Dest, len(k.Dests))
 		for _, x := range k.Dests {
@@ -60,26 +73,26 @@ func Plan(kernel, desired []*Service, owned map[ServiceKey]bool) ([]Op, []Diff) 
 		for _, x := range k.Dests {
 			if !wd[x.Key()] {
 				ops = append(ops, Op{Kind: DelDest, Service: d, Dest: x})
-				diffs = append(diffs, Diff{Service: d.ServiceKey, Dest: x.Key(), What: "not configured"})
+				diffs = append(diffs, Diff{Service: d.ServiceKey, Dest: x.Key(), Kind: DiffUnwanted, What: "not configured"})
 			}
 		}
 		for _, x := range d.Dests {
 			y := kd[x.Key()]
 			if y == nil {
 				ops = append(ops, Op{Kind: AddDest, Service: d, Dest: x})
-				diffs = append(diffs, Diff{Service: d.ServiceKey, Dest: x.Key(), What: "missing"})
+				diffs = append(diffs, Diff{Service: d.ServiceKey, Dest: x.Key(), Kind: DiffMissing, What: "missing"})
 				continue
 			}
 			if what := destDiff(y, x); what != "" {
 				ops = append(ops, Op{Kind: UpdateDest, Service: d, Dest: x})
-				diffs = append(diffs, Diff{Service: d.ServiceKey, Dest: x.Key(), What: what})
+				diffs = append(diffs, Diff{Service: d.ServiceKey, Dest: x.Key(), Kind: DiffChanged, What: what})
 			}
 		}
 	}
 	for _, k := range kernel {
 		if owned[k.ServiceKey] && !want[k.ServiceKey] {
 			ops = append(ops, Op{Kind: DelService, Service: k})
-			diffs = append(diffs, Diff{Service: k.ServiceKey, What: "not configured"})
+			diffs = append(diffs, Diff{Service: k.ServiceKey, Kind: DiffUnwanted, What: "not configured"})
 		}
 	}
 	return ops, diffs

@@ -122,6 +122,17 @@ func TestPlan(t *testing.T) {
 				if !strings.Contains(d.What, tc.diffs[i]) {
 					t.Errorf("diff %d = %q, want it to contain %q", i, d.What, tc.diffs[i])
 				}
+				// The kind agrees with the words: isDrift decides on the kind.
+				want := DiffChanged
+				switch d.What {
+				case "missing":
+					want = DiffMissing
+				case "not configured":
+					want = DiffUnwanted
+				}
+				if d.Kind != want {
+					t.Errorf("diff %d %q has kind %d, want %d", i, d.What, d.Kind, want)
+				}
 			}
 			assertInPlace(t, ops)
 		})

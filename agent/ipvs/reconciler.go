@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -17,8 +16,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -40,7 +38,7 @@ type Config struct {
 const recentRepairs = 20
 
 // Reconciler keeps the kernel's IPVS table, sync daemons, timeouts and director sysctls as a
-// desired state asks. It implements server.Reconciler and server.StatusReporter.
+// desired state asks. It implements reconcile.Reconciler and reconcile.StatusReporter.
 type Reconciler struct {
 	log    *slog.Logger
 	health HealthView
@@ -67,7 +65,7 @@ type Reconciler struct {
 	now             func() time.Time
 	// quiet is the state the last successful pass applied and the health generation it saw.
 	quiet struct {
-		st        *store.State
+		st        *agentapi.State
 		healthGen uint64
 	}
 	healthGen atomic.Uint64 // counts HealthChanged calls
@@ -88,11 +86,13 @@ type Reconciler struct {
 	lastPair *agentapi.Pair
 	lastRun  *agentapi.IPVSReconcile
 
-	last     *store.State  // what the last Apply was given; guarded by mu
-	kick     chan struct{} // HealthChanged → the re-apply loop; holds at most one request
-	kickOnce sync.Once
-	done     chan struct{} // closed by Close: stops the re-apply loop
-	stopOnce sync.Once
+	last     *agentapi.State // what the last Apply was given; guarded by mu
+	kick     chan struct{}   // HealthChanged → the re-apply loop; holds at most one request
+	done     chan struct{}   // closed by Close: stops the re-apply loop
+	loopDone chan struct{}   // closed by the re-apply loop when it returns
+	lmu      sync.Mutex      // guards looping and closed
+	looping  bool            // the re-apply loop was started
+	closed   bool            // Close was called: no loop starts any more
 }
 
 // owned is what the reconciler has programmed, recorded across restarts.
@@ -123,6 +123,7 @@ func New(cfg Config) *Reconciler {
 		svcErrs:  map[string]string{},
 		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		loopDone: make(chan struct{}),
 
 		verifyShare:  verifyShare,
 		verifyAlways: verifyAlways,
@@ -137,9 +138,19 @@ func New(cfg Config) *Reconciler {
 	return r
 }
 
-// Close stops the health re-apply loop and releases the kernel handle.
+// Close stops the health re-apply loop, waits for a re-apply under way to end, and releases the
+// kernel handle.
 func (r *Reconciler) Close() error {
-	r.stopOnce.Do(func() { close(r.done) })
+	r.lmu.Lock()
+	first, looping := !r.closed, r.looping
+	r.closed = true
+	r.lmu.Unlock()
+	if first {
+		close(r.done)
+	}
+	if looping {
+		<-r.loopDone
+	}
 	r.kmu.Lock()
 	defer r.kmu.Unlock()
 	if r.kernel == nil {
@@ -160,11 +171,11 @@ func (r *Reconciler) Repairs() uint64 {
 
 // Apply makes the kernel match st. It is idempotent: with the table already right it only
 // reads it.
-func (r *Reconciler) Apply(ctx context.Context, st *store.State) error {
+func (r *Reconciler) Apply(ctx context.Context, st *agentapi.State, why reconcile.Trigger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last = st
-	return r.apply(ctx, st)
+	return r.apply(ctx, st, why)
 }
 
 // HealthChanged re-programs the table from the last applied state because a health verdict
@@ -172,7 +183,12 @@ func (r *Reconciler) Apply(ctx context.Context, st *store.State) error {
 // one, so a burst of changes costs at most two passes.
 func (r *Reconciler) HealthChanged() {
 	r.healthGen.Add(1)
-	r.kickOnce.Do(func() { go r.reapplyLoop() })
+	r.lmu.Lock()
+	if !r.looping && !r.closed {
+		r.looping = true
+		go r.reapplyLoop()
+	}
+	r.lmu.Unlock()
 	select {
 	case r.kick <- struct{}{}:
 	default:
@@ -180,6 +196,7 @@ func (r *Reconciler) HealthChanged() {
 }
 
 func (r *Reconciler) reapplyLoop() {
+	defer close(r.loopDone)
 	for {
 		select {
 		case <-r.done:
@@ -191,8 +208,8 @@ func (r *Reconciler) reapplyLoop() {
 		if st := r.last; st != nil {
 			// A verdict changes only what this reconciler programs: plan from what it last
 			// programmed, as for a committed change.
-			ctx, cancel := context.WithTimeout(server.ForChange(context.Background()), 30*time.Second)
-			err = guard.Call(r.log, guard.PartIPVS, func() error { return r.apply(ctx, st) })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err = guard.Call(r.log, guard.PartIPVS, func() error { return r.apply(ctx, st, reconcile.Change) })
 			cancel()
 		}
 		r.mu.Unlock()
@@ -203,7 +220,7 @@ func (r *Reconciler) reapplyLoop() {
 }
 
 // apply does Apply's work; r.mu is held.
-func (r *Reconciler) apply(ctx context.Context, st *store.State) error {
+func (r *Reconciler) apply(ctx context.Context, st *agentapi.State, why reconcile.Trigger) error {
 	if !r.loaded {
 		if err := netconf.LoadLedger(r.ledger, &r.led); err != nil {
 			return err
@@ -237,7 +254,7 @@ func (r *Reconciler) apply(ctx context.Context, st *store.State) error {
 		if err != nil {
 			errs = append(errs, err)
 		} else {
-			errs = append(errs, r.applyServices(k, desired, svcErrs, server.IsChange(ctx))...)
+			errs = append(errs, r.applyServices(k, desired, svcErrs, why == reconcile.Change)...)
 			errs = append(errs, r.applyDaemons(k, pair), r.applyTimeouts(k, pair))
 		}
 	}
@@ -478,7 +495,7 @@ func (r *Reconciler) isDrift(d Diff, kernel map[ServiceKey]*Service) bool {
 		switch {
 		case k == nil:
 			return true // we made it and it is gone
-		case d.What == "not configured":
+		case d.Kind == DiffUnwanted:
 			return false
 		}
 		return serviceDiff(k, a) != ""
@@ -701,171 +718,6 @@ func (r *Reconciler) applySysctls(pair *agentapi.Pair, desired []*desiredService
 		}
 	}
 	return err
-}
-
-// Report implements server.StatusReporter: the kernel's table merged with the configuration.
-func (r *Reconciler) Report(st *agentapi.Status) {
-	st.IPVS = r.tableReport()
-}
-
-// IPVSReport returns the full IPVS report of the director.
-func (r *Reconciler) IPVSReport() *agentapi.IPVSReport {
-	rep := &agentapi.IPVSReport{Services: r.tableReport()}
-	r.kmu.Lock()
-	k := r.kernel
-	r.kmu.Unlock()
-	if k != nil {
-		if t, err := k.Timeouts(); err == nil {
-			rep.Timeouts = &agentapi.IPVSTimeouts{TCP: int(t.TCP), TCPFin: int(t.TCPFin), UDP: int(t.UDP)}
-		}
-		if ds, err := k.Daemons(); err == nil {
-			for _, d := range ds {
-				rep.SyncDaemons = append(rep.SyncDaemons, agentapi.IPVSSyncDaemon{State: daemonStateName(d.State), Interface: d.Interface, SyncID: int(d.SyncID)})
-			}
-		}
-	}
-	if held := r.keeper.Held(); len(held) > 0 {
-		rep.Sysctls = map[string]string{}
-		for name := range held {
-			if v, err := r.sys.Sysctl(name); err == nil {
-				rep.Sysctls[name] = v
-			}
-		}
-	}
-	r.rmu.Lock()
-	rep.Repairs = r.repairs
-	rep.RecentRepairs = slices.Clone(r.recent)
-	rep.LastError = r.lastErr
-	if r.lastRun != nil {
-		x := *r.lastRun
-		rep.LastReconcile = &x
-	}
-	r.rmu.Unlock()
-	return rep
-}
-
-func (r *Reconciler) tableReport() []agentapi.IPVSService {
-	r.rmu.Lock()
-	desired := r.desired
-	svcErrs := r.svcErrs
-	r.rmu.Unlock()
-	r.kmu.Lock()
-	k := r.kernel
-	r.kmu.Unlock()
-	var have []*Service
-	if k != nil {
-		have, _ = k.Services()
-	}
-	byKey := map[ServiceKey]*desiredService{}
-	for _, d := range desired {
-		if d.svc != nil {
-			byKey[d.svc.ServiceKey] = d
-		}
-	}
-	hs, _ := r.health.(HealthStatuser)
-	hp, _ := r.health.(HealthPender)
-	out := []agentapi.IPVSService{}
-	seen := map[ServiceKey]bool{}
-	for _, s := range have {
-		d := byKey[s.ServiceKey]
-		seen[s.ServiceKey] = true
-		is := agentapi.IPVSService{
-			Key: s.String(), Scheduler: s.Scheduler, Flags: flagNames(s.Scheduler, s.Flags),
-			Stats: stats(s.Stats), Managed: d != nil, Destinations: []agentapi.IPVSDestination{},
-		}
-		if s.Flags&FlagPersistent != 0 {
-			is.Persistence = &agentapi.Persistence{TimeoutS: int(s.Timeout), Netmask: netmaskString(s.Family, s.NetmaskBits)}
-		}
-		inKernel := map[netip.AddrPort]bool{}
-		var ix destIndex
-		if d != nil {
-			ix = d.index()
-		}
-		for _, x := range s.Dests {
-			inKernel[x.Key()] = true
-			id := agentapi.IPVSDestination{
-				Key: x.Key().String(), ForwardingMethod: fwdName(x.FwdMethod), Weight: x.Weight, ConfiguredWeight: x.Weight,
-				ActiveConns: int(x.ActiveConns), InactiveConns: int(x.InactiveConns), PersistentConns: int(x.PersistConns),
-				UpperThreshold: int(x.UpperThreshold), LowerThreshold: int(x.LowerThreshold), Stats: stats(x.Stats),
-				Health: "unchecked",
-			}
-			if d != nil {
-				role, ok := ix.roles[x.Key()]
-				id.Managed = ok
-				if w, ok := ix.configured[x.Key()]; ok {
-					id.ConfiguredWeight = w
-				}
-				switch {
-				case ok && role == roleSorry:
-					id.Health, id.HealthReason = "sorry", "every real server is out (quorum lost)"
-					id.ConfiguredWeight = 1
-				case hs != nil && ix.rsKeys[x.Key()] != "":
-					id.Health, id.HealthReason = hs.Health(d.vsKey, ix.rsKeys[x.Key()])
-				}
-				if hp != nil && ix.rsKeys[x.Key()] != "" {
-					id.HealthPending = hp.HealthPending(d.vsKey, ix.rsKeys[x.Key()])
-				}
-				if !ok {
-					id.HealthReason = "not configured: the next repair removes it"
-				}
-			}
-			is.Destinations = append(is.Destinations, id)
-		}
-		if d != nil {
-			q := d.quorum
-			is.Quorum = &q
-			is.Error = svcErrs[is.Key]
-			// Configured real servers the table lacks: out by health, or behind the sorry
-			// server.
-			for ap, rk := range ix.rsKeys {
-				if inKernel[ap] {
-					continue
-				}
-				id := agentapi.IPVSDestination{Key: ap.String(), ForwardingMethod: fwdName(fwdMethod(d.vs.EffectiveForwardingMethod(d.vs.RealServers[rk]))),
-					ConfiguredWeight: ix.configured[ap], Health: "down", HealthReason: "not in the table"}
-				if hs != nil {
-					id.Health, id.HealthReason = hs.Health(d.vsKey, rk)
-				}
-				if hp != nil {
-					id.HealthPending = hp.HealthPending(d.vsKey, rk)
-				}
-				if _, want := ix.roles[ap]; want {
-					id.HealthReason = "missing from the kernel: the next repair adds it"
-				} else if !q.Up && d.vs.SorryServer != nil {
-					id.HealthReason = "quorum lost: the sorry server has the traffic"
-				}
-				id.Managed = true
-				is.Destinations = append(is.Destinations, id)
-			}
-			sort.Slice(is.Destinations, func(i, j int) bool { return is.Destinations[i].Key < is.Destinations[j].Key })
-		}
-		out = append(out, is)
-	}
-	for _, d := range desired {
-		if d.svc == nil || seen[d.svc.ServiceKey] {
-			continue
-		}
-		q := d.quorum
-		out = append(out, agentapi.IPVSService{Key: d.vsKey, Scheduler: d.svc.Scheduler, Managed: true, Missing: true,
-			Error: svcErrs[d.svc.String()], Quorum: &q, Destinations: []agentapi.IPVSDestination{}})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
-}
-
-func stats(s Stats) agentapi.IPVSStats {
-	return agentapi.IPVSStats{Connections: s.Conns, PacketsIn: s.InPkts, PacketsOut: s.OutPkts, BytesIn: s.InBytes, BytesOut: s.OutBytes}
-}
-
-func netmaskString(family uint16, bits int) string {
-	if family == AFInet6 {
-		return fmt.Sprint(bits)
-	}
-	var m uint32
-	if bits > 0 {
-		m = ^uint32(0) << (32 - bits)
-	}
-	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
 }
 
 // PartName names the part for the status (reconcile.Named).

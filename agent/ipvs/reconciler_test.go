@@ -10,10 +10,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -78,7 +79,7 @@ func (e *env) newReconciler(hv HealthView) *Reconciler {
 
 func (e *env) apply(st *agentapi.State) {
 	e.t.Helper()
-	if err := e.r.Apply(context.Background(), st); err != nil {
+	if err := e.r.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		e.t.Fatalf("Apply: %v", err)
 	}
 }
@@ -245,6 +246,8 @@ func TestReconcilerLeavesOthersAloneAndTearsDown(t *testing.T) {
 }
 
 // health is a HealthView under test control.
+var _ HealthStatuser = (*health)(nil)
+
 type health struct {
 	mu sync.Mutex
 	w  map[string]int // rsKey -> weight; -1 = removed
@@ -260,7 +263,7 @@ func (h *health) Weight(_, rs string, configured int) (int, bool) {
 	return max(w, 0), w >= 0
 }
 
-func (h *health) Health(_, rs string) (string, string) {
+func (h *health) Health(_, rs string) (agentapi.HealthState, string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if w, ok := h.w[rs]; ok && w <= 0 {
@@ -408,7 +411,7 @@ func TestReconcilerReportsUnavailableScheduler(t *testing.T) {
 	e := newEnv(t, nil)
 	st := testState()
 	st.VirtualServers[vsKey].Scheduler = "twos"
-	err := e.r.Apply(context.Background(), st)
+	err := e.r.Apply(context.Background(), st, reconcile.Resync)
 	if err == nil || !strings.Contains(err.Error(), "add service tcp/198.51.100.100:80") {
 		t.Fatalf("Apply = %v", err)
 	}
@@ -491,7 +494,7 @@ func TestReconcilerExpiresConnectionsOfRemovedServers(t *testing.T) {
 	}
 }
 
-// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (server.ForChange) is planned
+// TestReconcilerPlansChangesFromWhatItProgrammed: a committed change (reconcile.Change) is planned
 // from what the last pass programmed, without reading the table back; a change the kernel
 // refuses, because someone changed the table meanwhile, reads it back and repairs at once; the
 // start and resyncs (a plain context) always read it back, so drift is still found.
@@ -504,12 +507,12 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 	if dumps() != 1 {
 		t.Fatalf("dumps after the first apply = %d, want 1", dumps())
 	}
-	change := server.ForChange(context.Background())
+	ctx := context.Background()
 	rss := st.VirtualServers[vsKey].RealServers
 	for i := range 5 {
 		a := "198.51.100." + strconv.Itoa(30+i)
 		rss[a+":80"] = &agentapi.RealServer{Address: a, Port: 80, Weight: 3}
-		if err := e.r.Apply(change, st); err != nil {
+		if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -534,7 +537,7 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 		m[k].Dests = slices.DeleteFunc(m[k].Dests, func(d *Dest) bool { return d.Key().String() == "198.51.100.22:80" })
 	})
 	rss["198.51.100.22:80"].Weight = 7
-	if err := e.r.Apply(change, st); err != nil {
+	if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 		t.Fatalf("a refused change must be repaired from the kernel's table, not reported: %v", err)
 	}
 	if dumps() != 2 || e.weight("198.51.100.22:80") != 7 {
@@ -553,7 +556,7 @@ func TestReconcilerPlansChangesFromWhatItProgrammed(t *testing.T) {
 		}
 	})
 	rss["198.51.100.21:80"].Weight = 4
-	if err := e.r.Apply(change, st); err != nil {
+	if err := e.r.Apply(ctx, st, reconcile.Change); err != nil {
 		t.Fatal(err)
 	}
 	repairs := e.r.Repairs()
@@ -680,5 +683,57 @@ func TestReconcilerSchedulesReusedPortsInDR(t *testing.T) {
 	e.apply(&agentapi.State{Pair: testState().Pair})
 	if got := e.sys.get("net.ipv4.vs.conn_reuse_mode"); got != "1" {
 		t.Errorf("no service: conn_reuse_mode = %s, want the old 1", got)
+	}
+}
+
+// blockingHealth holds the re-apply inside Weight until released, once armed.
+type blockingHealth struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *blockingHealth) Weight(_, _ string, configured int) (int, bool) {
+	if h.armed.Load() {
+		h.once.Do(func() { close(h.entered) })
+		<-h.release
+	}
+	return configured, true
+}
+
+// TestReconcilerCloseWaitsForReapply: Close returns only once a health re-apply under way has
+// ended, so the kernel handle is not released under it.
+func TestReconcilerCloseWaitsForReapply(t *testing.T) {
+	t.Parallel()
+	h := &blockingHealth{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, h)
+	e.apply(testState())
+	h.armed.Store(true)
+	e.r.HealthChanged()
+	select {
+	case <-h.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no re-apply 5 s after HealthChanged")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- e.r.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a re-apply was under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(h.release)
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return 5 s after the re-apply ended")
+	}
+	e.r.HealthChanged() // after Close: starts nothing, blocks nothing
+	if err := e.r.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }

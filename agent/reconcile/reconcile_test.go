@@ -7,7 +7,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
 type part struct {
@@ -16,7 +16,7 @@ type part struct {
 	calls int
 }
 
-func (p *part) Apply(context.Context, *store.State) error {
+func (p *part) Apply(context.Context, *agentapi.State, reconcile.Trigger) error {
 	p.calls++
 	if p.panic {
 		panic("bug in " + p.name)
@@ -29,7 +29,7 @@ func (p *part) PartName() string { return p.name }
 // TestPanicInOnePart: a part that panics fails its Apply alone; the others still apply.
 func TestPanicInOnePart(t *testing.T) {
 	a, b, c := &part{name: "a"}, &part{name: "b", panic: true}, &part{name: "c"}
-	err := reconcile.Multi{a, b, c}.Apply(context.Background(), &store.State{})
+	err := reconcile.Multi{a, b, c}.Apply(context.Background(), &agentapi.State{}, reconcile.Resync)
 	var pe *guard.PanicError
 	if !errors.As(err, &pe) || pe.Part != "b" {
 		t.Fatalf("Apply: %v", err)

@@ -35,7 +35,7 @@ import (
 	"sync"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/netconf"
-	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -64,7 +64,7 @@ type Config struct {
 }
 
 // Reconciler keeps the real-server role's addresses, tunnel devices and sysctls. It implements
-// server.Reconciler and server.StatusReporter.
+// reconcile.Reconciler and reconcile.StatusReporter.
 type Reconciler struct {
 	log    *slog.Logger
 	ledger string
@@ -142,7 +142,7 @@ func want(bs map[string]*agentapi.RealServerBinding) desired {
 		}
 		p := netip.PrefixFrom(a, a.BitLen())
 		link := Loopback
-		if b.ForwardingMethod == "tunnel" {
+		if agentapi.Forwarding(b.ForwardingMethod) == agentapi.ForwardTunnel {
 			link = netconf.TunnelIPIP
 			if a.Is6() {
 				link = netconf.TunnelIP6IP6
@@ -186,7 +186,7 @@ func (r *Reconciler) repaired(what string, args ...any) {
 
 // Apply makes the host hold what st's bindings need, and nothing the role added that they no
 // longer need.
-func (r *Reconciler) Apply(_ context.Context, st *store.State) error {
+func (r *Reconciler) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigger) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.loaded {
@@ -313,7 +313,7 @@ func (r *Reconciler) Apply(_ context.Context, st *store.State) error {
 	return errors.Join(errs...)
 }
 
-// Report implements server.StatusReporter: the bindings in effect.
+// Report implements reconcile.StatusReporter: the bindings in effect.
 func (r *Reconciler) Report(st *agentapi.Status) {
 	r.mu.Lock()
 	bs := slices.Clone(r.active)

@@ -6,13 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +50,7 @@ func TestLabRealServerBindings(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		c := agentclient.New(real, func(context.Context) (net.Conn, error) {
-			return dialStdio(l.Host(real))
+			return l.Host(real).DialStdio(agentapi.BinaryPath, "dial-stdio")
 		})
 		defer c.Close()
 		if err := f(ctx, c); err != nil {
@@ -160,55 +157,3 @@ func TestLabRealServerBindings(t *testing.T) {
 		t.Error("binding b still stored")
 	}
 }
-
-// dialStdio runs `lvs-agent dial-stdio` inside h and returns its stdin and stdout as a
-// connection to the agent's API.
-func dialStdio(h *lab.Host) (net.Conn, error) {
-	cmd := h.Command(context.Background(), agentapi.BinaryPath, "dial-stdio")
-	w, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	r, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &cmdConn{cmd: cmd, w: w, r: r}, nil
-}
-
-type cmdConn struct {
-	cmd  *exec.Cmd
-	w    io.WriteCloser
-	r    io.ReadCloser
-	once sync.Once
-}
-
-func (c *cmdConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
-func (c *cmdConn) Write(b []byte) (int, error) { return c.w.Write(b) }
-func (c *cmdConn) Close() error {
-	c.once.Do(func() {
-		_ = c.w.Close()
-		done := make(chan struct{})
-		go func() { _ = c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-done
-		}
-	})
-	return nil
-}
-func (c *cmdConn) LocalAddr() net.Addr              { return pipeAddr{} }
-func (c *cmdConn) RemoteAddr() net.Addr             { return pipeAddr{} }
-func (c *cmdConn) SetDeadline(time.Time) error      { return nil }
-func (c *cmdConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *cmdConn) SetWriteDeadline(time.Time) error { return nil }
-
-type pipeAddr struct{}
-
-func (pipeAddr) Network() string { return "pipe" }
-func (pipeAddr) String() string  { return "dial-stdio" }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
@@ -72,7 +73,7 @@ func TestBindingsRefCountRepairAndTeardown(t *testing.T) {
 	r := mk()
 	apply := func(bs map[string]*agentapi.RealServerBinding) {
 		t.Helper()
-		if err := r.Apply(context.Background(), &agentapi.State{RealServerBindings: bs}); err != nil {
+		if err := r.Apply(context.Background(), &agentapi.State{RealServerBindings: bs}, reconcile.Resync); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,10 +134,10 @@ func TestBindingLeavesForeignVIP(t *testing.T) {
 	sys := fakeSys{"net.ipv4.conf.all.arp_ignore": "1", "net.ipv4.conf.all.arp_announce": "2", "net.ipv4.conf.lo.arp_ignore": "1", "net.ipv4.conf.lo.arp_announce": "2"}
 	r := New(Config{Net: n, Sysctls: sys})
 	st := &agentapi.State{RealServerBindings: map[string]*agentapi.RealServerBinding{"a": {VIP: "198.51.100.100", ForwardingMethod: "dr"}}}
-	if err := r.Apply(context.Background(), st); err != nil {
+	if err := r.Apply(context.Background(), st, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Apply(context.Background(), &agentapi.State{}); err != nil {
+	if err := r.Apply(context.Background(), &agentapi.State{}, reconcile.Resync); err != nil {
 		t.Fatal(err)
 	}
 	if !has(n, "lo", "198.51.100.100") || sys["net.ipv4.conf.all.arp_ignore"] != "1" {

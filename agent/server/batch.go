@@ -44,13 +44,12 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	gate := s.newCommitGate(len(reqs))
 	var wg sync.WaitGroup
 	for i, req := range reqs {
-		ctx, item := gate.item(req.Context())
-		req = req.WithContext(ctx)
+		item := gate.item()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer item.arrive(nil) // answered without a write: no longer holds the others back
-			rec := &recorder{header: http.Header{}, code: http.StatusOK}
+			rec := &recorder{header: http.Header{}, code: http.StatusOK, gate: item}
 			s.handler().ServeHTTP(rec, req)
 			body := bytes.TrimSpace(rec.body.Bytes())
 			if len(body) > 0 && !json.Valid(body) {
@@ -67,11 +66,13 @@ func (s *Server) batch(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// recorder is the http.ResponseWriter of a request of a batch.
+// recorder is the http.ResponseWriter of a request of a batch. It carries the request's place
+// in the batch's commit gate to the handler's commit (gateOf).
 type recorder struct {
 	header http.Header
 	code   int
 	body   bytes.Buffer
+	gate   *gateItem
 }
 
 func (r *recorder) Header() http.Header         { return r.header }

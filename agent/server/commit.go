@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
@@ -36,11 +38,13 @@ type writeResult struct {
 // it returns an error. A failed apply
 // keeps the change stored: the agent retries it at every resync, and the caller learns that it is
 // not in effect yet. The returned state is shared: callers read it and never change it.
-func (s *Server) commit(ctx context.Context, change func(*store.State) error) (*store.State, error) {
+//
+// gate is the request's place in its batch's commitGate, nil for a request on its own (see
+// gateOf): a write of a batch waits for the batch's other writes, which then go in one commit;
+// the last of them to arrive (or to be answered without writing) queues them all.
+func (s *Server) commit(gate *gateItem, change func(*store.State) error) (*store.State, error) {
 	w := &write{change: change, done: make(chan writeResult, 1)}
-	// A write of a batch waits for the batch's other writes, which then go in one commit: the
-	// last of them to arrive (or to be answered without writing) queues them all.
-	if g, ok := ctx.Value(gateKey{}).(*gateItem); !ok || !g.arrive(w) {
+	if gate == nil || !gate.arrive(w) {
 		s.qmu.Lock()
 		s.queue = append(s.queue, w)
 		s.qmu.Unlock()
@@ -78,14 +82,18 @@ type gateItem struct {
 	once sync.Once
 }
 
-type gateKey struct{}
-
 func (s *Server) newCommitGate(n int) *commitGate { return &commitGate{s: s, pending: n} }
 
-// item returns the context of one request of the batch.
-func (g *commitGate) item(ctx context.Context) (context.Context, *gateItem) {
-	it := &gateItem{g: g}
-	return context.WithValue(ctx, gateKey{}, it), it
+// item returns the place of one request of the batch.
+func (g *commitGate) item() *gateItem { return &gateItem{g: g} }
+
+// gateOf returns the gate of the request answered through w: the batch's recorder carries it,
+// any other writer answers a request on its own (nil).
+func gateOf(w http.ResponseWriter) *gateItem {
+	if r, ok := w.(*recorder); ok {
+		return r.gate
+	}
+	return nil
 }
 
 // arrive records that the request has made its write w (nil: it finished without one); it
@@ -142,7 +150,7 @@ func (s *Server) commitBatch(batch []*write) {
 	if st != nil {
 		// The apply belongs to every write of the batch, so no one request's context bounds it;
 		// the parts bound their own kernel and network calls.
-		applyErr = s.apply(ForChange(context.Background()), st)
+		applyErr = s.apply(context.Background(), st, reconcile.Change)
 	}
 	s.log.Debug("committed", "writes", len(batch), "serial", s.view().Serial, "store", stored, "apply", time.Since(start)-stored)
 	for i, w := range batch {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -17,11 +16,10 @@ func TestCommitLeavesEarlierStatesAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	key := "tcp/198.51.100.100:80"
 	put := func(addr string) {
 		t.Helper()
-		if _, err := s.commit(ctx, func(st *store.State) error {
+		if _, err := s.commit(nil, func(st *store.State) error {
 			vs := ownRealServers(st, key)
 			if vs == nil {
 				st.VirtualServers[key] = &agentapi.VirtualServer{Address: "198.51.100.100", Port: 80, Protocol: "tcp",
@@ -34,7 +32,7 @@ func TestCommitLeavesEarlierStatesAlone(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.commit(ctx, func(st *store.State) error {
+	if _, err := s.commit(nil, func(st *store.State) error {
 		st.VirtualServers = map[string]*agentapi.VirtualServer{}
 		return nil
 	}); err != nil {
@@ -43,7 +41,7 @@ func TestCommitLeavesEarlierStatesAlone(t *testing.T) {
 	put("198.51.100.21")
 	before := s.view()
 	put("198.51.100.22")
-	if _, err := s.commit(ctx, func(st *store.State) error {
+	if _, err := s.commit(nil, func(st *store.State) error {
 		delete(ownRealServers(st, key).RealServers, "198.51.100.21:80")
 		return nil
 	}); err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -34,7 +35,7 @@ func (g *gatedReconciler) hold() chan struct{} {
 	return g.gate
 }
 
-func (g *gatedReconciler) Apply(ctx context.Context, st *store.State) error {
+func (g *gatedReconciler) Apply(ctx context.Context, st *store.State, _ reconcile.Trigger) error {
 	g.mu.Lock()
 	gate := g.gate
 	g.mu.Unlock()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"reflect"
 	"sort"
 	"strings"
 	"unicode"
@@ -13,7 +12,7 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 )
 
-// IPVSReporter is implemented by the reconciler part that programs IPVS; the server serves its
+// IPVSReporter is the reconciler part that programs IPVS (Config.IPVS); the server serves its
 // report at agentapi.PathIPVS.
 type IPVSReporter interface {
 	IPVSReport() *agentapi.IPVSReport
@@ -125,7 +124,7 @@ func (s *Server) putVirtualServer(w http.ResponseWriter, r *http.Request) error 
 		return agentapi.Invalid(identityField(&vs, path), fmt.Sprintf("the body is virtual server %s, the path says %s", got, key))
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if st.Pair == nil {
 			return conflict("", "this agent holds no director pair; create the lvs_director_pair first")
 		}
@@ -173,7 +172,7 @@ func (s *Server) deleteVirtualServer(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		if st.VirtualServers[key] == nil {
 			return noVirtualServer(key)
 		}
@@ -251,7 +250,7 @@ func (s *Server) putRealServer(w http.ResponseWriter, r *http.Request) error {
 		return agentapi.Invalid(field, fmt.Sprintf("the body is real server %s, the path says %s", got, rskey))
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
@@ -288,7 +287,7 @@ func (s *Server) deleteRealServer(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		vs := st.VirtualServers[key]
 		if vs == nil {
 			return noVirtualServer(key)
@@ -353,7 +352,7 @@ func (s *Server) putBinding(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if old := st.RealServerBindings[id]; createOnly && old != nil {
 			return &agentapi.Error{Code: agentapi.CodeExists, Field: "host", Message: fmt.Sprintf(
 				"this host already has real-server binding %q (VIP %s); nothing was changed", id, old.VIP)}
@@ -376,7 +375,7 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		if st.RealServerBindings[id] == nil {
 			return agentapi.NotFound(fmt.Sprintf("no real-server binding %q", id))
 		}
@@ -392,32 +391,10 @@ func (s *Server) deleteBinding(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getIPVS(w http.ResponseWriter, _ *http.Request) error {
 	rep := &agentapi.IPVSReport{Services: []agentapi.IPVSService{}}
-	if ir := findIPVSReporter(s.rec); ir != nil {
-		rep = ir.IPVSReport()
+	if s.ipvs != nil {
+		rep = s.ipvs.IPVSReport()
 	}
 	writeJSON(w, http.StatusOK, rep)
-	return nil
-}
-
-var reconcilerType = reflect.TypeFor[Reconciler]()
-
-// findIPVSReporter finds the IPVS part of the reconciler: the reconciler itself, or a part of
-// a composite one (reconcile.Multi is a []Reconciler; this package cannot import it).
-func findIPVSReporter(r Reconciler) IPVSReporter {
-	if ir, ok := r.(IPVSReporter); ok {
-		return ir
-	}
-	v := reflect.ValueOf(r)
-	if v.Kind() != reflect.Slice || v.Type().Elem() != reconcilerType {
-		return nil
-	}
-	for i := range v.Len() {
-		if part, ok := v.Index(i).Interface().(Reconciler); ok {
-			if ir := findIPVSReporter(part); ir != nil {
-				return ir
-			}
-		}
-	}
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -21,24 +22,12 @@ func (*ipvsPart) IPVSReport() *agentapi.IPVSReport {
 	return &agentapi.IPVSReport{Services: []agentapi.IPVSService{{Key: "tcp/198.51.100.100:80", Managed: true}}, Repairs: 3}
 }
 
-// multi stands in for reconcile.Multi (which imports this package).
-type multi []server.Reconciler
-
-func (m multi) Apply(ctx context.Context, st *store.State) error {
-	for _, r := range m {
-		if err := r.Apply(ctx, st); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func startIPVS(t *testing.T) (*agentclient.Client, *ipvsPart) {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "run", "agent.sock")
 	part := &ipvsPart{}
-	srv, err := server.New(server.Config{Store: store.New(filepath.Join(dir, "state.json")), Reconciler: multi{&countingReconciler{}, part}})
+	srv, err := server.New(server.Config{Store: store.New(filepath.Join(dir, "state.json")), Reconciler: reconcile.Multi{&countingReconciler{}, part}, IPVS: part})
 	if err != nil {
 		t.Fatal(err)
 	}

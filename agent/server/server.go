@@ -25,54 +25,20 @@ import (
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/guard"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/version"
 )
 
-// changeKey marks the context of an Apply that follows a committed change.
-type changeKey struct{}
-
-// ForChange returns ctx marked as the Apply of a change just committed, as opposed to the start
-// or a resync.
-func ForChange(ctx context.Context) context.Context { return context.WithValue(ctx, changeKey{}, true) }
-
-// IsChange reports whether an Apply follows a committed change. Such an Apply may plan from what
-// the reconciler last programmed instead of reading the whole host back: the start and every
-// resync still compare with the host itself and repair drift. At 1,000 real servers, reading
-// the IPVS table back on every commit was most of an agent's CPU during `terraform apply`.
-func IsChange(ctx context.Context) bool { v, _ := ctx.Value(changeKey{}).(bool); return v }
-
-// Reconciler makes the host match a desired state. Apply is called after every stored change, at
-// start and periodically, so it must be idempotent and must not disturb what already matches.
-// The state is shared with the server and its readers: Apply may keep it but must not change it.
-type Reconciler interface {
-	Apply(ctx context.Context, st *store.State) error
-}
-
-// StatusReporter is implemented by reconcilers that have live state to show (VRRP roles, the
-// kernel's IPVS table); the server adds it to every status answer.
-type StatusReporter interface {
-	Report(st *agentapi.Status)
-}
-
-// Stopper is implemented by reconcilers that must act on a graceful stop, such as VRRP sending
-// priority 0 so the peer takes over at once. What is programmed in the kernel stays.
-type Stopper interface {
-	Stop(ctx context.Context) error
-}
-
-// NopReconciler applies nothing; the agent then only stores and reports state.
-type NopReconciler struct{}
-
-// Apply implements Reconciler.
-func (NopReconciler) Apply(context.Context, *store.State) error { return nil }
-
 // Config holds what a Server needs.
 type Config struct {
 	Store      *store.Store
-	Reconciler Reconciler
-	Logger     *slog.Logger
+	Reconciler reconcile.Reconciler
+	// IPVS, if set, is the part of Reconciler that programs IPVS: its report is served at
+	// agentapi.PathIPVS (an empty table without it).
+	IPVS   IPVSReporter
+	Logger *slog.Logger
 	// Resync is how often the desired state is re-applied to repair drift; zero disables it.
 	Resync time.Duration
 }
@@ -80,7 +46,8 @@ type Config struct {
 // Server serves the agent API.
 type Server struct {
 	store   *store.Store
-	rec     Reconciler
+	rec     reconcile.Reconciler
+	ipvs    IPVSReporter
 	log     *slog.Logger
 	resync  time.Duration
 	started time.Time
@@ -120,7 +87,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: no store")
 	}
 	if cfg.Reconciler == nil {
-		cfg.Reconciler = NopReconciler{}
+		cfg.Reconciler = reconcile.Nop{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -134,7 +101,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{store: cfg.Store, rec: cfg.Reconciler, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr}, nil
+	return &Server{store: cfg.Store, rec: cfg.Reconciler, ipvs: cfg.IPVS, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr}, nil
 }
 
 // Run listens on socketPath (0600 in a 0700 directory), re-applies the stored state and serves until
@@ -182,7 +149,7 @@ func (s *Server) Run(ctx context.Context, socketPath string) error {
 				s.log.Warn("server ended", "err", serr)
 			}
 			_ = os.Remove(socketPath)
-			if st, ok := s.rec.(Stopper); ok {
+			if st, ok := s.rec.(reconcile.Stopper); ok {
 				s.applyMu.Lock()
 				if serr := st.Stop(sctx); serr != nil {
 					s.log.Error("graceful stop failed", "err", serr)
@@ -206,17 +173,17 @@ func (s *Server) applyCurrent(ctx context.Context, why string) {
 		return // nothing to apply: the kernel keeps what it has
 	}
 	s.applyMu.Lock()
-	err := s.rec.Apply(ctx, s.view())
+	err := s.rec.Apply(ctx, s.view(), reconcile.Resync)
 	s.applyMu.Unlock()
 	if err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
 }
 
-func (s *Server) apply(ctx context.Context, st *store.State) error {
+func (s *Server) apply(ctx context.Context, st *store.State, why reconcile.Trigger) error {
 	s.applyMu.Lock()
 	defer s.applyMu.Unlock()
-	return s.rec.Apply(ctx, st)
+	return s.rec.Apply(ctx, st, why)
 }
 
 // Handler returns the API's HTTP handler.
@@ -383,7 +350,7 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) error {
 	}
 	st := s.view()
 	out := agentapi.Status{Version: Info(), StartedAt: s.started.UTC().Format(time.RFC3339), Serial: st.Serial, Pair: st.Pair}
-	if r, ok := s.rec.(StatusReporter); ok {
+	if r, ok := s.rec.(reconcile.StatusReporter); ok {
 		r.Report(&out)
 	}
 	if err := s.corrupt(); err != nil {
@@ -419,7 +386,7 @@ func (s *Server) putPair(w http.ResponseWriter, r *http.Request) error {
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	now := time.Now().UTC().Format(time.RFC3339)
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if err := checkOwner(st.Pair, &p, createOnly); err != nil {
 			return err
 		}
@@ -466,7 +433,7 @@ func keepCreation(held, next *agentapi.Pair, now string) {
 // With HeaderPairUUID it deletes only the pair with that UUID (or a legacy pair without one).
 func (s *Server) deletePair(w http.ResponseWriter, r *http.Request) error {
 	uuid := r.Header.Get(agentapi.HeaderPairUUID)
-	_, err := s.commit(r.Context(), func(st *store.State) error {
+	_, err := s.commit(gateOf(w), func(st *store.State) error {
 		if st.Pair == nil {
 			return agentapi.NotFound("this agent holds no director pair")
 		}
@@ -533,7 +500,7 @@ func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if st.Pair == nil {
 			return &agentapi.Error{Code: agentapi.CodeConflict, Message: "this agent holds no director pair; create the lvs_director_pair first"}
 		}
@@ -559,7 +526,7 @@ func (s *Server) deleteVIP(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.commit(r.Context(), func(st *store.State) error {
+	_, err = s.commit(gateOf(w), func(st *store.State) error {
 		if st.VIPs[vrid] == nil {
 			return agentapi.NotFound(fmt.Sprintf("no VIP with virtual_router_id %d", vrid))
 		}
@@ -605,7 +572,7 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request) error {
 	if done, err := s.replaceCorrupt(w, &in); done || err != nil {
 		return err
 	}
-	st, err := s.commit(r.Context(), func(st *store.State) error {
+	st, err := s.commit(gateOf(w), func(st *store.State) error {
 		if in.Pair != nil {
 			if err := checkOwner(st.Pair, in.Pair, false); err != nil {
 				return err
@@ -641,7 +608,7 @@ func (s *Server) replaceCorrupt(w http.ResponseWriter, in *store.State) (bool, e
 	s.state, s.stateErr = &next, nil
 	s.mu.Unlock()
 	s.log.Info("stored state replaced; applying it", "serial", next.Serial)
-	if err := s.apply(ForChange(context.Background()), &next); err != nil {
+	if err := s.apply(context.Background(), &next, reconcile.Change); err != nil {
 		return true, fmt.Errorf("stored, but applying it failed (the agent retries): %w", err)
 	}
 	writeJSON(w, http.StatusOK, &next)

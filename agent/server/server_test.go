@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -33,7 +34,7 @@ type countingReconciler struct {
 	last  *store.State
 }
 
-func (c *countingReconciler) Apply(_ context.Context, st *store.State) error {
+func (c *countingReconciler) Apply(_ context.Context, st *store.State, _ reconcile.Trigger) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++

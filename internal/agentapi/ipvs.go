@@ -207,7 +207,7 @@ type IPVSDestination struct {
 	ConfiguredWeight int       `json:"configured_weight"` // as configured
 	ActiveConns      int       `json:"active_conns"`
 	InactiveConns    int       `json:"inactive_conns"`
-	Health           string    `json:"health"` // up, down, unchecked, sorry
+	Health           string    `json:"health"` // a HealthState: up, down, unchecked, sorry
 	HealthReason     string    `json:"health_reason,omitempty"`
 	Stats            IPVSStats `json:"stats"`
 	PersistentConns  int       `json:"persistent_conns,omitempty"`
@@ -241,10 +241,31 @@ var SchedulerFlags = map[string]string{
 	"mh-fallback": "mh", "mh-port": "mh",
 }
 
+// Forwarding is a forwarding method, as the forwarding_method fields carry it.
+type Forwarding string
+
+// The forwarding methods.
+const (
+	ForwardDR     Forwarding = "dr"
+	ForwardNAT    Forwarding = "nat"
+	ForwardTunnel Forwarding = "tunnel"
+)
+
+// HealthState is a real server's health, as IPVSDestination.Health carries it.
+type HealthState string
+
+// The health states.
+const (
+	HealthUp        HealthState = "up"
+	HealthDown      HealthState = "down"
+	HealthUnchecked HealthState = "unchecked" // no health check
+	HealthSorry     HealthState = "sorry"     // the sorry server, in while every real server is out
+)
+
 // Protocols, forwarding methods and on_failure values.
 var (
 	Protocols         = []string{"tcp", "udp", "sctp"}
-	ForwardingMethods = []string{"dr", "nat", "tunnel"}
+	ForwardingMethods = []string{string(ForwardDR), string(ForwardNAT), string(ForwardTunnel)}
 	OnFailureActions  = []string{"quiesce", "remove"}
 	HealthCheckTypes  = []string{"tcp", "http", "https", "exec", "dns", "none"}
 )
@@ -374,7 +395,7 @@ func (vs *VirtualServer) EffectiveForwardingMethod(rs *RealServer) string {
 	case vs.ForwardingMethod != "":
 		return vs.ForwardingMethod
 	}
-	return "dr"
+	return string(ForwardDR)
 }
 
 // unicast parses s as a unicast address of either family that can carry a service.
@@ -572,11 +593,11 @@ func (vs *VirtualServer) validateDestination(rs *RealServer, prefix string) erro
 	if rs.ForwardingMethod != "" && !slices.Contains(ForwardingMethods, rs.ForwardingMethod) {
 		return Invalid(prefix+"forwarding_method", fmt.Sprintf("%q is not one of dr, nat, tunnel", rs.ForwardingMethod))
 	}
-	method := vs.EffectiveForwardingMethod(rs)
-	if a.Is6() != vs.IsIPv6() && method != "tunnel" {
+	method := Forwarding(vs.EffectiveForwardingMethod(rs))
+	if a.Is6() != vs.IsIPv6() && method != ForwardTunnel {
 		return Invalid(prefix+"address", fmt.Sprintf("%s is not of the virtual server's address family; only tunnel forwarding mixes families", a))
 	}
-	if method != "nat" && !vs.IsFWMark() && vs.Port != 0 && rs.Port != vs.Port {
+	if method != ForwardNAT && !vs.IsFWMark() && vs.Port != 0 && rs.Port != vs.Port {
 		return Invalid(prefix+"port", fmt.Sprintf("with forwarding_method %s the packet keeps its port: the real server must use port %d (port mapping needs nat)", method, vs.Port))
 	}
 	return nil
@@ -659,9 +680,9 @@ func (b *RealServerBinding) Validate() error {
 	if _, err := unicast(b.VIP); err != nil {
 		return Invalid("vip", err.Error())
 	}
-	switch b.ForwardingMethod {
-	case "dr", "tunnel":
-	case "nat":
+	switch Forwarding(b.ForwardingMethod) {
+	case ForwardDR, ForwardTunnel:
+	case ForwardNAT:
 		return Invalid("forwarding_method", "nat needs no real-server binding: route the real server's replies through the director instead")
 	default:
 		return Invalid("forwarding_method", fmt.Sprintf("%q is not dr or tunnel", b.ForwardingMethod))

@@ -160,7 +160,7 @@ func serve(args []string) error {
 	}()
 	parts := reconcile.Multi{ha.New(ha.Config{Logger: log, Forwarder: fwd}), checks, ipvsPart,
 		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
-	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, Logger: log, Resync: *resync})
+	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, IPVS: ipvsPart, Logger: log, Resync: *resync})
 	if err != nil {
 		return err
 	}

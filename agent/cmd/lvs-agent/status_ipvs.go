@@ -57,12 +57,12 @@ func formatIPVS(svcs []agentapi.IPVSService) string {
 
 // forwardName is ipvsadm's name of a forwarding method.
 func forwardName(m string) string {
-	switch m {
-	case "dr":
+	switch agentapi.Forwarding(m) {
+	case agentapi.ForwardDR:
 		return "Route"
-	case "nat":
+	case agentapi.ForwardNAT:
 		return "Masq"
-	case "tunnel":
+	case agentapi.ForwardTunnel:
 		return "Tunnel"
 	}
 	return m
@@ -77,7 +77,7 @@ func formatBindings(bs []agentapi.RealServerBinding) string {
 	b.WriteString("real-server bindings:\n")
 	for _, x := range bs {
 		where := "lo, ARP suppressed"
-		if x.ForwardingMethod == "tunnel" {
+		if agentapi.Forwarding(x.ForwardingMethod) == agentapi.ForwardTunnel {
 			where = "tunnel device"
 		}
 		fmt.Fprintf(&b, "  VIP %s (%s, on %s)\n", x.VIP, x.ForwardingMethod, where)
