@@ -15,7 +15,7 @@ import (
 
 const (
 	defaultScheduler        = "wlc"
-	defaultForwardingMethod = agentapi.ForwardingDR
+	defaultForwardingMethod = agentapi.ForwardDR
 	defaultProtocol         = "tcp"
 	defaultOnFailure        = "quiesce"
 	maxThreshold            = 1<<32 - 1
@@ -133,10 +133,10 @@ func checkVirtualServer(c checks, root cfgVal) {
 		method, mKnown := sm.strOr(vsMethod)
 		mKnown = mKnown && (!sm.null() || vsMethodKnown) && slices.Contains(agentapi.ForwardingMethods, method)
 		said := methodSaid(sm, root.at("forwarding_method"), method)
-		if aok && familyKnown && a.Is6() != ipv6 && mKnown && method != string(agentapi.ForwardingTunnel) {
+		if aok && familyKnown && a.Is6() != ipv6 && mKnown && method != string(agentapi.ForwardTunnel) {
 			c.fail(sa.p, "%s is not of the virtual server's address family, which only tunnel forwarding mixes (%s)", sa.str(), said)
 		}
-		if mKnown && method != string(agentapi.ForwardingNAT) && !isFWMark && port.known() && port.int() != 0 && sp.known() && sp.int() != port.int() {
+		if mKnown && method != string(agentapi.ForwardNAT) && !isFWMark && port.known() && port.int() != 0 && sp.known() && sp.int() != port.int() {
 			c.fail(sp.p, "with %s the packet keeps its port: the sorry server must use port %d (port mapping needs nat)", said, port.int())
 		}
 	}
@@ -184,10 +184,10 @@ func checkRealServer(c checks, root cfgVal) {
 	// here: the rules of the method are checked at apply then.
 	if vs != nil && fm.known() {
 		method := fm.str()
-		if aok && !vs.IsFWMark() && a.Is6() != vs.IsIPv6() && method != string(agentapi.ForwardingTunnel) {
+		if aok && !vs.IsFWMark() && a.Is6() != vs.IsIPv6() && method != string(agentapi.ForwardTunnel) {
 			c.fail(addr.p, "%s is not of the virtual server's address family (%s); only tunnel forwarding mixes families", addr.str(), vs.Address)
 		}
-		if method != string(agentapi.ForwardingNAT) && !vs.IsFWMark() && vs.Port != 0 && port.known() && port.int() != int64(vs.Port) {
+		if method != string(agentapi.ForwardNAT) && !vs.IsFWMark() && vs.Port != 0 && port.known() && port.int() != int64(vs.Port) {
 			c.fail(port.p, "with forwarding_method %s the packet keeps its port: the real server must use port %d, the virtual server's (port mapping needs nat)", method, vs.Port)
 		}
 	}
