@@ -37,7 +37,7 @@ declare -A est=(
 # hundred ms, zero failed requests through a switchover): they run after the others, one at a
 # time, with the machine to themselves, so that another lab kernel's load cannot break a bound
 # that a real regression would break. LAB_SOLO overrides the list (a regex of test names).
-SOLO=${LAB_SOLO:-^(TestLabVRRP|TestLabHandover|TestLabStalledBackup|TestLabForgedAdverts|TestLabKeepalivedInterop|TestLabDemo|TestAccSyncSurvivesFailover)$}
+SOLO=${LAB_SOLO:-^(TestLabVRRP|TestLabHandover|TestLabStalledBackup|TestLabForgedAdverts|TestLabKeepalivedInterop|TestLabDemo|TestAccSyncSurvivesFailover|TestAccRollingUpgrade)$}
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin"
