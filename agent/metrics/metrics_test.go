@@ -238,7 +238,8 @@ func TestApplyServesAndMoves(t *testing.T) {
 	if err := m.Apply(context.Background(), pair("")); err != nil || m.Addr() != nil {
 		t.Fatalf("off: %v, serving on %v", err, m.Addr())
 	}
-	if _, err := http.Get("http://" + first + "/metrics"); err == nil {
+	if resp, err := http.Get("http://" + first + "/metrics"); err == nil {
+		resp.Body.Close()
 		t.Errorf("still serving on %s after metrics were turned off", first)
 	}
 }

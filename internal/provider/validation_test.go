@@ -45,6 +45,18 @@ func TestValidation(t *testing.T) {
 		{"negative timeout", pair(`name = "edge"
   directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
   ipvs_timeouts = { tcp = -1 }`), `(?s)ipvs_timeouts.tcp.*between 0 and`},
+		{"metrics host name", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
+  metrics = { listen = "director1:9469" }`), `(?s)metrics.listen.*"director1"\s+of\s+"director1:9469"\s+is\s+not\s+an\s+IP\s+address`},
+		{"metrics no port", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
+  metrics = { listen = "9469" }`), `(?s)metrics.listen.*"9469"\s+is\s+not\s+HOST:PORT`},
+		{"metrics port 0", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
+  metrics = { listen = ":0" }`), `(?s)metrics.listen.*port\s+"0"`},
+		{"bad log level", pair(`name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]
+  log_level = "verbose"`), `(?s)log_level.*value must be one of`},
 		{"no auth", hcl(`provider "lvs" {`, `  ssh = { use_agent = false }`, `}`) + hcl(`resource "lvs_director_pair" "p" {`, `name = "edge"
   directors = [{ host = "198.51.100.11", interface = "eth0" }, { host = "198.51.100.12", interface = "eth0" }]`, `}`), `(?s)no SSH authentication configured`},
 		{"bad timeout", hcl(`provider "lvs" {`, `  ssh = { password = "x", timeout = "soon" }`, `}`) + hcl(`resource "lvs_director_pair" "p" {`, `name = "edge"
