@@ -272,7 +272,11 @@ func wirePair(m directorPairModel, self int) *agentapi.Pair {
 		Self:            self,
 		SyncConnections: m.SyncConnections.ValueBool(),
 		VRRPUnicast:     m.VRRPUnicast.ValueBool(),
-		LogLevel:        m.LogLevel.ValueString(),
+	}
+	// The default is sent as nothing, so that a pair at the default still goes to an agent
+	// older than log_level (which refuses fields it does not know) during a rolling upgrade.
+	if l := m.LogLevel.ValueString(); l != "info" {
+		p.LogLevel = l
 	}
 	if m.Metrics != nil {
 		p.MetricsListen = m.Metrics.Listen.ValueString()
