@@ -19,15 +19,12 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -52,7 +49,9 @@ type Metrics struct {
 	commit    prometheus.Histogram
 	reconcile *prometheus.HistogramVec
 	checkDur  *prometheus.HistogramVec
-	status    *statusCollector
+	report    func(*agentapi.Status)
+
+	scrapes chan struct{} // bounds the scrapes served at once
 
 	mu       sync.Mutex // guards the following
 	listen   string
@@ -91,17 +90,18 @@ func New(cfg Config) *Metrics {
 			Help:    "How long the health-check attempts of a virtual server's real servers took, by check type.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"virtual_server", "type"}),
+		scrapes:  make(chan struct{}, 2),
 		failures: map[rsKey]map[string]uint64{},
 		durKeys:  map[[2]string]bool{},
 	}
-	m.status = &statusCollector{report: cfg.Report, m: m}
+	m.report = cfg.Report
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "lvs_agent_build_info",
 		Help:        "The agent's version and Go version; always 1.",
 		ConstLabels: prometheus.Labels{"version": cfg.Version, "goversion": runtime.Version(), "goarch": runtime.GOARCH},
 	})
 	build.Set(1)
-	m.reg.MustRegister(build, m.commit, m.reconcile, m.checkDur, m.status,
+	m.reg.MustRegister(build, m.commit, m.reconcile, m.checkDur,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -206,12 +206,7 @@ func (m *Metrics) Apply(_ context.Context, st *store.State) error {
 	}
 	m.closeLocked()
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		// Each scrape reads the kernel's IPVS table: a few at once are plenty.
-		MaxRequestsInFlight: 2,
-		Timeout:             30 * time.Second,
-		ErrorLog:            slogPrinter{m.log},
-	}))
+	mux.HandleFunc("/metrics", m.serveMetrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -258,143 +253,4 @@ func (m *Metrics) Stop(context.Context) error {
 	m.stopped = true
 	m.closeLocked()
 	return nil
-}
-
-type slogPrinter struct{ log *slog.Logger }
-
-func (p slogPrinter) Println(v ...any) {
-	p.log.Warn("metrics: " + strings.TrimSpace(fmt.Sprintln(v...)))
-}
-
-// statusCollector turns a status snapshot into metrics at scrape time.
-type statusCollector struct {
-	report func(*agentapi.Status)
-	m      *Metrics
-}
-
-var (
-	vsLabels = []string{"virtual_server"}
-	rsLabels = []string{"virtual_server", "real_server"}
-
-	descVSConns   = desc("lvs_ipvs_virtual_server_connections_total", "Connections the kernel scheduled to the virtual server.", vsLabels)
-	descVSPackets = desc("lvs_ipvs_virtual_server_packets_total", "Packets of the virtual server, by direction (in: from clients, out: to clients; out counts NAT only).", vsLabels, "direction")
-	descVSBytes   = desc("lvs_ipvs_virtual_server_bytes_total", "Bytes of the virtual server, by direction (out counts NAT only).", vsLabels, "direction")
-
-	descRSConns    = desc("lvs_ipvs_real_server_connections_total", "Connections the kernel scheduled to the real server.", rsLabels)
-	descRSPackets  = desc("lvs_ipvs_real_server_packets_total", "Packets of the real server, by direction (out counts NAT only).", rsLabels, "direction")
-	descRSBytes    = desc("lvs_ipvs_real_server_bytes_total", "Bytes of the real server, by direction (out counts NAT only).", rsLabels, "direction")
-	descRSActive   = desc("lvs_ipvs_real_server_active_connections", "The real server's active connections in the kernel's table now.", rsLabels)
-	descRSInactive = desc("lvs_ipvs_real_server_inactive_connections", "The real server's inactive connections (not established, or ended and waiting) in the kernel's table now.", rsLabels)
-	descRSWeight   = desc("lvs_ipvs_real_server_weight", "The real server's weight in the kernel now (0 while a health check holds it out).", rsLabels)
-	descRSConfW    = desc("lvs_ipvs_real_server_configured_weight", "The real server's weight as configured.", rsLabels)
-	descRSHealth   = desc("lvs_real_server_health", "The real server's health verdict: 1 for the state it is in (up, down, unchecked: no health check, sorry: the sorry server), 0 for the others.", rsLabels, "state")
-	descRSFailures = desc("lvs_healthcheck_failures_total", "Failed health-check attempts of the real server since the agent started, by reason (timeout, refused, reset, unreachable, exit, error).", rsLabels, "reason")
-
-	descVRRPState   = desc("lvs_vrrp_state", "The VIP's VRRP state on this director: 1 for the state it is in (init, backup, master, fault), 0 for the others.", []string{"vrid"}, "state")
-	descVRRPTrans   = desc("lvs_vrrp_transitions_total", "VRRP state changes of the VIP on this director since the agent started.", []string{"vrid"})
-	descVRRPIn      = desc("lvs_vrrp_adverts_received_total", "VRRP adverts received for the VIP (dropped ones included).", []string{"vrid"})
-	descVRRPOut     = desc("lvs_vrrp_adverts_sent_total", "VRRP adverts sent for the VIP.", []string{"vrid"})
-	descVRRPDropped = desc("lvs_vrrp_adverts_dropped_total", "VRRP adverts received for the VIP and dropped, by reason (checksum, ttl, auth, not_peer, ...).", []string{"vrid"}, "reason")
-	descVRRPLate    = desc("lvs_vrrp_master_down_timer_late_seconds", "How late the VIP's master-down timers fired (a backup taking over), summed, and how many fired: rate(_sum)/rate(_count) is the mean lateness, part of every failover's time.", []string{"vrid"})
-
-	healthStates = []string{"up", "down", "unchecked", "sorry"}
-	vrrpStates   = []string{"init", "backup", "master", "fault"}
-)
-
-func desc(name, help string, labels []string, more ...string) *prometheus.Desc {
-	return prometheus.NewDesc(name, help, append(append([]string(nil), labels...), more...), nil)
-}
-
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVSConns, descVSPackets, descVSBytes, descRSConns, descRSPackets, descRSBytes,
-		descRSActive, descRSInactive, descRSWeight, descRSConfW, descRSHealth, descRSFailures,
-		descVRRPState, descVRRPTrans, descVRRPIn, descVRRPOut, descVRRPDropped, descVRRPLate} {
-		ch <- d
-	}
-}
-
-func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
-	var st agentapi.Status
-	if c.report != nil {
-		c.report(&st)
-	}
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	present := map[rsKey]bool{}
-	services := map[string]bool{}
-	c.m.mu.Lock()
-	failures := make(map[rsKey]map[string]uint64, len(c.m.failures))
-	for k, v := range c.m.failures {
-		failures[k] = cloneCounts(v)
-	}
-	c.m.mu.Unlock()
-	for _, s := range st.IPVS {
-		if s.Missing {
-			continue
-		}
-		services[s.Key] = true
-		counter(descVSConns, s.Stats.Connections, s.Key)
-		counter(descVSPackets, s.Stats.PacketsIn, s.Key, "in")
-		counter(descVSPackets, s.Stats.PacketsOut, s.Key, "out")
-		counter(descVSBytes, s.Stats.BytesIn, s.Key, "in")
-		counter(descVSBytes, s.Stats.BytesOut, s.Key, "out")
-		for _, d := range s.Destinations {
-			present[rsKey{s.Key, d.Key}] = true
-			counter(descRSConns, d.Stats.Connections, s.Key, d.Key)
-			counter(descRSPackets, d.Stats.PacketsIn, s.Key, d.Key, "in")
-			counter(descRSPackets, d.Stats.PacketsOut, s.Key, d.Key, "out")
-			counter(descRSBytes, d.Stats.BytesIn, s.Key, d.Key, "in")
-			counter(descRSBytes, d.Stats.BytesOut, s.Key, d.Key, "out")
-			gauge(descRSActive, float64(d.ActiveConns), s.Key, d.Key)
-			gauge(descRSInactive, float64(d.InactiveConns), s.Key, d.Key)
-			gauge(descRSWeight, float64(d.Weight), s.Key, d.Key)
-			if d.Managed {
-				gauge(descRSConfW, float64(d.ConfiguredWeight), s.Key, d.Key)
-			}
-			if d.Health != "" {
-				for _, h := range healthStates {
-					gauge(descRSHealth, b2f(d.Health == h), s.Key, d.Key, h)
-				}
-			}
-			for reason, n := range failures[rsKey{s.Key, d.Key}] {
-				counter(descRSFailures, n, s.Key, d.Key, reason)
-			}
-		}
-	}
-	for _, v := range st.VIPs {
-		vrid := strconv.Itoa(v.VRID)
-		state := strings.ToLower(v.State)
-		for _, s := range vrrpStates {
-			// A VIP with IPv4 and IPv6 instances in different states ("IPv4 MASTER, IPv6
-			// BACKUP") is in each of them.
-			gauge(descVRRPState, b2f(state == s || strings.Contains(state, " "+s)), vrid, s)
-		}
-		counter(descVRRPTrans, v.Transitions, vrid)
-		counter(descVRRPIn, v.AdvertsIn, vrid)
-		counter(descVRRPOut, v.AdvertsOut, vrid)
-		for reason, n := range v.Dropped {
-			counter(descVRRPDropped, n, vrid, reason)
-		}
-		ch <- prometheus.MustNewConstSummary(descVRRPLate, v.MasterDownFired, v.MasterDownLateSeconds, nil, vrid)
-	}
-	c.m.prune(present, services)
-}
-
-func cloneCounts(m map[string]uint64) map[string]uint64 {
-	c := make(map[string]uint64, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
