@@ -18,10 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/lvs-provider/terraform-provider-lvs/agent/store"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"

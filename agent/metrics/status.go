@@ -68,7 +68,7 @@ type textWriter struct {
 }
 
 func (t *textWriter) header(name, typ, help string) {
-	t.w.WriteString("# HELP " + name + " " + strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(help) + "\n# TYPE " + name + " " + typ + "\n")
+	_, _ = t.w.WriteString("# HELP " + name + " " + strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(help) + "\n# TYPE " + name + " " + typ + "\n")
 }
 
 // sample writes NAME{k="v",...} VALUE; labels are name, value pairs.
@@ -91,7 +91,7 @@ func (t *textWriter) sample(name string, v float64, labels ...string) {
 	b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	b = append(b, '\n')
 	t.buf = b
-	t.w.Write(b)
+	_, _ = t.w.Write(b) // a bufio.Writer keeps its first error; the handler ends with it
 }
 
 func appendLabelValue(b []byte, v string) []byte {
