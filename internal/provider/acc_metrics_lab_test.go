@@ -179,11 +179,25 @@ func (a *accLab) metricsStep(config string) resource.TestStep {
 				// last_over_time: a scrape that failed on the loaded lab makes a director's
 				// series stale for a moment, which would drop it from a plain sum.
 				q := `sum by (real_server) (last_over_time(` + rsConns + `[10s]))`
-				// The directors' counters now, both scraped after the last request.
-				time.Sleep(2 * time.Second)
-				base, err := a.promQuery(q, "real_server")
-				if err != nil {
-					return err
+				// The counters before: the same in two reads 3 s apart, so that both directors
+				// were scraped after the last request (a loaded lab delays scrapes).
+				var base map[string]float64
+				for i := 0; i < 10 && base == nil; i++ {
+					b1, err := a.promQuery(q, "real_server")
+					if err != nil {
+						return err
+					}
+					time.Sleep(3 * time.Second)
+					b2, err := a.promQuery(q, "real_server")
+					if err != nil {
+						return err
+					}
+					if len(b2) > 0 && fmt.Sprint(b1) == fmt.Sprint(b2) {
+						base = b2
+					}
+				}
+				if base == nil {
+					return fmt.Errorf("%s never stayed the same for 3 s", q)
 				}
 				const n = 60
 				got, err := a.fetch("http://198.51.100.100/", n)
