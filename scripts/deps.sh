@@ -60,3 +60,17 @@ if ! .cache/bin/goreleaser --version 2>/dev/null | grep -q "GitVersion: *$GORELE
   echo "deps: building goreleaser $GORELEASER_VERSION into .cache/bin (once)"
   GOBIN="$PWD/.cache/bin" go install "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
 fi
+
+# Prometheus, for the acceptance test that scrapes both directors' metrics: only the binary,
+# unpacked from Debian's package into .cache/bin. Installing the package would start (and enable)
+# a prometheus.service on this machine.
+if [ ! -x .cache/bin/prometheus ]; then (
+  echo "deps: unpacking Debian's prometheus binary into .cache/bin (once)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  chmod 755 "$tmp" # apt-get download fetches as the _apt user
+  apt-cache show prometheus >/dev/null 2>&1 || apt-get update -qq
+  (cd "$tmp" && apt-get download -qq prometheus >/dev/null)
+  dpkg -x "$tmp"/prometheus_*.deb "$tmp/x"
+  mkdir -p .cache/bin && install -m 0755 "$tmp/x/usr/bin/prometheus" .cache/bin/prometheus
+) fi

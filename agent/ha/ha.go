@@ -631,6 +631,9 @@ func (m *Manager) Status() []agentapi.VIPStatus {
 			}
 			vs.AdvertsIn += es.AdvertsIn
 			vs.AdvertsOut += es.AdvertsOut
+			vs.Transitions += es.Transitions
+			vs.MasterDownFired += es.MasterDownFired
+			vs.MasterDownLateSeconds += es.MasterDownLate.Seconds()
 			for k, n := range es.Dropped {
 				vs.Dropped[k] += n
 			}

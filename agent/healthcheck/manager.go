@@ -28,6 +28,10 @@ type Config struct {
 	MaxInFlight int
 	// StatePath, if set, is the file that keeps the down verdicts across restarts (persist.go).
 	StatePath string
+	// OnResult, if set, is told of every finished attempt (for metrics): the virtual and real
+	// server's state keys, the check type, how long it took and its error (nil: passed; a
+	// context.DeadlineExceeded: timed out). It runs on the check's goroutine: it must be quick.
+	OnResult func(vs, rs, checkType string, took time.Duration, err error)
 }
 
 // Bounds of the default in-flight limit.
@@ -97,8 +101,9 @@ type Manager struct {
 	wg      sync.WaitGroup
 	applyMu sync.Mutex // serialises Apply
 
-	checks  atomic.Uint64            // finished attempts, for benchmarks
-	observe func(took time.Duration) // if set (benchmarks), told how long each attempt took
+	checks   atomic.Uint64            // finished attempts, for benchmarks
+	observe  func(took time.Duration) // if set (benchmarks), told how long each attempt took
+	onResult func(vs, rs, checkType string, took time.Duration, err error)
 
 	mu       sync.Mutex // guards the following fields and those of targets marked so
 	targets  map[rsID]*target
@@ -134,6 +139,7 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 	m := &Manager{
 		log:        log.With("part", "healthcheck"),
 		onChange:   cfg.OnChange,
+		onResult:   cfg.OnResult,
 		newChecker: build,
 		slots:      make(chan struct{}, n),
 		procs:      make(chan struct{}, max(1, min(n/4, maxProcs))),

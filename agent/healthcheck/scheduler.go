@@ -106,8 +106,9 @@ func (m *Manager) attempt(t *target) {
 		m.restartChecker(t)
 		return
 	}
+	took := time.Since(began)
 	if m.observe != nil {
-		m.observe(time.Since(began))
+		m.observe(took)
 	}
 	// Checkers return the context's error when it ended; any other error says more.
 	timedOut := errors.Is(err, context.DeadlineExceeded)
@@ -117,6 +118,9 @@ func (m *Manager) attempt(t *target) {
 		return // stopping: an interrupted check says nothing about the server
 	}
 	m.checks.Add(1)
+	if m.onResult != nil {
+		m.onResult(t.id.vs, t.id.rs, t.spec.hc.Type, took, err)
+	}
 
 	reason := ""
 	switch {

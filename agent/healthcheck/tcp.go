@@ -39,18 +39,19 @@ func closeReset(conn net.Conn) {
 }
 
 // connectError says why a connection to addr failed in the words of the system
-// ("connection refused", "no route to host"), or returns the context's error when it ended.
+// ("connection refused", "no route to host"), or returns the context's error when it ended. The
+// system's error is wrapped, for errors.Is (the metrics class failures by it).
 func connectError(ctx context.Context, kind, addr string, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
-		return fmt.Errorf("%s: connect %s: %s", kind, addr, errno.Error())
+		return fmt.Errorf("%s: connect %s: %w", kind, addr, errno)
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
-		return fmt.Errorf("%s: connect %s: %v", kind, addr, op.Err)
+		return fmt.Errorf("%s: connect %s: %w", kind, addr, op.Err)
 	}
-	return fmt.Errorf("%s: connect %s: %v", kind, addr, err)
+	return fmt.Errorf("%s: connect %s: %w", kind, addr, err)
 }

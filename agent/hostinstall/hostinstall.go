@@ -248,8 +248,9 @@ func (m *Manager) Uninstall(ctx context.Context) error {
 		}
 		_ = systemctl(ctx, "daemon-reload")
 	}
-	files := []string{m.Paths.Socket, m.Paths.PIDFile, m.Paths.Log, m.Paths.Log + supervisor.RotatedSuffix, m.Paths.Binary,
+	files := []string{m.Paths.Socket, m.Paths.PIDFile, m.Paths.Log, m.Paths.Binary,
 		m.statePath(), m.statePath() + ".journal"}
+	files = append(files, supervisor.RotatedPaths(m.Paths.Log)...)
 	for _, name := range stateFiles {
 		files = append(files, filepath.Join(m.Paths.StateDir, name))
 	}

@@ -152,6 +152,9 @@ func (s *Server) commitBatch(batch []*write) {
 		// the parts bound their own kernel and network calls.
 		applyErr = s.apply(context.Background(), st, reconcile.Change)
 	}
+	if s.observe != nil {
+		s.observe("commit", time.Since(start))
+	}
 	s.log.Debug("committed", "writes", len(batch), "serial", s.view().Serial, "store", stored, "apply", time.Since(start)-stored)
 	for i, w := range batch {
 		switch {

@@ -41,6 +41,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Resync is how often the desired state is re-applied to repair drift; zero disables it.
 	Resync time.Duration
+	// Observe, if set, is told how long each apply took (for metrics): what is "commit" for a
+	// batch of writes (store and apply), or why the current state was re-applied ("resync", ...).
+	Observe func(what string, took time.Duration)
 }
 
 // Server serves the agent API.
@@ -51,6 +54,7 @@ type Server struct {
 	log     *slog.Logger
 	resync  time.Duration
 	started time.Time
+	observe func(what string, took time.Duration)
 
 	mu    sync.Mutex // guards state: the pointer only, as a state is never changed once current
 	state *store.State
@@ -101,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{store: cfg.Store, rec: cfg.Reconciler, ipvs: cfg.IPVS, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr}, nil
+	return &Server{store: cfg.Store, rec: cfg.Reconciler, ipvs: cfg.IPVS, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr, observe: cfg.Observe}, nil
 }
 
 // Run listens on socketPath (0600 in a 0700 directory), re-applies the stored state and serves until
@@ -173,7 +177,11 @@ func (s *Server) applyCurrent(ctx context.Context, why string) {
 		return // nothing to apply: the kernel keeps what it has
 	}
 	s.applyMu.Lock()
+	start := time.Now()
 	err := s.rec.Apply(ctx, s.view(), reconcile.Resync)
+	if s.observe != nil {
+		s.observe(why, time.Since(start))
+	}
 	s.applyMu.Unlock()
 	if err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)

@@ -9,12 +9,25 @@ import (
 	"syscall"
 )
 
-// DefaultLogMaxBytes is the size at which Log rotates: the file becomes PATH.1 (replacing the
-// previous one) and a new PATH starts, so the agent's log never takes more than twice this.
+// DefaultLogMaxBytes is the size at which Log rotates: PATH.1 becomes PATH.2 (replacing it), the
+// file becomes PATH.1 and a new PATH starts, so the agent's log never takes more than LogFiles
+// times this (30 MB).
 const DefaultLogMaxBytes = 10 << 20
 
-// RotatedSuffix names the one rotated log kept: PATH + RotatedSuffix.
+// LogFiles is how many files the log keeps: PATH and LogFiles-1 rotated ones.
+const LogFiles = 3
+
+// RotatedSuffix names the newest rotated log: PATH + RotatedSuffix.
 const RotatedSuffix = ".1"
+
+// RotatedPaths are the rotated logs of the log at path, newest first.
+func RotatedPaths(path string) []string {
+	var out []string
+	for i := 1; i < LogFiles; i++ {
+		out = append(out, fmt.Sprintf("%s.%d", path, i))
+	}
+	return out
+}
 
 // Log is the agent's log file when no systemd journal takes its output: opened without following
 // a symlink and only if it is a regular file of ours (see OpenLogFile), and rotated by size.
@@ -113,9 +126,17 @@ func (l *Log) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// rotate renames the log to PATH.1 and opens a new one.
+// rotate shifts the rotated logs (PATH.1 to PATH.2, ...; the oldest is replaced), renames the
+// log to PATH.1 and opens a new one. A rename replaces whatever is at its target, a symlink
+// included, and never writes through it.
 func (l *Log) rotate() error {
-	if err := os.Rename(l.path, l.path+RotatedSuffix); err != nil {
+	old := RotatedPaths(l.path)
+	for i := len(old) - 1; i > 0; i-- {
+		if err := os.Rename(old[i-1], old[i]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := os.Rename(l.path, old[0]); err != nil {
 		return err
 	}
 	f, size, err := OpenLogFile(l.path)

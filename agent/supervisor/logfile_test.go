@@ -10,8 +10,8 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/agent/supervisor"
 )
 
-// TestLogRotatesBySize: the log never grows past its limit; the older lines move to LOG.1, which
-// the next rotation replaces, so the log takes at most twice the limit.
+// TestLogRotatesBySize: the log never grows past its limit; the older lines move to LOG.1, then
+// LOG.2, which the next rotation replaces, so the log takes at most three times the limit.
 func TestLogRotatesBySize(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "agent.log")
@@ -21,7 +21,7 @@ func TestLogRotatesBySize(t *testing.T) {
 	}
 	defer l.Close()
 	line := []byte(strings.Repeat("x", 99) + "\n")
-	for i := 0; i < 35; i++ {
+	for i := 0; i < 45; i++ {
 		if _, err := l.Write(line); err != nil {
 			t.Fatal(err)
 		}
@@ -34,13 +34,20 @@ func TestLogRotatesBySize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cur) > 1000 || len(old) != 1000 || len(cur) != 500 {
-		t.Fatalf("log %d bytes, rotated %d bytes; want 500 and 1000 at a 1000-byte limit", len(cur), len(old))
+	older, err := os.ReadFile(path + ".2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cur) > 1000 || len(old) != 1000 || len(older) != 1000 || len(cur) != 500 {
+		t.Fatalf("log %d bytes, rotated %d and %d bytes; want 500, 1000 and 1000 at a 1000-byte limit", len(cur), len(old), len(older))
+	}
+	if _, err := os.Stat(path + ".3"); !os.IsNotExist(err) {
+		t.Errorf("a fourth file was kept: %v", err)
 	}
 	if !bytes.Equal(old[:100], line) {
 		t.Errorf("rotation split a line: %q", old[:100])
 	}
-	for _, f := range []string{path, path + supervisor.RotatedSuffix} {
+	for _, f := range append([]string{path}, supervisor.RotatedPaths(path)...) {
 		if fi, _ := os.Stat(f); fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s mode %v, want 0600", f, fi.Mode().Perm())
 		}

@@ -175,6 +175,11 @@ type EngineStatus struct {
 	AdvertsIn      uint64
 	AdvertsOut     uint64
 	SendErrors     uint64
+	// Transitions counts state changes; MasterDownFired the master-down timers that fired and
+	// MasterDownLate how late they fired in all (for the agent's metrics).
+	Transitions     uint64
+	MasterDownFired uint64
+	MasterDownLate  time.Duration
 	// Dropped counts received packets discarded, by reason (see DropReason).
 	Dropped map[string]uint64
 }
@@ -680,6 +685,13 @@ func (e *Engine) tick(deadline time.Time) {
 	} else {
 		e.cause = "timer"
 	}
+	if was == StateBackup {
+		// A backup's only timer is Master_Down.
+		e.mu.Lock()
+		e.status.MasterDownFired++
+		e.status.MasterDownLate += max(fired.Sub(deadline), 0)
+		e.mu.Unlock()
+	}
 	acts := e.m.Tick(e.now())
 	if was != StateBackup || e.m.State() != StateMaster {
 		e.execute(acts, true)
@@ -864,6 +876,7 @@ func (e *Engine) transition(from, to State) {
 	t := Transition{From: from, To: to, At: time.Now(), Reason: e.cause}
 	e.mu.Lock()
 	e.status.LastTransition, e.status.Reason = t.At, t.Reason
+	e.status.Transitions++
 	e.mu.Unlock()
 	e.log.Info("vrrp state change", "from", from.String(), "to", to.String(), "reason", t.Reason, "priority", e.m.Priority())
 	if e.cfg.OnTransition != nil {

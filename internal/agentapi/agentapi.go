@@ -9,7 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -131,6 +135,36 @@ type Pair struct {
 	SyncConnections bool          `json:"sync_connections"`
 	IPVSTimeouts    *IPVSTimeouts `json:"ipvs_timeouts,omitempty"`
 	VRRPUnicast     bool          `json:"vrrp_unicast"`
+	// MetricsListen is the HOST:PORT (HOST an IP literal or empty for every address) on which
+	// the agent serves Prometheus metrics at /metrics; empty serves none.
+	MetricsListen string `json:"metrics_listen,omitempty"`
+	// LogLevel is the agent's log level (LogLevels); empty is "info".
+	LogLevel string `json:"log_level,omitempty"`
+}
+
+// LogLevels are the agent's log levels, least to most severe.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// DefaultMetricsPort is the port the documentation and examples use for the agent's metrics.
+const DefaultMetricsPort = 9469
+
+// ValidateMetricsListen reports why s cannot be the metrics listen address: HOST:PORT with HOST
+// an IP literal (IPv6 in brackets) or empty, and PORT 1-65535. A host name is refused: it
+// would be resolved at every agent start, and could then name an address the host lacks.
+func ValidateMetricsListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT (e.g. \":%d\" for every address, or \"198.51.100.1:%d\")", s, DefaultMetricsPort, DefaultMetricsPort)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q of %q is not a number in 1-65535", port, s)
+	}
+	if host != "" {
+		if a, err := netip.ParseAddr(host); err != nil || a.Zone() != "" {
+			return fmt.Errorf("host %q of %q is not an IP address (leave it empty, as in \":%s\", to listen on every address)", host, s, port)
+		}
+	}
+	return nil
 }
 
 // Validate reports the first field that cannot be applied, as a *Error with Field set.
@@ -157,6 +191,14 @@ func (p *Pair) Validate() error {
 	}
 	if len(p.CreatedBy) > 256 {
 		return Invalid("created_by", "must be at most 256 bytes")
+	}
+	if p.MetricsListen != "" {
+		if err := ValidateMetricsListen(p.MetricsListen); err != nil {
+			return Invalid("metrics.listen", err.Error())
+		}
+	}
+	if p.LogLevel != "" && !slices.Contains(LogLevels, p.LogLevel) {
+		return Invalid("log_level", fmt.Sprintf("%q is not one of %s", p.LogLevel, strings.Join(LogLevels, ", ")))
 	}
 	if p.Self < 0 || p.Self > 1 {
 		return Invalid("self", "must be 0 or 1")

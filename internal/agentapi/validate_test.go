@@ -94,3 +94,31 @@ func TestOwnerClash(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsListenAndLogLevel(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{":9469", "0.0.0.0:9469", "127.0.0.1:1", "[::]:9469", "[2001:db8::1]:65535"} {
+		if err := agentapi.ValidateMetricsListen(ok); err != nil {
+			t.Errorf("ValidateMetricsListen(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "9469", ":0", ":65536", ":http", "director1:9469", "2001:db8::1:9469", "[fe80::1%eth0]:9469", "198.51.100.1"} {
+		if err := agentapi.ValidateMetricsListen(bad); err == nil {
+			t.Errorf("ValidateMetricsListen(%q) accepted", bad)
+		}
+	}
+	p := validPair()
+	p.MetricsListen = "director1:9469"
+	if f := fieldOf(t, p.Validate()); f != "metrics.listen" {
+		t.Errorf("field %q, want metrics.listen", f)
+	}
+	p = validPair()
+	p.LogLevel = "verbose"
+	if f := fieldOf(t, p.Validate()); f != "log_level" {
+		t.Errorf("field %q, want log_level", f)
+	}
+	p.LogLevel, p.MetricsListen = "debug", ":9469"
+	if err := p.Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -72,6 +72,12 @@ type VIPStatus struct {
 	Dropped    map[string]uint64 `json:"dropped,omitempty"`
 	AdvertsIn  uint64            `json:"adverts_in"`
 	AdvertsOut uint64            `json:"adverts_out"`
+	// Transitions counts the VRRP state changes of the VIP's instances since the agent started.
+	Transitions uint64 `json:"transitions,omitempty"`
+	// MasterDownFired counts the master-down timers that fired (a backup taking over), and
+	// MasterDownLateSeconds sums how late they fired, for the metrics.
+	MasterDownFired       uint64  `json:"master_down_fired,omitempty"`
+	MasterDownLateSeconds float64 `json:"master_down_late_seconds,omitempty"`
 }
 
 // Validate reports the first field that cannot be applied, named as in the lvs_vip resource.

@@ -41,7 +41,7 @@ func healthLab(t *testing.T) *accLab {
 // quorum when quorum > 0) on :80 carrying the client's traffic, https with and without
 // certificate verification, tcp with connect_port overrides, exec, dns, and an http check of a
 // path that hangs, cut off by its timeout.
-func healthConfig(a *accLab, quorum int) string {
+func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 	q := ""
 	if quorum > 0 {
 		q = fmt.Sprintf("  quorum = { min = %d }", quorum)
@@ -68,7 +68,7 @@ func healthConfig(a *accLab, quorum int) string {
 	}
 	// Adverts every second: this test is about checks, and a loaded UML guest may delay 100 ms
 	// adverts enough to move the VIP, resetting connections mid-request.
-	return pairAndVIP(a, "1s") + hcl(
+	return pairAndVIP(a, "1s", pairExtra...) + hcl(
 		`resource "lvs_virtual_server" "web" {`,
 		`  vip_id    = lvs_vip.v.id`,
 		`  address   = "198.51.100.100"`,
@@ -338,6 +338,8 @@ func TestAccHealthChecks(t *testing.T) {
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
 				),
 			},
+			// Metrics on, scraped by a real Prometheus (acc_metrics_lab_test.go).
+			a.metricsStep(healthConfig(a, 2, metricsPairExtra...)),
 		},
 	})
 }

@@ -34,7 +34,8 @@ func (r *directorPairResource) UpgradeState(context.Context) map[int64]resource.
 }
 
 // upgradePairStateV0 rewrites the ipvs_timeouts of a version 0 state (seconds) as durations
-// ("900s"); 0 stays a set value ("0s", the kernel's timeout), null stays null.
+// ("900s"); 0 stays a set value ("0s", the kernel's timeout), null stays null. log_level, new in
+// version 1, gets its default.
 func upgradePairStateV0(raw []byte) ([]byte, error) {
 	var st map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &st); err != nil {
@@ -63,6 +64,10 @@ func upgradePairStateV0(raw []byte) ([]byte, error) {
 			return nil, err
 		}
 		st["ipvs_timeouts"] = b
+	}
+	// log_level came with version 1: the agents of a version 0 state log at the default level.
+	if l, ok := st["log_level"]; !ok || string(l) == "null" {
+		st["log_level"] = json.RawMessage(`"info"`)
 	}
 	return json.Marshal(st)
 }

@@ -11,10 +11,11 @@ func TestUpgradePairStateV0(t *testing.T) {
 	for _, c := range []struct{ name, in, want string }{
 		{"seconds become durations",
 			`{"id":"edge@a,b","ipvs_timeouts":{"tcp":900,"tcp_fin":null,"udp":60},"name":"edge"}`,
-			`{"id":"edge@a,b","ipvs_timeouts":{"tcp":"900s","tcp_fin":null,"udp":"60s"},"name":"edge"}`},
-		{"zero stays set", `{"ipvs_timeouts":{"tcp":0,"tcp_fin":null,"udp":null}}`, `{"ipvs_timeouts":{"tcp":"0s","tcp_fin":null,"udp":null}}`},
-		{"no timeouts", `{"ipvs_timeouts":null,"name":"edge"}`, `{"ipvs_timeouts":null,"name":"edge"}`},
-		{"absent", `{"name":"edge"}`, `{"name":"edge"}`},
+			`{"id":"edge@a,b","ipvs_timeouts":{"tcp":"900s","tcp_fin":null,"udp":"60s"},"log_level":"info","name":"edge"}`},
+		{"zero stays set", `{"ipvs_timeouts":{"tcp":0,"tcp_fin":null,"udp":null}}`, `{"ipvs_timeouts":{"tcp":"0s","tcp_fin":null,"udp":null},"log_level":"info"}`},
+		{"no timeouts", `{"ipvs_timeouts":null,"name":"edge"}`, `{"ipvs_timeouts":null,"log_level":"info","name":"edge"}`},
+		{"absent", `{"name":"edge"}`, `{"log_level":"info","name":"edge"}`},
+		{"log level kept", `{"log_level":"debug"}`, `{"log_level":"debug"}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := upgradePairStateV0([]byte(c.in))

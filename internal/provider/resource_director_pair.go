@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,12 +11,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -47,6 +50,8 @@ type directorPairModel struct {
 	SyncConnections types.Bool         `tfsdk:"sync_connections"`
 	IPVSTimeouts    *ipvsTimeoutsModel `tfsdk:"ipvs_timeouts"`
 	VRRPUnicast     types.Bool         `tfsdk:"vrrp_unicast"`
+	Metrics         *metricsModel      `tfsdk:"metrics"`
+	LogLevel        types.String       `tfsdk:"log_level"`
 	Timeouts        timeouts.Value     `tfsdk:"timeouts"`
 }
 
@@ -55,6 +60,10 @@ type directorModel struct {
 	Interface    types.String `tfsdk:"interface"`
 	AgentVersion types.String `tfsdk:"agent_version"`
 	Status       types.String `tfsdk:"status"`
+}
+
+type metricsModel struct {
+	Listen types.String `tfsdk:"listen"`
 }
 
 type ipvsTimeoutsModel struct {
@@ -153,6 +162,26 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
 				MarkdownDescription: "Send VRRP adverts to the peer director's address instead of the multicast group 224.0.0.18 / ff02::12, for networks that filter multicast, and to keep them from every other host on the LAN. In either mode a director takes adverts only from the other director (see the trust model in `lvs_vip`); with `vrrp_unicast`, each director's `host` must resolve to an address of every family its VIPs use. Default `false`.",
+			},
+			"metrics": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Serve Prometheus metrics from each director's agent (off when unset): VRRP state and counters per VIP, the kernel's IPVS counters, weights and the health verdict per real server, health-check latencies and failures, apply durations. " +
+					"See the Monitoring guide for the list. A change restarts only the agents' metrics listener: VRRP, health checks and IPVS are not touched.",
+				Attributes: map[string]schema.Attribute{
+					"listen": schema.StringAttribute{
+						Required: true,
+						MarkdownDescription: fmt.Sprintf("`HOST:PORT` the agents serve `/metrics` on, over plain HTTP without authentication. Both directors take the same value, so HOST is empty (`\":%d\"`: every address of the director) or an address both have, such as `127.0.0.1` for a collector on each director. ", agentapi.DefaultMetricsPort) +
+							"Scrape each director on its own, not through a VIP. Restrict who reaches the port (firewall): the metrics name every virtual and real server.",
+						Validators: []validatorString{metricsListen{}},
+					},
+				},
+			},
+			"log_level": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString("info"),
+				MarkdownDescription: "The agents' log level: `debug`, `info`, `warn` or `error`. It takes effect at once, without restarting the agents. Their log goes to the systemd journal (`journalctl -u lvs-agent`), or, on hosts without systemd, to `/var/log/lvs-agent.log` (rotated at 10 MB, 3 files kept). Default `info`.",
+				Validators:          []validatorString{stringvalidator.OneOf(agentapi.LogLevels...)},
 			},
 		},
 		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
@@ -256,6 +285,14 @@ func wirePair(m directorPairModel, self int) *agentapi.Pair {
 		Self:            self,
 		SyncConnections: m.SyncConnections.ValueBool(),
 		VRRPUnicast:     m.VRRPUnicast.ValueBool(),
+	}
+	// The default is sent as nothing, so that a pair at the default still goes to an agent
+	// older than log_level (which refuses fields it does not know) during a rolling upgrade.
+	if l := m.LogLevel.ValueString(); l != "info" {
+		p.LogLevel = l
+	}
+	if m.Metrics != nil {
+		p.MetricsListen = m.Metrics.Listen.ValueString()
 	}
 	for _, d := range m.Directors {
 		p.Directors = append(p.Directors, agentapi.Director{Host: d.Host.ValueString(), Interface: d.Interface.ValueString()})
@@ -461,6 +498,11 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 	}
 	m.SyncConnections = types.BoolValue(found.SyncConnections)
 	m.VRRPUnicast = types.BoolValue(found.VRRPUnicast)
+	m.LogLevel = types.StringValue(cmp.Or(found.LogLevel, "info"))
+	m.Metrics = nil
+	if found.MetricsListen != "" {
+		m.Metrics = &metricsModel{Listen: types.StringValue(found.MetricsListen)}
+	}
 	m.IPVSTimeouts = nil
 	if t := found.IPVSTimeouts; t != nil {
 		var prev ipvsTimeoutsModel
@@ -501,7 +543,8 @@ func unreachableDirectors(hosts []string, down []error, diags *diag.Diagnostics)
 }
 
 func samePairSettings(a, b *agentapi.Pair) bool {
-	if a.SyncConnections != b.SyncConnections || a.VRRPUnicast != b.VRRPUnicast || len(a.Directors) != len(b.Directors) {
+	if a.SyncConnections != b.SyncConnections || a.VRRPUnicast != b.VRRPUnicast || len(a.Directors) != len(b.Directors) ||
+		a.MetricsListen != b.MetricsListen || cmp.Or(a.LogLevel, "info") != cmp.Or(b.LogLevel, "info") {
 		return false
 	}
 	for i := range a.Directors {
@@ -813,6 +856,7 @@ func (r *directorPairResource) ImportState(ctx context.Context, req resource.Imp
 	}
 	m.SyncConnections = types.BoolNull()
 	m.VRRPUnicast = types.BoolNull()
+	m.LogLevel = types.StringNull()
 	if !r.readInto(ctx, &m, &resp.Diagnostics) {
 		if !resp.Diagnostics.HasError() {
 			resp.Diagnostics.AddError("Director Pair Not Found", fmt.Sprintf("Neither %s nor %s holds a director pair named %q; check the ID (%s).", id.Hosts[0], id.Hosts[1], id.Name, req.ID))

@@ -78,6 +78,18 @@ func pairCases() []validateCase {
 			`ipvs_timeouts.tcp_fin: -1s is outside 0s-596h31m23s`,
 			`^Invalid Duration: Attribute ipvs_timeouts.udp: "900" has no unit: write "900s" for seconds`,
 		}},
+		{"pair_metrics_host_name", "director_pair", []string{"metrics", "metrics.listen"}, `name = "edge"
+  ` + dirs + `
+  metrics = { listen = "director1:9469" }`, []string{`metrics.listen.*"director1" of "director1:9469" is not an IP address`}},
+		{"pair_metrics_no_port", "director_pair", []string{"metrics.listen"}, `name = "edge"
+  ` + dirs + `
+  metrics = { listen = "9469" }`, []string{`metrics.listen.*"9469" is not HOST:PORT`}},
+		{"pair_metrics_port_0", "director_pair", []string{"metrics.listen"}, `name = "edge"
+  ` + dirs + `
+  metrics = { listen = ":0" }`, []string{`metrics.listen.*port "0"`}},
+		{"pair_log_level", "director_pair", []string{"log_level"}, `name = "edge"
+  ` + dirs + `
+  log_level = "verbose"`, []string{`log_level value must be one of`}},
 		{"pair_ipvs_timeout_not_duration", "director_pair", []string{"ipvs_timeouts.tcp"}, `name = "edge"
   ` + dirs + `
   ipvs_timeouts = { tcp = "soon" }`, []string{`^Invalid Duration: Attribute ipvs_timeouts.tcp: "soon" is not a duration: write a number with a unit, such as "300ms"`}},

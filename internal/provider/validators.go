@@ -63,6 +63,25 @@ func (interfaceName) ValidateString(_ context.Context, req validator.StringReque
 	}
 }
 
+// metricsListen checks the agent's metrics address with the agent's own rule
+// (agentapi.ValidateMetricsListen), at plan time.
+type metricsListen struct{}
+
+func (metricsListen) Description(context.Context) string {
+	return "HOST:PORT with HOST an IP address or empty (every address) and PORT 1-65535"
+}
+
+func (v metricsListen) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (metricsListen) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := agentapi.ValidateMetricsListen(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Metrics Address", "Attribute "+req.Path.String()+" must be HOST:PORT: "+err.Error())
+	}
+}
+
 // fwmarkRange checks a virtual server's firewall mark: 1-4294967295 and outside the range the
 // agent keeps for its handover services (agentapi.IsReservedFWMark).
 type fwmarkRange struct{}

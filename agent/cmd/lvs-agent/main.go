@@ -27,6 +27,8 @@ import (
 	"github.com/lvs-provider/terraform-provider-lvs/agent/healthcheck"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/hostinstall"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/ipvs"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/loglevel"
+	"github.com/lvs-provider/terraform-provider-lvs/agent/metrics"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/reconcile"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/rshost"
 	"github.com/lvs-provider/terraform-provider-lvs/agent/server"
@@ -136,15 +138,22 @@ func serve(args []string) error {
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	// The pair's log_level, when it names one, replaces the flag's level live (loglevel.Part).
+	levelVar := new(slog.LevelVar)
+	levelVar.Set(lvl)
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: levelVar}))
 	limitMemory()
 	// Subsystems are added here as they exist; each sees the whole desired state.
 	// Health checks come before IPVS so that a new real server's first verdict (start_down) is
 	// known when IPVS first programs it; a verdict change re-programs IPVS at once.
 	var ipvsPart *ipvs.Reconciler
 	reconcile.Logger = log
+	// The metrics read the parts' status at scrape time (parts is set below, before anything
+	// is served); they are served only when the pair names metrics.listen.
+	var parts reconcile.Multi
+	mets := metrics.New(metrics.Config{Logger: log, Version: version.Version, Report: func(st *agentapi.Status) { parts.Report(st) }})
 	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() },
-		StatePath: filepath.Join(filepath.Dir(c.state), "health-verdicts.json")})
+		StatePath: filepath.Join(filepath.Dir(c.state), "health-verdicts.json"), OnResult: mets.ObserveCheck})
 	ipvsPart = ipvs.New(ipvs.Config{Logger: log, Health: checks, StateDir: filepath.Dir(c.state)})
 	defer func() { _ = ipvsPart.Close() }()
 	// A planned takeover forwards the previous master's connections back to it for a moment;
@@ -158,9 +167,11 @@ func serve(args []string) error {
 			log.Warn("handover: cleanup", "err", err)
 		}
 	}()
-	parts := reconcile.Multi{ha.New(ha.Config{Logger: log, Forwarder: fwd}), checks, ipvsPart,
-		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)})}
-	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, IPVS: ipvsPart, Logger: log, Resync: *resync})
+	parts = reconcile.Multi{&loglevel.Part{Var: levelVar, Default: lvl, Logger: log},
+		ha.New(ha.Config{Logger: log, Forwarder: fwd}), checks, ipvsPart,
+		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)}), mets}
+	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, IPVS: ipvsPart, Logger: log, Resync: *resync,
+		Observe: mets.ObserveApply})
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,11 @@ resource "lvs_director_pair" "edge" {
   sync_connections = true  # IPVS connection sync: established connections survive failover
   vrrp_unicast     = false # true where the network filters VRRP multicast
 
+  # Prometheus metrics of each director's agent at http://DIRECTOR:9469/metrics (off when unset),
+  # and the agents' log level, applied at once without a restart.
+  metrics   = { listen = ":9469" }
+  log_level = "info"
+
   # Durations in whole seconds, like every duration of the provider ("900s", "15m").
   ipvs_timeouts = {
     tcp     = "15m"
