@@ -587,20 +587,8 @@ func (r *reader) virtualServer(b *keepalived.Node) {
 			base.sorry.method = m
 		case "inhibit_on_failure":
 			base.onFailure = map[bool]string{true: "quiesce", false: "remove"}[boolArg(n)]
-		case "alpha":
-			def.alpha = boolArg(n)
-		case "delay_loop":
-			def.delayLoop, _ = r.timer(n, ctx, 1)
-		case "connect_timeout":
-			def.timeout, _ = r.timer(n, ctx, 1)
-		case "retry", "nb_get_retry":
-			def.retry, _ = r.integer(n, ctx, 1, 0, 1<<20)
-		case "delay_before_retry":
-			def.retryDelay, _ = r.timer(n, ctx, 1)
-		case "virtualhost":
-			if r.args(n, ctx, 1) {
-				def.virtualhost = n.Args[1]
-			}
+		case "alpha", "delay_loop", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "virtualhost":
+			r.checkDefault(n, ctx, &def)
 		case "ip_family":
 			if r.args(n, ctx, 1) {
 				base.family = n.Args[1]
@@ -795,20 +783,8 @@ func (r *reader) realServer(b *keepalived.Node, vsCtx string, vs *virtualServer,
 		case "inhibit_on_failure":
 			rs.onFailure = map[bool]string{true: "quiesce", false: "remove"}[boolArg(n)]
 			rs.onFailPos, rs.hasOnFail = n.Pos, true
-		case "alpha":
-			def.alpha = boolArg(n)
-		case "delay_loop":
-			def.delayLoop, _ = r.timer(n, ctx, 1)
-		case "connect_timeout":
-			def.timeout, _ = r.timer(n, ctx, 1)
-		case "retry", "nb_get_retry":
-			def.retry, _ = r.integer(n, ctx, 1, 0, 1<<20)
-		case "delay_before_retry":
-			def.retryDelay, _ = r.timer(n, ctx, 1)
-		case "virtualhost":
-			if r.args(n, ctx, 1) {
-				def.virtualhost = n.Args[1]
-			}
+		case "alpha", "delay_loop", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "virtualhost":
+			r.checkDefault(n, ctx, &def)
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "SMTP_CHECK":
 			checkers = append(checkers, n)
 		default:
@@ -823,6 +799,27 @@ func (r *reader) realServer(b *keepalived.Node, vsCtx string, vs *virtualServer,
 		rs.check = r.checker(n, ctx, def)
 	}
 	return rs
+}
+
+// checkDefault reads one of the checker settings keepalived takes in a virtual_server or a
+// real_server block, where they are the defaults of its checkers.
+func (r *reader) checkDefault(n *keepalived.Node, ctx string, def *checkDefaults) {
+	switch n.Keyword() {
+	case "alpha":
+		def.alpha = boolArg(n)
+	case "delay_loop":
+		def.delayLoop, _ = r.timer(n, ctx, 1)
+	case "connect_timeout":
+		def.timeout, _ = r.timer(n, ctx, 1)
+	case "retry", "nb_get_retry":
+		def.retry, _ = r.integer(n, ctx, 1, 0, 1<<20)
+	case "delay_before_retry":
+		def.retryDelay, _ = r.timer(n, ctx, 1)
+	case "virtualhost":
+		if r.args(n, ctx, 1) {
+			def.virtualhost = n.Args[1]
+		}
+	}
 }
 
 func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *check {
