@@ -498,6 +498,32 @@ func runUML(ctx context.Context, argv []string, opts RunOptions) (int, error) {
 	pgid := cmd.Process.Pid
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
+	// The guest writes the command's exit code, syncs and powers off. Now and then the UML
+	// kernel does not end after that (seen: a lab kernel spinning at 100% CPU for minutes after
+	// its test passed); its work is done, so it is killed after powerOffGrace.
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	go func() {
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-tick.C:
+			}
+			if _, err := os.Stat(filepath.Join(runDir, "exit")); err != nil {
+				continue
+			}
+			select {
+			case <-stopWatch:
+			case <-time.After(powerOffGrace):
+				fmt.Fprintf(opts.Stderr, "lab run: the lab kernel did not power off within %v after the command ended: killed\n", powerOffGrace)
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+			return
+		}
+	}()
 	var werr error
 	select {
 	case werr = <-waited:
@@ -530,6 +556,10 @@ func runUML(ctx context.Context, argv []string, opts RunOptions) (int, error) {
 }
 
 const runDirPrefix = "lvs-lab-run-"
+
+// powerOffGrace is how long the lab kernel may take to power off once the command's exit code
+// is written (it takes well under a second).
+const powerOffGrace = 20 * time.Second
 
 // writeOwner records this process in runDir, so that a later run can tell the directory is stale
 // if we are killed before removing it.
