@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,11 @@ func (m *Metrics) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	m.writeStatus(bw)
 	_ = bw.Flush()
+	// A scrape leaves garbage in proportion to the table (at 10,000 real servers, the snapshot
+	// and 130,000 series): without a collection now the heap would grow towards twice its live
+	// size until the next one, and the agent's RSS with it. A full collection of the agent's
+	// heap takes milliseconds, against the scrape's hundreds.
+	debug.FreeOSMemory()
 }
 
 // WriteText writes every metric in the text exposition format (tests, and `serveMetrics`).

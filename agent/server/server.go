@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type Server struct {
 	log     *slog.Logger
 	resync  time.Duration
 	started time.Time
+	freed   time.Time // when a resync last returned free memory to the system (applyCurrent)
 	observe func(what string, took time.Duration)
 
 	mu    sync.Mutex // guards state: the pointer only, as a state is never changed once current
@@ -186,7 +188,18 @@ func (s *Server) applyCurrent(ctx context.Context, why string) {
 	if err != nil {
 		s.log.Error("apply failed", "why", why, "err", err)
 	}
+	// Resyncs (and reads of the kernel's table) leave garbage in proportion to the table: at
+	// 10,000 destinations the idle heap kept about three times its live size (RSS 30 MB against
+	// 17 MB returned). The agent idles between resyncs, so it returns that memory, at most every
+	// freeEvery: a full collection at each 5 s resync cost 0.6% of a CPU in the lab.
+	if now := time.Now(); now.Sub(s.freed) >= freeEvery {
+		s.freed = now
+		debug.FreeOSMemory()
+	}
 }
+
+// freeEvery bounds how often a resync returns the agent's free memory to the system.
+const freeEvery = 15 * time.Second
 
 func (s *Server) apply(ctx context.Context, st *store.State, why reconcile.Trigger) error {
 	s.applyMu.Lock()
