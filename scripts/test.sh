@@ -45,7 +45,7 @@ echo "total    $(($(date +%s) - t0))s"
 echo
 echo "test packages and lab tests, slowest first (unit: natively with -race; lab: each test in a lab kernel of its own):"
 for s in unit lab scale; do
-  grep -hE '^(ok|FAIL)[[:space:]]+[^[:space:]]+[[:space:]]+[0-9.]+s' ".cache/test-$s.log" 2>/dev/null |
+  grep -hE '^(ok|FAIL|beside)[[:space:]]+[^[:space:]]+[[:space:]]+[0-9.]+s' ".cache/test-$s.log" 2>/dev/null |
     awk -v s="$s" '{t=$3; sub(/s$/, "", t); printf "%8.1fs  %-4s %-4s %s\n", t, s, $1, $2}'
 done | sort -rn | head -n 40
 if ((${#failed[@]})); then

@@ -72,10 +72,11 @@ for pkg in "$@"; do
   done
 done
 
-# one PKG TEST: runs the test in its own lab kernel, then prints its log (not interleaved with
-# another's) and its result line.
+# one PKG TEST [retry]: runs the test in its own lab kernel, then prints its log (not
+# interleaved with another's) and its result line. With retry, a failure is not final: it is
+# written to $OUT/.retry, its log kept as .beside.log, and the result line says "beside".
 one() {
-  local pkg=$1 t=$2 name label log start rc ds
+  local pkg=$1 t=$2 retry=${3:-} name label log start rc ds result
   name=$(echo "$pkg" | tr / _) label=$pkg.$t
   [ "$pkg" = . ] && name=root label=./$t
   log=$OUT/$name.$t.log
@@ -83,23 +84,44 @@ one() {
   (cd "$pkg" && "$LAB" run -- "$OUT/bin/$name.test" -test.count=1 -test.v -test.timeout=30m -test.run "^$t\$") >"$log" 2>&1 </dev/null
   rc=$?
   ds=$((($(date +%s%N) - start) / 100000000)) # tenths of a second
+  result=ok
+  if [ "$rc" != 0 ]; then
+    result=FAIL
+    if [ -n "$retry" ]; then
+      result=beside
+      cp "$log" "${log%.log}.beside.log"
+    fi
+  fi
   (
     flock 9
     cat "$log"
-    printf '%s\t%s\t%d.%ds\n' "$([ "$rc" = 0 ] && echo ok || echo FAIL)" "$label" $((ds / 10)) $((ds % 10))
+    [ "$result" = beside ] && echo "$pkg $t" >>"$OUT/.retry"
+    printf '%s\t%s\t%d.%ds\n' "$result" "$label" $((ds / 10)) $((ds % 10))
   ) 9>"$OUT/.print.lock"
-  return $((rc != 0)) # not 255, which would stop xargs
+  [ "$result" != FAIL ] # not 255, which would stop xargs
 }
 export -f one
 export LAB OUT
 
 echo "lab tests: ${#jobs[@]} $JOBS at a time, then ${#solo[@]} one at a time"
+# A test that fails beside another lab kernel runs again at the end, alone, and its result
+# alone is the verdict: every bound is one that a loaded 2-core machine meets, but two lab
+# kernels share its CPUs in bursts that the bounds' margins were not set for (LAB_RETRY=0: no
+# second run). Both runs are reported, the first as "beside" with its log kept.
+retry=
+[ "${LAB_RETRY:-1}" = 1 ] && ((JOBS > 1)) && retry=retry
 if ((${#jobs[@]})); then
-  printf '%s\n' "${jobs[@]}" | sort -k1,1nr | awk '{print $2, $3}' |
-    xargs -r -P "$JOBS" -L 1 bash -c 'one "$0" "$1"' || rc=1
+  printf '%s\n' "${jobs[@]}" | sort -k1,1nr | awk -v r="$retry" '{if (r != "") print $2, $3, r; else print $2, $3}' |
+    xargs -r -P "$JOBS" -L 1 bash -c 'one "$0" "$1" "$2"' || rc=1
 fi
 if ((${#solo[@]})); then
   printf '%s\n' "${solo[@]}" | sort -k1,1nr | awk '{print $2, $3}' |
     xargs -r -P 1 -L 1 bash -c 'one "$0" "$1"' || rc=1
+fi
+if [ -s "$OUT/.retry" ]; then
+  echo "lab tests that failed beside another lab kernel, run again alone: $(awk '{print $2}' "$OUT/.retry" | xargs)"
+  while read -r pkg t; do
+    one "$pkg" "$t" </dev/null || rc=1
+  done <"$OUT/.retry"
 fi
 exit "$rc"
