@@ -30,7 +30,7 @@ declare -A est=(
   [TestLabVRRP]=135 [TestAccDrain]=135 [TestAccSyncSurvivesFailover]=110 [TestAccDRCluster]=100
   [TestLabDemo]=80 [TestAccVIP]=70 [TestLabAgentSurvives]=68 [TestLabIPVS]=53
   [TestAccDirectorPairErrors]=50 [TestAccTunnelMode]=45 [TestAccNATMode]=41
-  [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
+  [TestAccKeepalivedRoundTrip]=55 [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
 )
 
 # Tests whose assertions are failover timings at 100 ms adverts (a master-down bound of a few

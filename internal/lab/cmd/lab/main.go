@@ -14,6 +14,7 @@
 //	lab serve-tls ADDR NAME         (on a lab host: the same over TLS, self-signed for NAME)
 //	lab serve-dns ADDR NAME IP      (on a lab host: DNS over UDP, NAME → IP, other names NXDOMAIN)
 //	lab fetch URL N [--timeout 3s]  (on a lab host: N GETs, counts of answers as JSON)
+//	lab vrrp-capture IFACE SRC TIMEOUT  (on a lab host: the first VRRP packet from SRC, as JSON)
 //	lab probe URL DURATION [--interval 10ms] [--timeout 200ms]  (on a lab host: the longest outage seen)
 //	lab hold URL DURATION [--interval 50ms] [--timeout 5s]  (on a lab host: one keep-alive connection, GETs on it, dials counted)
 //	lab hold-many ADDR:PORT N DURATION [--interval 1s] [--path /keep] [--stop FILE]  (on a lab host: N long-lived connections, closed cleanly from this side)
@@ -54,6 +55,7 @@ const usage = `usage:
   lab serve-tls ADDR NAME
   lab serve-dns ADDR NAME IP
   lab fetch URL N [--timeout 3s]
+  lab vrrp-capture IFACE SRC TIMEOUT
   lab probe URL DURATION [--interval 10ms] [--timeout 200ms]
   lab hold URL DURATION [--interval 50ms] [--timeout 5s]
   lab hold-many ADDR:PORT N DURATION [--interval 1s] [--path /keep] [--stop FILE]
@@ -151,6 +153,29 @@ func run(args []string) (int, error) {
 		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
 		return 0, lab.ServeDNS(ctx, args[0], args[1], ip)
+	case "vrrp-capture":
+		var src netip.Addr
+		var timeout time.Duration
+		var err error
+		if len(args) == 3 {
+			src, err = netip.ParseAddr(args[1])
+			if err == nil {
+				timeout, err = time.ParseDuration(args[2])
+			}
+		}
+		if len(args) != 3 || err != nil || timeout <= 0 || timeout > time.Minute {
+			return 2, errors.New("usage: vrrp-capture IFACE SRC TIMEOUT, e.g. vrrp-capture eth0 198.51.100.11 5s (TIMEOUT up to 1m)")
+		}
+		a, err := lab.CaptureVRRP(ctx, args[0], src, timeout)
+		if err != nil {
+			return 1, err
+		}
+		b, err := json.Marshal(a)
+		if err != nil {
+			return 1, err
+		}
+		fmt.Println(string(b))
+		return 0, nil
 	case "fetch":
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		timeout := fs.Duration("timeout", 3*time.Second, "bound of each request")
