@@ -125,6 +125,9 @@ func buildService(key string, vs *agentapi.VirtualServer, hv HealthView, quorumU
 		return d
 	}
 	s := &Service{ServiceKey: k, Scheduler: vs.Scheduler, Flags: schedFlags(vs.SchedulerFlags)}
+	if vs.OnePacket {
+		s.Flags |= FlagOnePacket
+	}
 	s.NetmaskBits = 32
 	if k.Family == AFInet6 {
 		s.NetmaskBits = 128

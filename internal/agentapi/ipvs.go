@@ -36,9 +36,11 @@ type VirtualServer struct {
 	FWMark   uint32 `json:"fwmark,omitempty"`
 	Family   string `json:"family,omitempty"` // inet or inet6, for fwmark services
 
-	Scheduler      string       `json:"scheduler"`                 // rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos
-	SchedulerFlags []string     `json:"scheduler_flags,omitempty"` // sh-fallback sh-port mh-fallback mh-port
-	Persistence    *Persistence `json:"persistence,omitempty"`
+	Scheduler      string   `json:"scheduler"`                 // rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos
+	SchedulerFlags []string `json:"scheduler_flags,omitempty"` // sh-fallback sh-port mh-fallback mh-port
+	// OnePacket schedules each UDP datagram on its own (ipvsadm -o, keepalived's ops).
+	OnePacket   bool         `json:"one_packet,omitempty"`
+	Persistence *Persistence `json:"persistence,omitempty"`
 	// ForwardingMethod is the default for real servers: dr, nat or tunnel.
 	ForwardingMethod string       `json:"forwarding_method"`
 	HealthCheck      *HealthCheck `json:"health_check,omitempty"`
@@ -487,6 +489,9 @@ func (vs *VirtualServer) Validate() error {
 	}
 	if !slices.Contains(Schedulers, vs.Scheduler) {
 		return Invalid("scheduler", fmt.Sprintf("%q is not one of %s", vs.Scheduler, strings.Join(Schedulers, " ")))
+	}
+	if vs.OnePacket && (vs.Protocol == "tcp" || vs.Protocol == "sctp") {
+		return Invalid("one_packet_scheduling", fmt.Sprintf("is for UDP services, and this one's protocol is %s: remove it, or set protocol = \"udp\"", vs.Protocol))
 	}
 	seen := map[string]bool{}
 	for i, f := range vs.SchedulerFlags {

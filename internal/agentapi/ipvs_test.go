@@ -74,6 +74,7 @@ func TestVirtualServerValidate(t *testing.T) {
 		{"flag of another scheduler", func(v *agentapi.VirtualServer) { v.Scheduler = "sh"; v.SchedulerFlags = []string{"mh-port"} }, "scheduler_flags[0]"},
 		{"flag without sh/mh", func(v *agentapi.VirtualServer) { v.SchedulerFlags = []string{"sh-port"} }, "scheduler_flags[0]"},
 		{"flag twice", func(v *agentapi.VirtualServer) { v.Scheduler = "mh"; v.SchedulerFlags = []string{"mh-port", "mh-port"} }, "scheduler_flags[1]"},
+		{"one-packet on tcp", func(v *agentapi.VirtualServer) { v.OnePacket = true }, "one_packet_scheduling"},
 		{"persistence timeout", func(v *agentapi.VirtualServer) { v.Persistence = &agentapi.Persistence{} }, "persistence.timeout"},
 		{"persistence netmask", func(v *agentapi.VirtualServer) {
 			v.Persistence = &agentapi.Persistence{TimeoutS: 60, Netmask: "255.0.255.0"}

@@ -223,3 +223,42 @@ func TestOneLineAndManyLinesAgree(t *testing.T) {
 		t.Errorf("one-line blocks convert differently:\n%s\n---\n%s", a, b)
 	}
 }
+
+// TestOnePacketScheduling: keepalived's ops becomes one_packet_scheduling on a UDP service; on a
+// TCP one keepalived ignores it, and so does the converter, saying so.
+func TestOnePacketScheduling(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(`vrrp_instance VI_1 {
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  virtual_ipaddress { 198.51.100.100 }
+}
+virtual_server 198.51.100.100 53 {
+  protocol UDP
+  ops
+  real_server 198.51.100.21 53 { weight 1 }
+}
+virtual_server 198.51.100.100 80 {
+  protocol TCP
+  ops
+  real_server 198.51.100.21 80 { weight 1 }
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := keepalived.ParseFile(conf, keepalived.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert([]Input{{Config: cfg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(res.HCL, []byte("one_packet_scheduling = true")); n != 1 {
+		t.Errorf("one_packet_scheduling set %d times, want once (the UDP service):\n%s", n, res.HCL)
+	}
+	if got := find(res.Report, Ignored, "virtual_server 198.51.100.100 80: ops", "UDP"); len(got) != 1 {
+		t.Errorf("ops on the TCP service not reported as ignored: %v", res.Report.Entries)
+	}
+}

@@ -240,6 +240,9 @@ func emitServer(o *vsOut) []byte {
 	if len(vs.flags) > 0 {
 		b.SetAttributeRaw("scheduler_flags", strList(vs.flags))
 	}
+	if vs.ops && (vs.protocol == "udp" || vs.fwmark != 0) {
+		b.SetAttributeValue("one_packet_scheduling", cty.True)
+	}
 	if vs.method != "" {
 		b.SetAttributeValue("forwarding_method", cty.StringVal(vs.method))
 	}

@@ -82,6 +82,7 @@ type virtualServer struct {
 	protocol    string
 	scheduler   string
 	flags       []string
+	ops         bool
 	method      string
 	persistence string // duration
 	netmask     string
@@ -540,6 +541,7 @@ func (r *reader) virtualServer(b *keepalived.Node) {
 	}
 	def := checkDefaults{retry: -1}
 	var checkNodes []*keepalived.Node
+	var opsNode *keepalived.Node
 	for _, n := range b.Block {
 		switch n.Keyword() {
 		case "lb_algo", "lvs_sched":
@@ -593,6 +595,8 @@ func (r *reader) virtualServer(b *keepalived.Node) {
 			if r.args(n, ctx, 1) {
 				base.family = n.Args[1]
 			}
+		case "ops":
+			base.ops, opsNode = true, n
 		case "sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2":
 			base.flags = append(base.flags, n.Keyword())
 		case "real_server":
@@ -616,6 +620,13 @@ func (r *reader) virtualServer(b *keepalived.Node) {
 		case "flag-2":
 			base.flags[i] = sched + "-port"
 		}
+	}
+	if opsNode != nil && base.protocol != "udp" && base.fwmark == 0 && len(targets) <= 1 {
+		proto := base.protocol
+		if proto == "" {
+			proto = "tcp"
+		}
+		r.report(opsNode, ctx, Ignored, "one-packet scheduling is for UDP services: keepalived ignores it on a %s one", proto)
 	}
 	if base.sorry != nil && base.sorry.address == "" {
 		r.report(b, "", Error, "sorry_server_lvs_method without sorry_server: not mapped")

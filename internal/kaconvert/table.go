@@ -183,7 +183,7 @@ var table = []Row{
 	{bVS, "flag-2", "lvs_virtual_server.scheduler_flags", mapped, "`sh-port` or `mh-port`"},
 	{bVS, "flag-3", "", NotMapped, "no scheduler uses it"},
 	{bVS, "hashed", "", NotMapped, "no such scheduler flag"},
-	{bVS, "ops", "", NotMapped, "no one-packet scheduling"},
+	{bVS, "ops", "lvs_virtual_server.one_packet_scheduling", mapped, "UDP services only, as in keepalived, which ignores it elsewhere"},
 	{bVS, "real_server", "lvs_real_server", mapped, ""},
 	{bVS, "smtp_alert", "", Ignored, whyLog},
 	{bVS, "snmp_name", "", Ignored, whyLog},

@@ -106,6 +106,15 @@ func checkVirtualServer(c checks, root cfgVal) {
 		}
 		seen[f.str()] = true
 	}
+	if op := root.at("one_packet_scheduling"); op.known() && op.boolean() && !isFWMark {
+		if p, ok := proto.strOr(defaultProtocol); ok && p != "udp" {
+			said := "protocol is " + p
+			if proto.null() {
+				said = "protocol is the default, " + p
+			}
+			c.fail(op.p, "is for UDP services, and this one's %s: remove it, or set protocol = \"udp\"", said)
+		}
+	}
 
 	if t := persistence.at("timeout"); t.known() {
 		if d, ok := c.duration(t); ok {

@@ -98,6 +98,14 @@ func (x cfgVal) int() int64 {
 	return 0
 }
 
+func (x cfgVal) boolean() bool {
+	if b, ok := x.v.(basetypes.BoolValuable); ok {
+		bv, _ := b.ToBoolValue(context.Background())
+		return bv.ValueBool()
+	}
+	return false
+}
+
 // strOr is the known string value, def when unset; ok is false when unknown.
 func (x cfgVal) strOr(def string) (string, bool) {
 	switch {

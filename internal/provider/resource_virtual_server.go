@@ -51,6 +51,7 @@ type virtualServerModel struct {
 	AddressFamily    types.String      `tfsdk:"address_family"`
 	Scheduler        types.String      `tfsdk:"scheduler"`
 	SchedulerFlags   []types.String    `tfsdk:"scheduler_flags"`
+	OnePacket        types.Bool        `tfsdk:"one_packet_scheduling"`
 	Persistence      *persistenceModel `tfsdk:"persistence"`
 	ForwardingMethod types.String      `tfsdk:"forwarding_method"`
 	HealthCheck      *healthCheckModel `tfsdk:"health_check"`
@@ -109,6 +110,8 @@ func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaReq
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.Schedulers...)}},
 			"scheduler_flags": schema.ListAttribute{ElementType: types.StringType, Optional: true,
 				MarkdownDescription: "Scheduler flags: `sh-fallback`, `sh-port` (with `sh`), `mh-fallback`, `mh-port` (with `mh`)."},
+			"one_packet_scheduling": schema.BoolAttribute{Optional: true,
+				MarkdownDescription: "UDP only: schedule every datagram on its own, instead of sending a client's datagrams to one real server until the UDP timeout passes (`ipvsadm -o`, keepalived's `ops`). For request/response protocols such as DNS or RADIUS, where one client would otherwise load one server. Default `false`."},
 			"persistence": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "Keep a client on one real server (`ipvsadm -p`).",
 				Attributes: map[string]schema.Attribute{
@@ -178,6 +181,7 @@ func wireVirtualServer(m virtualServerModel) (*agentapi.VirtualServer, resourcei
 	for _, f := range m.SchedulerFlags {
 		vs.SchedulerFlags = append(vs.SchedulerFlags, f.ValueString())
 	}
+	vs.OnePacket = m.OnePacket.ValueBool()
 	if p := m.Persistence; p != nil {
 		d, err := time.ParseDuration(p.Timeout.ValueString())
 		if err != nil || d < time.Second || d%time.Second != 0 {
@@ -207,7 +211,7 @@ func wireVirtualServer(m virtualServerModel) (*agentapi.VirtualServer, resourcei
 }
 
 func (m virtualServerModel) known() bool {
-	vals := []attr.Value{m.VIPID, m.Protocol, m.Address, m.Port, m.FWMark, m.AddressFamily, m.Scheduler, m.ForwardingMethod, m.OnFailure}
+	vals := []attr.Value{m.VIPID, m.Protocol, m.Address, m.Port, m.FWMark, m.AddressFamily, m.Scheduler, m.ForwardingMethod, m.OnFailure, m.OnePacket}
 	for _, f := range m.SchedulerFlags {
 		vals = append(vals, f)
 	}
@@ -402,6 +406,11 @@ func setVirtualServerModel(m *virtualServerModel, vs *agentapi.VirtualServer) {
 	m.SchedulerFlags = nil
 	for _, f := range vs.SchedulerFlags {
 		m.SchedulerFlags = append(m.SchedulerFlags, types.StringValue(f))
+	}
+	// Unwritten reads back as unwritten: the attribute has no default, so that state written
+	// before it existed plans no change.
+	if vs.OnePacket || !m.OnePacket.IsNull() {
+		m.OnePacket = types.BoolValue(vs.OnePacket)
 	}
 	if p := vs.Persistence; p != nil {
 		prev := types.StringNull()

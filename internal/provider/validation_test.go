@@ -253,6 +253,8 @@ func virtualServerCases() []validateCase {
 			`persistence.timeout: 1.5s is not a whole number of seconds: IPVS keeps persistence in seconds`,
 			`persistence.netmask: "255.0.255.0" is not a contiguous netmask`,
 		}},
+		{"vs_one_packet_tcp", "virtual_server", []string{"one_packet_scheduling"}, a + `
+  one_packet_scheduling = true`, []string{`one_packet_scheduling: is for UDP services, and this one's protocol is the default, tcp: remove it, or set protocol = "udp"`}},
 		{"vs_persistence_range", "virtual_server", []string{"persistence.timeout"}, a + `
   persistence = { timeout = "0s" }`, []string{`persistence.timeout: 0s is outside 1s-720h`}},
 		{"vs_forwarding_method", "virtual_server", []string{"forwarding_method", "on_failure"}, a + `
