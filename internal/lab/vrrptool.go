@@ -32,7 +32,7 @@ func CaptureVRRP(ctx context.Context, ifname string, src netip.Addr, timeout tim
 	if err != nil {
 		return Advert{}, err
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	p := ipv4.NewPacketConn(c)
 	if err := p.JoinGroup(ifi, &net.IPAddr{IP: net.IPv4(224, 0, 0, 18)}); err != nil {
 		return Advert{}, fmt.Errorf("join 224.0.0.18 on %s: %w", ifname, err)
