@@ -5,8 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
@@ -93,10 +93,10 @@ func (c *udpChecker) Check(ctx context.Context) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("udp: no reply from %s", c.addr)
 	case err != nil:
-		var op *net.OpError
-		if errors.As(err, &op) && op.Err != nil {
-			// ECONNREFUSED is the ICMP port unreachable.
-			return fmt.Errorf("udp: %s: %w", c.addr, op.Err)
+		// ECONNREFUSED is the ICMP port unreachable, EHOSTUNREACH the host unreachable.
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			return fmt.Errorf("udp: %s: %w", c.addr, errno)
 		}
 		return fmt.Errorf("udp: %s: %v", c.addr, ioReason(err))
 	}
