@@ -266,13 +266,13 @@ func healthCheckFrom(h *agentapi.HealthCheck, prev *healthCheckModel) *healthChe
 		m.TLSServerName = str(prev.TLSServerName, c.TLSServerName, "")
 		m.TLSVerify = boolean(prev.TLSVerify, c.TLSVerify)
 		m.Digest = str(prev.Digest, c.Digest, "")
-		m.ExpectedStatus = stringModels(c.ExpectedStatus)
+		m.ExpectedStatus = stringModels(c.ExpectedStatus, prev.ExpectedStatus)
 		for i, u := range c.URLs {
 			var pu httpURLModel
 			if i < len(prev.URLs) {
 				pu = prev.URLs[i]
 			}
-			m.URLs = append(m.URLs, httpURLModel{Path: types.StringValue(u.Path), ExpectedStatus: stringModels(u.ExpectedStatus),
+			m.URLs = append(m.URLs, httpURLModel{Path: types.StringValue(u.Path), ExpectedStatus: stringModels(u.ExpectedStatus, pu.ExpectedStatus),
 				ExpectedBody: str(pu.ExpectedBody, u.ExpectedBody, ""), Digest: str(pu.Digest, u.Digest, "")})
 		}
 	}
@@ -304,8 +304,12 @@ func stringValues(l []types.String) []string {
 	return out
 }
 
-// stringModels is the list attribute of l; nil (unset) for none.
-func stringModels(l []string) []types.String {
+// stringModels is the list attribute of l: for none, unset, or an empty list where prev
+// wrote one (the agent takes both as the default).
+func stringModels(l []string, prev []types.String) []types.String {
+	if len(l) == 0 && prev != nil && len(prev) == 0 {
+		return []types.String{}
+	}
 	var out []types.String
 	for _, s := range l {
 		out = append(out, types.StringValue(s))

@@ -59,12 +59,14 @@ func TestHealthCheckRoundTrip(t *testing.T) {
 		"https digest": {Type: s("https"), Path: s("/"), Digest: s("9B3A0C85A887A256D6939DA88AABD8CD")},
 		"http urls": {Type: s("http"), Host: s("www.example.test"), URLs: []httpURLModel{
 			{Path: s("/a")}, {Path: s("/b"), ExpectedStatus: list("200", "301-302"), ExpectedBody: s("ok"), Digest: s("9b3a0c85a887a256d6939da88aabd8cd")}}},
-		"exec dynamic": {Type: s("exec"), Command: s("exit 12"), DynamicWeight: types.BoolValue(true)},
-		"exec static":  {Type: s("exec"), Command: s("true"), DynamicWeight: types.BoolValue(false)},
-		"udp":          {Type: s("udp")},
-		"udp reply":    {Type: s("udp"), Payload: s("4c 56"), RequireReply: types.BoolValue(true), ReplyPattern: s("4f4b xx")},
-		"smtp":         {Type: s("smtp")},
-		"smtp helo":    {Type: s("smtp"), HeloName: s("lb1.example.test")},
+		"http empty statuses": {Type: s("http"), ExpectedStatus: []types.String{}},
+		"urls empty statuses": {Type: s("http"), URLs: []httpURLModel{{Path: s("/"), ExpectedStatus: []types.String{}}}},
+		"exec dynamic":        {Type: s("exec"), Command: s("exit 12"), DynamicWeight: types.BoolValue(true)},
+		"exec static":         {Type: s("exec"), Command: s("true"), DynamicWeight: types.BoolValue(false)},
+		"udp":                 {Type: s("udp")},
+		"udp reply":           {Type: s("udp"), Payload: s("4c 56"), RequireReply: types.BoolValue(true), ReplyPattern: s("4f4b xx")},
+		"smtp":                {Type: s("smtp")},
+		"smtp helo":           {Type: s("smtp"), HeloName: s("lb1.example.test")},
 	} {
 		h, e := wireHealthCheck(m, "health_check")
 		if e != nil {
