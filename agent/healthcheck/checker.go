@@ -19,6 +19,12 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// weighter is a Checker whose passed attempts also set the real server's weight (an exec check
+// with dynamic_weight, keepalived misc_dynamic): -1 is the configured weight.
+type weighter interface {
+	CheckWeight(ctx context.Context) (weight int, err error)
+}
+
 // spec is everything a checker of one real server is built from.
 type spec struct {
 	vsKey, rsKey string
@@ -96,6 +102,8 @@ func newSpec(vsKey, rsKey string, vs *agentapi.VirtualServer, rs *agentapi.RealS
 		port = 80
 	case port == 0 && hc.Type == "https":
 		port = 443
+	case port == 0 && hc.Type == "smtp":
+		port = 25
 	}
 	if port <= 0 || port > 65535 {
 		if hc.Type != "exec" {
@@ -133,6 +141,10 @@ func newChecker(s *spec) (Checker, error) {
 		return newExecChecker(s)
 	case "dns":
 		return newDNSChecker(s)
+	case "udp":
+		return newUDPChecker(s)
+	case "smtp":
+		return newSMTPChecker(s), nil
 	}
-	return nil, fmt.Errorf("health_check.type: %q is not one of tcp, http, https, exec, dns, none", s.hc.Type)
+	return nil, fmt.Errorf("health_check.type: %q is not one of tcp, http, https, exec, dns, udp, smtp, none", s.hc.Type)
 }

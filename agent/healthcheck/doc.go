@@ -5,10 +5,11 @@
 //
 // The Manager is a reconcile.Reconciler that keeps one checker per checked real server and an
 // ipvs.HealthView that turns verdicts into weights (down: 0 with on_failure quiesce, out of the
-// table with remove). Checks of every kind (tcp, http, https, exec, dns) share one scheduler: a
-// heap of due times dispatches attempts to short-lived goroutines, at most MaxInFlight of which
-// hold a socket or process at once, so ten thousand checks cost a few goroutines and file
-// descriptors at any instant, and a hanging check holds only its own slot until its timeout.
+// table with remove). Checks of every kind (tcp, http, https, exec, dns, udp, smtp) share one
+// scheduler: a heap of due times dispatches attempts to short-lived goroutines, at most
+// MaxInFlight of which hold a socket or process at once, so ten thousand checks cost a few
+// goroutines and file descriptors at any instant, and a hanging check holds only its own slot
+// until its timeout.
 //
 // Exec checks run `/bin/sh -c COMMAND` in their own process group with these variables, so that
 // one script can serve many real servers:
@@ -17,4 +18,9 @@
 //	LVS_CHECK_ADDRESS, LVS_CHECK_PORT  where to check it (connect_address/connect_port applied)
 //	LVS_VS                             the virtual server's key, e.g. tcp/198.51.100.100:80
 //	LVS_VS_PROTOCOL, LVS_VS_ADDRESS, LVS_VS_PORT, LVS_VS_FWMARK
+//
+// An exec check with dynamic_weight (keepalived misc_dynamic) passes on exit 0 and 2-255 too,
+// and its exit status sets the weight of an up server: 0 the configured weight, 2-255 status-2.
+// That weight lives only here, in the Manager's answer to Weight: the configured weight stays
+// in the state, so the provider sees no drift, and the status shows both.
 package healthcheck

@@ -11,10 +11,12 @@ import (
 // reason.
 const maxExecOutput = 256
 
-// execChecker runs a command on the director; exit 0 passes (keepalived MISC_CHECK).
+// execChecker runs a command on the director; exit 0 passes (keepalived MISC_CHECK). With
+// dynamic (keepalived misc_dynamic), exit 2-255 passes too and sets the weight to status-2.
 type execChecker struct {
 	command string
 	env     []string // the LVS_* variables, added to the agent's environment
+	dynamic bool
 }
 
 func newExecChecker(s *spec) (*execChecker, error) {
@@ -33,7 +35,7 @@ func newExecChecker(s *spec) (*execChecker, error) {
 		"LVS_VS_PORT=" + strconv.Itoa(s.vs.Port),
 		"LVS_VS_FWMARK=" + strconv.FormatUint(uint64(s.vs.FWMark), 10),
 	}
-	return &execChecker{command: s.hc.Exec.Command, env: env}, nil
+	return &execChecker{command: s.hc.Exec.Command, env: env, dynamic: s.hc.Exec.DynamicWeight}, nil
 }
 
 // firstLine is the first non-empty line of out, for a reason.

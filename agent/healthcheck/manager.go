@@ -54,6 +54,7 @@ type target struct {
 
 	// Guarded by Manager.mu.
 	v          verdict
+	weight     int       // set by the last passed attempt of a dynamic check; -1: the configured one
 	due        time.Time // next attempt
 	checkStart time.Time // due time of the first attempt of the check under way
 	idx        int       // in Manager.queue; -1 while an attempt runs or once stopped
@@ -241,10 +242,13 @@ func (m *Manager) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigg
 			old.remove = w.remove
 			continue
 		}
-		t := &target{id: id, spec: w.spec, fp: w.fp, check: checkers[id], remove: w.remove, idx: -1, live: true}
+		t := &target{id: id, spec: w.spec, fp: w.fp, check: checkers[id], remove: w.remove, idx: -1, live: true, weight: -1}
 		switch {
 		case old != nil && old.check != nil:
 			t.v = old.v.restarted()
+			if e := w.spec.hc.Exec; e != nil && e.DynamicWeight {
+				t.weight = old.weight // still dynamic: keep the weight until the next pass says
+			}
 		default:
 			t.v = newVerdict(w.startDown)
 			if why, ok := m.restored[id]; ok {
@@ -322,13 +326,19 @@ func (m *Manager) Stop(ctx context.Context) error {
 }
 
 // Weight implements ipvs.HealthView: the configured weight while the real server is up or
-// not checked; when it is down, 0 (on_failure quiesce) or out of the table (remove).
+// not checked; when it is down, 0 (on_failure quiesce) or out of the table (remove). An exec
+// check with dynamic_weight sets the weight of an up server by its exit status, except that a
+// drained one (configured weight 0) stays at 0.
 func (m *Manager) Weight(vsKey, rsKey string, configured int) (int, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	t := m.targets[rsID{vsKey, rsKey}]
 	switch {
-	case t == nil || t.v.up:
+	case t == nil:
+		return configured, true
+	case t.v.up && t.weight >= 0 && configured > 0:
+		return t.weight, true
+	case t.v.up:
 		return configured, true
 	case t.remove:
 		return 0, false
@@ -344,7 +354,15 @@ func (m *Manager) Health(vsKey, rsKey string) (state agentapi.HealthState, reaso
 	if t == nil {
 		return StateUnchecked, ""
 	}
-	return t.v.state(t.spec.p)
+	state, reason = t.v.state(t.spec.p)
+	if state == StateUp && t.weight >= 0 {
+		w := fmt.Sprintf("weight %d set by the check (exit status %d)", t.weight, t.weight+2)
+		if reason == "" {
+			return state, w
+		}
+		return state, reason + "; " + w
+	}
+	return state, reason
 }
 
 // HealthPending implements ipvs.HealthPender: the real server has a check, and no run of it

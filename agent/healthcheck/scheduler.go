@@ -99,7 +99,7 @@ func (m *Manager) attempt(t *target) {
 	p := t.spec.p
 	ctx, cancel := context.WithTimeout(m.ctx, p.timeout)
 	began := time.Now()
-	err, panicked := m.runCheck(ctx, t)
+	weight, err, panicked := m.runCheck(ctx, t)
 	if panicked {
 		cancel()
 		release()
@@ -138,6 +138,10 @@ func (m *Manager) attempt(t *target) {
 		return
 	}
 	changed := t.finish(time.Now(), reason)
+	reweighed := reason == "" && weight != t.weight
+	if reason == "" {
+		t.weight = weight
+	}
 	m.queue.push(t)
 	m.wakeLocked()
 	var state agentapi.HealthState
@@ -151,12 +155,16 @@ func (m *Manager) attempt(t *target) {
 		m.log.Info("real server health changed", "vs", t.id.vs, "rs", t.id.rs, "health", state, "reason", why)
 		m.notify()
 		m.persist()
+	} else if reweighed {
+		m.log.Info("real server weight set by its check", "vs", t.id.vs, "rs", t.id.rs, "weight", weight)
+		m.notify()
 	}
 }
 
 // runCheck runs one attempt of t's check; a panic in the checker is recovered (and logged with
 // its stack) instead of taking the agent down.
-func (m *Manager) runCheck(ctx context.Context, t *target) (err error, panicked bool) {
+// The weight is what a weighter's pass set (-1: the configured weight).
+func (m *Manager) runCheck(ctx context.Context, t *target) (weight int, err error, panicked bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			_ = guard.Recovered(m.log.With("vs", t.id.vs, "rs", t.id.rs), guard.PartHealthcheck, v)
@@ -164,7 +172,11 @@ func (m *Manager) runCheck(ctx context.Context, t *target) (err error, panicked 
 		}
 	}()
 	guard.Inject(guard.PartHealthcheck)
-	return t.check.Check(ctx), false
+	if w, ok := t.check.(weighter); ok {
+		weight, err = w.CheckWeight(ctx)
+		return weight, err, false
+	}
+	return -1, t.check.Check(ctx), false
 }
 
 // restartChecker replaces the checker of t after it panicked, keeping the verdict: a panic says

@@ -4,6 +4,8 @@ package ipvs_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -516,6 +518,166 @@ func TestLabIPVS(t *testing.T) {
 			}
 		}
 		e.deleteVS(agentapi.VirtualServerKey(vs))
+	})
+
+	t.Run("health check kinds of keepalived: smtp, udp, several URLs with a digest, dynamic weight", func(t *testing.T) {
+		e.t = t
+		bin := os.Getenv(lab.EnvBin)
+		if bin == "" {
+			t.Fatalf("%s is not set: run inside `lab run`", lab.EnvBin)
+		}
+		const smtpPort, udpPort, webPort = 2525, 5300, 8001
+		start := func(h, what string, port int) {
+			e.sh(h, fmt.Sprintf("setsid %s %s :%d %s </dev/null >/tmp/%s-%d.log 2>&1 & echo $! >/run/lab-kinds-%s-%d.pid", bin, what, port, h, what, port, what, port))
+		}
+		stop := func(what string, port int) string {
+			return fmt.Sprintf("kill $(cat /run/lab-kinds-%s-%d.pid)", what, port)
+		}
+		for _, h := range []string{r1, r2} {
+			start(h, "serve-smtp", smtpPort)
+			start(h, "serve-udp", udpPort)
+			start(h, "serve", webPort)
+		}
+		t.Cleanup(func() {
+			for _, h := range []string{r1, r2} {
+				_, _ = e.trySh(h, "for f in /run/lab-kinds-*.pid; do kill $(cat $f); rm -f $f; done; true")
+			}
+		})
+		dest := func(vsKey, rsKey string) *agentapi.IPVSDestination {
+			for _, s := range e.report(d1).Services {
+				if s.Key != vsKey {
+					continue
+				}
+				for i := range s.Destinations {
+					if s.Destinations[i].Key == rsKey {
+						return &s.Destinations[i]
+					}
+				}
+			}
+			return nil
+		}
+		reasonHas := func(vsKey, rsKey, want string) func() bool {
+			return func() bool { d := dest(vsKey, rsKey); return d != nil && strings.Contains(d.HealthReason, want) }
+		}
+		describe := func() string { return fmt.Sprintf("%+v; table %v", e.report(d1).Services, e.ipvsSave(d1)) }
+		// gone waits for dest to leave svc after kill runs on r1, and returns how long it took.
+		gone := func(svc, rsAddr, kill string, limit time.Duration) time.Duration {
+			t.Helper()
+			w := e.watchGone(svc, rsAddr, limit)
+			killed := lab.MonotonicNow()
+			e.sh(r1, kill)
+			at, err := w()
+			if err != nil {
+				t.Fatalf("%s: %v", rsAddr, err)
+			}
+			return time.Duration(at - killed)
+		}
+		const interval, timeout = 500 * time.Millisecond, 3 * time.Second
+		check := func(typ string) *agentapi.HealthCheck {
+			return &agentapi.HealthCheck{Type: typ, IntervalMS: int(interval.Milliseconds()), TimeoutMS: int(timeout.Milliseconds()), Rise: 1, Fall: 1}
+		}
+		r1Key, r2Key := func(p int) string { return fmt.Sprintf("198.51.100.21:%d", p) }, func(p int) string { return fmt.Sprintf("198.51.100.22:%d", p) }
+
+		// SMTP: the greeting, HELO and QUIT pass; a stopped server goes; a server that takes
+		// the connection but speaks no SMTP stays out (a tcp check would pass it).
+		hc := check("smtp")
+		hc.SMTP = &agentapi.SMTPCheck{HeloName: "director1.lab"}
+		smtpVS := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: smtpPort, Scheduler: "rr", ForwardingMethod: "dr",
+			HealthCheck: hc, OnFailure: "remove", RealServers: realServers(rs("198.51.100.21", smtpPort, 1), rs("198.51.100.22", smtpPort, 1))}
+		e.putVS(smtpVS)
+		smtpKey := agentapi.VirtualServerKey(smtpVS)
+		took := gone(fmt.Sprintf("%s:%d", vipDR, smtpPort), r1Key(smtpPort), stop("serve-smtp", smtpPort), interval+timeout+10*time.Second)
+		t.Logf("smtp: a stopped server is out after %v (interval %v)", took.Round(time.Millisecond), interval)
+		// A refused connect fails at once: the next check takes it out, well before the
+		// interval + timeout a check that waits would need.
+		fast := interval + timeout/2
+		if took > fast {
+			t.Errorf("smtp: out after %v, want within the interval + half the timeout, %v (a refused connect)", took.Round(time.Millisecond), fast)
+		}
+		e.waitFor("the refusal in the reason", 10*time.Second, reasonHas(smtpKey, r1Key(smtpPort), "smtp: connect 198.51.100.21:2525: connection refused"), describe)
+		start(r1, "serve", smtpPort) // HTTP on the SMTP port: connects, but never greets
+		e.waitFor("the missing greeting in the reason", 10*time.Second, reasonHas(smtpKey, r1Key(smtpPort), "smtp: timeout after 3s"), describe)
+		if d := dest(smtpKey, r2Key(smtpPort)); d == nil || d.Health != "up" || d.Weight != 1 {
+			t.Errorf("real2's smtp server: %+v, want up at weight 1", d)
+		}
+		e.sh(r1, stop("serve", smtpPort))
+		e.deleteVS(smtpKey)
+
+		// UDP with a reply pattern (x: any digit; the servers answer "real1 ..." and "real2
+		// ..."): both pass; a stopped server's ICMP port unreachable takes it out at the next
+		// check, long before the timeout a missing reply would need.
+		hc = check("udp")
+		hc.UDP = &agentapi.UDPCheck{Payload: "6c 76 73", ReplyPattern: "7265616c 3x 20 6c7673"}
+		udpVS := &agentapi.VirtualServer{VRID: 91, Protocol: "udp", Address: vipDR, Port: udpPort, Scheduler: "rr", ForwardingMethod: "dr",
+			HealthCheck: hc, OnFailure: "remove", RealServers: realServers(rs("198.51.100.21", udpPort, 1), rs("198.51.100.22", udpPort, 1))}
+		e.putVS(udpVS)
+		udpKey := agentapi.VirtualServerKey(udpVS)
+		took = gone(fmt.Sprintf("%s:%d", vipDR, udpPort), r1Key(udpPort), stop("serve-udp", udpPort), interval+timeout+10*time.Second)
+		t.Logf("udp: a stopped server is out after %v (interval %v, timeout %v)", took.Round(time.Millisecond), interval, timeout)
+		if took > fast {
+			t.Errorf("udp: out after %v, want within the interval + half the timeout, %v: by the ICMP port unreachable, not by a missing reply", took.Round(time.Millisecond), fast)
+		}
+		e.waitFor("the ICMP error in the reason", 10*time.Second, reasonHas(udpKey, r1Key(udpPort), "udp: 198.51.100.21:5300: connection refused"), describe)
+		if d := dest(udpKey, r2Key(udpPort)); d == nil || d.Health != "up" {
+			t.Errorf("real2's udp server: %+v, want up", d)
+		}
+		e.deleteVS(udpKey)
+
+		// Several URLs, all of which must pass; the second's digest is the MD5 of real1's page,
+		// so real2, whose page differs, is out.
+		hc = check("http")
+		sum := md5.Sum([]byte(r1 + "\n"))
+		hc.HTTP = &agentapi.HTTPCheck{URLs: []agentapi.HTTPURL{{Path: "/healthz", ExpectedStatus: []string{"200"}}, {Path: "/", Digest: hex.EncodeToString(sum[:])}}}
+		webVS := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: webPort, Scheduler: "rr", ForwardingMethod: "dr",
+			HealthCheck: hc, OnFailure: "remove", RealServers: realServers(rs("198.51.100.21", webPort, 1), rs("198.51.100.22", webPort, 1))}
+		e.putVS(webVS)
+		webKey := agentapi.VirtualServerKey(webVS)
+		e.waitFor("real2 out by its digest", 10*time.Second, func() bool {
+			d := dest(webKey, r2Key(webPort))
+			return d != nil && d.Health == "down" && strings.Contains(d.HealthReason, ", expected "+hex.EncodeToString(sum[:])+" (6 bytes) (url /)")
+		}, describe)
+		if got := e.ipvsSave(d1); !slices.Contains(got, "-a -t 198.51.100.100:8001 -r 198.51.100.21:8001 -g -w 1") ||
+			slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "-r 198.51.100.22:8001") }) {
+			t.Errorf("table with the digest check: %v, want real1 only", got)
+		}
+		e.deleteVS(webKey)
+
+		// An exec check with dynamic_weight (keepalived misc_dynamic): exit 9 sets weight 7 in
+		// the kernel while the configured weight stays 2; exit 1 takes the server out; exit 0
+		// brings back the configured weight.
+		e.sh(d1, "echo 9 >/tmp/dyn-198.51.100.21; echo 0 >/tmp/dyn-198.51.100.22")
+		hc = check("exec")
+		hc.Exec = &agentapi.ExecCheck{Command: "exit $(cat /tmp/dyn-$LVS_RS_ADDRESS)", DynamicWeight: true}
+		dynVS := &agentapi.VirtualServer{VRID: 91, Protocol: "tcp", Address: vipDR, Port: webPort, Scheduler: "wrr", ForwardingMethod: "dr",
+			HealthCheck: hc, OnFailure: "remove", RealServers: realServers(rs("198.51.100.21", webPort, 2), rs("198.51.100.22", webPort, 2))}
+		e.putVS(dynVS)
+		dynKey := agentapi.VirtualServerKey(dynVS)
+		weightIs := func(rsKey string, w int) func() bool {
+			return func() bool {
+				return slices.Contains(e.ipvsSave(d1), fmt.Sprintf("-a -t 198.51.100.100:8001 -r %s -g -w %d", rsKey, w))
+			}
+		}
+		e.waitFor("weight 7 from exit 9", 10*time.Second, weightIs(r1Key(webPort), 7), describe)
+		if d := dest(dynKey, r1Key(webPort)); d == nil || d.Weight != 7 || d.ConfiguredWeight != 2 || d.HealthReason != "weight 7 set by the check (exit status 9)" {
+			t.Errorf("status of real1: %+v, want kernel weight 7, configured 2, the exit status in the reason", d)
+		}
+		if !weightIs(r2Key(webPort), 2)() {
+			t.Errorf("real2 (exit 0) is not at its configured weight 2: %v", e.ipvsSave(d1))
+		}
+		e.call(d1, func(ctx context.Context, c *agentclient.Client) error {
+			got, err := c.GetVirtualServer(ctx, dynKey)
+			if err == nil && got.RealServers[r1Key(webPort)].Weight != 2 {
+				t.Errorf("stored weight of real1 %d, want the configured 2", got.RealServers[r1Key(webPort)].Weight)
+			}
+			return err
+		})
+		e.sh(d1, "echo 1 >/tmp/dyn-198.51.100.21")
+		e.waitFor("real1 out on exit 1", 10*time.Second, func() bool {
+			return !slices.ContainsFunc(e.ipvsSave(d1), func(l string) bool { return strings.Contains(l, "-r 198.51.100.21:8001") })
+		}, describe)
+		e.sh(d1, "echo 0 >/tmp/dyn-198.51.100.21")
+		e.waitFor("real1 back at its configured weight on exit 0", 10*time.Second, weightIs(r1Key(webPort), 2), describe)
+		e.deleteVS(dynKey)
 	})
 
 	t.Run("NAT end to end with the director sysctls", func(t *testing.T) {

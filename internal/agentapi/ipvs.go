@@ -85,7 +85,7 @@ type RealServer struct {
 
 // HealthCheck says how a director decides that a real server is up. Durations in milliseconds.
 type HealthCheck struct {
-	Type         string `json:"type"` // tcp http https exec dns none
+	Type         string `json:"type"` // tcp http https exec dns udp smtp none
 	IntervalMS   int    `json:"interval_ms"`
 	TimeoutMS    int    `json:"timeout_ms"`
 	Retries      int    `json:"retries"`
@@ -100,6 +100,8 @@ type HealthCheck struct {
 	HTTP *HTTPCheck `json:"http,omitempty"`
 	Exec *ExecCheck `json:"exec,omitempty"`
 	DNS  *DNSCheck  `json:"dns,omitempty"`
+	UDP  *UDPCheck  `json:"udp,omitempty"`
+	SMTP *SMTPCheck `json:"smtp,omitempty"`
 }
 
 // HTTPCheck is a GET for http and https checks.
@@ -110,11 +112,26 @@ type HTTPCheck struct {
 	ExpectedBody   string   `json:"expected_body,omitempty"` // RE2 regexp
 	TLSServerName  string   `json:"tls_server_name,omitempty"`
 	TLSVerify      bool     `json:"tls_verify,omitempty"`
+	Digest         string   `json:"digest,omitempty"` // MD5 of the body, lower-case hex (keepalived genhash)
+	// URLs, when set, are GETs that must all pass (keepalived's several url blocks); Path,
+	// ExpectedStatus, ExpectedBody and Digest are then empty.
+	URLs []HTTPURL `json:"urls,omitempty"`
+}
+
+// HTTPURL is one GET of a check with several URLs.
+type HTTPURL struct {
+	Path           string   `json:"path"`
+	ExpectedStatus []string `json:"expected_status,omitempty"`
+	ExpectedBody   string   `json:"expected_body,omitempty"`
+	Digest         string   `json:"digest,omitempty"`
 }
 
 // ExecCheck runs Command on the director; exit 0 is up (keepalived MISC_CHECK).
 type ExecCheck struct {
 	Command string `json:"command"`
+	// DynamicWeight is keepalived's misc_dynamic: exit 0 is up at the configured weight, 1
+	// down, 2-255 up with weight status-2.
+	DynamicWeight bool `json:"dynamic_weight,omitempty"`
 }
 
 // DNSCheck queries the real server for Name of Type (A, AAAA, ...).
@@ -122,6 +139,23 @@ type DNSCheck struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 }
+
+// UDPCheck sends Payload to the real server (keepalived UDP_CHECK); an ICMP port unreachable
+// fails it. Without RequireReply, silence until the timeout passes; with it, a reply must come
+// and, if ReplyPattern is set, start with it.
+type UDPCheck struct {
+	Payload      string `json:"payload,omitempty"`       // hex; empty: keepalived's default, random bytes
+	RequireReply bool   `json:"require_reply,omitempty"` // a reply must come
+	ReplyPattern string `json:"reply_pattern,omitempty"` // hex, x = any nibble; implies RequireReply
+}
+
+// SMTPCheck is keepalived SMTP_CHECK: a 220 greeting, HELO HeloName answered by 250, QUIT.
+type SMTPCheck struct {
+	HeloName string `json:"helo_name,omitempty"` // empty: DefaultSMTPHelo
+}
+
+// DefaultSMTPHelo is the HELO name of an smtp check that sets none, keepalived's.
+const DefaultSMTPHelo = "smtpchecker.keepalived.org"
 
 // RealServerBinding asks a real server host to accept traffic for VIP: on loopback with ARP
 // suppression for DR, on an ipip tunnel interface for tunnel. Several bindings may share a VIP;
@@ -269,7 +303,7 @@ var (
 	Protocols         = []string{"tcp", "udp", "sctp"}
 	ForwardingMethods = []string{string(ForwardDR), string(ForwardNAT), string(ForwardTunnel)}
 	OnFailureActions  = []string{"quiesce", "remove"}
-	HealthCheckTypes  = []string{"tcp", "http", "https", "exec", "dns", "none"}
+	HealthCheckTypes  = []string{"tcp", "http", "https", "exec", "dns", "udp", "smtp", "none"}
 )
 
 // Address families of fwmark services.
@@ -652,6 +686,10 @@ func (h *HealthCheck) validate(prefix string) error {
 		return Invalid(f("command"), "an exec check needs a command")
 	case h.Type == "dns" && (h.DNS == nil || h.DNS.Name == ""):
 		return Invalid(f("query_name"), "a dns check needs a query name")
+	case h.UDP != nil && h.Type != "udp":
+		return Invalid(f("payload"), fmt.Sprintf("UDP settings do not apply to a %s check", h.Type))
+	case h.SMTP != nil && h.Type != "smtp":
+		return Invalid(f("helo_name"), fmt.Sprintf("SMTP settings do not apply to a %s check", h.Type))
 	case h.Type == "none" && (h.ConnectAddress != "" || h.ConnectPort != 0):
 		return Invalid(f("connect_address"), "a none check connects nowhere")
 	}
@@ -659,25 +697,79 @@ func (h *HealthCheck) validate(prefix string) error {
 		return Invalid(f("query_type"), fmt.Sprintf("%q is not a DNS record type this check knows (A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT)", h.DNS.Type))
 	}
 	if hc := h.HTTP; hc != nil {
-		if hc.Path == "" || !strings.HasPrefix(hc.Path, "/") {
-			return Invalid(f("path"), fmt.Sprintf("%q must start with /", hc.Path))
+		if len(hc.URLs) > 0 && (hc.Path != "" || len(hc.ExpectedStatus) > 0 || hc.ExpectedBody != "" || hc.Digest != "") {
+			return Invalid(f("urls"), "set either urls or path, expected_status, expected_body and digest, not both")
 		}
-		for i, st := range hc.ExpectedStatus {
-			m := statusRange.FindStringSubmatch(st)
-			if m == nil || (m[2] != "" && m[2] < m[1]) {
-				return Invalid(fmt.Sprintf("%s[%d]", f("expected_status"), i), fmt.Sprintf("%q is not a status (200) or range (200-299) within 100-599", st))
-			}
+		if err := validateURL(f(""), HTTPURL{Path: hc.Path, ExpectedStatus: hc.ExpectedStatus, ExpectedBody: hc.ExpectedBody, Digest: hc.Digest}, len(hc.URLs) > 0); err != nil {
+			return err
 		}
-		if hc.ExpectedBody != "" {
-			if _, err := regexp.Compile(hc.ExpectedBody); err != nil {
-				return Invalid(f("expected_body"), fmt.Sprintf("not an RE2 regular expression: %v", err))
+		for i, u := range hc.URLs {
+			if err := validateURL(fmt.Sprintf("%s[%d].", f("urls"), i), u, false); err != nil {
+				return err
 			}
 		}
 		if h.Type == "http" && (hc.TLSServerName != "" || hc.TLSVerify) {
 			return Invalid(f("tls_server_name"), "TLS settings need type https")
 		}
 	}
+	if u := h.UDP; u != nil {
+		if u.Payload != "" {
+			if _, _, err := ParseHex(u.Payload, false); err != nil {
+				return Invalid(f("payload"), "not a hex string: "+err.Error())
+			}
+		}
+		if u.ReplyPattern != "" {
+			if _, _, err := ParseHex(u.ReplyPattern, true); err != nil {
+				return Invalid(f("reply_pattern"), "not a hex string (x for any digit): "+err.Error())
+			}
+		}
+	}
+	if s := h.SMTP; s != nil && (s.HeloName != strings.TrimSpace(s.HeloName) || strings.ContainsAny(s.HeloName, " \t\r\n")) {
+		return Invalid(f("helo_name"), fmt.Sprintf("%q must be one word: no spaces or line breaks", s.HeloName))
+	}
+	if e := h.Exec; e != nil && e.DynamicWeight && h.Type != "exec" {
+		return Invalid(f("dynamic_weight"), "needs type exec")
+	}
 	return nil
+}
+
+// validateURL checks one GET of an http check; prefix ends with a dot. With several URLs the
+// single-URL fields are empty (inURLs).
+func validateURL(prefix string, u HTTPURL, inURLs bool) error {
+	if inURLs {
+		return nil
+	}
+	if u.Path == "" || !strings.HasPrefix(u.Path, "/") {
+		return Invalid(prefix+"path", fmt.Sprintf("%q must start with /", u.Path))
+	}
+	for i, st := range u.ExpectedStatus {
+		m := statusRange.FindStringSubmatch(st)
+		if m == nil || (m[2] != "" && m[2] < m[1]) {
+			return Invalid(fmt.Sprintf("%sexpected_status[%d]", prefix, i), fmt.Sprintf("%q is not a status (200) or range (200-299) within 100-599", st))
+		}
+	}
+	if u.ExpectedBody != "" {
+		if _, err := regexp.Compile(u.ExpectedBody); err != nil {
+			return Invalid(prefix+"expected_body", fmt.Sprintf("not an RE2 regular expression: %v", err))
+		}
+	}
+	if u.Digest != "" && !ValidDigest(u.Digest) {
+		return Invalid(prefix+"digest", fmt.Sprintf("%q is not an MD5 digest: 32 hex digits, as keepalived's genhash prints", u.Digest))
+	}
+	return nil
+}
+
+// ValidDigest reports whether s is an MD5 digest in hex (32 digits, either case).
+func ValidDigest(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate reports the first field of the binding that cannot be applied.

@@ -473,11 +473,21 @@ func wireCheck(c *check) *agentapi.HealthCheck {
 		if path == "" {
 			path = "/"
 		}
-		h.HTTP = &agentapi.HTTPCheck{Path: path, ExpectedStatus: c.status, Host: c.host, ExpectedBody: c.body, TLSServerName: c.sni}
+		h.HTTP = &agentapi.HTTPCheck{Path: path, ExpectedStatus: c.status, Host: c.host, ExpectedBody: c.body, TLSServerName: c.sni, Digest: c.digest}
+		if len(c.urls) > 0 {
+			h.HTTP.Path = ""
+			for _, u := range c.urls {
+				h.HTTP.URLs = append(h.HTTP.URLs, agentapi.HTTPURL{Path: u.path, ExpectedStatus: u.status, ExpectedBody: u.body, Digest: u.digest})
+			}
+		}
 	case "exec":
-		h.Exec = &agentapi.ExecCheck{Command: c.command}
+		h.Exec = &agentapi.ExecCheck{Command: c.command, DynamicWeight: c.dynamic}
 	case "dns":
 		h.DNS = &agentapi.DNSCheck{Name: c.qname, Type: c.qtype}
+	case "udp":
+		h.UDP = &agentapi.UDPCheck{Payload: c.payload, RequireReply: c.reply, ReplyPattern: c.replyPat}
+	case "smtp":
+		h.SMTP = &agentapi.SMTPCheck{HeloName: c.helo}
 	}
 	return h
 }

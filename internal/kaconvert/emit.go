@@ -355,11 +355,46 @@ func checkTokens(c *check) hclwrite.Tokens {
 	if c.body != "" {
 		o.set("expected_body", str(c.body))
 	}
+	if c.digest != "" {
+		o.set("digest", str(c.digest))
+	}
+	if len(c.urls) > 0 {
+		var urls []hclwrite.Tokens
+		for _, u := range c.urls {
+			var uo object
+			uo.set("path", str(u.path))
+			if len(u.status) > 0 {
+				uo.set("expected_status", strList(u.status))
+			}
+			if u.body != "" {
+				uo.set("expected_body", str(u.body))
+			}
+			if u.digest != "" {
+				uo.set("digest", str(u.digest))
+			}
+			urls = append(urls, uo.tokens())
+		}
+		o.set("urls", tupleLines(urls))
+	}
 	if c.sni != "" {
 		o.set("tls_server_name", str(c.sni))
 	}
 	if c.command != "" {
 		o.set("command", str(c.command))
+	}
+	if c.dynamic {
+		o.set("dynamic_weight", boolean(true))
+	}
+	if c.payload != "" {
+		o.set("payload", str(c.payload))
+	}
+	if c.replyPat != "" {
+		o.set("reply_pattern", str(c.replyPat))
+	} else if c.reply {
+		o.set("require_reply", boolean(true))
+	}
+	if c.helo != "" {
+		o.set("helo_name", str(c.helo))
 	}
 	if c.typ == "dns" {
 		o.set("query_name", str(c.qname))

@@ -134,6 +134,19 @@ type check struct {
 	command     string
 	qname       string
 	qtype       string
+	digest      string
+	urls        []checkURL // several url blocks; path, status, body and digest are then empty
+	dynamic     bool       // MISC_CHECK misc_dynamic
+	payload     string     // UDP_CHECK
+	reply       bool       // UDP_CHECK require_reply
+	replyPat    string     // its hex pattern
+	helo        string     // SMTP_CHECK helo_name
+}
+
+// checkURL is one url block of an HTTP_GET or SSL_GET.
+type checkURL struct {
+	path, body, digest string
+	status             []string
 }
 
 // checkDefaults are the checker settings a virtual server or real server passes down.
@@ -796,7 +809,7 @@ func (r *reader) realServer(b *keepalived.Node, vsCtx string, vs *virtualServer,
 			rs.onFailPos, rs.hasOnFail = n.Pos, true
 		case "alpha", "delay_loop", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "virtualhost":
 			r.checkDefault(n, ctx, &def)
-		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "SMTP_CHECK":
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "SMTP_CHECK", "UDP_CHECK":
 			checkers = append(checkers, n)
 		default:
 			r.other(bRS, n, ctx)
@@ -852,11 +865,12 @@ func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *c
 		c.typ, defRetry, c.qtype, c.qname = "dns", 3, "SOA", "."
 		defRetryDelay = -1 // the delay loop
 	case "SMTP_CHECK":
-		c.typ = "tcp"
-		r.report(b, rsCtx, Changed, "mapped to a tcp check of the same port: the SMTP greeting and HELO are not checked")
+		c.typ = "smtp"
+	case "UDP_CHECK":
+		c.typ = "udp"
 	}
 	miscTimeout := 0
-	urls := 0
+	var urls []checkURL
 	sniEnabled := false
 	for _, n := range b.Block {
 		switch n.Keyword() {
@@ -881,12 +895,7 @@ func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *c
 				c.host = n.Args[1]
 			}
 		case "url":
-			urls++
-			if urls > 1 {
-				r.report(n, ctx, NotMapped, "a health check GETs one URL: only the first url block is used")
-				continue
-			}
-			r.url(c, n, ctx)
+			urls = append(urls, r.url(c, n, ctx, len(urls)))
 		case "sni_name":
 			if r.args(n, ctx, 1) {
 				c.sni = n.Args[1]
@@ -907,8 +916,26 @@ func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *c
 			if r.args(n, ctx, 1) && c.typ == "dns" {
 				c.qname = n.Args[1]
 			}
-		case "helo_name", "host":
-			r.report(n, ctx, NotMapped, "an SMTP check is a tcp connect here")
+		case "misc_dynamic":
+			c.dynamic = c.typ == "exec"
+			if !c.dynamic {
+				r.other(bChecker, n, ctx)
+			}
+		case "helo_name":
+			if r.args(n, ctx, 1) && c.typ == "smtp" {
+				c.helo = n.Args[1]
+			}
+		case "payload":
+			if r.args(n, ctx, 1) && c.typ == "udp" {
+				c.payload = r.hex(n, ctx, false)
+			}
+		case "require_reply":
+			if c.typ == "udp" {
+				c.reply = true
+				if len(n.Args) > 1 {
+					c.replyPat = r.hex(n, ctx, true)
+				}
+			}
 		default:
 			block := bChecker
 			if row(bChecker, n.Keyword()) == nil {
@@ -919,10 +946,20 @@ func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *c
 					block = bMisc
 				case "dns":
 					block = bDNS
+				case "smtp":
+					block = bSMTP
+				case "udp":
+					block = bUDP
 				}
 			}
 			r.other(block, n, ctx)
 		}
+	}
+	switch {
+	case len(urls) == 1:
+		c.path, c.status, c.body, c.digest = urls[0].path, urls[0].status, urls[0].body, urls[0].digest
+	case len(urls) > 1:
+		c.urls = urls
 	}
 	if sniEnabled && c.sni == "" {
 		c.sni = c.host
@@ -957,32 +994,63 @@ func (r *reader) checker(b *keepalived.Node, rsCtx string, def checkDefaults) *c
 	return c
 }
 
-func (r *reader) url(c *check, b *keepalived.Node, ctx string) {
+// url reads the i-th url block. Its virtualhost becomes the check's host, which every URL
+// shares.
+func (r *reader) url(c *check, b *keepalived.Node, ctx string, i int) checkURL {
 	ctx += ": url"
+	var u checkURL
 	for _, n := range b.Block {
 		switch n.Keyword() {
 		case "path":
 			if r.args(n, ctx, 1) {
-				c.path = n.Args[1]
+				u.path = n.Args[1]
 			}
 		case "status_code":
-			c.status = append(c.status, n.Args[1:]...)
+			u.status = append(u.status, n.Args[1:]...)
 		case "regex":
 			if r.args(n, ctx, 1) {
 				if _, err := regexp.Compile(n.Args[1]); err != nil {
 					r.report(n, ctx, NotMapped, "not an RE2 expression (%v): not mapped", err)
 					continue
 				}
-				c.body = n.Args[1]
+				u.body = n.Args[1]
+			}
+		case "digest":
+			if r.args(n, ctx, 1) {
+				if !agentapi.ValidDigest(n.Args[1]) {
+					r.report(n, ctx, Error, "%q is not an MD5 digest (32 hex digits): not mapped", n.Args[1])
+					continue
+				}
+				u.digest = strings.ToLower(n.Args[1])
 			}
 		case "virtualhost":
-			if r.args(n, ctx, 1) {
-				c.host = n.Args[1]
+			if !r.args(n, ctx, 1) {
+				continue
 			}
+			if i > 0 && c.host != n.Args[1] {
+				r.report(n, ctx, NotMapped, "the URLs of a check share one host (%q): this url's virtualhost is not used", c.host)
+				continue
+			}
+			c.host = n.Args[1]
 		default:
 			r.other(bURL, n, ctx)
 		}
 	}
+	if u.path == "" {
+		u.path = "/"
+	}
+	return u
+}
+
+// hex reads the hex string of a UDP_CHECK payload or require_reply (its arguments, which
+// keepalived joins), or reports it; wildcard allows x for a digit.
+func (r *reader) hex(n *keepalived.Node, ctx string, wildcard bool) string {
+	s := strings.Join(n.Args[1:], " ")
+	if _, _, err := agentapi.ParseHex(s, wildcard); err != nil {
+		r.report(n, ctx, Error, "not a hex string (%v): not mapped", err)
+		return ""
+	}
+	return s
 }
 
 // dur writes milliseconds as a duration: "6s", "1500ms".

@@ -32,6 +32,8 @@ const (
 	bURL      = "url"
 	bMisc     = "MISC_CHECK"
 	bDNS      = "DNS_CHECK"
+	bSMTP     = "SMTP_CHECK"
+	bUDP      = "UDP_CHECK"
 )
 
 const mapped Kind = -1
@@ -212,8 +214,8 @@ var table = []Row{
 	{bRS, "SSL_GET", "health_check.type = \"https\"", mapped, ""},
 	{bRS, "MISC_CHECK", "health_check.type = \"exec\"", mapped, ""},
 	{bRS, "DNS_CHECK", "health_check.type = \"dns\"", mapped, ""},
-	{bRS, "SMTP_CHECK", "health_check.type = \"tcp\"", Changed, "a TCP connect to the SMTP port: the greeting and HELO are not checked"},
-	{bRS, "UDP_CHECK", "", NotMapped, "no UDP check: the real server is not checked"},
+	{bRS, "SMTP_CHECK", "health_check.type = \"smtp\"", mapped, "greeting 220, `HELO`, 250, `QUIT`; a real server of port 0 is checked on port 25"},
+	{bRS, "UDP_CHECK", "health_check.type = \"udp\"", mapped, "an ICMP port or host unreachable is down; without `require_reply`, silence until the timeout is up"},
 	{bRS, "PING_CHECK", "", NotMapped, "no ICMP check: the real server is not checked"},
 	{bRS, "FILE_CHECK", "", NotMapped, "no file check"},
 	{bRS, "BFD_CHECK", "", NotMapped, "no BFD"},
@@ -233,7 +235,7 @@ var table = []Row{
 	{bChecker, "warmup", "", NotMapped, "checks start at once"},
 	{bChecker, "log_all_failures", "", Ignored, whyLog},
 
-	{bHTTP, "url", "health_check.path, expected_status, expected_body", mapped, "the first `url` only"},
+	{bHTTP, "url", "health_check.path, expected_status, expected_body, digest", mapped, "several `url` blocks become `health_check.urls`, all of which must pass"},
 	{bHTTP, "virtualhost", "health_check.host", mapped, ""},
 	{bHTTP, "sni_name", "health_check.tls_server_name", mapped, ""},
 	{bHTTP, "enable_sni", "health_check.tls_server_name", mapped, "the virtual host"},
@@ -243,8 +245,8 @@ var table = []Row{
 	{bURL, "path", "health_check.path", mapped, ""},
 	{bURL, "status_code", "health_check.expected_status", mapped, ""},
 	{bURL, "regex", "health_check.expected_body", mapped, "must be RE2 (Go) syntax, which PCRE mostly is"},
-	{bURL, "virtualhost", "health_check.host", mapped, ""},
-	{bURL, "digest", "", NotMapped, "no digest check: use `expected_body`"},
+	{bURL, "virtualhost", "health_check.host", mapped, "one host for all the URLs of a check: a later url's other virtualhost is not mapped"},
+	{bURL, "digest", "health_check.digest", mapped, "MD5 of the body, as `genhash` prints it; `urls[*].digest` with several url blocks"},
 	{bURL, "regex_no_match", "", NotMapped, "no negated body match"},
 	{bURL, "regex_options", "", NotMapped, "RE2 flags go in the expression, e.g. `(?i)`"},
 	{bURL, "regex_min_offset", "", NotMapped, ""},
@@ -252,10 +254,16 @@ var table = []Row{
 	{bURL, "regex_stack", "", Ignored, ""},
 	{bMisc, "misc_path", "health_check.command", mapped, ""},
 	{bMisc, "misc_timeout", "health_check.timeout", mapped, ""},
-	{bMisc, "misc_dynamic", "", NotMapped, "the exit status does not set the weight"},
+	{bMisc, "misc_dynamic", "health_check.dynamic_weight", mapped, "exit 0: the configured weight, 1: down, 2-255: weight status - 2; the weight in state stays the configured one"},
 	{bMisc, "user", "", NotMapped, whyScriptAs},
 	{bDNS, "type", "health_check.query_type", mapped, "keepalived's default SOA is written out"},
 	{bDNS, "name", "health_check.query_name", mapped, "keepalived's default `.` is written out"},
+	{bSMTP, "helo_name", "health_check.helo_name", mapped, "keepalived's default `smtpchecker.keepalived.org` is the provider's"},
+	{bSMTP, "host", "", NotMapped, "a check connects to one address: use a `connect_ip` (`connect_address`)"},
+	{bUDP, "payload", "health_check.payload", mapped, "hex, as keepalived writes it; without it 32 random bytes"},
+	{bUDP, "require_reply", "health_check.require_reply, reply_pattern", mapped, "the hex string (`x` for any digit) becomes `reply_pattern`"},
+	{bUDP, "min_reply_length", "", NotMapped, "the reply's length is not checked"},
+	{bUDP, "max_reply_length", "", NotMapped, "the reply's length is not checked (keepalived fails replies over 255 bytes by default)"},
 }
 
 var rowIndex = func() map[[2]string]*Row {

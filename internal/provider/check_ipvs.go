@@ -273,9 +273,17 @@ func checkHealthCheck(c checks, h cfgVal) {
 			}
 		}
 	}
-	notFor([]string{"path", "expected_status", "host", "expected_body", "tls_server_name", "tls_verify"}, isHTTP, "http")
-	notFor([]string{"command"}, t == "exec", "exec")
+	notFor([]string{"path", "expected_status", "host", "expected_body", "tls_server_name", "tls_verify", "digest", "urls"}, isHTTP, "http")
+	notFor([]string{"command", "dynamic_weight"}, t == "exec", "exec")
 	notFor([]string{"query_name", "query_type"}, t == "dns", "dns")
+	notFor([]string{"payload", "require_reply", "reply_pattern"}, t == "udp", "udp")
+	notFor([]string{"helo_name"}, t == "smtp", "smtp")
+	if t == "udp" {
+		checkUDP(c, h)
+	}
+	if x := h.at("helo_name"); t == "smtp" && x.known() && (x.str() == "" || strings.ContainsAny(x.str(), " \t\r\n")) {
+		c.fail(x.p, "%q must be one word, a host name such as \"lb1.example.com\": no spaces or line breaks", x.str())
+	}
 	if t == "exec" {
 		if cmd := h.at("command"); cmd.null() || (cmd.known() && strings.TrimSpace(cmd.str()) == "") {
 			c.fail(cmd.p, "an exec check needs a command")
@@ -297,18 +305,17 @@ func checkHealthCheck(c checks, h cfgVal) {
 		}
 	}
 	if isHTTP {
-		if p := h.at("path"); p.known() && !strings.HasPrefix(p.str(), "/") {
-			c.fail(p.p, "%q must start with /", p.str())
-		}
-		for _, st := range knownStrings(h.at("expected_status")) {
-			m := statusRange.FindStringSubmatch(st.str())
-			if m == nil || (m[2] != "" && m[2] < m[1]) {
-				c.fail(st.p, "%q is not a status (200) or range (200-299) within 100-599", st.str())
+		checkURL(c, h)
+		if urls := h.at("urls"); !urls.null() {
+			for _, n := range []string{"path", "expected_status", "expected_body", "digest"} {
+				if x := h.at(n); !x.null() {
+					c.fail(x.p, "set either urls or %s: with urls, move %s into each of its entries", n, n)
+				}
 			}
-		}
-		if b := h.at("expected_body"); b.known() && b.str() != "" {
-			if _, err := regexp.Compile(b.str()); err != nil {
-				c.fail(b.p, "not an RE2 regular expression: %v", err)
+			for _, u := range urls.elems() {
+				if u.known() {
+					checkURL(c, u)
+				}
 			}
 		}
 		if t == "http" {
@@ -319,5 +326,44 @@ func checkHealthCheck(c checks, h cfgVal) {
 				c.fail(x.p, "TLS settings need type https, not http")
 			}
 		}
+	}
+}
+
+// checkURL checks the GET fields of an http check or of one of its urls.
+func checkURL(c checks, h cfgVal) {
+	if p := h.at("path"); p.known() && !strings.HasPrefix(p.str(), "/") {
+		c.fail(p.p, "%q must start with /", p.str())
+	}
+	for _, st := range knownStrings(h.at("expected_status")) {
+		m := statusRange.FindStringSubmatch(st.str())
+		if m == nil || (m[2] != "" && m[2] < m[1]) {
+			c.fail(st.p, "%q is not a status (200) or range (200-299) within 100-599", st.str())
+		}
+	}
+	if b := h.at("expected_body"); b.known() && b.str() != "" {
+		if _, err := regexp.Compile(b.str()); err != nil {
+			c.fail(b.p, "not an RE2 regular expression: %v", err)
+		}
+	}
+	if d := h.at("digest"); d.known() && !agentapi.ValidDigest(d.str()) {
+		c.fail(d.p, "%q is not an MD5 digest: write the 32 hex digits keepalived's genhash prints", d.str())
+	}
+}
+
+// checkUDP checks the settings of a udp check.
+func checkUDP(c checks, h cfgVal) {
+	if x := h.at("payload"); x.known() {
+		if _, _, err := agentapi.ParseHex(x.str(), false); err != nil {
+			c.fail(x.p, "not a hex string such as \"4c 56 53\": %v", err)
+		}
+	}
+	pat := h.at("reply_pattern")
+	if pat.known() {
+		if _, _, err := agentapi.ParseHex(pat.str(), true); err != nil {
+			c.fail(pat.p, "not a hex string such as \"4f4b xx\" (x for any digit): %v", err)
+		}
+	}
+	if rr := h.at("require_reply"); rr.known() && rr.v.Equal(types.BoolValue(false)) && !pat.null() {
+		c.fail(rr.p, "a reply_pattern needs a reply: remove require_reply = false or the pattern")
 	}
 }

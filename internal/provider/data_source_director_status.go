@@ -114,7 +114,7 @@ func (d *directorStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 								NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 									"key":                  str("`ADDR:PORT`."),
 									"forwarding_method":    str("`dr`, `nat` or `tunnel`."),
-									"weight":               num("Weight in the kernel now (0 while a health check holds it out)."),
+									"weight":               num("Weight in the kernel now (0 while a health check holds it out; set by the exit status of an exec check with `dynamic_weight`)."),
 									"configured_weight":    num("Weight as configured."),
 									"active_connections":   num("Active connections."),
 									"inactive_connections": num("Inactive connections."),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -32,6 +33,21 @@ type healthCheckModel struct {
 	Command        types.String   `tfsdk:"command"`
 	QueryName      types.String   `tfsdk:"query_name"`
 	QueryType      types.String   `tfsdk:"query_type"`
+	Digest         types.String   `tfsdk:"digest"`
+	URLs           []httpURLModel `tfsdk:"urls"`
+	DynamicWeight  types.Bool     `tfsdk:"dynamic_weight"`
+	Payload        types.String   `tfsdk:"payload"`
+	RequireReply   types.Bool     `tfsdk:"require_reply"`
+	ReplyPattern   types.String   `tfsdk:"reply_pattern"`
+	HeloName       types.String   `tfsdk:"helo_name"`
+}
+
+// httpURLModel is one GET of an http check with several URLs.
+type httpURLModel struct {
+	Path           types.String   `tfsdk:"path"`
+	ExpectedStatus []types.String `tfsdk:"expected_status"`
+	ExpectedBody   types.String   `tfsdk:"expected_body"`
+	Digest         types.String   `tfsdk:"digest"`
 }
 
 // Defaults of a health check, as documented in its schema.
@@ -55,7 +71,7 @@ func healthCheckSchema(what string) schema.SingleNestedAttribute {
 		Attributes: map[string]schema.Attribute{
 			"type": schema.StringAttribute{
 				Required:            true,
-				MarkdownDescription: "`tcp` (connect), `http`, `https` (GET), `exec` (a command on the director, exit 0 = up), `dns` (a query to the real server) or `none`.",
+				MarkdownDescription: "`tcp` (connect), `http`, `https` (GET), `exec` (a command on the director, exit 0 = up), `dns` (a query to the real server), `udp` (a datagram; an ICMP port unreachable is down), `smtp` (greeting, `HELO`, `QUIT`) or `none`.",
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.HealthCheckTypes...)},
 			},
 			"interval":        opt("Time between the starts of two checks. Default `" + defaultCheckInterval + "`. A check that outlasts it (a `timeout` longer than the interval, as keepalived's `connect_timeout 10` with `delay_loop 6`, or retries) is followed by the next one an interval after it ended, as keepalived does."),
@@ -77,6 +93,25 @@ func healthCheckSchema(what string) schema.SingleNestedAttribute {
 				"Sensitive (it may carry credentials): hidden in plans and logs, kept in state."},
 			"query_name": opt("dns: name to query."),
 			"query_type": opt("dns: record type. Default `A`."),
+			"digest":     opt("http/https: MD5 of the body in hex, as keepalived's `genhash` prints it (e.g. `genhash -s ADDRESS -p PORT -u PATH`); any other body fails."),
+			"urls": schema.ListNestedAttribute{
+				Optional:   true,
+				Validators: []validatorList{listvalidator.SizeAtLeast(1)},
+				MarkdownDescription: "http/https: several GETs, each on its own connection, that must all pass (keepalived's several `url` blocks). Instead of `path`, `expected_status`, `expected_body` and `digest`, which then stay unset; `host` and the TLS settings apply to every URL. " +
+					"A failure's reason names the URL.",
+				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+					"path":            schema.StringAttribute{Required: true, MarkdownDescription: "Path of the GET, e.g. `/healthz`."},
+					"expected_status": schema.ListAttribute{ElementType: types.StringType, Optional: true, MarkdownDescription: "Accepted status codes or ranges. Default `[\"200-299\"]`."},
+					"expected_body":   opt("RE2 regular expression the body must match."),
+					"digest":          opt("MD5 of the body in hex (keepalived's `genhash`)."),
+				}},
+			},
+			"dynamic_weight": schema.BoolAttribute{Optional: true, MarkdownDescription: "exec: the exit status sets the weight, as keepalived's `misc_dynamic`: 0 is up at the configured weight, 1 is down, 2-255 are up with weight status - 2 (exit 12: weight 10). " +
+				"The weight in state stays the configured one (no drift): the set weight shows in `lvs_director_status` as the destination's kernel weight and in its health reason. A real server drained to weight 0 stays at 0. Default `false`."},
+			"payload":       opt("udp: the datagram, in hex (keepalived's free form: `\"4c 56 53\"`, spaces allowed). Default: 32 random bytes, as keepalived."),
+			"require_reply": schema.BoolAttribute{Optional: true, MarkdownDescription: "udp: a reply must come within the timeout. Without it, as keepalived, a check passes unless an ICMP error (port or host unreachable) comes within the timeout, so each check lasts its timeout. Default `false`, or `true` when `reply_pattern` is set."},
+			"reply_pattern": opt("udp: hex the reply must start with (compared as far as the reply goes, as keepalived); `x` matches any hex digit, e.g. `\"4f4b xx\"`. Implies `require_reply`."),
+			"helo_name":     opt("smtp: name sent with `HELO`. Default `" + agentapi.DefaultSMTPHelo + "`, as keepalived."),
 		},
 	}
 }
@@ -137,19 +172,27 @@ func wireHealthCheck(h *healthCheckModel, prefix string) (*agentapi.HealthCheck,
 		out.Fall = int(h.Fall.ValueInt64())
 	}
 	if !h.Path.IsNull() || len(h.ExpectedStatus) > 0 || !h.Host.IsNull() || !h.ExpectedBody.IsNull() || !h.TLSServerName.IsNull() || !h.TLSVerify.IsNull() ||
-		out.Type == "http" || out.Type == "https" {
+		!h.Digest.IsNull() || h.URLs != nil || out.Type == "http" || out.Type == "https" {
 		hc := &agentapi.HTTPCheck{Path: h.Path.ValueString(), Host: h.Host.ValueString(), ExpectedBody: h.ExpectedBody.ValueString(),
-			TLSServerName: h.TLSServerName.ValueString(), TLSVerify: h.TLSVerify.ValueBool()}
-		if h.Path.IsNull() {
+			TLSServerName: h.TLSServerName.ValueString(), TLSVerify: h.TLSVerify.ValueBool(), Digest: h.Digest.ValueString()}
+		if h.Path.IsNull() && h.URLs == nil {
 			hc.Path = "/"
 		}
-		for _, s := range h.ExpectedStatus {
-			hc.ExpectedStatus = append(hc.ExpectedStatus, s.ValueString())
+		hc.ExpectedStatus = stringValues(h.ExpectedStatus)
+		for _, u := range h.URLs {
+			hc.URLs = append(hc.URLs, agentapi.HTTPURL{Path: u.Path.ValueString(), ExpectedStatus: stringValues(u.ExpectedStatus),
+				ExpectedBody: u.ExpectedBody.ValueString(), Digest: u.Digest.ValueString()})
 		}
 		out.HTTP = hc
 	}
-	if !h.Command.IsNull() || out.Type == "exec" {
-		out.Exec = &agentapi.ExecCheck{Command: h.Command.ValueString()}
+	if !h.Command.IsNull() || !h.DynamicWeight.IsNull() || out.Type == "exec" {
+		out.Exec = &agentapi.ExecCheck{Command: h.Command.ValueString(), DynamicWeight: h.DynamicWeight.ValueBool()}
+	}
+	if !h.Payload.IsNull() || !h.RequireReply.IsNull() || !h.ReplyPattern.IsNull() || out.Type == "udp" {
+		out.UDP = &agentapi.UDPCheck{Payload: h.Payload.ValueString(), RequireReply: h.RequireReply.ValueBool(), ReplyPattern: h.ReplyPattern.ValueString()}
+	}
+	if !h.HeloName.IsNull() || out.Type == "smtp" {
+		out.SMTP = &agentapi.SMTPCheck{HeloName: h.HeloName.ValueString()}
 	}
 	if !h.QueryName.IsNull() || !h.QueryType.IsNull() || out.Type == "dns" {
 		qt := h.QueryType.ValueString()
@@ -210,23 +253,66 @@ func healthCheckFrom(h *agentapi.HealthCheck, prev *healthCheckModel) *healthChe
 		Path:           types.StringNull(), Host: types.StringNull(), ExpectedBody: types.StringNull(),
 		TLSServerName: types.StringNull(), TLSVerify: types.BoolNull(), Command: types.StringNull(),
 		QueryName: types.StringNull(), QueryType: types.StringNull(),
+		Digest: types.StringNull(), DynamicWeight: types.BoolNull(), Payload: types.StringNull(), RequireReply: types.BoolNull(),
+		ReplyPattern: types.StringNull(), HeloName: types.StringNull(),
 	}
 	if c := h.HTTP; c != nil {
 		m.Path = str(prev.Path, c.Path, "/")
+		if len(c.URLs) > 0 {
+			m.Path = str(prev.Path, c.Path, "")
+		}
 		m.Host = str(prev.Host, c.Host, "")
 		m.ExpectedBody = str(prev.ExpectedBody, c.ExpectedBody, "")
 		m.TLSServerName = str(prev.TLSServerName, c.TLSServerName, "")
 		m.TLSVerify = boolean(prev.TLSVerify, c.TLSVerify)
-		for _, s := range c.ExpectedStatus {
-			m.ExpectedStatus = append(m.ExpectedStatus, types.StringValue(s))
+		m.Digest = str(prev.Digest, c.Digest, "")
+		m.ExpectedStatus = stringModels(c.ExpectedStatus, prev.ExpectedStatus)
+		for i, u := range c.URLs {
+			var pu httpURLModel
+			if i < len(prev.URLs) {
+				pu = prev.URLs[i]
+			}
+			m.URLs = append(m.URLs, httpURLModel{Path: types.StringValue(u.Path), ExpectedStatus: stringModels(u.ExpectedStatus, pu.ExpectedStatus),
+				ExpectedBody: str(pu.ExpectedBody, u.ExpectedBody, ""), Digest: str(pu.Digest, u.Digest, "")})
 		}
 	}
 	if c := h.Exec; c != nil {
 		m.Command = str(prev.Command, c.Command, "")
+		m.DynamicWeight = boolean(prev.DynamicWeight, c.DynamicWeight)
+	}
+	if c := h.UDP; c != nil {
+		m.Payload = str(prev.Payload, c.Payload, "")
+		m.RequireReply = boolean(prev.RequireReply, c.RequireReply)
+		m.ReplyPattern = str(prev.ReplyPattern, c.ReplyPattern, "")
+	}
+	if c := h.SMTP; c != nil {
+		m.HeloName = str(prev.HeloName, c.HeloName, "")
 	}
 	if c := h.DNS; c != nil {
 		m.QueryName = str(prev.QueryName, c.Name, "")
 		m.QueryType = str(prev.QueryType, c.Type, "A")
 	}
 	return m
+}
+
+// stringValues are the values of a list attribute; nil for an unset one.
+func stringValues(l []types.String) []string {
+	var out []string
+	for _, s := range l {
+		out = append(out, s.ValueString())
+	}
+	return out
+}
+
+// stringModels is the list attribute of l: for none, unset, or an empty list where prev
+// wrote one (the agent takes both as the default).
+func stringModels(l []string, prev []types.String) []types.String {
+	if len(l) == 0 && prev != nil && len(prev) == 0 {
+		return []types.String{}
+	}
+	var out []types.String
+	for _, s := range l {
+		out = append(out, types.StringValue(s))
+	}
+	return out
 }

@@ -305,6 +305,41 @@ func virtualServerCases() []validateCase {
 		}},
 		{"vs_health_exec", "virtual_server", []string{"health_check.command"}, a + `
   health_check = { type = "exec" }`, []string{`health_check.command: an exec check needs a command`}},
+		{"vs_health_kinds_on_tcp", "virtual_server", []string{"health_check.digest", "health_check.urls", "health_check.dynamic_weight", "health_check.payload", "health_check.require_reply", "health_check.reply_pattern", "health_check.helo_name"}, a + `
+  health_check = { type = "tcp", digest = "0123456789abcdef0123456789abcdef", urls = [{ path = "/" }], dynamic_weight = true, payload = "00", require_reply = true, reply_pattern = "00", helo_name = "lb1" }`, []string{
+			`health_check.digest: http settings do not apply to a tcp check: remove digest or change type`,
+			`health_check.urls: http settings do not apply to a tcp check`,
+			`health_check.dynamic_weight: exec settings do not apply to a tcp check`,
+			`health_check.payload: udp settings do not apply to a tcp check`,
+			`health_check.require_reply: udp settings do not apply to a tcp check`,
+			`health_check.reply_pattern: udp settings do not apply to a tcp check`,
+			`health_check.helo_name: smtp settings do not apply to a tcp check`,
+		}},
+		{"vs_health_urls", "virtual_server", []string{"health_check.urls.path", "health_check.urls.expected_status", "health_check.urls.expected_body", "health_check.urls.digest"}, a + `
+  health_check = { type = "http", path = "/", digest = "0123456789ABCDEF0123456789abcdef", urls = [{ path = "/ok" }, { path = "x", expected_status = ["99"], expected_body = "(", digest = "zz" }] }`, []string{
+			`health_check.path: set either urls or path: with urls, move path into each of its entries`,
+			`health_check.digest: set either urls or digest`,
+			`health_check.urls\[1\].path: "x" must start with /`,
+			`health_check.urls\[1\].expected_status\[0\]: "99" is not a status`,
+			`health_check.urls\[1\].expected_body: not an RE2 regular expression`,
+			`health_check.urls\[1\].digest: "zz" is not an MD5 digest: write the 32 hex digits keepalived's genhash prints`,
+		}},
+		{"vs_health_urls_empty", "virtual_server", []string{"health_check.urls"}, a + `
+  health_check = { type = "http", urls = [] }`, []string{`health_check.urls list must contain at least 1 elements`}},
+		{"vs_health_digest", "virtual_server", []string{"health_check.digest"}, a + `
+  health_check = { type = "https", digest = "9b3a0c85a887a256d6939da88aabd8c" }`, []string{`health_check.digest: "9b3a0c85a887a256d6939da88aabd8c" is not an MD5 digest`}},
+		{"vs_health_udp", "virtual_server", []string{"health_check.payload", "health_check.reply_pattern", "health_check.require_reply"}, a + `
+  health_check = { type = "udp", payload = "zz", reply_pattern = "4f4g", require_reply = false }`, []string{
+			`health_check.payload: not a hex string such as "4c 56 53": "z" is not a hex digit`,
+			`health_check.reply_pattern: not a hex string such as "4f4b xx" \(x for any digit\): "g" is not a hex digit`,
+			`health_check.require_reply: a reply_pattern needs a reply: remove require_reply = false or the pattern`,
+		}},
+		{"vs_health_udp_ok", "virtual_server", []string{"health_check.payload"}, a + `
+  health_check = { type = "udp", payload = "Ab12f 3 456", reply_pattern = "4f4b xx" }`, nil},
+		{"vs_health_smtp", "virtual_server", []string{"health_check.helo_name"}, a + `
+  health_check = { type = "smtp", helo_name = "lb1 example" }`, []string{`health_check.helo_name: "lb1 example" must be one word`}},
+		{"vs_health_exec_dynamic", "virtual_server", []string{"health_check.dynamic_weight"}, a + `
+  health_check = { type = "exec", command = "exit 12", dynamic_weight = true }`, nil},
 		{"vs_health_none", "virtual_server", []string{"health_check.connect_port"}, a + `
   health_check = { type = "none", connect_port = 81 }`, []string{`health_check.connect_port: a none check connects nowhere`}},
 		{"vs_sorry_server", "virtual_server", []string{"sorry_server.address", "sorry_server.port", "sorry_server.forwarding_method"}, a + `

@@ -13,6 +13,8 @@
 //	lab serve ADDR NAME             (on a lab host: HTTP server answering NAME)
 //	lab serve-tls ADDR NAME         (on a lab host: the same over TLS, self-signed for NAME)
 //	lab serve-dns ADDR NAME IP      (on a lab host: DNS over UDP, NAME → IP, other names NXDOMAIN)
+//	lab serve-smtp ADDR NAME        (on a lab host: SMTP greeting, HELO, QUIT)
+//	lab serve-udp ADDR NAME         (on a lab host: answers each datagram with "NAME " and the datagram)
 //	lab fetch URL N [--timeout 3s]  (on a lab host: N GETs, counts of answers as JSON)
 //	lab vrrp-capture IFACE SRC TIMEOUT  (on a lab host: the first VRRP packet from SRC, as JSON)
 //	lab probe URL DURATION [--interval 10ms] [--timeout 200ms]  (on a lab host: the longest outage seen)
@@ -54,6 +56,8 @@ const usage = `usage:
   lab serve ADDR NAME
   lab serve-tls ADDR NAME
   lab serve-dns ADDR NAME IP
+  lab serve-smtp ADDR NAME
+  lab serve-udp ADDR NAME
   lab fetch URL N [--timeout 3s]
   lab vrrp-capture IFACE SRC TIMEOUT
   lab probe URL DURATION [--interval 10ms] [--timeout 200ms]
@@ -176,6 +180,16 @@ func run(args []string) (int, error) {
 		}
 		fmt.Println(string(b))
 		return 0, nil
+	case "serve-smtp", "serve-udp":
+		if len(args) != 2 {
+			return 2, fmt.Errorf("usage: %s ADDR NAME, e.g. %s :25 real1", cmd, cmd)
+		}
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if cmd == "serve-smtp" {
+			return 0, lab.ServeSMTP(ctx, args[0], args[1])
+		}
+		return 0, lab.ServeUDP(ctx, args[0], args[1])
 	case "fetch":
 		fs := flag.NewFlagSet("fetch", flag.ContinueOnError)
 		timeout := fs.Duration("timeout", 3*time.Second, "bound of each request")
