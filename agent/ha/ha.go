@@ -637,7 +637,9 @@ func (m *Manager) Status() []agentapi.VIPStatus {
 			for k, n := range es.Dropped {
 				vs.Dropped[k] += n
 			}
-			for _, a := range in.eng.Config().Addresses {
+			cfg := in.eng.Config()
+			vs.GARP = garpOf(cfg.Router.GARP)
+			for _, a := range cfg.Addresses {
 				if slices.ContainsFunc(held, func(p netip.Prefix) bool { return p.Addr() == a.Addr() }) {
 					vs.HeldAddresses = append(vs.HeldAddresses, a.String())
 				}

@@ -492,41 +492,19 @@ func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
 		pc.Close()
 		return nil, err
 	}
-	// Gratuitous ARPs too, on a packet socket: when the client learnt the new master's MAC.
-	arp, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
-	if err == nil {
-		err = unix.SetsockoptInt(arp, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-		if err == nil {
-			err = unix.SetsockoptTimeval(arp, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
-		}
-	}
+	// Gratuitous ARPs too: when the client learnt the new master's MAC.
+	arps, err := sniffGARPs(0, stop)
 	if err != nil {
 		pc.Close()
-		return nil, fmt.Errorf("ARP socket: %w", err)
+		return nil, err
 	}
 	garps := make(chan []seenAdvert, 1)
 	go func() {
-		defer unix.Close(arp)
 		var seen []seenAdvert
-		buf, oob := make([]byte, 64), make([]byte, 128)
-		for {
-			select {
-			case <-stop:
-				garps <- seen
-				return
-			default:
-			}
-			n, oobn, _, _, err := unix.Recvmsg(arp, buf, oob, 0)
-			if err != nil || n < 28 || len(seen) >= maxSeenAdverts {
-				continue
-			}
-			// ARP: sender protocol address at 14, target protocol address at 24.
-			if !slices.Equal(buf[14:18], buf[24:28]) {
-				continue
-			}
-			src, _ := netip.AddrFromSlice(buf[14:18])
-			seen = append(seen, seenAdvert{At: rxMono(oob[:oobn]), Src: "garp " + src.String(), Priority: -1})
+		for _, g := range <-arps {
+			seen = append(seen, seenAdvert{At: g.At, Src: "garp " + g.Addr.String(), Priority: -1})
 		}
+		garps <- seen
 	}()
 	out := make(chan []seenAdvert, 1)
 	go func() {
@@ -552,6 +530,62 @@ func sniffAdverts(stop <-chan struct{}) (<-chan []seenAdvert, error) {
 			seen = append(seen, seenAdvert{At: at, Src: src.String(), Priority: int(buf[hl+2])})
 		}
 		out <- append(seen, <-garps...)
+	}()
+	return out, nil
+}
+
+// seenGARP is a gratuitous ARP as a lab host (or the lab's bridge) received it.
+type seenGARP struct {
+	At   int64 // CLOCK_MONOTONIC ns
+	MAC  string
+	Addr netip.Addr
+}
+
+// sniffGARPs records the gratuitous ARPs (sender and target address the same) that reach the
+// interface ifindex (0: every interface of this network namespace) until stop is closed, with
+// their kernel receive times (SO_TIMESTAMPNS) moved onto CLOCK_MONOTONIC; at most
+// maxSeenAdverts.
+func sniffGARPs(ifindex int, stop <-chan struct{}) (<-chan []seenGARP, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
+	if err == nil && ifindex != 0 {
+		err = unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifindex})
+	}
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}
+	if err == nil {
+		err = unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 100000})
+	}
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("ARP socket: %w", err)
+	}
+	out := make(chan []seenGARP, 1)
+	go func() {
+		defer unix.Close(fd)
+		var seen []seenGARP
+		buf, oob := make([]byte, 64), make([]byte, 128)
+		for {
+			select {
+			case <-stop:
+				out <- seen
+				return
+			default:
+			}
+			n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, 0)
+			if err != nil || n < 28 || len(seen) >= maxSeenAdverts {
+				continue
+			}
+			// ARP: sender hardware address at 8, sender protocol address at 14, target
+			// protocol address at 24.
+			if !slices.Equal(buf[14:18], buf[24:28]) {
+				continue
+			}
+			src, _ := netip.AddrFromSlice(buf[14:18])
+			seen = append(seen, seenGARP{At: rxMono(oob[:oobn]), MAC: net.HardwareAddr(buf[8:14]).String(), Addr: src})
+		}
 	}()
 	return out, nil
 }

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentclient"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/lab"
 )
 
 // restartAgent stops the agent on host (gracefully: a master hands its VIPs over), runs prep
@@ -191,6 +194,56 @@ func TestLabAgentSurvives(t *testing.T) {
 		}, func() string { return fmt.Sprintf("holders %v", e.holders(vip4)) })
 		e.waitAnswers(vip4, d2, settle)
 		e.exec(d1, "install -m 0755 /tmp/lvs-agent.keep "+bin)
+	})
+
+	t.Run("a new master announces its addresses as the VIP's gratuitous_arp says, counted on the wire", func(t *testing.T) {
+		e.t = t
+		e.reset()
+		e.putPair(false)
+		v := mixedVIP()
+		v.GARP = &agentapi.GARP{Repeat: 3, DelayMS: 2500, RefreshMS: 1000, RefreshRepeat: 2}
+		e.putVIP(v)
+		e.waitState(d1, 91, "MASTER", settle)
+		e.waitState(d2, 91, "BACKUP", settle)
+		for _, d := range directors {
+			if g := e.mustVRRP(d, 91).GARP; g == nil || *g != *v.GARP {
+				t.Errorf("%s reports the policy %+v, want %+v", d, g, *v.GARP)
+			}
+		}
+		if out := e.exec(d2, agentapi.BinaryPath+" status"); !strings.Contains(out, "gratuitous ARP/NA on takeover: 3 per address, 3 more after 2.5s; then 2 every 1s while master") {
+			t.Errorf("lvs-agent status:\n%s", out)
+		}
+		mac := strings.TrimSpace(e.exec(d2, "cat /sys/class/net/"+lab.HostIface+"/address"))
+
+		// The lab's bridge, in this process's namespace, hears every host's broadcasts.
+		br, err := net.InterfaceByName(lab.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		sniffed, err := sniffGARPs(br.Index, stop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Counts are exact; a loaded lab kernel may send late (slack), never early.
+		const window, slack = 4500 * time.Millisecond, 1500 * time.Millisecond
+		e.exec(d1, agentapi.BinaryPath+" stop") // priority 0: director2 takes over after Skew_Time
+		e.waitState(d2, 91, "MASTER", takeover)
+		time.Sleep(window + 500*time.Millisecond)
+		close(stop)
+		var ats []int64
+		for _, g := range <-sniffed {
+			if g.MAC == mac && g.Addr == netip.MustParseAddr(vip4) {
+				ats = append(ats, g.At)
+			}
+		}
+		bursts, problems := garpTimeline(ats, *v.GARP, window, slack)
+		t.Logf("director2's gratuitous ARPs for %s in the %v after it took over: %v", vip4, window, bursts)
+		for _, p := range problems {
+			t.Error(p)
+		}
+		e.startServices(d1)
+		e.waitState(d1, 91, "MASTER", settle+released) // preempt: it takes the VIP back
 	})
 }
 

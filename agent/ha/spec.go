@@ -128,6 +128,9 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 			PreemptDelay:   time.Duration(v.PreemptDelayMS) * time.Millisecond,
 		},
 	}
+	if v.GARP != nil {
+		cfg.Router.GARP = garpPolicy(*v.GARP)
+	}
 	if v.AuthPass != "" {
 		d, err := vrrp.PassAuthData(v.AuthPass)
 		if err != nil {
@@ -156,4 +159,30 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 		return cfg, fmt.Errorf("cannot resolve the peer director %s: only its adverts are accepted", other.Host)
 	}
 	return cfg, nil
+}
+
+// garpPolicy is the engine's form of a VIP's announcement policy: keepalived's delay 0 (no second
+// burst) is the engine's negative delay, as the engine's 0 means its default.
+func garpPolicy(g agentapi.GARP) vrrp.GARPPolicy {
+	p := vrrp.GARPPolicy{
+		Repeat:        g.Repeat,
+		Delay:         time.Duration(g.DelayMS) * time.Millisecond,
+		Refresh:       time.Duration(g.RefreshMS) * time.Millisecond,
+		RefreshRepeat: g.RefreshRepeat,
+	}
+	if p.Delay == 0 {
+		p.Delay = -1
+	}
+	return p
+}
+
+// garpOf is the announcement policy an engine runs, in the API's terms.
+func garpOf(p vrrp.GARPPolicy) *agentapi.GARP {
+	p = p.Effective()
+	return &agentapi.GARP{
+		DelayMS:       int(max(p.Delay, 0) / time.Millisecond),
+		Repeat:        p.Repeat,
+		RefreshMS:     int(p.Refresh / time.Millisecond),
+		RefreshRepeat: p.RefreshRepeat,
+	}
 }

@@ -97,6 +97,32 @@ func TestInstanceSpecs(t *testing.T) {
 			}
 		},
 	}, {
+		name: "announcement policy: keepalived's delay 0 is no second burst; unset is the defaults",
+		pair: testPair(0),
+		vips: map[int]*agentapi.VIP{
+			60: func() *agentapi.VIP {
+				v := testVIP(60, "198.51.100.100", "2001:db8::100")
+				v.GARP = &agentapi.GARP{DelayMS: 0, Repeat: 3, RefreshMS: 1000, RefreshRepeat: 2}
+				return v
+			}(),
+			61: testVIP(61, "198.51.100.101"),
+		},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			want := vrrp.GARPPolicy{Repeat: 3, Delay: -1, Refresh: time.Second, RefreshRepeat: 2}
+			if g4, g6 := specs[instKey{60, false}].Router.GARP, specs[instKey{60, true}].Router.GARP; g4 != want || g6 != want {
+				t.Errorf("policy %+v %+v, want %+v", g4, g6, want)
+			}
+			if g := garpOf(specs[instKey{60, false}].Router.GARP); *g != (agentapi.GARP{DelayMS: 0, Repeat: 3, RefreshMS: 1000, RefreshRepeat: 2}) {
+				t.Errorf("reported %+v", g)
+			}
+			if g := specs[instKey{61, false}].Router.GARP; g != (vrrp.GARPPolicy{}) {
+				t.Errorf("unset policy %+v, want the engine's defaults", g)
+			}
+			if g := garpOf(specs[instKey{61, false}].Router.GARP); *g != agentapi.DefaultGARP {
+				t.Errorf("reported default %+v, want %+v", g, agentapi.DefaultGARP)
+			}
+		},
+	}, {
 		name: "unicast peer is the other director",
 		pair: unicastPair,
 		vips: map[int]*agentapi.VIP{52: testVIP(52, "198.51.100.100"), 53: testVIP(53, "2001:db8::100")},

@@ -57,6 +57,20 @@ const (
 	DefaultGARPDelay  = 5 * time.Second
 )
 
+// Effective returns p with its zero fields replaced by the defaults, as the Machine runs it.
+func (p GARPPolicy) Effective() GARPPolicy {
+	if p.Repeat == 0 {
+		p.Repeat = DefaultGARPRepeat
+	}
+	if p.Delay == 0 {
+		p.Delay = DefaultGARPDelay
+	}
+	if p.RefreshRepeat == 0 {
+		p.RefreshRepeat = 1
+	}
+	return p
+}
+
 // Config is one virtual router as the Machine needs it.
 type Config struct {
 	Version uint8 // 2 or 3
@@ -237,15 +251,7 @@ func NewMachine(cfg Config) (*Machine, error) {
 	if cfg.AuthType != AuthPass {
 		cfg.AuthData = [8]byte{}
 	}
-	if cfg.GARP.Repeat == 0 {
-		cfg.GARP.Repeat = DefaultGARPRepeat
-	}
-	if cfg.GARP.Delay == 0 {
-		cfg.GARP.Delay = DefaultGARPDelay
-	}
-	if cfg.GARP.RefreshRepeat == 0 {
-		cfg.GARP.RefreshRepeat = 1
-	}
+	cfg.GARP = cfg.GARP.Effective()
 	iv, _ := IntervalField(cfg.Version, cfg.AdvertInterval)
 	m := &Machine{cfg: cfg, interval: iv, masterAdverInt: cfg.AdvertInterval}
 	m.prio = m.effective()

@@ -122,3 +122,38 @@ func TestMetricsListenAndLogLevel(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestGARPIsValidated(t *testing.T) {
+	t.Parallel()
+	vip := func(g agentapi.GARP) *agentapi.VIP {
+		return &agentapi.VIP{VRID: 9, Version: 3, Addresses: []string{"198.51.100.100"}, Priorities: [2]int{150, 100}, AdvertIntervalCS: 100, GARP: &g}
+	}
+	for _, ok := range []agentapi.GARP{
+		agentapi.DefaultGARP,
+		{DelayMS: 0, Repeat: 1, RefreshMS: 0, RefreshRepeat: 1},
+		{DelayMS: 3600_000, Repeat: 255, RefreshMS: 24 * 3600_000, RefreshRepeat: 255},
+		{DelayMS: 1500, Repeat: 3, RefreshMS: 1000, RefreshRepeat: 2},
+	} {
+		if err := vip(ok).Validate(); err != nil {
+			t.Errorf("%+v: %v", ok, err)
+		}
+	}
+	for _, c := range []struct {
+		g     agentapi.GARP
+		field string
+	}{
+		{agentapi.GARP{DelayMS: -1, Repeat: 5, RefreshRepeat: 1}, "gratuitous_arp.delay"},
+		{agentapi.GARP{DelayMS: 3600_001, Repeat: 5, RefreshRepeat: 1}, "gratuitous_arp.delay"},
+		{agentapi.GARP{Repeat: 0, RefreshRepeat: 1}, "gratuitous_arp.repeat"},
+		{agentapi.GARP{Repeat: 256, RefreshRepeat: 1}, "gratuitous_arp.repeat"},
+		{agentapi.GARP{Repeat: 5, RefreshMS: 999, RefreshRepeat: 1}, "gratuitous_arp.refresh"},
+		{agentapi.GARP{Repeat: 5, RefreshMS: -1000, RefreshRepeat: 1}, "gratuitous_arp.refresh"},
+		{agentapi.GARP{Repeat: 5, RefreshMS: 24*3600_000 + 1, RefreshRepeat: 1}, "gratuitous_arp.refresh"},
+		{agentapi.GARP{Repeat: 5, RefreshRepeat: 0}, "gratuitous_arp.refresh_repeat"},
+		{agentapi.GARP{Repeat: 5, RefreshRepeat: 256}, "gratuitous_arp.refresh_repeat"},
+	} {
+		if f := fieldOf(t, vip(c.g).Validate()); f != c.field {
+			t.Errorf("%+v: field %q, want %q", c.g, f, c.field)
+		}
+	}
+}

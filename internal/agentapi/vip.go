@@ -29,7 +29,34 @@ type VIP struct {
 	TrackInterfaces []TrackInterface `json:"track_interfaces,omitempty"`
 	TrackScripts    []TrackScript    `json:"track_scripts,omitempty"`
 	Notify          *Notify          `json:"notify,omitempty"`
+	// GARP is how a new master announces the addresses; nil means DefaultGARP.
+	GARP *GARP `json:"garp,omitempty"`
 }
+
+// GARP is how a director that becomes master announces the VIP's addresses to the LAN, with
+// gratuitous ARPs (IPv4) and unsolicited neighbour advertisements (IPv6), as keepalived's
+// garp_master_* settings say: a burst of Repeat per address at once, another DelayMS later (for
+// switches still learning when the first went out), and, while it stays master, a burst of
+// RefreshRepeat every RefreshMS (for neighbours that forget entries). A change applies live:
+// a master stays master.
+type GARP struct {
+	DelayMS       int `json:"delay_ms"`       // 0: no second burst (garp_master_delay)
+	Repeat        int `json:"repeat"`         // per address and burst (garp_master_repeat)
+	RefreshMS     int `json:"refresh_ms"`     // 0: no refresh (garp_master_refresh)
+	RefreshRepeat int `json:"refresh_repeat"` // per address and refresh (garp_master_refresh_repeat)
+}
+
+// DefaultGARP is keepalived's defaults, which a VIP without GARP uses.
+var DefaultGARP = GARP{DelayMS: 5000, Repeat: 5, RefreshMS: 0, RefreshRepeat: 1}
+
+// Limits of GARP. keepalived takes larger counts, but more than 255 frames per address at once
+// only floods the LAN; its shortest refresh is 1s.
+const (
+	MaxGARPRepeat    = 255
+	MaxGARPDelayMS   = 3600_000
+	MinGARPRefreshMS = 1000
+	MaxGARPRefreshMS = 24 * 3600_000
+)
 
 // TrackInterface ties the VIP to a link: down means FAULT when Weight is 0, else the priority
 // drops by Weight.
@@ -78,6 +105,8 @@ type VIPStatus struct {
 	// MasterDownLateSeconds sums how late they fired, for the metrics.
 	MasterDownFired       uint64  `json:"master_down_fired,omitempty"`
 	MasterDownLateSeconds float64 `json:"master_down_late_seconds,omitempty"`
+	// GARP is the announcement policy the VIP's VRRP instances run, defaults filled in.
+	GARP *GARP `json:"garp,omitempty"`
 }
 
 // Validate reports the first field that cannot be applied, named as in the lvs_vip resource.
@@ -133,6 +162,18 @@ func (v *VIP) Validate() error {
 	}
 	if v.PreemptDelayMS < 0 || v.PreemptDelayMS > 3600_000 {
 		return Invalid("preempt_delay", "must be between 0 and 1h")
+	}
+	if g := v.GARP; g != nil {
+		switch {
+		case g.DelayMS < 0 || g.DelayMS > MaxGARPDelayMS:
+			return Invalid("gratuitous_arp.delay", "must be from 0s (no second burst) to 1h")
+		case g.Repeat < 1 || g.Repeat > MaxGARPRepeat:
+			return Invalid("gratuitous_arp.repeat", "must be 1-255 (frames per address in each burst)")
+		case g.RefreshMS != 0 && (g.RefreshMS < MinGARPRefreshMS || g.RefreshMS > MaxGARPRefreshMS):
+			return Invalid("gratuitous_arp.refresh", "must be 0s (off) or from 1s to 24h")
+		case g.RefreshRepeat < 1 || g.RefreshRepeat > MaxGARPRepeat:
+			return Invalid("gratuitous_arp.refresh_repeat", "must be 1-255 (frames per address in each refresh)")
+		}
 	}
 	for i, t := range v.TrackInterfaces {
 		if err := ValidateInterfaceName(t.Name); err != nil {

@@ -38,7 +38,7 @@ func Convert(inputs []Input) (*Result, error) {
 	var dirs []*director
 	var files []string
 	for _, in := range inputs {
-		d := &director{scripts: map[string]*vrrpScript{}, groups: map[string]*keepalived.Node{}}
+		d := &director{scripts: map[string]*vrrpScript{}, groups: map[string]*keepalived.Node{}, garp: garpUnset}
 		if len(in.Config.Files) > 0 {
 			d.file = in.Config.Files[0]
 		}
@@ -266,6 +266,9 @@ func (m *merger) compare(v *vip, a, b *instance) {
 	if fmt.Sprint(a.trackIfs, a.trackScripts) != fmt.Sprint(b.trackIfs, b.trackScripts) {
 		m.rep.add(b.pos, ctx+": track_interface / track_script", Changed, "differs from %s: the provider tracks the same on both directors, the first file's", a.pos)
 	}
+	if a.garp.effective() != b.garp.effective() {
+		m.rep.add(b.pos, ctx+": garp_master_*", Changed, "differs from %s: the provider announces a new master the same way on both directors, as the first file says", a.pos)
+	}
 	if a.notify != b.notify {
 		m.rep.add(b.pos, ctx+": notify_*", Changed, "differs from %s: the provider runs the same notify commands on both directors, the first file's", a.pos)
 	}
@@ -290,7 +293,7 @@ func sameAddrs(a, b []string) bool {
 // validateVIP runs the provider's own checks on the VIP and reports what it would refuse.
 func (m *merger) validateVIP(v *vip) {
 	a := &agentapi.VIP{VRID: v.in.vrid, Addresses: v.addrs, Priorities: v.priority, AdvertIntervalCS: v.in.advertMS / 10,
-		Version: v.version, Preempt: v.in.preempt, PreemptDelayMS: v.in.preemptDelay}
+		Version: v.version, Preempt: v.in.preempt, PreemptDelayMS: v.in.preemptDelay, GARP: v.in.garp.wire()}
 	for _, t := range v.in.trackIfs {
 		a.TrackInterfaces = append(a.TrackInterfaces, agentapi.TrackInterface{Name: t.name, Weight: t.weight})
 	}

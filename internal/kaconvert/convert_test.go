@@ -262,3 +262,42 @@ virtual_server 198.51.100.100 80 {
 		t.Errorf("ops on the TCP service not reported as ignored: %v", res.Report.Entries)
 	}
 }
+
+// TestGARP: the garp_master_* settings of an instance, and global_defs' vrrp_garp_master_* as
+// the defaults of every instance (wherever global_defs is in the file), become gratuitous_arp;
+// an instance that sets nothing, in a file that sets nothing, gets none.
+func TestGARP(t *testing.T) {
+	src := "vrrp_instance A {\n interface eth0\n virtual_router_id 7\n garp_master_repeat 3\n garp_master_delay 0\n virtual_ipaddress { 198.51.100.100 }\n}\n" +
+		"vrrp_instance B {\n interface eth0\n virtual_router_id 8\n virtual_ipaddress { 198.51.100.101 }\n}\n" +
+		"global_defs {\n vrrp_garp_master_refresh 30\n vrrp_garp_master_refresh_repeat 2\n vrrp_garp_master_repeat 4\n}\n"
+	res, err := Convert([]Input{{Config: keepalived.Parse("k.conf", []byte(src), nil, keepalived.Options{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcl := string(res.HCL)
+	for _, want := range []string{
+		"gratuitous_arp = {\n    delay          = \"0s\"\n    repeat         = 3\n    refresh        = \"30s\"\n    refresh_repeat = 2\n  }",
+		"gratuitous_arp = {\n    repeat         = 4\n    refresh        = \"30s\"\n    refresh_repeat = 2\n  }",
+	} {
+		if !strings.Contains(hcl, want) {
+			t.Errorf("no\n%s\nin the HCL:\n%s", want, hcl)
+		}
+	}
+	if n := len(res.Report.Entries); n != 2 { // the other director's priority, per instance
+		t.Errorf("report: %v", res.Report.Entries)
+	}
+
+	res, err = Convert([]Input{{Config: keepalived.Parse("k.conf", []byte("vrrp_instance A {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress { 198.51.100.100 }\n}\n"), nil, keepalived.Options{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(res.HCL), "gratuitous_arp") {
+		t.Errorf("gratuitous_arp without garp settings:\n%s", res.HCL)
+	}
+
+	// Two files that differ: the first file's, and a note.
+	res = convertDir(t, "mismatch", []string{"lb1.conf", "lb2.conf"})
+	if len(find(res.Report, Changed, "VI_2: garp_master_*", "the provider announces a new master the same way on both directors")) != 1 {
+		t.Errorf("differing garp settings not reported: %v", res.Report.Entries)
+	}
+}

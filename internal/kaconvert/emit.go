@@ -216,6 +216,23 @@ func emitVIP(body *hclwrite.Body, v *vip) {
 		}
 		b.SetAttributeRaw("notify", o.tokens())
 	}
+	// Only what keepalived.conf sets: the rest is keepalived's default, the provider's too.
+	if g := in.garp; g != garpUnset {
+		var o object
+		if g.delay >= 0 {
+			o.set("delay", str(dur(g.delay)))
+		}
+		if g.repeat >= 0 {
+			o.set("repeat", num(g.repeat))
+		}
+		if g.refresh >= 0 {
+			o.set("refresh", str(dur(g.refresh)))
+		}
+		if g.refreshRepeat >= 0 {
+			o.set("refresh_repeat", num(g.refreshRepeat))
+		}
+		b.SetAttributeRaw("gratuitous_arp", o.tokens())
+	}
 }
 
 // emitServer writes a virtual server and its real servers; two directors' virtual servers are

@@ -26,6 +26,53 @@ type director struct {
 	servers      []*virtualServer
 	groups       map[string]*keepalived.Node
 	syncGroupPos []keepalived.Pos
+	garp         garp // global_defs vrrp_garp_master_*: every instance's defaults
+}
+
+// garp is keepalived's garp_master_* settings; -1 is unset. Delay and refresh are in ms.
+type garp struct {
+	delay, repeat, refresh, refreshRepeat int
+}
+
+var garpUnset = garp{-1, -1, -1, -1}
+
+// over is g with the settings it leaves unset taken from def.
+func (g garp) over(def garp) garp {
+	for _, f := range []struct{ v, d *int }{{&g.delay, &def.delay}, {&g.repeat, &def.repeat}, {&g.refresh, &def.refresh}, {&g.refreshRepeat, &def.refreshRepeat}} {
+		if *f.v < 0 {
+			*f.v = *f.d
+		}
+	}
+	return g
+}
+
+// effective is what keepalived runs with g.
+func (g garp) effective() agentapi.GARP {
+	if w := g.wire(); w != nil {
+		return *w
+	}
+	return agentapi.DefaultGARP
+}
+
+// wire is the agent's form of g, keepalived's defaults where unset; nil when nothing is set.
+func (g garp) wire() *agentapi.GARP {
+	if g == garpUnset {
+		return nil
+	}
+	w := agentapi.DefaultGARP
+	if g.delay >= 0 {
+		w.DelayMS = g.delay
+	}
+	if g.repeat >= 0 {
+		w.Repeat = g.repeat
+	}
+	if g.refresh >= 0 {
+		w.RefreshMS = g.refresh
+	}
+	if g.refreshRepeat >= 0 {
+		w.RefreshRepeat = g.refreshRepeat
+	}
+	return &w
 }
 
 type vrrpScript struct {
@@ -55,6 +102,7 @@ type instance struct {
 	trackIfs     []trackIf
 	trackScripts []trackScript
 	notify       [3]string // master, backup, fault
+	garp         garp      // the instance's own; global_defs' fill in after reading
 	unicast      bool
 	peers        []string
 	srcIP        string
@@ -265,6 +313,9 @@ func (r *reader) read(cfg *keepalived.Config) {
 			r.other(bTop, n, "")
 		}
 	}
+	for _, in := range d.instances {
+		in.garp = in.garp.over(d.garp)
+	}
 }
 
 func (r *reader) global(b *keepalived.Node) {
@@ -298,9 +349,42 @@ func (r *reader) global(b *keepalived.Node) {
 					r.report(n, "global_defs", NotMapped, "lvs_timeouts %s: only tcp, tcpfin and udp are mapped", n.Args[i])
 				}
 			}
+		case "vrrp_garp_master_delay", "vrrp_garp_master_repeat", "vrrp_garp_master_refresh", "vrrp_garp_master_refresh_repeat":
+			r.garp(&r.d.garp, n, "global_defs", strings.TrimPrefix(n.Keyword(), "vrrp_"))
 		default:
 			r.other(bGlobal, n, "global_defs")
 		}
+	}
+}
+
+// garp reads one garp_master_* setting (kw without vrrp_) into g. keepalived takes whole
+// seconds and counts up to 2^32; values beyond the provider's ranges are brought into them and
+// reported.
+func (r *reader) garp(g *garp, n *keepalived.Node, ctx, kw string) {
+	v, ok := r.integer(n, ctx, 1, 0, math.MaxInt32)
+	if !ok {
+		return
+	}
+	clamp := func(v, lo, hi int, unit, why string) int {
+		switch {
+		case v < lo:
+			r.report(n, ctx, Changed, "%d is taken as %d, as keepalived does", v, lo)
+			return lo
+		case v > hi:
+			r.report(n, ctx, Changed, "%d%s is taken as %d%s: %s", v, unit, hi, unit, why)
+			return hi
+		}
+		return v
+	}
+	switch kw {
+	case "garp_master_delay":
+		g.delay = clamp(v, 0, agentapi.MaxGARPDelayMS/1000, "s", "the provider's longest delay is 1h") * 1000
+	case "garp_master_repeat":
+		g.repeat = clamp(v, 1, agentapi.MaxGARPRepeat, "", "the provider sends at most 255 per address at once")
+	case "garp_master_refresh":
+		g.refresh = clamp(v, 0, agentapi.MaxGARPRefreshMS/1000, "s", "the provider's longest refresh is 24h") * 1000
+	case "garp_master_refresh_repeat":
+		g.refreshRepeat = clamp(v, 1, agentapi.MaxGARPRepeat, "", "the provider sends at most 255 per address at once")
 	}
 }
 
@@ -346,7 +430,7 @@ func (r *reader) instance(b *keepalived.Node) {
 	if !r.args(b, "", 1) {
 		return
 	}
-	in := &instance{pos: b.Pos, name: b.Args[1], priority: 100, advertMS: 1000, preempt: true, advertPos: b.Pos, authPos: b.Pos, addrPos: b.Pos}
+	in := &instance{pos: b.Pos, name: b.Args[1], priority: 100, advertMS: 1000, preempt: true, advertPos: b.Pos, authPos: b.Pos, addrPos: b.Pos, garp: garpUnset}
 	ctx := "vrrp_instance " + in.name
 	for _, n := range b.Block {
 		switch n.Keyword() {
@@ -451,6 +535,8 @@ func (r *reader) instance(b *keepalived.Node) {
 					r.report(n, ctx, NotMapped, "user %s: %s", strings.Join(n.Args[2:], " "), whyScriptAs)
 				}
 			}
+		case "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat":
+			r.garp(&in.garp, n, ctx, n.Keyword())
 		case "unicast_peer":
 			in.unicast = true
 			for _, p := range n.Block {

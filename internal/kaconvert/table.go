@@ -42,7 +42,9 @@ const mapped Kind = -1
 const (
 	whyLog      = "logging, mail and SNMP settings have no equivalent: lvs-agent logs to its journal and `lvs-agent status` shows state"
 	whyScriptAs = "the provider runs commands as root on the director; there is no per-script user"
-	whyGARP     = "lvs-agent sends its own gratuitous ARPs / unsolicited NAs on takeover; their timing is not configurable"
+	whyGARP     = "lvs-agent sends the frames of a burst back to back; of the announcements' timing, the `garp_master_*` settings are configurable (`lvs_vip.gratuitous_arp`)"
+	whyGARPLow  = "a master that hears a lower-priority advert announces its addresses again at once, `gratuitous_arp.repeat` per address, at most once a second"
+	noteGARPDef = "the default of every instance of the file that does not set it"
 )
 
 var table = []Row{
@@ -79,9 +81,12 @@ var table = []Row{
 	{bGlobal, "script_user", "", Ignored, whyScriptAs},
 	{bGlobal, "vrrp_strict", "", NotMapped, "lvs-agent's VRRP always checks TTL 255 and the peer's address (see the trust model in `lvs_vip`); it has no other strict-mode rules"},
 	{bGlobal, "vrrp_skip_check_adv_addr", "", Ignored, "lvs-agent takes adverts from the peer director only"},
-	{bGlobal, "vrrp_garp_master_delay", "", NotMapped, whyGARP},
-	{bGlobal, "vrrp_garp_master_repeat", "", NotMapped, whyGARP},
-	{bGlobal, "vrrp_garp_master_refresh", "", NotMapped, whyGARP},
+	{bGlobal, "vrrp_garp_master_delay", "lvs_vip.gratuitous_arp.delay", mapped, noteGARPDef},
+	{bGlobal, "vrrp_garp_master_repeat", "lvs_vip.gratuitous_arp.repeat", mapped, noteGARPDef},
+	{bGlobal, "vrrp_garp_master_refresh", "lvs_vip.gratuitous_arp.refresh", mapped, noteGARPDef},
+	{bGlobal, "vrrp_garp_master_refresh_repeat", "lvs_vip.gratuitous_arp.refresh_repeat", mapped, noteGARPDef},
+	{bGlobal, "vrrp_garp_lower_prio_delay", "", NotMapped, whyGARPLow},
+	{bGlobal, "vrrp_garp_lower_prio_repeat", "", NotMapped, whyGARPLow},
 	{bGlobal, "vrrp_garp_interval", "", NotMapped, whyGARP},
 	{bGlobal, "vrrp_gna_interval", "", NotMapped, whyGARP},
 
@@ -120,12 +125,12 @@ var table = []Row{
 	{bInstance, "smtp_alert", "", Ignored, whyLog},
 	{bInstance, "notify_priority_changes", "", Ignored, whyLog},
 	{bInstance, "debug", "", Ignored, whyLog},
-	{bInstance, "garp_master_delay", "", NotMapped, whyGARP},
-	{bInstance, "garp_master_repeat", "", NotMapped, whyGARP},
-	{bInstance, "garp_master_refresh", "", NotMapped, whyGARP},
-	{bInstance, "garp_master_refresh_repeat", "", NotMapped, whyGARP},
-	{bInstance, "garp_lower_prio_delay", "", NotMapped, whyGARP},
-	{bInstance, "garp_lower_prio_repeat", "", NotMapped, whyGARP},
+	{bInstance, "garp_master_delay", "lvs_vip.gratuitous_arp.delay", mapped, "whole seconds, at most 1h; 0 is no second burst"},
+	{bInstance, "garp_master_repeat", "lvs_vip.gratuitous_arp.repeat", mapped, "1-255 (0 is taken as 1, as keepalived does)"},
+	{bInstance, "garp_master_refresh", "lvs_vip.gratuitous_arp.refresh", mapped, "whole seconds, at most 24h; 0 (the default) is off"},
+	{bInstance, "garp_master_refresh_repeat", "lvs_vip.gratuitous_arp.refresh_repeat", mapped, "1-255 (0 is taken as 1, as keepalived does)"},
+	{bInstance, "garp_lower_prio_delay", "", NotMapped, whyGARPLow},
+	{bInstance, "garp_lower_prio_repeat", "", NotMapped, whyGARPLow},
 	{bInstance, "use_vmac", "", NotMapped, "no VRRP virtual MAC: VIPs are added to the interface itself"},
 	{bInstance, "vmac_xmit_base", "", NotMapped, "no VRRP virtual MAC"},
 	{bInstance, "use_ipvlan", "", NotMapped, "no ipvlan interfaces"},

@@ -56,13 +56,51 @@ func vipConfig(a *accLab, body ...string) string {
 	) + hcl(append(body, `}`)...)
 }
 
+// checkGARP checks through `lvs-agent status --json` on both directors that the VIP's VRRP
+// instances run the announcement policy want, and that neither changed VRRP state since
+// transitions (by host; nil: not checked) was taken.
+func (a *accLab) checkGARP(vrid int, want agentapi.GARP, transitions map[string]uint64) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		for _, h := range []string{"director1", "director2"} {
+			v, err := a.vipStatus(h, vrid)
+			if err != nil {
+				return err
+			}
+			if v.GARP == nil || *v.GARP != want {
+				return fmt.Errorf("%s: VIP %d runs the announcement policy %+v, want %+v", h, vrid, v.GARP, want)
+			}
+			if n, ok := transitions[h]; ok && v.Transitions != n {
+				return fmt.Errorf("%s: VIP %d changed VRRP state (%d transitions, %d before): the change was not applied live", h, vrid, v.Transitions, n)
+			}
+		}
+		return nil
+	}
+}
+
+func (a *accLab) vipStatus(host string, vrid int) (agentapi.VIPStatus, error) {
+	st, err := a.agentStatus(host)
+	if err != nil {
+		return agentapi.VIPStatus{}, err
+	}
+	for _, v := range st.VIPs {
+		if v.VRID == vrid {
+			return v, nil
+		}
+	}
+	return agentapi.VIPStatus{}, fmt.Errorf("%s: no VIP %d in the agent's status", host, vrid)
+}
+
 // TestAccVIP drives lvs_vip through terraform against agents running real VRRP in the lab:
-// the VIP lands on the master's interface, import round-trips, a priority change moves it,
-// a VIP removed behind Terraform's back shows in plan and comes back, destroy removes it.
+// the VIP lands on the master's interface, import round-trips, gratuitous_arp applies live
+// (no failover), a priority change moves it, a VIP changed or removed behind Terraform's back
+// shows in plan and comes back, destroy removes it.
 func TestAccVIP(t *testing.T) {
 	a := newAccLab(t, director(1), director(2))
 	const res = "lvs_vip.v"
 	const vip = "198.51.100.100"
+	addrs := `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`
+	garp := `  gratuitous_arp = { repeat = 3, refresh = "1s", refresh_repeat = 2 }`
+	transitions := map[string]uint64{}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		CheckDestroy: func(*terraform.State) error {
@@ -83,17 +121,54 @@ func TestAccVIP(t *testing.T) {
 					resource.TestCheckResourceAttr(res, "id", "edge@198.51.100.11,198.51.100.12/vrid/91"),
 					resource.TestCheckResourceAttr(res, "status.0", "ready"),
 					resource.TestCheckResourceAttr(res, "priority.0", "150"),
+					resource.TestCheckNoResourceAttr(res, "gratuitous_arp.repeat"),
+					a.checkGARP(91, agentapi.DefaultGARP, nil),
 					a.checkHolder("director1", "director2", vip),
 					a.checkHolder("director1", "director2", "2001:db8::100"),
 				),
 			},
 			{ResourceName: res, ImportState: true, ImportStateVerify: true},
+			// gratuitous_arp: an in-place update the agents apply live; the master keeps the VIP.
 			{
-				Config: vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`),
+				PreConfig: func() {
+					for _, h := range []string{"director1", "director2"} {
+						v, err := a.vipStatus(h, 91)
+						if err != nil {
+							t.Fatal(err)
+						}
+						transitions[h] = v.Transitions
+					}
+				},
+				Config: vipConfig(a, addrs, garp),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(res, "gratuitous_arp.delay", "5s"),
+					resource.TestCheckResourceAttr(res, "gratuitous_arp.repeat", "3"),
+					resource.TestCheckResourceAttr(res, "gratuitous_arp.refresh", "1s"),
+					resource.TestCheckResourceAttr(res, "gratuitous_arp.refresh_repeat", "2"),
+					a.checkGARP(91, agentapi.GARP{DelayMS: 5000, Repeat: 3, RefreshMS: 1000, RefreshRepeat: 2}, transitions),
+					a.checkHolder("director1", "director2", vip),
+				),
+			},
+			{ResourceName: res, ImportState: true, ImportStateVerify: true},
+			{
+				Config: vipConfig(a, addrs, garp, `  priority = [100, 150]`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
 				}},
 				Check: a.checkHolder("director2", "director1", vip),
+			},
+			// Drift: one agent's announcement policy is changed behind Terraform's back.
+			{
+				PreConfig: func() {
+					api := fmt.Sprintf(`curl -sf --unix-socket %s -H '%s: %d' http://agent%s/91`, agentapi.SocketPath, agentapi.HeaderAPIVersion, agentapi.APIVersion, agentapi.PathVIPs)
+					a.exec("director1", api+` | sed 's/"repeat":3/"repeat":4/' | `+api+` -X PUT -H 'Content-Type: application/json' --data-binary @- >/dev/null`)
+				},
+				Config:             vipConfig(a, addrs, garp, `  priority = [100, 150]`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
 			},
 			// Drift: the VIP is deleted from one agent behind Terraform's back.
 			{
@@ -101,15 +176,24 @@ func TestAccVIP(t *testing.T) {
 					a.exec("director1", fmt.Sprintf(`curl -sf --unix-socket %s -X DELETE -H '%s: %d' http://agent%s/91`,
 						agentapi.SocketPath, agentapi.HeaderAPIVersion, agentapi.APIVersion, agentapi.PathVIPs))
 				},
-				Config:             vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`),
+				Config:             vipConfig(a, addrs, garp, `  priority = [100, 150]`),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`),
+				Config: vipConfig(a, addrs, garp, `  priority = [100, 150]`),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(res, "status.0", "ready"),
 					a.checkHolder("director2", "director1", vip),
+					a.checkGARP(91, agentapi.GARP{DelayMS: 5000, Repeat: 3, RefreshMS: 1000, RefreshRepeat: 2}, nil),
+				),
+			},
+			// Unset again: keepalived's defaults, and no diff after.
+			{
+				Config: vipConfig(a, addrs, `  priority = [100, 150]`),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckNoResourceAttr(res, "gratuitous_arp.repeat"),
+					a.checkGARP(91, agentapi.DefaultGARP, nil),
 				),
 			},
 		},

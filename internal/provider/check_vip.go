@@ -84,6 +84,8 @@ func checkVIP(c checks, root cfgVal) {
 		}
 	}
 
+	checkGARP(c, root.at("gratuitous_arp"))
+
 	names := map[string]bool{}
 	for _, ts := range root.at("track_scripts").elems() {
 		if n := ts.at("name"); n.known() {
@@ -128,5 +130,30 @@ func checkAdvertInterval(c checks, ai cfgVal, d time.Duration, ver int64, verKno
 		c.fail(ai.p, "%s is longer than 40.95s, the longest VRRPv3 advert interval (%s)", s, verSaid())
 	case !verKnown && d > vrrp2MaxAdvert:
 		c.fail(ai.p, "%s is longer than 255s, the longest VRRP advert interval", s)
+	}
+}
+
+// checkGARP checks gratuitous_arp's durations (its counts have schema validators).
+func checkGARP(c checks, g cfgVal) {
+	if !g.known() {
+		return
+	}
+	ms := func(x cfgVal, d time.Duration) bool {
+		if d%time.Millisecond != 0 {
+			c.fail(x.p, "%s is not a whole number of milliseconds", x.str())
+			return false
+		}
+		return true
+	}
+	if x := g.at("delay"); x.known() {
+		if d, ok := c.duration(x); ok && ms(x, d) && (d < 0 || d > time.Duration(agentapi.MaxGARPDelayMS)*time.Millisecond) {
+			c.fail(x.p, "%s is outside 0s-1h: the second burst follows the first by at most an hour; \"0s\" sends none (keepalived garp_master_delay 0)", x.str())
+		}
+	}
+	if x := g.at("refresh"); x.known() {
+		if d, ok := c.duration(x); ok && ms(x, d) && d != 0 &&
+			(d < time.Duration(agentapi.MinGARPRefreshMS)*time.Millisecond || d > time.Duration(agentapi.MaxGARPRefreshMS)*time.Millisecond) {
+			c.fail(x.p, "%s is outside 1s-24h: a master refreshes its announcements at most once a second (keepalived's shortest garp_master_refresh); \"0s\" turns the refresh off", x.str())
+		}
 	}
 }

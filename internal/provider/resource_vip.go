@@ -59,6 +59,7 @@ type vipModel struct {
 	TrackInterfaces []trackInterfaceModel `tfsdk:"track_interfaces"`
 	TrackScripts    []trackScriptModel    `tfsdk:"track_scripts"`
 	Notify          *notifyModel          `tfsdk:"notify"`
+	GARP            *garpModel            `tfsdk:"gratuitous_arp"`
 	Status          types.List            `tfsdk:"status"`
 	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
 }
@@ -76,6 +77,14 @@ type trackScriptModel struct {
 	Weight   types.Int64  `tfsdk:"weight"`
 	Rise     types.Int64  `tfsdk:"rise"`
 	Fall     types.Int64  `tfsdk:"fall"`
+}
+
+// garpModel is keepalived's garp_master_* settings of the VIP.
+type garpModel struct {
+	Delay         types.String `tfsdk:"delay"`
+	Repeat        types.Int64  `tfsdk:"repeat"`
+	Refresh       types.String `tfsdk:"refresh"`
+	RefreshRepeat types.Int64  `tfsdk:"refresh_repeat"`
 }
 
 type notifyModel struct {
@@ -206,6 +215,38 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 					"fault":  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Run on entering FAULT. Sensitive."},
 				},
 			},
+			"gratuitous_arp": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "How the director that becomes master announces the addresses, so that switches and neighbours send to it at once: " +
+					"gratuitous ARPs (IPv4) and unsolicited neighbour advertisements (IPv6), a burst of `repeat` per address on taking over, a second burst `delay` later, " +
+					"and, while it stays master, a burst of `refresh_repeat` every `refresh`. These are keepalived's `garp_master_delay`, `garp_master_repeat`, " +
+					"`garp_master_refresh` and `garp_master_refresh_repeat` (and the `vrrp_garp_master_*` defaults of `global_defs`). " +
+					"Unset, the VIP uses keepalived's defaults (5 per address at once, 5 more after 5s, no refresh); an attribute left out of the object takes its default.\n\n" +
+					"A change is an in-place update that the agents apply live: the master keeps the VIP (no election, no failover) and sends one burst " +
+					"at once under the new settings, then follows them.",
+				Attributes: map[string]schema.Attribute{
+					"delay": schema.StringAttribute{
+						Optional: true, Computed: true, Default: stringdefault.StaticString("5s"),
+						MarkdownDescription: "When the second burst follows the first after a takeover, for switches that were still learning when the first went out: " +
+							"a duration from `0s` (no second burst) to `1h`. keepalived `garp_master_delay`. Default `5s`.",
+					},
+					"repeat": schema.Int64Attribute{
+						Optional: true, Computed: true, Default: int64default.StaticInt64(5),
+						MarkdownDescription: "Frames per address in each of the two bursts of a takeover, 1-255. keepalived `garp_master_repeat`. Default `5`.",
+						Validators:          []validatorInt64{int64validator.Between(1, agentapi.MaxGARPRepeat)},
+					},
+					"refresh": schema.StringAttribute{
+						Optional: true, Computed: true, Default: stringdefault.StaticString("0s"),
+						MarkdownDescription: "Period of the bursts the master sends for as long as it stays master, for neighbours and switches that forget entries: " +
+							"`0s` (off) or a duration from `1s` to `24h`. keepalived `garp_master_refresh`. Default `0s`.",
+					},
+					"refresh_repeat": schema.Int64Attribute{
+						Optional: true, Computed: true, Default: int64default.StaticInt64(1),
+						MarkdownDescription: "Frames per address in each refresh burst, 1-255. keepalived `garp_master_refresh_repeat`. Default `1`.",
+						Validators:          []validatorInt64{int64validator.Between(1, agentapi.MaxGARPRepeat)},
+					},
+				},
+			},
 			"status": schema.ListAttribute{
 				ElementType:         types.StringType,
 				Computed:            true,
@@ -290,6 +331,13 @@ func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
 	if n := m.Notify; n != nil {
 		v.Notify = &agentapi.Notify{Master: n.Master.ValueString(), Backup: n.Backup.ValueString(), Fault: n.Fault.ValueString()}
 	}
+	if g := m.GARP; g != nil {
+		w, ae := wireGARP(g)
+		if ae != nil {
+			return nil, ae
+		}
+		v.GARP = w
+	}
 	if err := v.Validate(); err != nil {
 		var ae *agentapi.Error
 		if errors.As(err, &ae) {
@@ -298,6 +346,33 @@ func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
 		return nil, agentapi.Invalid("virtual_router_id", err.Error())
 	}
 	return v, nil
+}
+
+// wireGARP is the agent's form of gratuitous_arp; an attribute left unset (in a configuration
+// being validated) is its default.
+func wireGARP(g *garpModel) (*agentapi.GARP, *agentapi.Error) {
+	w := agentapi.DefaultGARP
+	if !g.Repeat.IsNull() {
+		w.Repeat = int(g.Repeat.ValueInt64())
+	}
+	if !g.RefreshRepeat.IsNull() {
+		w.RefreshRepeat = int(g.RefreshRepeat.ValueInt64())
+	}
+	for _, f := range []struct {
+		name string
+		v    types.String
+		dst  *int
+	}{{"delay", g.Delay, &w.DelayMS}, {"refresh", g.Refresh, &w.RefreshMS}} {
+		if f.v.IsNull() {
+			continue
+		}
+		d, err := time.ParseDuration(f.v.ValueString())
+		if err != nil || d < 0 || d%time.Millisecond != 0 {
+			return nil, agentapi.Invalid("gratuitous_arp."+f.name, fmt.Sprintf("%q is not a duration in whole milliseconds such as \"5s\"", f.v.ValueString()))
+		}
+		*f.dst = int(d / time.Millisecond)
+	}
+	return &w, nil
 }
 
 func (r *vipResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
@@ -530,6 +605,20 @@ func setVIPModel(m *vipModel, v *agentapi.VIP) {
 		})
 	}
 	m.TrackScripts = tss
+	if g := v.GARP; g != nil {
+		var old garpModel
+		if m.GARP != nil {
+			old = *m.GARP
+		}
+		m.GARP = &garpModel{
+			Delay:         keepDuration(old.Delay, time.Duration(g.DelayMS)*time.Millisecond),
+			Repeat:        types.Int64Value(int64(g.Repeat)),
+			Refresh:       keepDuration(old.Refresh, time.Duration(g.RefreshMS)*time.Millisecond),
+			RefreshRepeat: types.Int64Value(int64(g.RefreshRepeat)),
+		}
+	} else {
+		m.GARP = nil
+	}
 	if n := v.Notify; n != nil && (n.Master != "" || n.Backup != "" || n.Fault != "") {
 		m.Notify = &notifyModel{Master: optString(n.Master), Backup: optString(n.Backup), Fault: optString(n.Fault)}
 	} else {

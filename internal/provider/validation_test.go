@@ -184,6 +184,26 @@ func vipCases() []validateCase {
 			`track_scripts\[1\].fall value must be at least 1, got: 0`,
 			`track_scripts\[2\].name: must not be empty`,
 		}},
+		{"vip_garp_ranges", "vip", []string{"gratuitous_arp", "gratuitous_arp.delay", "gratuitous_arp.repeat", "gratuitous_arp.refresh", "gratuitous_arp.refresh_repeat"}, unknownPair + `
+  ` + a + `
+  gratuitous_arp = { delay = "2h", repeat = 0, refresh = "500ms", refresh_repeat = 256 }`, []string{
+			`gratuitous_arp.delay: 2h is outside 0s-1h: the second burst follows the first by at most an hour; "0s" sends none \(keepalived garp_master_delay 0\)`,
+			`gratuitous_arp.repeat value must be between 1 and 255, got: 0`,
+			`gratuitous_arp.refresh: 500ms is outside 1s-24h: a master refreshes its announcements at most once a second \(keepalived's shortest garp_master_refresh\); "0s" turns the refresh off`,
+			`gratuitous_arp.refresh_repeat value must be between 1 and 255, got: 256`,
+		}},
+		{"vip_garp_durations", "vip", []string{"gratuitous_arp.delay", "gratuitous_arp.refresh"}, unknownPair + `
+  ` + a + `
+  gratuitous_arp = { delay = "-1s", refresh = "5" }`, []string{
+			`gratuitous_arp.delay: -1s is outside 0s-1h`,
+			`^Invalid Duration: Attribute gratuitous_arp.refresh: "5" has no unit: write "5s" for seconds`,
+		}},
+		{"vip_garp_sub_ms", "vip", []string{"gratuitous_arp.delay", "gratuitous_arp.refresh"}, unknownPair + `
+  ` + a + `
+  gratuitous_arp = { delay = "1500us", refresh = "25h" }`, []string{
+			`gratuitous_arp.delay: 1500us is not a whole number of milliseconds`,
+			`gratuitous_arp.refresh: 25h is outside 1s-24h`,
+		}},
 		{"vip_unknown_lists", "vip", []string{"addresses", "priority", "track_scripts", "track_interfaces", "notify"}, unknownPair + `
   addresses = var.unknown
   virtual_router_id = 91

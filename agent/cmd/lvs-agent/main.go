@@ -319,12 +319,30 @@ func formatStatus(st *agentapi.Status) string {
 		}
 		fmt.Fprintf(&b, "\n  addresses %s; held here: %s\n", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
 		fmt.Fprintf(&b, "  adverts in %d, out %d; dropped: %s\n", v.AdvertsIn, v.AdvertsOut, formatCounts(v.Dropped))
+		if v.GARP != nil {
+			fmt.Fprintf(&b, "  gratuitous ARP/NA on takeover: %s\n", formatGARP(v.GARP))
+		}
 		if v.Reason != "" {
 			fmt.Fprintf(&b, "  why: %s\n", v.Reason)
 		}
 	}
 	b.WriteString(formatIPVS(st.IPVS))
 	return b.String()
+}
+
+// formatGARP says a VIP's announcement policy in keepalived's terms.
+func formatGARP(g *agentapi.GARP) string {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	s := fmt.Sprintf("%d per address", g.Repeat)
+	if g.DelayMS > 0 {
+		s += fmt.Sprintf(", %d more after %v", g.Repeat, ms(g.DelayMS))
+	} else {
+		s += ", no second burst"
+	}
+	if g.RefreshMS > 0 {
+		return s + fmt.Sprintf("; then %d every %v while master", g.RefreshRepeat, ms(g.RefreshMS))
+	}
+	return s + "; no refresh while master"
 }
 
 func orNone(s []string) string {

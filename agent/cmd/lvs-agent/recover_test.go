@@ -43,3 +43,22 @@ func TestStatusShowsStateErrorAndPanics(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsGARP: the text status says each VIP's announcement policy in keepalived's terms.
+func TestStatusShowsGARP(t *testing.T) {
+	t.Parallel()
+	pair := &agentapi.Pair{Name: "edge", Directors: []agentapi.Director{{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth0"}}}
+	g := agentapi.DefaultGARP
+	out := formatStatus(&agentapi.Status{Pair: pair, VIPs: []agentapi.VIPStatus{
+		{VRID: 91, State: "MASTER", GARP: &g},
+		{VRID: 92, State: "BACKUP", GARP: &agentapi.GARP{Repeat: 3, RefreshMS: 1500, RefreshRepeat: 2}},
+	}})
+	for _, want := range []string{
+		"gratuitous ARP/NA on takeover: 5 per address, 5 more after 5s; no refresh while master",
+		"gratuitous ARP/NA on takeover: 3 per address, no second burst; then 2 every 1.5s while master",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -25,6 +25,12 @@ resource "lvs_vip" "proxy" {
   notify = {
     master = "/usr/local/bin/page-oncall"
   }
+
+  # The master announces the address again every minute, for switches that age their
+  # tables out sooner than clients send (keepalived garp_master_refresh 60).
+  gratuitous_arp = {
+    refresh = "60s"
+  }
 }
 
 # Next to a keepalived director configured with vrrp_version 2 and auth_type PASS.
