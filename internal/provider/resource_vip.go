@@ -186,21 +186,21 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			},
 			"track_interfaces": schema.ListNestedAttribute{
 				Optional:            true,
-				MarkdownDescription: "Links whose state the VIP follows. A link down puts the director in FAULT (weight 0) or lowers its priority by `weight`.",
+				MarkdownDescription: "Links whose state the VIP follows. A link down puts the director in FAULT (weight unset or 0), or its priority changes by `weight` as keepalived's `track_interface` does: a negative weight is subtracted while the link is down, a positive one added while it is up.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":   schema.StringAttribute{Required: true, MarkdownDescription: "Interface name, e.g. `eth1` (not `all` or `default`).", Validators: []validatorString{interfaceName{}}},
-					"weight": schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while the link is down (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
+					"weight": schema.Int64Attribute{Optional: true, MarkdownDescription: "-253 to 253. Negative: subtracted from the priority while the link is down. Positive: added while it is up. Unset or 0: FAULT while it is down.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
 				}},
 			},
 			"track_scripts": schema.ListNestedAttribute{
 				Optional:            true,
-				MarkdownDescription: "Commands run on each director; exit status 0 is success. After `fall` failures the director goes to FAULT (weight 0) or its priority changes by `weight`; after `rise` successes it is restored. This is how a VIP follows a healthy nginx or haproxy.",
+				MarkdownDescription: "Commands run on each director; exit status 0 is success. After `fall` failures the script is failing, after `rise` successes it is passing again; a failing script puts the director in FAULT (weight unset or 0), or its priority changes by `weight` as keepalived's `track_script` does: a negative weight is subtracted while it fails, a positive one added while it passes. This is how a VIP follows a healthy nginx or haproxy.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"name":     schema.StringAttribute{Required: true, MarkdownDescription: "Name, unique in this VIP (shown in status and logs)."},
 					"command":  schema.StringAttribute{Required: true, Sensitive: true, MarkdownDescription: "Command line, run with `/bin/sh -c` as root on the director. Sensitive (it may carry credentials): hidden in plans and logs, kept in state."},
 					"interval": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("2s"), MarkdownDescription: "Time between runs. Default `2s`."},
 					"timeout":  schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString("2s"), MarkdownDescription: "A run still going after this is killed and counts as a failure. Default `2s`."},
-					"weight":   schema.Int64Attribute{Optional: true, MarkdownDescription: "Priority change while failing (-253 to 253); unset or 0 means FAULT.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
+					"weight":   schema.Int64Attribute{Optional: true, MarkdownDescription: "-253 to 253. Negative: subtracted from the priority while the script fails. Positive: added while it passes. Unset or 0: FAULT while it fails.", Validators: []validatorInt64{int64validator.Between(-253, 253)}},
 					"rise":     schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1), MarkdownDescription: "Successes in a row that restore the director. Default 1.", Validators: []validatorInt64{int64validator.AtLeast(1)}},
 					"fall":     schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1), MarkdownDescription: "Failures in a row that count as failed. Default 1.", Validators: []validatorInt64{int64validator.AtLeast(1)}},
 				}},
