@@ -29,6 +29,9 @@ type VIP struct {
 	TrackInterfaces []TrackInterface `json:"track_interfaces,omitempty"`
 	TrackScripts    []TrackScript    `json:"track_scripts,omitempty"`
 	Notify          *Notify          `json:"notify,omitempty"`
+	// SyncGroup names the VIP's sync group (keepalived's vrrp_sync_group): the VIPs of one
+	// pair with the same name fail over together. Empty: none.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // TrackInterface ties the VIP to a link: down means FAULT when Weight is 0, else the priority
@@ -78,6 +81,8 @@ type VIPStatus struct {
 	// MasterDownLateSeconds sums how late they fired, for the metrics.
 	MasterDownFired       uint64  `json:"master_down_fired,omitempty"`
 	MasterDownLateSeconds float64 `json:"master_down_late_seconds,omitempty"`
+	// SyncGroup is the VIP's sync group, if any.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // Validate reports the first field that cannot be applied, named as in the lvs_vip resource.
@@ -164,6 +169,23 @@ func (v *VIP) Validate() error {
 			return Invalid(f("weight"), "must be between -253 and 253")
 		}
 		names[t.Name] = true
+	}
+	if err := ValidateSyncGroup(v.SyncGroup); err != nil {
+		return Invalid("sync_group", err.Error())
+	}
+	return nil
+}
+
+// ValidateSyncGroup reports why name cannot name a sync group: 1-64 letters, digits, '_', '-'
+// or '.' ("" means none).
+func ValidateSyncGroup(name string) error {
+	if len(name) > 64 {
+		return fmt.Errorf("%q is longer than 64 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+			return fmt.Errorf("%q: use letters, digits, '_', '-' and '.' only", name)
+		}
 	}
 	return nil
 }
