@@ -183,11 +183,15 @@ func ValidateSyncGroup(name string) error {
 		return fmt.Errorf("%q is longer than 64 characters", name)
 	}
 	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.') {
+		if !syncGroupRune(r) {
 			return fmt.Errorf("%q: use letters, digits, '_', '-' and '.' only", name)
 		}
 	}
 	return nil
+}
+
+func syncGroupRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.'
 }
 
 // ParseVIPAddress parses "ADDR" or "ADDR/LEN" into a prefix that keeps the address (IPv4

@@ -24,6 +24,7 @@ var cases = []struct {
 	{"lab-health", []string{"keepalived.conf"}},
 	{"pair", []string{"lb1.conf", "lb2.conf"}},
 	{"mismatch", []string{"lb1.conf", "lb2.conf"}},
+	{"syncgroup", []string{"lb1.conf", "lb2.conf"}},
 }
 
 // convertDir converts a case from inside its directory, so that positions in the report are

@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,23 @@ func (a *accLab) checkHolder(master, backup, addr string) resource.TestCheckFunc
 			return err
 		}
 		return a.holdsVIP(backup, addr, false)
+	}
+}
+
+// checkSyncGroup checks that both agents report the VIP as a member of group.
+func (a *accLab) checkSyncGroup(vrid int, group string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		for _, h := range []string{"director1", "director2"} {
+			st, err := a.agentStatus(h)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(st.VIPs, func(v agentapi.VIPStatus) bool { return v.VRID == vrid })
+			if i < 0 || st.VIPs[i].SyncGroup != group {
+				return fmt.Errorf("%s: VIP %d status %+v, want sync group %q", h, vrid, st.VIPs, group)
+			}
+		}
+		return nil
 	}
 }
 
@@ -88,12 +106,17 @@ func TestAccVIP(t *testing.T) {
 				),
 			},
 			{ResourceName: res, ImportState: true, ImportStateVerify: true},
+			// sync_group joins in place (a group of one VIP), and the agents report it.
 			{
-				Config: vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`),
+				Config: vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`, `  sync_group = "nat"`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
 				}},
-				Check: a.checkHolder("director2", "director1", vip),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(res, "sync_group", "nat"),
+					a.checkHolder("director2", "director1", vip),
+					a.checkSyncGroup(91, "nat"),
+				),
 			},
 			// Drift: the VIP is deleted from one agent behind Terraform's back.
 			{
@@ -101,15 +124,16 @@ func TestAccVIP(t *testing.T) {
 					a.exec("director1", fmt.Sprintf(`curl -sf --unix-socket %s -X DELETE -H '%s: %d' http://agent%s/91`,
 						agentapi.SocketPath, agentapi.HeaderAPIVersion, agentapi.APIVersion, agentapi.PathVIPs))
 				},
-				Config:             vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`),
+				Config:             vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`, `  sync_group = "nat"`),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`),
+				Config: vipConfig(a, `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`, `  priority = [100, 150]`, `  sync_group = "nat"`),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(res, "status.0", "ready"),
 					a.checkHolder("director2", "director1", vip),
+					a.checkSyncGroup(91, "nat"), // the VIP recreated on director1 is a member again
 				),
 			},
 		},

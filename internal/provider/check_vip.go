@@ -84,6 +84,14 @@ func checkVIP(c checks, root cfgVal) {
 		}
 	}
 
+	if sg := root.at("sync_group"); sg.known() {
+		if sg.str() == "" {
+			c.fail(sg.p, "must not be empty: leave sync_group unset for a VIP of its own")
+		} else if err := agentapi.ValidateSyncGroup(sg.str()); err != nil {
+			c.fail(sg.p, "%v", err)
+		}
+	}
+
 	names := map[string]bool{}
 	for _, ts := range root.at("track_scripts").elems() {
 		if n := ts.at("name"); n.known() {

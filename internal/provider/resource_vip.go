@@ -59,6 +59,7 @@ type vipModel struct {
 	TrackInterfaces []trackInterfaceModel `tfsdk:"track_interfaces"`
 	TrackScripts    []trackScriptModel    `tfsdk:"track_scripts"`
 	Notify          *notifyModel          `tfsdk:"notify"`
+	SyncGroup       types.String          `tfsdk:"sync_group"`
 	Status          types.List            `tfsdk:"status"`
 	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
 }
@@ -206,6 +207,14 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 					"fault":  schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: "Run on entering FAULT. Sensitive."},
 				},
 			},
+			"sync_group": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "Name of a sync group (keepalived's `vrrp_sync_group`): the VIPs of one pair with the same `sync_group` fail over together, so that, say, a NAT director's outside and inside VIPs are never split between the directors. " +
+					"When a member must leave MASTER (the peer is better, a tracked object fails, it is deleted or stopped) every member leaves; the members take over together once each of them would. " +
+					"Tracking is shared: a member's FAULT is every member's, and the weights of all members' tracked objects add up on each. " +
+					"Letters, digits, `_`, `-` and `.`, at most 64; all members must be on one pair and prefer the same director (`priority`). " +
+					"Changed in place: the agents regroup live, without restarting VRRP; a VIP that joins a group held by the other director moves there with it (once).",
+			},
 			"status": schema.ListAttribute{
 				ElementType:         types.StringType,
 				Computed:            true,
@@ -290,6 +299,7 @@ func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
 	if n := m.Notify; n != nil {
 		v.Notify = &agentapi.Notify{Master: n.Master.ValueString(), Backup: n.Backup.ValueString(), Fault: n.Fault.ValueString()}
 	}
+	v.SyncGroup = m.SyncGroup.ValueString()
 	if err := v.Validate(); err != nil {
 		var ae *agentapi.Error
 		if errors.As(err, &ae) {
@@ -333,6 +343,7 @@ func (r *vipResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if !req.State.Raw.IsNull() {
 		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	}
+	checkSyncGroupPlan(r.hosts, plan, &resp.Diagnostics)
 	pairHosts, _ := vipHosts(plan)
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	plan.ID = types.StringUnknown()
@@ -511,6 +522,10 @@ func setVIPModel(m *vipModel, v *agentapi.VIP) {
 		tis = append(tis, trackInterfaceModel{Name: types.StringValue(t.Name), Weight: w})
 	}
 	m.TrackInterfaces = tis
+	m.SyncGroup = types.StringNull()
+	if v.SyncGroup != "" {
+		m.SyncGroup = types.StringValue(v.SyncGroup)
+	}
 	old := map[string]trackScriptModel{}
 	for _, t := range m.TrackScripts {
 		old[t.Name.ValueString()] = t
