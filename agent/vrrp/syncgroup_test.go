@@ -333,3 +333,56 @@ func TestSyncDecide(t *testing.T) {
 		t.Fatalf("after the hold-off: %v", got)
 	}
 }
+
+// A gated Machine: its Master_Down_Timer makes it want, not take over; a master it yields to
+// ends the wish, a priority 0 advert or a lower priority to preempt does not; TakeOver and
+// StepDown are the group's transitions, StepDown saying priority 0 first.
+func TestMachineGated(t *testing.T) {
+	m, err := NewMachine(baseConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetGated(t0, true)
+	m.Start(t0)
+	adv := func(prio uint8) *Advert {
+		return &Advert{Version: 3, VRID: 52, Priority: prio, AdvertInterval: 100, Addresses: []netip.Addr{vip}}
+	}
+	if acts := m.Tick(t0.Add(md100)); len(acts) != 0 || !m.Wants() || m.State() != StateBackup {
+		t.Fatalf("timer ran out: %v, wants %v, %v", acts, m.Wants(), m.State())
+	}
+	if _, ok := m.NextDeadline(); ok {
+		t.Error("a wanting machine keeps a timer")
+	}
+	for _, p := range []uint8{PriorityStop, 50} {
+		if _, err := m.HandleAdvert(t0.Add(md100+second), adv(p), peer); err != nil || !m.Wants() {
+			t.Fatalf("advert with priority %d: %v, wants %v", p, err, m.Wants())
+		}
+	}
+	if _, err := m.HandleAdvert(t0.Add(md100+2*second), adv(150), peer); err != nil || m.Wants() {
+		t.Fatalf("a better master: %v, wants %v", err, m.Wants())
+	}
+	if acts := m.TakeOver(t0.Add(md100 + 2*second)); acts != nil {
+		t.Fatalf("TakeOver without wanting: %v", acts)
+	}
+	// Silence again: want, then take over on the group's word.
+	at := t0.Add(md100 + 2*second + md100)
+	m.Tick(at)
+	acts := m.TakeOver(at)
+	if m.State() != StateMaster || len(acts) == 0 || acts[len(acts)-1] != (Notify{StateBackup, StateMaster}) {
+		t.Fatalf("TakeOver: %v, %v", acts, m.State())
+	}
+	acts = m.StepDown(at.Add(second))
+	if want := []Action{SendAdvert{PriorityStop}, RemoveVIPs{}, Notify{StateMaster, StateBackup}}; !slices.Equal(acts, want) || m.State() != StateBackup {
+		t.Fatalf("StepDown: %v, want %v", acts, want)
+	}
+	// Ungated while wanting: the timer is due at once, as a router of its own.
+	at = at.Add(second + md100)
+	m.Tick(at)
+	m.SetGated(at, false)
+	if d, ok := m.NextDeadline(); !ok || !d.Equal(at) {
+		t.Fatalf("ungated: deadline %v %v", d, ok)
+	}
+	if m.Tick(at); m.State() != StateMaster {
+		t.Fatalf("ungated: %v", m.State())
+	}
+}
