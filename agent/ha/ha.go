@@ -274,7 +274,7 @@ func (m *Manager) syncGroupsLocked() {
 		if in.group == want {
 			continue
 		}
-		m.leaveGroupLocked(in)
+		m.leaveGroupLocked(in, false)
 		if want != "" {
 			g := m.groups[want]
 			if g == nil {
@@ -292,13 +292,19 @@ func (m *Manager) syncGroupsLocked() {
 	}
 }
 
-// leaveGroupLocked takes an instance out of its sync group, if any.
-func (m *Manager) leaveGroupLocked(in *instance) {
+// leaveGroupLocked takes an instance out of its sync group, if any: to run on its own, or, when
+// closing, before it is stopped (it stays gated: a member that waited for the group must not
+// take over on its way out).
+func (m *Manager) leaveGroupLocked(in *instance, closing bool) {
 	if in.group == "" {
 		return
 	}
 	if g := m.groups[in.group]; g != nil {
-		g.Leave(in.eng)
+		if closing {
+			g.Remove(in.eng)
+		} else {
+			g.Leave(in.eng)
+		}
 		if g.Len() == 0 {
 			g.Close()
 			delete(m.groups, in.group)
@@ -519,7 +525,7 @@ func (m *Manager) releaseConnLocked(ck connKey, cr *connRef) {
 // stopInstanceLocked shuts an engine down gracefully (priority 0 if master, addresses
 // removed) and releases its socket.
 func (m *Manager) stopInstanceLocked(in *instance) {
-	m.leaveGroupLocked(in) // the others go on without it
+	m.leaveGroupLocked(in, true) // the others go on without it
 	_ = in.eng.Close()
 	delete(m.instances, in.key)
 	if cr := m.conns[in.conn]; cr != nil {
@@ -534,7 +540,7 @@ func (m *Manager) stopInstanceLocked(in *instance) {
 func (m *Manager) stopAllLocked() {
 	// Out of their groups first: each master hands over on its own, none is stepped down.
 	for _, in := range m.instances {
-		m.leaveGroupLocked(in)
+		m.leaveGroupLocked(in, true)
 	}
 	var wg sync.WaitGroup
 	for _, in := range m.instances {

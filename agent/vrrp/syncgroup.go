@@ -148,6 +148,15 @@ func (g *SyncGroup) Leave(e *Engine) {
 	g.evaluateLocked()
 }
 
+// Remove takes e out of the group before it is closed: the others go on without it, and e
+// stays gated, so that a member that waited for the group does not take over on its way out.
+func (g *SyncGroup) Remove(e *Engine) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.members, e)
+	g.evaluateLocked()
+}
+
 // Len returns the number of members.
 func (g *SyncGroup) Len() int {
 	g.mu.Lock()
