@@ -12,6 +12,11 @@
 // addresses until the backup has taken over and the clients have moved to it (no more packets
 // for them arrive), so a planned switchover fails no connection.
 //
+// VIPs with the same SyncGroup (keepalived's vrrp_sync_group) fail over together: their
+// instances, of both families, are the members of one vrrp.SyncGroup, and share their tracking
+// (a member's FAULT is every member's; the weights of all members' tracked objects add up).
+// Membership follows each Apply live, without restarting an engine.
+//
 // An agent killed with SIGKILL leaves its VIPs on the interface. When it starts again, each
 // engine's first act is to remove its addresses (the state machine's Start), so the restarted
 // director never holds a VIP alongside the peer that took over.

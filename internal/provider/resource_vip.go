@@ -210,10 +210,10 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"sync_group": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "Name of a sync group (keepalived's `vrrp_sync_group`): the VIPs of one pair with the same `sync_group` fail over together, so that, say, a NAT director's outside and inside VIPs are never split between the directors. " +
-					"When a member must leave MASTER (the peer is better, a tracked object fails, it is deleted or stopped) every member leaves; the members take over together once each of them would. " +
+					"When a member leaves MASTER (the peer is better, or a tracked object fails) every member leaves; the members take over together once each of them would, and stay backup while one of them hears a better master. " +
 					"Tracking is shared: a member's FAULT is every member's, and the weights of all members' tracked objects add up on each. " +
 					"Letters, digits, `_`, `-` and `.`, at most 64; all members must be on one pair and prefer the same director (`priority`). " +
-					"Changed in place: the agents regroup live, without restarting VRRP; a VIP that joins a group held by the other director moves there with it (once).",
+					"Changed in place: the agents regroup live, without restarting VRRP; a VIP that joins a group may move once so that the group is on one director, and one that leaves it (or is deleted) leaves the others where they are.",
 			},
 			"status": schema.ListAttribute{
 				ElementType:         types.StringType,
