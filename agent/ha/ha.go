@@ -12,6 +12,11 @@
 // addresses until the backup has taken over and the clients have moved to it (no more packets
 // for them arrive), so a planned switchover fails no connection.
 //
+// VIPs with the same SyncGroup (keepalived's vrrp_sync_group) fail over together: their
+// instances, of both families, are the members of one vrrp.SyncGroup, and share their tracking
+// (a member's FAULT is every member's; the weights of all members' tracked objects add up).
+// Membership follows each Apply live, without restarting an engine.
+//
 // An agent killed with SIGKILL leaves its VIPs on the interface. When it starts again, each
 // engine's first act is to remove its addresses (the state machine's Start), so the restarted
 // director never holds a VIP alongside the peer that took over.
@@ -78,6 +83,7 @@ type Manager struct {
 	pairIf    string
 	instances map[instKey]*instance
 	conns     map[connKey]*connRef
+	groups    map[string]*vrrp.SyncGroup // sync groups by name, with their running members
 	vips      map[int]*vipRun
 	desired   map[int]*agentapi.VIP
 	errs      map[int]error // why a VIP does not run
@@ -87,9 +93,10 @@ type Manager struct {
 
 // instance is one running engine.
 type instance struct {
-	key  instKey
-	conn connKey
-	eng  *vrrp.Engine
+	key   instKey
+	conn  connKey
+	eng   *vrrp.Engine
+	group string // the sync group it is a member of, or ""
 }
 
 // vipRun is what runs per VIP besides its engines: tracking and notifications.
@@ -120,7 +127,7 @@ var errStopped = errors.New("ha: stopped")
 func New(cfg Config) *Manager {
 	m := &Manager{
 		net: cfg.Net, log: cfg.Logger, repairInterval: cfg.RepairInterval, fwd: cfg.Forwarder,
-		links: map[string]bool{}, instances: map[instKey]*instance{}, conns: map[connKey]*connRef{},
+		links: map[string]bool{}, instances: map[instKey]*instance{}, conns: map[connKey]*connRef{}, groups: map[string]*vrrp.SyncGroup{},
 		vips: map[int]*vipRun{}, errs: map[int]error{}, dirty: map[int]bool{}, dirtyc: make(chan struct{}, 1),
 	}
 	if m.log == nil {
@@ -252,10 +259,76 @@ func (m *Manager) applyLocked(ctx context.Context, pair *agentapi.Pair, vips map
 			}
 		}
 	}
+	m.syncGroupsLocked()
 	for _, vrid := range slices.Sorted(maps.Keys(vipErrs)) {
 		errs = append(errs, fmt.Errorf("vip %d: %w", vrid, vipErrs[vrid]))
 	}
 	return errors.Join(errs...)
+}
+
+// syncGroupsLocked puts every running instance in its VIP's sync group (both families of a VIP
+// are members), moving those whose group changed, and drops empty groups. Regrouping is live:
+// an engine keeps its state, and the group's next decision includes it.
+func (m *Manager) syncGroupsLocked() {
+	for _, k := range slices.SortedFunc(maps.Keys(m.instances), cmpInstKey) {
+		in := m.instances[k]
+		want := ""
+		if v := m.desired[k.vrid]; v != nil {
+			want = v.SyncGroup
+		}
+		if in.group == want {
+			continue
+		}
+		m.leaveGroupLocked(in, false)
+		if want != "" {
+			g := m.groups[want]
+			if g == nil {
+				g = vrrp.NewSyncGroup(want, m.log)
+				m.groups[want] = g
+			}
+			g.Join(in.eng)
+			in.group = want
+			m.log.Info("vrrp sync group joined", "instance", k.String(), "sync_group", want)
+		}
+	}
+	// Tracking is shared in a group: recompute every VIP's.
+	for vrid, vr := range m.vips {
+		m.trackLocked(vrid, vr)
+	}
+}
+
+// leaveGroupLocked takes an instance out of its sync group, if any: to run on its own, or, when
+// closing, before it is stopped (it stays gated: a member that waited for the group must not
+// take over on its way out).
+func (m *Manager) leaveGroupLocked(in *instance, closing bool) {
+	if in.group == "" {
+		return
+	}
+	if g := m.groups[in.group]; g != nil {
+		if closing {
+			g.Remove(in.eng)
+		} else {
+			g.Leave(in.eng)
+		}
+		if g.Len() == 0 {
+			g.Close()
+			delete(m.groups, in.group)
+		}
+	}
+	in.group = ""
+}
+
+func cmpInstKey(a, b instKey) int {
+	if a.vrid != b.vrid {
+		return a.vrid - b.vrid
+	}
+	if a.v6 == b.v6 {
+		return 0
+	}
+	if !a.v6 {
+		return -1
+	}
+	return 1
 }
 
 func hasVRID(specs map[instKey]vrrp.EngineConfig, vrid int) bool {
@@ -356,10 +429,53 @@ func (m *Manager) retrack(ctx context.Context) {
 }
 
 // trackLocked recomputes a VIP's tracking outcome and hands it to its engines when it changed.
+// The members of a sync group share it (see groupOutcomeLocked); a change of one member's is
+// handed to them all.
 func (m *Manager) trackLocked(vrid int, vr *vipRun) {
+	if g := vr.vip.SyncGroup; g != "" {
+		w, f, why := m.groupOutcomeLocked(g)
+		for _, id := range slices.Sorted(maps.Keys(m.vips)) {
+			if o := m.vips[id]; o.vip.SyncGroup == g {
+				m.setTrackingLocked(id, o, w, f, why)
+			}
+		}
+		return
+	}
+	w, f, why := m.ownOutcomeLocked(vr)
+	m.setTrackingLocked(vrid, vr, w, f, why)
+}
+
+func (m *Manager) ownOutcomeLocked(vr *vipRun) (int, bool, string) {
 	linkUp := func(name string) bool { return m.links[name] }
 	scriptOK := func(name string) bool { s := vr.scripts[name]; return s != nil && s.healthy() }
-	w, f, why := outcome(m.pairIf, vr.vip.TrackInterfaces, vr.vip.TrackScripts, linkUp, scriptOK)
+	return outcome(m.pairIf, vr.vip.TrackInterfaces, vr.vip.TrackScripts, linkUp, scriptOK)
+}
+
+// groupOutcomeLocked is the tracking outcome of a sync group: a member's FAULT is every
+// member's, and the weights of all members' tracked objects add up, so that the members'
+// priorities move together and the group's elections agree (keepalived's global_tracking).
+func (m *Manager) groupOutcomeLocked(group string) (weight int, fault bool, reason string) {
+	var why []string
+	for _, id := range slices.Sorted(maps.Keys(m.vips)) {
+		vr := m.vips[id]
+		if vr.vip.SyncGroup != group {
+			continue
+		}
+		w, f, r := m.ownOutcomeLocked(vr)
+		weight += w
+		fault = fault || f
+		if w != 0 || f {
+			why = append(why, fmt.Sprintf("vrid %d: %s", id, r))
+		}
+	}
+	if len(why) == 0 {
+		return weight, fault, "all tracked objects up"
+	}
+	return weight, fault, "sync group " + group + ": " + strings.Join(why, "; ")
+}
+
+// setTrackingLocked hands a VIP's tracking outcome to its engines when it changed.
+func (m *Manager) setTrackingLocked(vrid int, vr *vipRun, w int, f bool, why string) {
 	if w == vr.weight && f == vr.fault && why == vr.reason {
 		return
 	}
@@ -414,6 +530,7 @@ func (m *Manager) releaseConnLocked(ck connKey, cr *connRef) {
 // stopInstanceLocked shuts an engine down gracefully (priority 0 if master, addresses
 // removed) and releases its socket.
 func (m *Manager) stopInstanceLocked(in *instance) {
+	m.leaveGroupLocked(in, true) // the others go on without it
 	_ = in.eng.Close()
 	delete(m.instances, in.key)
 	if cr := m.conns[in.conn]; cr != nil {
@@ -426,6 +543,10 @@ func (m *Manager) stopInstanceLocked(in *instance) {
 // stopAllLocked stops every engine at once (each master's priority 0 goes out without
 // waiting for the others), then the VIPs' scripts and notifiers.
 func (m *Manager) stopAllLocked() {
+	// Out of their groups first: each master hands over on its own, none is stepped down.
+	for _, in := range m.instances {
+		m.leaveGroupLocked(in, true)
+	}
 	var wg sync.WaitGroup
 	for _, in := range m.instances {
 		wg.Add(1)
@@ -603,7 +724,7 @@ func (m *Manager) Status() []agentapi.VIPStatus {
 		held, _ = m.net.Addresses(m.pairIf)
 	}
 	for _, vrid := range slices.Sorted(maps.Keys(m.desired)) {
-		vs := agentapi.VIPStatus{VRID: vrid, State: vrrp.StateInit.String(), Addresses: slices.Clone(m.desired[vrid].Addresses), Dropped: map[string]uint64{}}
+		vs := agentapi.VIPStatus{VRID: vrid, State: vrrp.StateInit.String(), Addresses: slices.Clone(m.desired[vrid].Addresses), Dropped: map[string]uint64{}, SyncGroup: m.desired[vrid].SyncGroup}
 		vr := m.vips[vrid]
 		if vr == nil {
 			vr = &vipRun{}

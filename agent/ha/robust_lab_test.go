@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,6 +177,123 @@ func TestLabAgentSurvives(t *testing.T) {
 		}
 		e.startServices(d2)
 		e.waitFor("the server back up", 5*time.Second, func() bool { return destOf(e.status(d1), e.addr(d2)).Weight == 5 }, nil)
+	})
+
+	t.Run("a sync group fails over together: one member's tracked link or priority moves both VIPs, never split", func(t *testing.T) {
+		e.t = t
+		e.reset()
+		e.putPair(false)
+		// Only director1's member 91 tracks trk0 (a veth pair of its own): as FAULT, then as
+		// a weight that takes the group's priority below director2's.
+		e.exec(d1, "ip link add trk0 type veth peer name trk1 && ip link set trk1 up && ip link set trk0 up")
+		defer e.exec(d1, "ip link del trk0")
+		const vipY = "198.51.100.101"
+		x, y := mixedVIP(), mixedVIP()
+		x.SyncGroup, y.SyncGroup = "nat", "nat"
+		y.VRID, y.Addresses = 92, []string{vipY}
+		x1 := *x
+		x1.TrackInterfaces = []agentapi.TrackInterface{{Name: "trk0"}}
+		e.putVIP(&x1, d1)
+		e.putVIP(x, d2)
+		e.putVIP(y)
+		for _, vrid := range []int{91, 92} {
+			e.waitState(d1, vrid, "MASTER", settle)
+			e.waitState(d2, vrid, "BACKUP", settle)
+		}
+		alone := func(d string) func() bool {
+			return func() bool {
+				return slices.Equal(e.holders(vip4), []string{d}) && slices.Equal(e.holders(vipY), []string{d})
+			}
+		}
+		e.waitFor("director1 alone holds both", released, alone(d1), nil)
+		if st := e.mustVRRP(d2, 92); st.SyncGroup != "nat" {
+			t.Errorf("status of a member: %+v", st)
+		}
+
+		// watch polls both directors' addresses until stop, and counts the polls in which the
+		// group was split: one director holding one member's address alone, the other the
+		// other's.
+		watch := func() (stop func() (polls, splits int)) {
+			done := make(chan struct{})
+			res := make(chan [2]int, 1)
+			go func() {
+				polls, splits := 0, 0
+				for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+					select {
+					case <-done:
+						res <- [2]int{polls, splits}
+						return
+					default:
+					}
+					var has [2][2]bool // [director][x, y]
+					for i, d := range directors {
+						out, _ := e.tryExec(d, "ip -o addr show dev eth0")
+						has[i] = [2]bool{strings.Contains(out, " "+vip4+"/"), strings.Contains(out, " "+vipY+"/")}
+					}
+					polls++
+					if (has[0] == [2]bool{true, false} && has[1] == [2]bool{false, true}) ||
+						(has[0] == [2]bool{false, true} && has[1] == [2]bool{true, false}) {
+						splits++
+						t.Logf("split: director1 holds %v, director2 %v", has[0], has[1])
+					}
+				}
+				res <- [2]int{polls, splits}
+			}()
+			return func() (int, int) { close(done); r := <-res; return r[0], r[1] }
+		}
+		move := func(what, to, from string, change string, bound time.Duration) {
+			t.Helper()
+			stop := watch()
+			// Stamped by the lab host right before the change: the command's way there is no
+			// part of the failover (the lab's hosts share the test's clock).
+			out := strings.TrimSpace(e.exec(d1, "date +%s%N && "+change))
+			ns, err := strconv.ParseInt(out, 10, 64)
+			if err != nil {
+				t.Fatalf("stamp %q: %v", out, err)
+			}
+			start := time.Unix(0, ns)
+			var at [2]time.Time
+			for i, vrid := range []int{91, 92} {
+				e.waitState(to, vrid, "MASTER", bound+time.Second) // the poll's own cost aside: timed below
+				at[i], _ = time.Parse(time.RFC3339Nano, e.mustVRRP(to, vrid).LastTransition)
+			}
+			// The agents' transition times.
+			last := at[0]
+			if at[1].After(last) {
+				last = at[1]
+			}
+			took, gap := last.Sub(start), at[0].Sub(at[1]).Abs()
+			t.Logf("%s: both members MASTER on %s %v after the change, %v apart (bounds %v, %v)", what, to, took, gap, bound, 2*advert)
+			if took < 0 || took > bound || gap > 2*advert {
+				t.Errorf("%s: members master on %s at %v after the change, %v apart", what, to, took, gap)
+			}
+			e.waitFor(to+" alone holds both", released, alone(to), func() string {
+				return fmt.Sprintf("holders %v, %v", e.holders(vip4), e.holders(vipY))
+			})
+			polls, splits := stop()
+			t.Logf("%s: %d polls of both directors, %d split", what, polls, splits)
+			if splits != 0 || polls < 3 {
+				t.Errorf("%s: %d of %d polls saw the group split", what, splits, polls)
+			}
+			if st := e.mustVRRP(from, 92); st.State == "MASTER" {
+				t.Errorf("%s: the member that tracks nothing on %s: %+v", what, from, st)
+			}
+		}
+		move("member 91's link down on the master: FAULT", d2, d1, "ip link set trk0 down", takeover)
+		if st := e.mustVRRP(d1, 92); st.State != "FAULT" || !strings.Contains(st.Reason, "sync group nat") {
+			t.Errorf("director1's member 92 while 91 faults: %+v", st)
+		}
+		move("the link up again: director1 preempts", d1, d2, "ip link set trk0 up", settle)
+
+		x1.TrackInterfaces = []agentapi.TrackInterface{{Name: "trk0", Weight: -150}}
+		e.putVIP(&x1, d1)
+		time.Sleep(settle) // nothing moves while the link is up
+		e.waitFor("director1 alone holds both", released, alone(d1), nil)
+		// The lower priority goes out with director1's next advert, an interval at most.
+		move("member 91's link down with weight -150: the group's priority drops", d2, d1, "ip link set trk0 down", settle+advert)
+		if st := e.mustVRRP(d1, 92); st.State != "BACKUP" || st.Priority != 50 {
+			t.Errorf("director1's member 92 while 91's link is down: %+v", st)
+		}
 	})
 
 	t.Run("an agent killed with SIGKILL that does not come back leaves no VIP", func(t *testing.T) {

@@ -153,3 +153,33 @@ func TestCombineStates(t *testing.T) {
 }
 
 func fmtSscan(s string, pid *int) (int, error) { return fmt.Sscan(s, pid) }
+
+// The members of a sync group share their tracking: a FAULT of one is every member's, and the
+// weights of all members add up, so that their priorities move together.
+func TestGroupOutcome(t *testing.T) {
+	t.Parallel()
+	m := New(Config{Logger: discard})
+	m.pairIf = "eth0"
+	m.links = map[string]bool{"eth0": true, "eth1": true, "eth2": false}
+	vip := func(vrid int, group string, ifaces ...agentapi.TrackInterface) {
+		m.vips[vrid] = &vipRun{vip: &agentapi.VIP{VRID: vrid, SyncGroup: group, TrackInterfaces: ifaces}}
+	}
+	vip(1, "nat", agentapi.TrackInterface{Name: "eth2", Weight: -30})
+	vip(2, "nat", agentapi.TrackInterface{Name: "eth1"})
+	vip(3, "", agentapi.TrackInterface{Name: "eth2", Weight: -40})
+	w, f, r := m.groupOutcomeLocked("nat")
+	if w != -30 || f || !strings.Contains(r, "sync group nat: vrid 1: interface eth2 down (-30)") {
+		t.Errorf("weight of one member: %d, %v, %q", w, f, r)
+	}
+	m.links["eth1"] = false
+	w, f, r = m.groupOutcomeLocked("nat")
+	if w != -30 || !f || !strings.Contains(r, "vrid 2: interface eth1 down") {
+		t.Errorf("fault of the other: %d, %v, %q", w, f, r)
+	}
+	// trackLocked hands the group's outcome to every member, and a VIP outside keeps its own.
+	m.trackLocked(2, m.vips[2])
+	m.trackLocked(3, m.vips[3])
+	if a, b, c := m.vips[1], m.vips[2], m.vips[3]; !a.fault || a.weight != -30 || !b.fault || b.reason != a.reason || c.fault || c.weight != -40 {
+		t.Errorf("members %+v %+v, other %+v", a, b, c)
+	}
+}

@@ -15,6 +15,8 @@
 //     interface's addresses; which adverts count is trust.go's, and the policy of a planned
 //     handover (keeping the addresses while a successor takes over, forwarding the previous
 //     master's connections) is handover.go's;
+//   - sync groups (syncgroup.go): engines of one director that fail over together, their
+//     Machines gated so that the group decides when they take over;
 //   - the Linux Transport (Conn, engine_linux.go): a raw protocol 112 socket per interface
 //     and family shared by the virtual routers on it, and a packet socket for announcements.
 //

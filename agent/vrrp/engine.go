@@ -216,6 +216,9 @@ var (
 // (handover.go): keeping the addresses while a successor takes over and the clients move,
 // and forwarding the previous master's connections.
 type Engine struct {
+	id    uint64 // orders a sync group's members
+	vrid  uint8
+	fam   string
 	tr    Transport
 	addrs AddrOps
 	log   *slog.Logger
@@ -225,6 +228,8 @@ type Engine struct {
 	gate    atomic.Pointer[gate]
 	trackc  chan struct{}
 	reconfc chan reconfReq
+	syncc   chan struct{} // a sync group command or membership change is pending
+	group   atomic.Pointer[SyncGroup]
 	quit    chan struct{}
 	done    chan struct{}
 
@@ -239,6 +244,7 @@ type Engine struct {
 	started bool
 	closed  bool
 	status  EngineStatus
+	synccmd SyncCommand // pending sync group command, the latest wins
 
 	// Owned by the loop goroutine (before Start: by the caller).
 	cfg         EngineConfig
@@ -251,6 +257,9 @@ type Engine struct {
 	lastErr     string        // last address error logged, to log each kind once
 	curW        int
 	curF        bool
+	// The sync group this loop last reported to, and what.
+	syncGroup *SyncGroup
+	syncView  MemberView
 	// The planned handover's state (handover.go).
 	handoverState
 	// Trust (see trust.go): the address pinned as the peer's, the sources being checked,
@@ -264,6 +273,8 @@ type Engine struct {
 	trustGen uint64
 	verdicts chan verdict
 }
+
+var engineIDs atomic.Uint64
 
 type reconfReq struct {
 	cfg   EngineConfig
@@ -290,12 +301,14 @@ func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
 		fam = "IPv6"
 	}
 	e := &Engine{
+		id: engineIDs.Add(1), vrid: cfg.Router.VRID, fam: fam,
 		tr: tr, addrs: addrs, cfg: cfg, m: m,
 		log:     log.With("vrid", cfg.Router.VRID, "family", fam, "interface", cfg.Interface),
 		rx:      make(chan Packet, 64),
 		rxOther: make(chan Packet, 64),
 		trackc:  make(chan struct{}, 1),
 		reconfc: make(chan reconfReq),
+		syncc:   make(chan struct{}, 1),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		pending: map[netip.Addr]*pendingCheck{}, refuted: map[netip.Addr]time.Time{},
@@ -499,6 +512,7 @@ func (e *Engine) loop(timer *time.Timer, repair *time.Ticker, sleeper *preciseSl
 	for {
 		guard.Inject(guard.PartVRRP)
 		e.publish()
+		e.syncReport()
 		var deadline time.Time
 		if d, ok := e.m.NextDeadline(); ok {
 			deadline = d.Add(-e.off)
@@ -535,6 +549,8 @@ func (e *Engine) loop(timer *time.Timer, repair *time.Ticker, sleeper *preciseSl
 			e.stopForwarding()
 		case <-e.trackc:
 			e.track()
+		case <-e.syncc:
+			e.syncDo()
 		case req := <-e.reconfc:
 			e.reconfigure(req)
 			repair.Reset(e.cfg.RepairInterval)
@@ -669,19 +685,7 @@ func (e *Engine) tick(deadline time.Time) {
 	// prev is the master that hands over on purpose and keeps serving a while (see Forwarder).
 	var prev netip.Addr
 	if was == StateBackup {
-		addr, prio := e.m.Master()
-		switch {
-		case !addr.IsValid():
-			e.cause = "no master heard within Master_Down_Interval"
-		case e.stopped:
-			e.cause = fmt.Sprintf("master %v stopped (priority 0 advert)", addr)
-			prev = addr
-		case prio < e.m.Priority() && !e.cfg.Router.NoPreempt:
-			e.cause = fmt.Sprintf("preempting %v (priority %d < %d)", addr, prio, e.m.Priority())
-			prev = addr
-		default:
-			e.cause = fmt.Sprintf("master %v silent for Master_Down_Interval", addr)
-		}
+		prev = e.takeoverCause()
 	} else {
 		e.cause = "timer"
 	}
@@ -697,9 +701,33 @@ func (e *Engine) tick(deadline time.Time) {
 		e.execute(acts, true)
 		return
 	}
-	// A takeover: log how late the timer fired and when each step was done, since the
-	// failover time is the sum of these.
-	steps := append(make([]any, 0, 2*len(acts)+4), "timer_late", fired.Sub(deadline))
+	e.takeover(acts, prev, fired, "timer_late", fired.Sub(deadline))
+}
+
+// takeoverCause sets the cause of a backup's takeover and returns the master that hands over
+// on purpose and keeps serving a while (see Forwarder), if any.
+func (e *Engine) takeoverCause() (prev netip.Addr) {
+	addr, prio := e.m.Master()
+	switch {
+	case !addr.IsValid():
+		e.cause = "no master heard within Master_Down_Interval"
+	case e.stopped:
+		e.cause = fmt.Sprintf("master %v stopped (priority 0 advert)", addr)
+		prev = addr
+	case prio < e.m.Priority() && !e.cfg.Router.NoPreempt:
+		e.cause = fmt.Sprintf("preempting %v (priority %d < %d)", addr, prio, e.m.Priority())
+		prev = addr
+	default:
+		e.cause = fmt.Sprintf("master %v silent for Master_Down_Interval", addr)
+	}
+	return prev
+}
+
+// takeover carries out the actions of becoming master, opening the forwarding window towards
+// prev (if valid) before the announcements, and logs when each step was done, since the
+// failover time is the sum of these.
+func (e *Engine) takeover(acts []Action, prev netip.Addr, fired time.Time, first ...any) {
+	steps := append(make([]any, 0, 2*len(acts)+4), first...)
 	for _, a := range acts {
 		if _, ok := a.(SendGratuitous); ok && prev.IsValid() && e.startForwarding(prev) {
 			// Before the announcements move the clients here (after a priority 0 it is

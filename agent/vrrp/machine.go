@@ -236,6 +236,12 @@ type Machine struct {
 	// preemptAt: not a timer but the moment from which a backup stops
 	// tolerating a lower-priority master (keepalived preempt_time).
 	preemptAt time.Time
+
+	// gated: a member of a sync group, whose takeovers are the group's decision
+	// (see SyncDecide): when Master_Down_Timer runs out it does not become master
+	// but wants to (wants), until TakeOver or an advert from a master it yields to.
+	gated bool
+	wants bool
 }
 
 // NewMachine returns a Machine in StateInit for a valid configuration.
@@ -354,6 +360,10 @@ func (m *Machine) Tick(now time.Time) []Action {
 		if due(m.masterDownAt, now) {
 			// The master is silent (or sent priority 0, or we are discarding
 			// its lower-priority adverts to preempt it).
+			if m.gated {
+				m.masterDownAt, m.wants = time.Time{}, true
+				break
+			}
 			acts = append(acts, m.becomeMaster(now)...)
 		}
 	case StateMaster:
@@ -439,6 +449,9 @@ func (m *Machine) sameAddresses(got []netip.Addr) bool {
 // keepalived's preempt_delay.
 func (m *Machine) backupRx(now time.Time, a *Advert, from netip.Addr) {
 	if a.Priority == PriorityStop {
+		if m.wants {
+			return // ready to take over already
+		}
 		// The master is leaving: take over after Skew_Time, so that the
 		// highest-priority backup (shortest skew) wins the race.
 		m.masterDownAt, m.downPrio = now.Add(SkewTime(m.cfg.Version, m.prio, m.masterAdverInt)), m.prio
@@ -454,6 +467,7 @@ func (m *Machine) backupRx(now time.Time, a *Advert, from netip.Addr) {
 	if m.cfg.Version == 3 {
 		m.masterAdverInt = a.Interval()
 	}
+	m.wants = false // a master we yield to is alive
 	m.masterDownAt, m.downPrio = now.Add(MasterDownInterval(m.cfg.Version, m.prio, m.masterAdverInt)), m.prio
 	if m.cfg.PreemptDelay > 0 {
 		if a.Priority >= m.prio {
@@ -510,7 +524,7 @@ func (m *Machine) UpdateTracking(now time.Time, weight int, fault bool) []Action
 	case !fault && wasFault && m.state == StateFault:
 		return m.enter(now)
 	}
-	if m.state == StateBackup && m.prio > old {
+	if m.state == StateBackup && m.prio > old && !m.wants {
 		// keepalived: a backup whose priority rises moves its deadline earlier by the
 		// shrinking of Skew_Time (a lower one keeps it). The shrinking is from the priority
 		// the timer was armed with: a priority that fell and rose again must not move the
@@ -590,4 +604,51 @@ func (m *Machine) becomeFault() []Action {
 func (m *Machine) stopTimers() {
 	m.masterDownAt, m.adverAt, m.garpAt, m.refreshAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	m.preemptAt = time.Time{}
+	m.wants = false
+}
+
+// SetGated makes the machine a member of a sync group (true) or a router of its own (false).
+// A gated backup whose Master_Down_Timer runs out stays backup and Wants to be master until
+// TakeOver; ungating one that wants makes its timer due at once.
+func (m *Machine) SetGated(now time.Time, gated bool) {
+	if m.gated == gated {
+		return
+	}
+	m.gated = gated
+	if !gated && m.wants {
+		m.wants = false
+		m.masterDownAt = now
+	}
+}
+
+// View is what the machine's sync group decides on.
+func (m *Machine) View() MemberView {
+	return MemberView{
+		State: m.state, Wants: m.Wants(), Self: m.cfg.PrimaryAddr, Master: m.masterAddr,
+		MasterDown: MasterDownInterval(m.cfg.Version, m.prio, m.masterAdverInt),
+	}
+}
+
+// Wants reports whether a gated backup would be master on its own: its Master_Down_Timer ran
+// out (the master is silent, stopped, or has a lower priority to preempt) and no master it
+// yields to was heard since.
+func (m *Machine) Wants() bool { return m.state == StateBackup && m.wants }
+
+// TakeOver makes a backup that Wants it master: its sync group decided that every member
+// takes over.
+func (m *Machine) TakeOver(now time.Time) []Action {
+	if !m.Wants() {
+		return nil
+	}
+	return m.becomeMaster(now)
+}
+
+// StepDown makes a master backup because its sync group leaves MASTER (another member yields
+// to the peer, or faults): it says priority 0 first so that the peer's backup takes over after
+// its Skew_Time, as a stopping master does.
+func (m *Machine) StepDown(now time.Time) []Action {
+	if m.state != StateMaster {
+		return nil
+	}
+	return append([]Action{SendAdvert{PriorityStop}}, m.becomeBackup(now)...)
 }

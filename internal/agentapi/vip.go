@@ -31,6 +31,9 @@ type VIP struct {
 	Notify          *Notify          `json:"notify,omitempty"`
 	// GARP is how a new master announces the addresses; nil means DefaultGARP.
 	GARP *GARP `json:"garp,omitempty"`
+	// SyncGroup names the VIP's sync group (keepalived's vrrp_sync_group): the VIPs of one
+	// pair with the same name fail over together. Empty: none.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // GARP is how a director that becomes master announces the VIP's addresses to the LAN, with
@@ -107,6 +110,8 @@ type VIPStatus struct {
 	MasterDownLateSeconds float64 `json:"master_down_late_seconds,omitempty"`
 	// GARP is the announcement policy the VIP's VRRP instances run, defaults filled in.
 	GARP *GARP `json:"garp,omitempty"`
+	// SyncGroup is the VIP's sync group, if any.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // Validate reports the first field that cannot be applied, named as in the lvs_vip resource.
@@ -206,7 +211,28 @@ func (v *VIP) Validate() error {
 		}
 		names[t.Name] = true
 	}
+	if err := ValidateSyncGroup(v.SyncGroup); err != nil {
+		return Invalid("sync_group", err.Error())
+	}
 	return nil
+}
+
+// ValidateSyncGroup reports why name cannot name a sync group: 1-64 letters, digits, '_', '-'
+// or '.' ("" means none).
+func ValidateSyncGroup(name string) error {
+	if len(name) > 64 {
+		return fmt.Errorf("%q is longer than 64 characters", name)
+	}
+	for _, r := range name {
+		if !syncGroupRune(r) {
+			return fmt.Errorf("%q: use letters, digits, '_', '-' and '.' only", name)
+		}
+	}
+	return nil
+}
+
+func syncGroupRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.'
 }
 
 // ParseVIPAddress parses "ADDR" or "ADDR/LEN" into a prefix that keeps the address (IPv4

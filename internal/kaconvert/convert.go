@@ -38,7 +38,7 @@ func Convert(inputs []Input) (*Result, error) {
 	var dirs []*director
 	var files []string
 	for _, in := range inputs {
-		d := &director{scripts: map[string]*vrrpScript{}, groups: map[string]*keepalived.Node{}, garp: garpUnset}
+		d := &director{scripts: map[string]*vrrpScript{}, groups: map[string]*keepalived.Node{}, garp: garpUnset, syncGroups: map[string]syncMember{}}
 		if len(in.Config.Files) > 0 {
 			d.file = in.Config.Files[0]
 		}
@@ -215,6 +215,7 @@ func (m *merger) merge() *pair {
 		m.validateVIP(v)
 		p.vips = append(p.vips, v)
 	}
+	m.syncGroups(p.vips)
 	for _, v := range p.vips {
 		if p.unicast && !v.in.unicast {
 			m.rep.add(v.in.pos, "vrrp_instance "+v.in.name, Changed, "multicast, while another instance uses unicast_peer: vrrp_unicast is per pair, so it is unicast too")
@@ -272,6 +273,30 @@ func (m *merger) compare(v *vip, a, b *instance) {
 	if a.notify != b.notify {
 		m.rep.add(b.pos, ctx+": notify_*", Changed, "differs from %s: the provider runs the same notify commands on both directors, the first file's", a.pos)
 	}
+	if a.syncGroup != b.syncGroup {
+		m.rep.add(b.pos, ctx+": vrrp_sync_group", Changed, "the instance is in sync group %q here and %q in %s: the provider has one sync_group for both directors, the first file's", b.syncGroup, a.syncGroup, a.pos)
+	}
+}
+
+// syncGroups reports sync groups whose members prefer different directors, which the
+// provider refuses at plan (such a group could only hold where it happens to be).
+func (m *merger) syncGroups(vips []*vip) {
+	first := map[string]*vip{}
+	for _, v := range vips {
+		g := v.in.syncGroup
+		if g == "" {
+			continue
+		}
+		o, ok := first[g]
+		if !ok {
+			first[g] = v
+			continue
+		}
+		if (o.priority[0] > o.priority[1]) != (v.priority[0] > v.priority[1]) {
+			m.rep.add(v.in.pos, "vrrp_instance "+v.in.name, Refused, "its priorities (%d, %d) prefer another director than those of vrrp_instance %s (%d, %d) in the same vrrp_sync_group %s: the provider refuses a sync group whose members disagree; order their priorities the same way",
+				v.priority[0], v.priority[1], o.in.name, o.priority[0], o.priority[1], g)
+		}
+	}
 }
 
 func sameAddrs(a, b []string) bool {
@@ -293,7 +318,7 @@ func sameAddrs(a, b []string) bool {
 // validateVIP runs the provider's own checks on the VIP and reports what it would refuse.
 func (m *merger) validateVIP(v *vip) {
 	a := &agentapi.VIP{VRID: v.in.vrid, Addresses: v.addrs, Priorities: v.priority, AdvertIntervalCS: v.in.advertMS / 10,
-		Version: v.version, Preempt: v.in.preempt, PreemptDelayMS: v.in.preemptDelay, GARP: v.in.garp.wire()}
+		Version: v.version, Preempt: v.in.preempt, PreemptDelayMS: v.in.preemptDelay, GARP: v.in.garp.wire(), SyncGroup: v.in.syncGroup}
 	for _, t := range v.in.trackIfs {
 		a.TrackInterfaces = append(a.TrackInterfaces, agentapi.TrackInterface{Name: t.name, Weight: t.weight})
 	}

@@ -25,6 +25,7 @@ var cases = []struct {
 	{"pair", []string{"lb1.conf", "lb2.conf"}},
 	{"mismatch", []string{"lb1.conf", "lb2.conf"}},
 	{"roundtrip", []string{"director1.conf", "director2.conf"}},
+	{"syncgroup", []string{"lb1.conf", "lb2.conf"}},
 }
 
 // convertDir converts a case from inside its directory, so that positions in the report are

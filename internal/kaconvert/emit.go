@@ -174,6 +174,9 @@ func emitVIP(body *hclwrite.Body, v *vip) {
 	if v.authVar != "" {
 		b.SetAttributeRaw("authentication", ref("var", v.authVar))
 	}
+	if in.syncGroup != "" {
+		b.SetAttributeValue("sync_group", cty.StringVal(in.syncGroup))
+	}
 	if len(in.trackIfs) > 0 {
 		var l []hclwrite.Tokens
 		for _, t := range in.trackIfs {

@@ -2,6 +2,7 @@ package kaconvert
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"regexp"
@@ -15,18 +16,18 @@ import (
 
 // director is what one keepalived.conf says, in the provider's terms.
 type director struct {
-	file         string
-	vrrpVersion  int // global_defs vrrp_version; 0 unset
-	syncDaemon   bool
-	timeouts     [3]int // tcp, tcpfin, udp
-	timeoutsSet  bool
-	timeoutsPos  keepalived.Pos
-	scripts      map[string]*vrrpScript
-	instances    []*instance
-	servers      []*virtualServer
-	groups       map[string]*keepalived.Node
-	syncGroupPos []keepalived.Pos
-	garp         garp // global_defs vrrp_garp_master_*: every instance's defaults
+	file        string
+	vrrpVersion int // global_defs vrrp_version; 0 unset
+	syncDaemon  bool
+	timeouts    [3]int // tcp, tcpfin, udp
+	timeoutsSet bool
+	timeoutsPos keepalived.Pos
+	scripts     map[string]*vrrpScript
+	instances   []*instance
+	servers     []*virtualServer
+	groups      map[string]*keepalived.Node
+	syncGroups  map[string]syncMember // instance name → its vrrp_sync_group
+	garp        garp                  // global_defs vrrp_garp_master_*: every instance's defaults
 }
 
 // garp is keepalived's garp_master_* settings; -1 is unset. Delay and refresh are in ms.
@@ -75,6 +76,11 @@ func (g garp) wire() *agentapi.GARP {
 	return &w
 }
 
+type syncMember struct {
+	group string
+	pos   keepalived.Pos
+}
+
 type vrrpScript struct {
 	pos                keepalived.Pos
 	command            string
@@ -103,6 +109,7 @@ type instance struct {
 	trackScripts []trackScript
 	notify       [3]string // master, backup, fault
 	garp         garp      // the instance's own; global_defs' fill in after reading
+	syncGroup    string    // its vrrp_sync_group, if any
 	unicast      bool
 	peers        []string
 	srcIP        string
@@ -305,8 +312,7 @@ func (r *reader) read(cfg *keepalived.Config) {
 		case "vrrp_instance":
 			r.instance(n)
 		case "vrrp_sync_group":
-			d.syncGroupPos = append(d.syncGroupPos, n.Pos)
-			r.other(bTop, n, "")
+			r.syncGroup(n)
 		case "virtual_server":
 			r.virtualServer(n)
 		default:
@@ -315,6 +321,49 @@ func (r *reader) read(cfg *keepalived.Config) {
 	}
 	for _, in := range d.instances {
 		in.garp = in.garp.over(d.garp)
+	}
+	r.assignSyncGroups()
+}
+
+// syncGroup reads a vrrp_sync_group: its members get its name as sync_group (see
+// assignSyncGroups).
+func (r *reader) syncGroup(b *keepalived.Node) {
+	if !r.args(b, "", 1) {
+		return
+	}
+	name := b.Args[1]
+	ctx := "vrrp_sync_group " + name
+	if err := agentapi.ValidateSyncGroup(name); err != nil {
+		r.report(b, "", Error, "the name is not a sync_group the provider takes: %v; not mapped", err)
+		return
+	}
+	for _, n := range b.Block {
+		if n.Keyword() != "group" {
+			r.other(bSync, n, ctx)
+			continue
+		}
+		for _, m := range n.Block {
+			inst := m.Keyword()
+			if g, ok := r.d.syncGroups[inst]; ok {
+				r.report(m, ctx, Error, "vrrp_instance %s is in sync group %s already: keepalived ignores it here, so does the HCL", inst, g.group)
+				continue
+			}
+			r.d.syncGroups[inst] = syncMember{group: name, pos: m.Pos}
+		}
+	}
+}
+
+// assignSyncGroups gives every instance its group, once all are read (a group may come first).
+func (r *reader) assignSyncGroups() {
+	known := map[string]bool{}
+	for _, in := range r.d.instances {
+		in.syncGroup = r.d.syncGroups[in.name].group
+		known[in.name] = true
+	}
+	for _, inst := range slices.Sorted(maps.Keys(r.d.syncGroups)) {
+		if m := r.d.syncGroups[inst]; !known[inst] {
+			r.rep.add(m.pos, "vrrp_sync_group "+m.group+": "+inst, Ignored, "no vrrp_instance %s in this file: keepalived ignores the name, so does the HCL", inst)
+		}
 	}
 }
 

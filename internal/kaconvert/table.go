@@ -40,18 +40,20 @@ const mapped Kind = -1
 
 // provider-independent reasons, used by several rows.
 const (
-	whyLog      = "logging, mail and SNMP settings have no equivalent: lvs-agent logs to its journal and `lvs-agent status` shows state"
-	whyScriptAs = "the provider runs commands as root on the director; there is no per-script user"
-	whyGARP     = "lvs-agent sends the frames of a burst back to back; of the announcements' timing, the `garp_master_*` settings are configurable (`lvs_vip.gratuitous_arp`)"
-	whyGARPLow  = "a master that hears a lower-priority advert announces its addresses again at once, `gratuitous_arp.repeat` per address, at most once a second"
-	noteGARPDef = "the default of every instance of the file that does not set it"
+	whyLog        = "logging, mail and SNMP settings have no equivalent: lvs-agent logs to its journal and `lvs-agent status` shows state"
+	whyScriptAs   = "the provider runs commands as root on the director; there is no per-script user"
+	whyGARP       = "lvs-agent sends the frames of a burst back to back; of the announcements' timing, the `garp_master_*` settings are configurable (`lvs_vip.gratuitous_arp`)"
+	whyGARPLow    = "a master that hears a lower-priority advert announces its addresses again at once, `gratuitous_arp.repeat` per address, at most once a second"
+	noteGARPDef   = "the default of every instance of the file that does not set it"
+	whySyncNotify = "no group notify: each member's `notify` runs on its own transitions, which the group makes together"
+	whySyncTrack  = "put the tracking on one member (`track_interfaces`, `track_scripts`): a member's tracking applies to its whole group"
 )
 
 var table = []Row{
 	{bTop, "global_defs", "", mapped, "read for `vrrp_version`, `lvs_sync_daemon`, `lvs_timeouts`"},
 	{bTop, "vrrp_script", "lvs_vip.track_scripts", mapped, "each instance that tracks it gets the script's settings"},
 	{bTop, "vrrp_instance", "lvs_vip", mapped, "one `lvs_vip` per instance; the two files' instances are matched by name, then by `virtual_router_id`"},
-	{bTop, "vrrp_sync_group", "", NotMapped, "the provider has no sync groups: each `lvs_vip` fails over on its own; give the VIPs of a group the same priorities and tracking so that they move together"},
+	{bTop, "vrrp_sync_group", "lvs_vip.sync_group", mapped, "each instance of its `group` gets the group's name; the members must prefer the same director"},
 	{bTop, "virtual_server", "lvs_virtual_server", mapped, "`IP PORT`, `IP` (port 0, persistent), `fwmark N` and `group NAME`"},
 	{bTop, "virtual_server_group", "lvs_virtual_server", mapped, "one `lvs_virtual_server` (with its real servers) per address, range entry or fwmark of the group"},
 	{bTop, "include", "", mapped, "read, with globs and brace lists, relative to the including file"},
@@ -98,6 +100,20 @@ var table = []Row{
 	{bScript, "fall", "track_scripts[].fall", mapped, ""},
 	{bScript, "user", "", NotMapped, whyScriptAs},
 	{bScript, "init_fail", "", NotMapped, "a track script starts as succeeding"},
+	{bSync, "group", "lvs_vip.sync_group", mapped, "the members: instances of this file"},
+	{bSync, "notify_master", "", NotMapped, whySyncNotify},
+	{bSync, "notify_backup", "", NotMapped, whySyncNotify},
+	{bSync, "notify_fault", "", NotMapped, whySyncNotify},
+	{bSync, "notify_stop", "", NotMapped, whySyncNotify},
+	{bSync, "notify", "", NotMapped, whySyncNotify},
+	{bSync, "smtp_alert", "", Ignored, whyLog},
+	{bSync, "global_tracking", "", Ignored, "the members of a sync group always share their tracking"},
+	{bSync, "sync_group_tracking_weight", "", Ignored, "the members of a sync group always share their tracking: the weights of all members' tracked objects add up"},
+	{bSync, "track_interface", "", NotMapped, whySyncTrack},
+	{bSync, "track_script", "", NotMapped, whySyncTrack},
+	{bSync, "track_file", "", NotMapped, whySyncTrack},
+	{bSync, "track_process", "", NotMapped, whySyncTrack},
+	{bSync, "track_bfd", "", NotMapped, whySyncTrack},
 
 	{bInstance, "interface", "lvs_director_pair.directors[].interface", mapped, "one interface per director: instances on another interface than the first instance's are not converted"},
 	{bInstance, "virtual_router_id", "lvs_vip.virtual_router_id", mapped, "must be the same in both files"},

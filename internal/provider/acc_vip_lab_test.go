@@ -3,6 +3,7 @@ package provider_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,23 @@ func (a *accLab) checkHolder(master, backup, addr string) resource.TestCheckFunc
 			return err
 		}
 		return a.holdsVIP(backup, addr, false)
+	}
+}
+
+// checkSyncGroup checks that both agents report the VIP as a member of group.
+func (a *accLab) checkSyncGroup(vrid int, group string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		for _, h := range []string{"director1", "director2"} {
+			st, err := a.agentStatus(h)
+			if err != nil {
+				return err
+			}
+			i := slices.IndexFunc(st.VIPs, func(v agentapi.VIPStatus) bool { return v.VRID == vrid })
+			if i < 0 || st.VIPs[i].SyncGroup != group {
+				return fmt.Errorf("%s: VIP %d status %+v, want sync group %q", h, vrid, st.VIPs, group)
+			}
+		}
+		return nil
 	}
 }
 
@@ -100,6 +118,7 @@ func TestAccVIP(t *testing.T) {
 	const vip = "198.51.100.100"
 	addrs := `  addresses = ["198.51.100.100/24", "2001:db8::100/64"]`
 	garp := `  gratuitous_arp = { repeat = 3, refresh = "1s", refresh_repeat = 2 }`
+	sg := `  sync_group = "nat"`
 	transitions := map[string]uint64{}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
@@ -153,12 +172,17 @@ func TestAccVIP(t *testing.T) {
 				),
 			},
 			{ResourceName: res, ImportState: true, ImportStateVerify: true},
+			// sync_group joins in place (a group of one VIP), with a priority change; the agents report it.
 			{
-				Config: vipConfig(a, addrs, garp, `  priority = [100, 150]`),
+				Config: vipConfig(a, addrs, garp, `  priority = [100, 150]`, sg),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(res, plancheck.ResourceActionUpdate),
 				}},
-				Check: a.checkHolder("director2", "director1", vip),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					resource.TestCheckResourceAttr(res, "sync_group", "nat"),
+					a.checkHolder("director2", "director1", vip),
+					a.checkSyncGroup(91, "nat"),
+				),
 			},
 			// Drift: one agent's announcement policy is changed behind Terraform's back.
 			{
@@ -176,21 +200,22 @@ func TestAccVIP(t *testing.T) {
 					a.exec("director1", fmt.Sprintf(`curl -sf --unix-socket %s -X DELETE -H '%s: %d' http://agent%s/91`,
 						agentapi.SocketPath, agentapi.HeaderAPIVersion, agentapi.APIVersion, agentapi.PathVIPs))
 				},
-				Config:             vipConfig(a, addrs, garp, `  priority = [100, 150]`),
+				Config:             vipConfig(a, addrs, garp, `  priority = [100, 150]`, sg),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
-				Config: vipConfig(a, addrs, garp, `  priority = [100, 150]`),
+				Config: vipConfig(a, addrs, garp, `  priority = [100, 150]`, sg),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr(res, "status.0", "ready"),
 					a.checkHolder("director2", "director1", vip),
 					a.checkGARP(91, agentapi.GARP{DelayMS: 5000, Repeat: 3, RefreshMS: 1000, RefreshRepeat: 2}, nil),
+					a.checkSyncGroup(91, "nat"), // the VIP recreated on director1 is a member again
 				),
 			},
 			// Unset again: keepalived's defaults, and no diff after.
 			{
-				Config: vipConfig(a, addrs, `  priority = [100, 150]`),
+				Config: vipConfig(a, addrs, `  priority = [100, 150]`, sg),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckNoResourceAttr(res, "gratuitous_arp.repeat"),
 					a.checkGARP(91, agentapi.DefaultGARP, nil),

@@ -85,6 +85,13 @@ func checkVIP(c checks, root cfgVal) {
 	}
 
 	checkGARP(c, root.at("gratuitous_arp"))
+	if sg := root.at("sync_group"); sg.known() {
+		if sg.str() == "" {
+			c.fail(sg.p, "must not be empty: leave sync_group unset for a VIP of its own")
+		} else if err := agentapi.ValidateSyncGroup(sg.str()); err != nil {
+			c.fail(sg.p, "%v", err)
+		}
+	}
 
 	names := map[string]bool{}
 	for _, ts := range root.at("track_scripts").elems() {

@@ -46,6 +46,7 @@ type vipStatusEntry struct {
 	Priority        types.Int64    `tfsdk:"priority"`
 	Master          types.String   `tfsdk:"master"`
 	HeldAddresses   []types.String `tfsdk:"held_addresses"`
+	SyncGroup       types.String   `tfsdk:"sync_group"`
 }
 
 type serviceStatusEntry struct {
@@ -100,6 +101,7 @@ func (d *directorStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 							"priority":          num("Effective priority, after tracking."),
 							"master":            str("Address of the current master, when known."),
 							"held_addresses":    schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "VIPs on the interface now."},
+							"sync_group":        str("The VIP's `sync_group`, empty when it has none."),
 						}},
 					},
 					"virtual_servers": schema.ListNestedAttribute{
@@ -193,6 +195,7 @@ func fillStatus(e *directorStatusEntry, st *agentapi.Status) {
 		e.VIPs = append(e.VIPs, vipStatusEntry{
 			VirtualRouterID: types.Int64Value(int64(v.VRID)), State: types.StringValue(v.State),
 			Priority: types.Int64Value(int64(v.Priority)), Master: types.StringValue(v.Master), HeldAddresses: held,
+			SyncGroup: types.StringValue(v.SyncGroup),
 		})
 	}
 	for _, s := range st.IPVS {

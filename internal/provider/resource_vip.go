@@ -60,6 +60,7 @@ type vipModel struct {
 	TrackScripts    []trackScriptModel    `tfsdk:"track_scripts"`
 	Notify          *notifyModel          `tfsdk:"notify"`
 	GARP            *garpModel            `tfsdk:"gratuitous_arp"`
+	SyncGroup       types.String          `tfsdk:"sync_group"`
 	Status          types.List            `tfsdk:"status"`
 	Timeouts        timeouts.Value        `tfsdk:"timeouts"`
 }
@@ -247,6 +248,14 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 					},
 				},
 			},
+			"sync_group": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "Name of a sync group (keepalived's `vrrp_sync_group`): the VIPs of one pair with the same `sync_group` fail over together, so that, say, a NAT director's outside and inside VIPs are never split between the directors. " +
+					"When a member leaves MASTER (the peer is better, or a tracked object fails) every member leaves; the members take over together once each of them would, and stay backup while one of them hears a better master. " +
+					"Tracking is shared: a member's FAULT is every member's, and the weights of all members' tracked objects add up on each. " +
+					"Letters, digits, `_`, `-` and `.`, at most 64; all members must be on one pair and prefer the same director (`priority`). " +
+					"Changed in place: the agents regroup live, without restarting VRRP; a VIP that joins a group may move once so that the group is on one director, and one that leaves it (or is deleted) leaves the others where they are.",
+			},
 			"status": schema.ListAttribute{
 				ElementType:         types.StringType,
 				Computed:            true,
@@ -338,6 +347,7 @@ func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
 		}
 		v.GARP = w
 	}
+	v.SyncGroup = m.SyncGroup.ValueString()
 	if err := v.Validate(); err != nil {
 		var ae *agentapi.Error
 		if errors.As(err, &ae) {
@@ -408,6 +418,7 @@ func (r *vipResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	if !req.State.Raw.IsNull() {
 		resp.Diagnostics.Append(req.State.Get(ctx, &prior)...)
 	}
+	checkSyncGroupPlan(r.hosts, plan, &resp.Diagnostics)
 	pairHosts, _ := vipHosts(plan)
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	plan.ID = types.StringUnknown()
@@ -586,6 +597,10 @@ func setVIPModel(m *vipModel, v *agentapi.VIP) {
 		tis = append(tis, trackInterfaceModel{Name: types.StringValue(t.Name), Weight: w})
 	}
 	m.TrackInterfaces = tis
+	m.SyncGroup = types.StringNull()
+	if v.SyncGroup != "" {
+		m.SyncGroup = types.StringValue(v.SyncGroup)
+	}
 	old := map[string]trackScriptModel{}
 	for _, t := range m.TrackScripts {
 		old[t.Name.ValueString()] = t

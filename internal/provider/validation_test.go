@@ -127,6 +127,15 @@ func vipCases() []validateCase {
 		{"vip_vrid", "vip", []string{"virtual_router_id"}, unknownPair + `
   addresses = ["198.51.100.100"]
   virtual_router_id = 0`, []string{`virtual_router_id value must be between 1 and 255, got: 0`}},
+		{"vip_sync_group_name", "vip", []string{"sync_group"}, unknownPair + `
+  ` + a + `
+  sync_group = "nat outside"`, []string{`sync_group: "nat outside": use letters, digits, '_', '-' and '.' only`}},
+		{"vip_sync_group_empty", "vip", []string{"sync_group"}, unknownPair + `
+  ` + a + `
+  sync_group = ""`, []string{`sync_group: must not be empty: leave sync_group unset for a VIP of its own`}},
+		{"vip_sync_group_long", "vip", []string{"sync_group"}, unknownPair + `
+  ` + a + `
+  sync_group = "` + strings.Repeat("g", 65) + `"`, []string{`sync_group: "g{65}" is longer than 64 characters`}},
 		{"vip_equal_priorities", "vip", []string{"priority"}, unknownPair + `
   ` + a + `
   priority = [100, 100]`, []string{`priority\[1\]: equal priorities \(100 and 100\) leave the election to the higher IP address`}},

@@ -317,6 +317,9 @@ func formatStatus(st *agentapi.Status) string {
 		if v.LastTransition != "" {
 			fmt.Fprintf(&b, ", since %s", v.LastTransition)
 		}
+		if v.SyncGroup != "" {
+			fmt.Fprintf(&b, ", sync group %s", v.SyncGroup)
+		}
 		fmt.Fprintf(&b, "\n  addresses %s; held here: %s\n", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
 		fmt.Fprintf(&b, "  adverts in %d, out %d; dropped: %s\n", v.AdvertsIn, v.AdvertsOut, formatCounts(v.Dropped))
 		if v.GARP != nil {
