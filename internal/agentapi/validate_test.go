@@ -141,8 +141,12 @@ func TestSyncDaemonAndVRRPAddress(t *testing.T) {
 		{func(p *agentapi.Pair) { p.Directors[0].VRRPAddress = "director1" }, "directors[0].vrrp_address"},
 		{func(p *agentapi.Pair) { p.Directors[1].VRRPAddress = "224.0.0.18" }, "directors[1].vrrp_address"},
 		{func(p *agentapi.Pair) { p.Directors[1].VRRPAddress = "fe80::12" }, "directors[1].vrrp_address"},
-		{func(p *agentapi.Pair) { p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "198.51.100.111", "198.51.100.111" }, "directors[1].vrrp_address"},
-		{func(p *agentapi.Pair) { p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "198.51.100.111", "2001:db8::112" }, "directors[1].vrrp_address"},
+		{func(p *agentapi.Pair) {
+			p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "198.51.100.111", "198.51.100.111"
+		}, "directors[1].vrrp_address"},
+		{func(p *agentapi.Pair) {
+			p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "198.51.100.111", "2001:db8::112"
+		}, "directors[1].vrrp_address"},
 	} {
 		p := validPair()
 		tc.set(p)

@@ -19,7 +19,7 @@ type director struct {
 	vrrpVersion  int // global_defs vrrp_version; 0 unset
 	syncDaemon   bool
 	sync         syncDaemon // lvs_sync_daemon's settings, when syncDaemon
-	timeouts     [3]int // tcp, tcpfin, udp
+	timeouts     [3]int     // tcp, tcpfin, udp
 	timeoutsSet  bool
 	timeoutsPos  keepalived.Pos
 	scripts      map[string]*vrrpScript

@@ -962,4 +962,3 @@ func sameSyncDaemon(a, b *agentapi.SyncDaemon) bool {
 	x.ID, y.ID = nil, nil
 	return x == y && (a.ID == nil) == (b.ID == nil) && (a.ID == nil || *a.ID == *b.ID)
 }
-
