@@ -240,10 +240,10 @@ func (r *reader) syncDaemon(n *keepalived.Node) {
 			}
 			i++
 		default:
-			switch {
-			case i == 2:
+			switch i {
+			case 2:
 				sd.instance = a
-			case i == 3:
+			case 3:
 				if v, ok := num(i, 0, 255); ok {
 					sd.id = &v
 				}
