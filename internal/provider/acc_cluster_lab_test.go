@@ -325,6 +325,7 @@ func TestAccDRCluster(t *testing.T) {
 					a.checkVRRPSource,
 					a.checkSpreadExact(map[string]int{"real1": 100, "real2": 200}),
 					a.checkSynced,
+					a.checkSyncDaemonRepaired,
 				),
 			},
 			{ResourceName: "lvs_director_pair.p", ImportState: true, ImportStateVerify: true},
@@ -468,6 +469,33 @@ func (a *accLab) checkSynced(*terraform.State) error {
 		return fmt.Errorf("the backup %s holds no synced connection of 198.51.100.100:80:\n%s", backup, a.exec(backup, "ipvsadm -Lnc; ipvsadm -L --daemon"))
 	}
 	return nil
+}
+
+// checkSyncDaemonRepaired: the agents started each daemon once and never found it changed
+// (the kernel's clamped length and filled-in defaults are what was asked); then someone restarts
+// director1's master daemon on port 9999, and its agent puts it back within a resync (5 s).
+func (a *accLab) checkSyncDaemonRepaired(*terraform.State) error {
+	for _, h := range []string{"director1", "director2"} {
+		log := a.exec(h, "grep 'sync daemon' "+agentapi.LogPath+"; true")
+		if n := strings.Count(log, "IPVS sync daemon started"); n != 2 || strings.Contains(log, "drift repaired") {
+			return fmt.Errorf("%s: want the master and the backup daemon started once each, never repaired; log:\n%s", h, log)
+		}
+	}
+	a.exec("director1", "ipvsadm --stop-daemon master && ipvsadm --start-daemon master --mcast-interface eth0 --syncid 91 --mcast-port 9999 --mcast-group 239.1.2.3 --mcast-ttl 2 --sync-maxlen 1400")
+	const want = "master sync daemon (mcast=eth0, syncid=91, maxlen=1400, group=239.1.2.3, port=8850, ttl=2)"
+	var out string
+	for range 30 {
+		time.Sleep(500 * time.Millisecond)
+		if out = a.exec("director1", "ipvsadm -L --daemon"); strings.Contains(out, want) {
+			log := a.exec("director1", "grep 'drift repaired' "+agentapi.LogPath+"; true")
+			a.t.Logf("director1 put back its master sync daemon: %s", strings.TrimSpace(log))
+			if !strings.Contains(log, "port 9999") {
+				return fmt.Errorf("director1: the repair is not logged with what was found:\n%s", log)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("director1: master sync daemon not put back in 15 s:\n%s", out)
 }
 
 // icmpCounter reads one counter of the Icmp line of a host's /proc/net/snmp.
