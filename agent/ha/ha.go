@@ -683,6 +683,14 @@ func (e hostEnvOf) primary(ifname string, v6 bool, self string, vips []netip.Add
 	return e.h.PrimaryAddress(ifname, netconf.IPv4, func(a netip.Addr) bool { return slices.Contains(vips, a) })
 }
 
+func (e hostEnvOf) holds(ifname string, a netip.Addr) (bool, error) {
+	ps, err := e.h.Addresses(ifname)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(ps, func(p netip.Prefix) bool { return p.Addr().Unmap() == a }), nil
+}
+
 func (hostEnvOf) resolve(host string, v6 bool) (netip.Addr, error) {
 	if a, err := netip.ParseAddr(host); err == nil {
 		a = a.Unmap()

@@ -34,6 +34,17 @@ type hostEnv interface {
 	primary(ifname string, v6 bool, self string, vips []netip.Addr) (netip.Addr, error)
 	// resolve returns host's address of the family (the peer for vrrp_unicast).
 	resolve(host string, v6 bool) (netip.Addr, error)
+	// holds reports whether ifname has the address a.
+	holds(ifname string, a netip.Addr) (bool, error)
+}
+
+// vrrpAddress is the director's vrrp_address when it is of the family, else invalid.
+func vrrpAddress(d agentapi.Director, v6 bool) netip.Addr {
+	a, err := netip.ParseAddr(d.VRRPAddress)
+	if err != nil || a.Unmap().Is4() == v6 {
+		return netip.Addr{}
+	}
+	return a.Unmap()
 }
 
 // instanceSpecs turns the pair and its VIPs into engine configurations keyed by instance, and
@@ -76,7 +87,7 @@ func instanceSpecs(p *agentapi.Pair, vips map[int]*agentapi.VIP, env hostEnv) (m
 			switch {
 			case owner[a] != 0:
 				bad = fmt.Errorf("address %s is already a VIP of virtual_router_id %d", a, owner[a])
-			case a.String() == self.Host || a.String() == other.Host:
+			case a.String() == self.Host || a.String() == other.Host || a.String() == self.VRRPAddress || a.String() == other.VRRPAddress:
 				bad = fmt.Errorf("address %s is a director's own address and cannot be a VIP", a)
 			}
 			if bad != nil {
@@ -111,9 +122,21 @@ func instanceSpecs(p *agentapi.Pair, vips map[int]*agentapi.VIP, env hostEnv) (m
 
 func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip.Prefix, all []netip.Addr, env hostEnv) (vrrp.EngineConfig, error) {
 	self, other := p.Directors[p.Self], p.Directors[1-p.Self]
-	primary, err := env.primary(self.Interface, k.v6, self.Host, all)
-	if err != nil {
-		return vrrp.EngineConfig{}, err
+	var primary netip.Addr
+	if a := vrrpAddress(self, k.v6); a.IsValid() {
+		// The address the peer knows this director by on the VRRP link: adverts come from it,
+		// also in IPv6 (as keepalived's unicast_src_ip), whose peer checks the source.
+		if ok, err := env.holds(self.Interface, a); err != nil {
+			return vrrp.EngineConfig{}, err
+		} else if !ok {
+			return vrrp.EngineConfig{}, fmt.Errorf("vrrp_address %s is not an address of %s: add it to the interface, or change directors[%d].vrrp_address", a, self.Interface, p.Self)
+		}
+		primary = a
+	} else {
+		var err error
+		if primary, err = env.primary(self.Interface, k.v6, self.Host, all); err != nil {
+			return vrrp.EngineConfig{}, err
+		}
 	}
 	cfg := vrrp.EngineConfig{
 		Interface: self.Interface,
@@ -139,9 +162,13 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 		cfg.Router.AuthType, cfg.Router.AuthData = vrrp.AuthPass, d
 	}
 	if p.VRRPUnicast {
-		peer, err := env.resolve(other.Host, k.v6)
-		if err != nil {
-			return cfg, fmt.Errorf("vrrp_unicast: peer %s: %w", other.Host, err)
+		peer := vrrpAddress(other, k.v6)
+		if !peer.IsValid() {
+			a, err := env.resolve(other.Host, k.v6)
+			if err != nil {
+				return cfg, fmt.Errorf("vrrp_unicast: peer %s: %w", other.Host, err)
+			}
+			peer = a
 		}
 		cfg.Peer = peer.WithZone("")
 	}
@@ -150,8 +177,11 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 	// engine pins by the link-layer address of these, so an IPv6 engine can do with the
 	// peer's IPv4 address alone; an IPv4 engine without one pins the peer's IPv4 source the
 	// same way.
+	if a, err := netip.ParseAddr(other.VRRPAddress); err == nil {
+		cfg.Trusted = append(cfg.Trusted, a.Unmap())
+	}
 	for _, v6 := range []bool{k.v6, !k.v6} {
-		if a, err := env.resolve(other.Host, v6); err == nil {
+		if a, err := env.resolve(other.Host, v6); err == nil && !slices.Contains(cfg.Trusted, a.Unmap().WithZone("")) {
 			cfg.Trusted = append(cfg.Trusted, a.Unmap().WithZone(""))
 		}
 	}

@@ -32,6 +32,11 @@ func (fakeEnv) resolve(host string, v6 bool) (netip.Addr, error) {
 	return a, nil
 }
 
+// holds: every interface has the 198.51.100.0/24 addresses below .200 and 2001:db8::/64 ones.
+func (fakeEnv) holds(_ string, a netip.Addr) (bool, error) {
+	return netip.MustParsePrefix("198.51.100.0/25").Contains(a) || netip.MustParsePrefix("2001:db8::/64").Contains(a), nil
+}
+
 func testPair(self int) *agentapi.Pair {
 	return &agentapi.Pair{Name: "edge", Self: self, Directors: []agentapi.Director{
 		{Host: "198.51.100.11", Interface: "eth0"}, {Host: "198.51.100.12", Interface: "eth1"},
@@ -132,6 +137,39 @@ func TestInstanceSpecs(t *testing.T) {
 			}
 		},
 		errs: map[int]string{53: "vrrp_unicast"},
+	}, {
+		name: "vrrp_address: source and unicast peer of its family, host for the other",
+		pair: &agentapi.Pair{Name: "edge", Self: 0, VRRPUnicast: true, Directors: []agentapi.Director{
+			{Host: "198.51.100.11", Interface: "eth0", VRRPAddress: "198.51.100.111"},
+			{Host: "director2.example", Interface: "eth0", VRRPAddress: "198.51.100.112"},
+		}},
+		vips: map[int]*agentapi.VIP{60: testVIP(60, "198.51.100.100"), 61: testVIP(61, "198.51.100.111"), 62: testVIP(62, "2001:db8::100")},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			c := specs[instKey{60, false}]
+			if c.Router.PrimaryAddr != netip.MustParseAddr("198.51.100.111") || c.Peer != netip.MustParseAddr("198.51.100.112") {
+				t.Errorf("source %v peer %v, want the vrrp_addresses", c.Router.PrimaryAddr, c.Peer)
+			}
+			if !slices.Equal(c.Trusted, []netip.Addr{netip.MustParseAddr("198.51.100.112")}) {
+				t.Errorf("trusted %v", c.Trusted)
+			}
+		},
+		// The IPv6 instance has no vrrp_address of its family: the peer's host, which does
+		// not resolve here, as without vrrp_address. A VIP may not be a vrrp_address.
+		errs: map[int]string{61: "director's own address", 62: "vrrp_unicast: peer director2.example"},
+	}, {
+		name: "vrrp_address IPv6 is the source too; one not on the interface is refused",
+		pair: &agentapi.Pair{Name: "edge", Self: 1, VRRPUnicast: true, Directors: []agentapi.Director{
+			{Host: "198.51.100.11", Interface: "eth0", VRRPAddress: "2001:db8::111"},
+			{Host: "198.51.100.12", Interface: "eth0", VRRPAddress: "2001:db8:1::112"},
+		}},
+		vips: map[int]*agentapi.VIP{63: testVIP(63, "2001:db8::100"), 64: testVIP(64, "198.51.100.100")},
+		check: func(t *testing.T, specs map[instKey]vrrp.EngineConfig) {
+			if c := specs[instKey{64, false}]; c.Peer != netip.MustParseAddr("198.51.100.11") ||
+				!slices.Equal(c.Trusted, []netip.Addr{netip.MustParseAddr("2001:db8::111"), netip.MustParseAddr("198.51.100.11")}) {
+				t.Errorf("IPv4 instance: peer %v trusted %v", c.Peer, c.Trusted)
+			}
+		},
+		errs: map[int]string{63: "vrrp_address 2001:db8:1::112 is not an address of eth0"},
 	}, {
 		name: "a peer that cannot be resolved is refused, not trusted blindly",
 		pair: &agentapi.Pair{Name: "edge", Self: 0, Directors: []agentapi.Director{

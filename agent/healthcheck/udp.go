@@ -90,6 +90,11 @@ func (c *udpChecker) Check(ctx context.Context) error {
 		return ctx.Err()
 	case errors.Is(err, os.ErrDeadlineExceeded) && !c.requireReply:
 		return nil // no ICMP error within the timeout: keepalived's pass
+	case errors.Is(err, os.ErrDeadlineExceeded) && ok:
+		// The read deadline was the context's, whose own timer may fire a moment after the
+		// socket's: this is the check's timeout, which the Manager tells by the context.
+		<-ctx.Done()
+		return ctx.Err()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("udp: no reply from %s", c.addr)
 	case err != nil:

@@ -162,6 +162,21 @@ func (f *fakeKernel) StartDaemon(d Daemon) error {
 			return syscall.EEXIST
 		}
 	}
+	// As start_sync_thread: the defaults filled in, the length clamped (MTU 1500 by default).
+	if d.Port == 0 {
+		d.Port = DefaultSyncPort
+	}
+	if d.TTL == 0 {
+		d.TTL = DefaultSyncTTL
+	}
+	if !d.Group.IsValid() {
+		d.Group = DefaultSyncGroup
+	}
+	if d.MaxLen == 0 {
+		d.MaxLen = 1500 - 28
+	} else {
+		d.MaxLen = clampSyncLen(d)
+	}
 	f.daemons = append(f.daemons, d)
 	return nil
 }

@@ -81,6 +81,11 @@ const (
 	daemonState    = 1
 	daemonMcastIfn = 2
 	daemonSyncID   = 3
+	daemonMaxLen   = 4 // the four below since Linux 4.3
+	daemonGroup    = 5
+	daemonGroup6   = 6
+	daemonPort     = 7
+	daemonTTL      = 8
 )
 
 // Stats attributes (the same numbers in STATS and STATS64).
@@ -414,6 +419,22 @@ func encodeDaemon(d Daemon, full bool) []byte {
 		if full {
 			e.str(daemonMcastIfn, d.Interface)
 			e.u32(daemonSyncID, d.SyncID)
+			// Only the settings asked for: a kernel before 4.3 takes the defaults alone.
+			if d.MaxLen != 0 {
+				e.u16(daemonMaxLen, d.MaxLen)
+			}
+			if d.Port != 0 {
+				e.u16(daemonPort, d.Port)
+			}
+			if d.TTL != 0 {
+				e.u8(daemonTTL, d.TTL)
+			}
+			switch g := d.Group.Unmap(); {
+			case g.Is4():
+				e.put(daemonGroup, g.AsSlice())
+			case g.Is6():
+				e.put(daemonGroup6, g.AsSlice())
+			}
 		}
 	})
 	return e.b
@@ -428,7 +449,14 @@ func decodeDaemon(msg []byte) (Daemon, error) {
 	if err != nil {
 		return Daemon{}, err
 	}
-	return Daemon{State: a.u32(daemonState), Interface: a.str(daemonMcastIfn), SyncID: a.u32(daemonSyncID)}, nil
+	d := Daemon{State: a.u32(daemonState), Interface: a.str(daemonMcastIfn), SyncID: a.u32(daemonSyncID),
+		MaxLen: a.u16(daemonMaxLen), Port: a.u16(daemonPort), TTL: a.u8(daemonTTL)}
+	if g, err := addrFrom(a[daemonGroup6], AFInet6); err == nil {
+		d.Group = g
+	} else if g, err := addrFrom(a[daemonGroup], AFInet); err == nil {
+		d.Group = g
+	}
+	return d, nil
 }
 
 func encodeTimeouts(t Timeouts) []byte {

@@ -69,9 +69,14 @@ func TestGenlDestRoundTrip(t *testing.T) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, d)
 		}
 	}
-	dm := encodeDaemon(Daemon{State: DaemonBackup, Interface: "eth0", SyncID: 77}, true)
-	if got, err := decodeDaemon(dm); err != nil || got != (Daemon{DaemonBackup, "eth0", 77}) {
-		t.Errorf("daemon round trip %+v %v", got, err)
+	for _, d := range []Daemon{
+		{State: DaemonBackup, Interface: "eth0", SyncID: 77},
+		{State: DaemonMaster, Interface: "eth1", SyncID: 0, MaxLen: 1400, Port: 8850, TTL: 2, Group: mustAddr("239.1.2.3")},
+		{State: DaemonBackup, Interface: "eth1", SyncID: 255, Port: 9000, Group: mustAddr("ff05::81")},
+	} {
+		if got, err := decodeDaemon(encodeDaemon(d, true)); err != nil || got != d {
+			t.Errorf("daemon round trip %+v %v, want %+v", got, err, d)
+		}
 	}
 }
 

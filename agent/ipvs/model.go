@@ -147,6 +147,81 @@ type Daemon struct {
 	State     uint32 // DaemonMaster or DaemonBackup
 	Interface string
 	SyncID    uint32
+	// Zero starts the daemon with the kernel's default: maximum message length from the
+	// interface's MTU, port 8848, TTL 1, group 224.0.0.81. Read back, the kernel gives what it
+	// runs (zero from kernels before 4.3).
+	MaxLen uint16
+	Port   uint16
+	TTL    uint8
+	Group  netip.Addr
+}
+
+// Kernel defaults of the sync daemon (IP_VS_SYNC_PORT, IP_VS_SYNC_GROUP, and a TTL of 1).
+const (
+	DefaultSyncPort = 8848
+	DefaultSyncTTL  = 1
+)
+
+// DefaultSyncGroup is the kernel's sync multicast group.
+var DefaultSyncGroup = netip.AddrFrom4([4]byte{224, 0, 0, 81})
+
+// Runs reports whether the kernel's daemon k runs as d asks: the same interface and id, and
+// each setting d gives (a zero one is the kernel's default, which k must then have).
+func (d Daemon) Runs(k Daemon) bool {
+	if k.Interface != d.Interface || k.SyncID != d.SyncID {
+		return false
+	}
+	if k.Port == 0 && k.TTL == 0 && !k.Group.IsValid() && k.MaxLen == 0 {
+		// A kernel before 4.3 reports none of them and cannot run any but the defaults.
+		return d.Port == 0 && d.TTL == 0 && !d.Group.IsValid() && d.MaxLen == 0
+	}
+	want := d
+	if want.Port == 0 {
+		want.Port = DefaultSyncPort
+	}
+	if want.TTL == 0 {
+		want.TTL = DefaultSyncTTL
+	}
+	if !want.Group.IsValid() {
+		want.Group = DefaultSyncGroup
+	}
+	// The kernel clamps the length (a backup takes at least 1024, see start_sync_thread) and
+	// derives the default from the MTU: only a length asked for is compared, clamped alike.
+	if want.MaxLen != 0 {
+		want.MaxLen = clampSyncLen(want)
+	}
+	return k.Port == want.Port && k.TTL == want.TTL && k.Group == want.Group && (want.MaxLen == 0 || k.MaxLen == want.MaxLen)
+}
+
+// clampSyncLen is the length the kernel keeps of d.MaxLen (non-zero).
+func clampSyncLen(d Daemon) uint16 {
+	hlen := 20 + 8
+	if d.Group.Is6() {
+		hlen = 40 + 8
+	}
+	lo := 1
+	if d.State == DaemonBackup {
+		lo = 1024
+	}
+	return uint16(min(max(int(d.MaxLen), lo), 65535-hlen))
+}
+
+// String describes the daemon as the agent's log and repairs name it.
+func (d Daemon) String() string {
+	s := fmt.Sprintf("%s sync daemon on %s, sync id %d", daemonStateName(d.State), d.Interface, d.SyncID)
+	if d.Port != 0 {
+		s += fmt.Sprintf(", port %d", d.Port)
+	}
+	if d.TTL != 0 {
+		s += fmt.Sprintf(", ttl %d", d.TTL)
+	}
+	if d.Group.IsValid() {
+		s += ", group " + d.Group.String()
+	}
+	if d.MaxLen != 0 {
+		s += fmt.Sprintf(", maxlen %d", d.MaxLen)
+	}
+	return s
 }
 
 func daemonStateName(s uint32) string {

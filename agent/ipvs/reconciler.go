@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -525,11 +526,13 @@ func (r *Reconciler) isDrift(d Diff, kernel map[ServiceKey]*Service) bool {
 func (r *Reconciler) applyDaemons(k Kernel, pair *agentapi.Pair) error {
 	var want []Daemon
 	if pair != nil && pair.SyncConnections && pair.Self >= 0 && pair.Self < len(pair.Directors) {
-		iface, id := pair.Directors[pair.Self].Interface, SyncID(pair.Name)
+		d := syncDaemon(pair)
 		// Both daemons on both directors: each sends the connections it handles and receives
 		// its peer's, so whichever holds the VIP, the other is ready to take over. The kernel
 		// runs a master and a backup side by side for exactly this.
-		want = []Daemon{{State: DaemonMaster, Interface: iface, SyncID: id}, {State: DaemonBackup, Interface: iface, SyncID: id}}
+		m, b := d, d
+		m.State, b.State = DaemonMaster, DaemonBackup
+		want = []Daemon{m, b}
 	}
 	if len(want) == 0 && !r.led.Daemons {
 		return nil
@@ -557,7 +560,7 @@ func (r *Reconciler) applyDaemons(k Kernel, pair *agentapi.Pair) error {
 			if err := k.StopDaemon(state); err != nil {
 				errs = append(errs, err)
 			}
-		case w != nil && (!has || h.Interface != w.Interface || h.SyncID != w.SyncID):
+		case w != nil && (!has || !w.Runs(h)):
 			wasOurs := slices.Contains(r.daemons, *w)
 			if has {
 				if err := k.StopDaemon(state); err != nil {
@@ -565,9 +568,9 @@ func (r *Reconciler) applyDaemons(k Kernel, pair *agentapi.Pair) error {
 					continue
 				}
 			}
-			what := fmt.Sprintf("%s sync daemon on %s, sync id %d", daemonStateName(state), w.Interface, w.SyncID)
+			what := w.String()
 			if has {
-				what += fmt.Sprintf(" (was on %s, sync id %d)", h.Interface, h.SyncID)
+				what += fmt.Sprintf(" (was: %s)", h)
 			}
 			if wasOurs {
 				r.repaired("restarted "+what, "service", "sync daemon")
@@ -585,6 +588,25 @@ func (r *Reconciler) applyDaemons(k Kernel, pair *agentapi.Pair) error {
 		errs = append(errs, r.saveLedger())
 	}
 	return errors.Join(errs...)
+}
+
+// syncDaemon is the sync daemon the pair asks of this director (State unset): the pair's
+// sync_daemon settings, with the director's interface and the pair's SyncID by default.
+func syncDaemon(pair *agentapi.Pair) Daemon {
+	d := Daemon{Interface: pair.Directors[pair.Self].Interface, SyncID: SyncID(pair.Name)}
+	if c := pair.SyncDaemon; c != nil {
+		if c.Interface != "" {
+			d.Interface = c.Interface
+		}
+		if c.ID != nil {
+			d.SyncID = uint32(*c.ID)
+		}
+		d.Port, d.TTL, d.MaxLen = uint16(c.Port), uint8(c.TTL), uint16(c.MaxLength)
+		if g, err := netip.ParseAddr(c.Group); err == nil {
+			d.Group = g.Unmap()
+		}
+	}
+	return d
 }
 
 func (r *Reconciler) applyTimeouts(k Kernel, pair *agentapi.Pair) error {

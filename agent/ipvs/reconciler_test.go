@@ -341,7 +341,10 @@ func TestReconcilerDaemonsTimeoutsSysctls(t *testing.T) {
 	st.VirtualServers[vsKey].ForwardingMethod = "nat"
 	e.apply(st)
 	id := SyncID("edge")
-	if len(e.k.daemons) != 2 || e.k.daemons[0] != (Daemon{DaemonMaster, "eth0", id}) || e.k.daemons[1] != (Daemon{DaemonBackup, "eth0", id}) {
+	def := func(state uint32, iface string, id uint32) Daemon {
+		return Daemon{State: state, Interface: iface, SyncID: id, MaxLen: 1472, Port: DefaultSyncPort, TTL: DefaultSyncTTL, Group: DefaultSyncGroup}
+	}
+	if len(e.k.daemons) != 2 || e.k.daemons[0] != def(DaemonMaster, "eth0", id) || e.k.daemons[1] != def(DaemonBackup, "eth0", id) {
 		t.Errorf("daemons %+v", e.k.daemons)
 	}
 	if e.k.timeouts != (Timeouts{600, 120, 30}) {
@@ -735,5 +738,75 @@ func TestReconcilerCloseWaitsForReapply(t *testing.T) {
 	e.r.HealthChanged() // after Close: starts nothing, blocks nothing
 	if err := e.r.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestReconcilerSyncDaemonSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	st := testState()
+	st.Pair.SyncConnections = true
+	zero := 0
+	st.Pair.SyncDaemon = &agentapi.SyncDaemon{Interface: "eth1", ID: &zero, Port: 8850, TTL: 2, MaxLength: 500, Group: "239.1.2.3"}
+	e.apply(st)
+	want := Daemon{Interface: "eth1", SyncID: 0, MaxLen: 500, Port: 8850, TTL: 2, Group: mustAddr("239.1.2.3")}
+	m, b := want, want
+	m.State, b.State = DaemonMaster, DaemonBackup
+	b.MaxLen = 1024 // the kernel's least for a backup
+	if len(e.k.daemons) != 2 || e.k.daemons[0] != m || e.k.daemons[1] != b {
+		t.Fatalf("daemons %+v, want %+v %+v", e.k.daemons, m, b)
+	}
+	// Clamped lengths and filled-in defaults are what was asked: no restart, no repair.
+	starts := func() []Daemon { return slices.Clone(e.k.daemons) }
+	before := starts()
+	e.r.trusted = false
+	e.apply(st)
+	if !slices.Equal(before, starts()) || e.r.Repairs() != 0 {
+		t.Errorf("daemons restarted while right: %+v (repairs %d)", e.k.daemons, e.r.Repairs())
+	}
+	// Someone restarts the master on another port: put back, counted as a repair.
+	_ = e.k.StopDaemon(DaemonMaster)
+	_ = e.k.StartDaemon(Daemon{State: DaemonMaster, Interface: "eth1", SyncID: 0, Port: 9999, TTL: 2, MaxLen: 500, Group: mustAddr("239.1.2.3")})
+	e.apply(st)
+	if i := slices.IndexFunc(e.k.daemons, func(d Daemon) bool { return d.State == DaemonMaster }); i < 0 || e.k.daemons[i] != m {
+		t.Errorf("master not repaired: %+v", e.k.daemons)
+	}
+	if e.r.Repairs() != 1 {
+		t.Errorf("repairs = %d, want 1", e.r.Repairs())
+	}
+	rep := e.r.IPVSReport()
+	if len(rep.SyncDaemons) != 2 || rep.SyncDaemons[0].Port != 8850 || rep.SyncDaemons[0].Group != "239.1.2.3" || rep.SyncDaemons[0].TTL != 2 || rep.SyncDaemons[0].MaxLength == 0 {
+		t.Errorf("report %+v", rep.SyncDaemons)
+	}
+	// Unset again: today's defaults (the director's interface, the pair's id, the kernel's rest).
+	st.Pair.SyncDaemon = nil
+	e.apply(st)
+	for _, d := range e.k.daemons {
+		if d.Interface != "eth0" || d.SyncID != SyncID("edge") || d.Port != DefaultSyncPort || d.TTL != 1 || d.Group != DefaultSyncGroup {
+			t.Errorf("back to defaults: %+v", d)
+		}
+	}
+}
+
+func TestDaemonRuns(t *testing.T) {
+	t.Parallel()
+	g := mustAddr("239.1.2.3")
+	for _, tc := range []struct {
+		name   string
+		want   Daemon
+		kernel Daemon
+		runs   bool
+	}{
+		{"defaults", Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5}, Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5, MaxLen: 1472, Port: 8848, TTL: 1, Group: DefaultSyncGroup}, true},
+		{"old kernel reports none", Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5}, Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5}, true},
+		{"old kernel cannot run a port", Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5, Port: 9000}, Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5}, false},
+		{"other id", Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5}, Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 6, Port: 8848, TTL: 1, Group: DefaultSyncGroup}, false},
+		{"other group", Daemon{State: DaemonBackup, Interface: "eth0", SyncID: 5, Group: g}, Daemon{State: DaemonBackup, Interface: "eth0", SyncID: 5, Port: 8848, TTL: 1, Group: DefaultSyncGroup}, false},
+		{"backup length clamped", Daemon{State: DaemonBackup, Interface: "eth0", SyncID: 5, MaxLen: 100}, Daemon{State: DaemonBackup, Interface: "eth0", SyncID: 5, MaxLen: 1024, Port: 8848, TTL: 1, Group: DefaultSyncGroup}, true},
+		{"length differs", Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5, MaxLen: 100}, Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 5, MaxLen: 1472, Port: 8848, TTL: 1, Group: DefaultSyncGroup}, false},
+	} {
+		if got := tc.want.Runs(tc.kernel); got != tc.runs {
+			t.Errorf("%s: Runs = %v, want %v", tc.name, got, tc.runs)
+		}
 	}
 }

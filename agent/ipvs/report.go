@@ -29,7 +29,12 @@ func (r *Reconciler) IPVSReport() *agentapi.IPVSReport {
 		}
 		if ds, err := k.Daemons(); err == nil {
 			for _, d := range ds {
-				rep.SyncDaemons = append(rep.SyncDaemons, agentapi.IPVSSyncDaemon{State: daemonStateName(d.State), Interface: d.Interface, SyncID: int(d.SyncID)})
+				sd := agentapi.IPVSSyncDaemon{State: daemonStateName(d.State), Interface: d.Interface, SyncID: int(d.SyncID),
+					Port: int(d.Port), TTL: int(d.TTL), MaxLength: int(d.MaxLen)}
+				if d.Group.IsValid() {
+					sd.Group = d.Group.String()
+				}
+				rep.SyncDaemons = append(rep.SyncDaemons, sd)
 			}
 		}
 	}

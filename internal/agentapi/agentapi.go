@@ -106,6 +106,111 @@ type VersionInfo struct {
 type Director struct {
 	Host      string `json:"host"`
 	Interface string `json:"interface"`
+	// VRRPAddress, when set, is the IP address on Interface the director's adverts are sent
+	// from and the peer sends its unicast adverts to, for VRRP instances of its family
+	// (keepalived's unicast_src_ip / unicast_peer); otherwise Host is used.
+	VRRPAddress string `json:"vrrp_address,omitempty"`
+}
+
+// SyncDaemon sets the IPVS connection sync daemon (ipvsadm --start-daemon, keepalived's
+// lvs_sync_daemon); a zero field keeps the default: Interface the director's interface, ID
+// SyncID of the pair's name, the others the kernel's (port 8848, TTL 1, group 224.0.0.81,
+// maximum length from the interface's MTU).
+type SyncDaemon struct {
+	Interface string `json:"interface,omitempty"`
+	// ID is the sync id (0-255); nil is the default. A backup daemon with id 0 takes every
+	// master's connections.
+	ID        *int   `json:"id,omitempty"`
+	Port      int    `json:"port,omitempty"`
+	TTL       int    `json:"ttl,omitempty"`
+	MaxLength int    `json:"max_length,omitempty"`
+	Group     string `json:"group,omitempty"`
+}
+
+// Validate reports the first field that cannot be applied, named under sync_daemon.
+func (s *SyncDaemon) Validate() error {
+	if s.Interface != "" {
+		if err := ValidateInterfaceName(s.Interface); err != nil {
+			return Invalid("sync_daemon.interface", err.Error())
+		}
+	}
+	for _, f := range []struct {
+		name     string
+		v        int
+		min, max int
+		set      bool
+	}{
+		{"id", deref(s.ID), 0, 255, s.ID != nil},
+		{"port", s.Port, 1, 65535, s.Port != 0},
+		{"ttl", s.TTL, 1, 255, s.TTL != 0},
+		{"max_length", s.MaxLength, 1, MaxSyncLength, s.MaxLength != 0},
+	} {
+		if f.set && (f.v < f.min || f.v > f.max) {
+			return Invalid("sync_daemon."+f.name, fmt.Sprintf("%d is outside %d-%d", f.v, f.min, f.max))
+		}
+	}
+	if s.Group != "" {
+		if err := ValidateSyncDaemonGroup(s.Group); err != nil {
+			return Invalid("sync_daemon.group", err.Error())
+		}
+	}
+	return nil
+}
+
+// MaxSyncLength is the longest sync message: a UDP payload in an IPv4 packet (65535 less the
+// IPv4 and UDP headers), as keepalived's maxlen.
+const MaxSyncLength = 65535 - 20 - 8
+
+// ValidateSyncDaemonGroup reports why s cannot be the sync daemon's multicast group.
+func ValidateSyncDaemonGroup(s string) error {
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return fmt.Errorf("%q is not an IP address", s)
+	}
+	if !a.Unmap().IsMulticast() {
+		return fmt.Errorf("%s is not a multicast address (224.0.0.0/4 or ff00::/8; the kernel's default is 224.0.0.81)", s)
+	}
+	return nil
+}
+
+// ValidateVRRPAddress reports why s cannot be a director's vrrp_address: an IP literal of
+// one host, which the agent puts in adverts as their source.
+func ValidateVRRPAddress(s string) error {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil || a.Zone() != "":
+		return fmt.Errorf("%q is not an IP address", s)
+	case a.Is4In6():
+		return fmt.Errorf("%s is an IPv4-mapped IPv6 address: write the IPv4 address", s)
+	case a.IsUnspecified(), a.IsMulticast(), a.IsLoopback(), a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("%s is not the address of one host on the VRRP link", s)
+	case a.Is6() && a.IsLinkLocalUnicast():
+		return fmt.Errorf("%s is link-local: IPv6 adverts already come from the link-local address; give a global or unique-local address of the link, or leave vrrp_address unset", s)
+	}
+	return nil
+}
+
+// VRRPAddressPair reports why a and b (both valid) cannot be the two directors' vrrp_address:
+// they are one address, or of two families (the peer of one would be of the other's family).
+func VRRPAddressPair(a, b string) error {
+	x, err1 := netip.ParseAddr(a)
+	y, err2 := netip.ParseAddr(b)
+	switch {
+	case err1 != nil || err2 != nil:
+		return nil // reported on its own
+	case x == y:
+		return fmt.Errorf("%s is directors[0].vrrp_address too: each director needs its own", b)
+	case x.Is4() != y.Is4():
+		return fmt.Errorf("%s and %s are of different families: the two directors' VRRP addresses must be on one link, of one family", a, b)
+	}
+	return nil
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // IPVSTimeouts are the kernel's IPVS connection timeouts in seconds (ipvsadm --set); zero keeps
@@ -134,7 +239,9 @@ type Pair struct {
 	Self            int           `json:"self"`
 	SyncConnections bool          `json:"sync_connections"`
 	IPVSTimeouts    *IPVSTimeouts `json:"ipvs_timeouts,omitempty"`
-	VRRPUnicast     bool          `json:"vrrp_unicast"`
+	// SyncDaemon sets the sync daemon that SyncConnections runs; nil keeps every default.
+	SyncDaemon  *SyncDaemon `json:"sync_daemon,omitempty"`
+	VRRPUnicast bool        `json:"vrrp_unicast"`
 	// MetricsListen is the HOST:PORT (HOST an IP literal or empty for every address) on which
 	// the agent serves Prometheus metrics at /metrics; empty serves none.
 	MetricsListen string `json:"metrics_listen,omitempty"`
@@ -182,9 +289,24 @@ func (p *Pair) Validate() error {
 		if err := ValidateInterfaceName(d.Interface); err != nil {
 			return Invalid(fmt.Sprintf("directors[%d].interface", i), err.Error())
 		}
+		if d.VRRPAddress != "" {
+			if err := ValidateVRRPAddress(d.VRRPAddress); err != nil {
+				return Invalid(fmt.Sprintf("directors[%d].vrrp_address", i), err.Error())
+			}
+		}
 	}
 	if p.Directors[0].Host == p.Directors[1].Host {
 		return Invalid("directors[1].host", "must differ from directors[0].host")
+	}
+	if a, b := p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress; a != "" && b != "" {
+		if err := VRRPAddressPair(a, b); err != nil {
+			return Invalid("directors[1].vrrp_address", err.Error())
+		}
+	}
+	if p.SyncDaemon != nil {
+		if err := p.SyncDaemon.Validate(); err != nil {
+			return err
+		}
 	}
 	if len(p.UUID) > MaxUUIDLen || strings.IndexFunc(p.UUID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return Invalid("pair_uuid", fmt.Sprintf("must be at most %d printable ASCII characters without spaces", MaxUUIDLen))

@@ -233,6 +233,11 @@ type IPVSSyncDaemon struct {
 	State     string `json:"state"` // master or backup
 	Interface string `json:"interface"`
 	SyncID    int    `json:"sync_id"`
+	// What the kernel runs it with (zero from kernels before 4.3, which have no such settings).
+	Port      int    `json:"port,omitempty"`
+	TTL       int    `json:"ttl,omitempty"`
+	MaxLength int    `json:"max_length,omitempty"`
+	Group     string `json:"group,omitempty"`
 }
 
 // IPVSDestination is one real server as the kernel has it, with its health.

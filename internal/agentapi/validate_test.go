@@ -157,3 +157,42 @@ func TestGARPIsValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncDaemonAndVRRPAddress(t *testing.T) {
+	t.Parallel()
+	n := func(v int) *int { return &v }
+	for _, tc := range []struct {
+		set   func(p *agentapi.Pair)
+		field string
+	}{
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{ID: n(256)} }, "sync_daemon.id"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{ID: n(-1)} }, "sync_daemon.id"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{Port: 65536} }, "sync_daemon.port"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{TTL: 256} }, "sync_daemon.ttl"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{MaxLength: 65508} }, "sync_daemon.max_length"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{Group: "198.51.100.1"} }, "sync_daemon.group"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{Group: "fe80::1%eth0"} }, "sync_daemon.group"},
+		{func(p *agentapi.Pair) { p.SyncDaemon = &agentapi.SyncDaemon{Interface: "all"} }, "sync_daemon.interface"},
+		{func(p *agentapi.Pair) { p.Directors[0].VRRPAddress = "director1" }, "directors[0].vrrp_address"},
+		{func(p *agentapi.Pair) { p.Directors[1].VRRPAddress = "224.0.0.18" }, "directors[1].vrrp_address"},
+		{func(p *agentapi.Pair) { p.Directors[1].VRRPAddress = "fe80::12" }, "directors[1].vrrp_address"},
+		{func(p *agentapi.Pair) {
+			p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "198.51.100.111", "198.51.100.111"
+		}, "directors[1].vrrp_address"},
+		{func(p *agentapi.Pair) {
+			p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "198.51.100.111", "2001:db8::112"
+		}, "directors[1].vrrp_address"},
+	} {
+		p := validPair()
+		tc.set(p)
+		if f := fieldOf(t, p.Validate()); f != tc.field {
+			t.Errorf("%+v %+v: field %q, want %q", p.SyncDaemon, p.Directors, f, tc.field)
+		}
+	}
+	p := validPair()
+	p.SyncDaemon = &agentapi.SyncDaemon{Interface: "eth1", ID: n(0), Port: 1, TTL: 255, MaxLength: 65507, Group: "ff05::81"}
+	p.Directors[0].VRRPAddress, p.Directors[1].VRRPAddress = "2001:db8::111", "2001:db8::112"
+	if err := p.Validate(); err != nil {
+		t.Error(err)
+	}
+}

@@ -61,6 +61,8 @@ type pair struct {
 	hostDef   [2]string
 	unicast   bool
 	syncConns bool
+	sync      *syncDaemon // sync_daemon's settings (id always set), when syncConns
+	vrrpAddr  [2]string   // directors' vrrp_address, from unicast_src_ip / unicast_peer
 	timeouts  *[3]int
 	vips      []*vip
 	servers   []*vsOut
@@ -221,9 +223,59 @@ func (m *merger) merge() *pair {
 			m.rep.add(v.in.pos, "vrrp_instance "+v.in.name, Changed, "multicast, while another instance uses unicast_peer: vrrp_unicast is per pair, so it is unicast too")
 		}
 	}
+	p.vrrpAddr = p.hostDef
+	m.syncDaemon(p)
 	m.servers(p, labels)
 	p.name = pairName(m.dirs)
 	return p
+}
+
+// syncDaemon maps lvs_sync_daemon's settings to sync_daemon. The id is always written: keepalived
+// defaults it to the named instance's virtual_router_id, the provider to a number from the
+// pair's name, and a director still on keepalived syncs only with the same id.
+func (m *merger) syncDaemon(p *pair) {
+	var src *director
+	for _, d := range m.dirs {
+		if d.syncDaemon {
+			src = d
+			break
+		}
+	}
+	if src == nil {
+		return
+	}
+	sd := src.sync
+	if sd.id == nil {
+		id := 0
+		if sd.instance != "" {
+			if i := slices.IndexFunc(src.instances, func(in *instance) bool { return in.name == sd.instance }); i >= 0 {
+				id = src.instances[i].vrid
+			} else {
+				m.rep.add(sd.pos, "global_defs: lvs_sync_daemon", Changed, "names vrrp_instance %s, which %s lacks: keepalived would run no sync daemon; the pair runs one with id 0", sd.instance, src.file)
+			}
+		}
+		sd.id = &id
+	}
+	for i, d := range m.dirs {
+		if d == src || !d.syncDaemon {
+			continue
+		}
+		o := d.sync
+		if o.id == nil {
+			o.id = sd.id // compared below only when given
+		}
+		if *o.id != *sd.id || o.port != sd.port || o.ttl != sd.ttl || o.group != sd.group || o.maxlen != sd.maxlen {
+			m.rep.add(o.pos, "global_defs: lvs_sync_daemon", Changed, "differs from %s's: sync_daemon is one for both directors, %s's is taken", src.file, src.file)
+		}
+		if o.iface != sd.iface && (o.iface != p.ifaces[i] || sd.iface != p.ifaces[0]) {
+			m.rep.add(o.pos, "global_defs: lvs_sync_daemon", Changed, "interface %s, %s on %s: sync_daemon.interface is one for both directors, %s is taken", o.iface, sd.iface, src.file, sd.iface)
+		}
+	}
+	// Each director's own interface is the default: written only when another is meant.
+	if sd.iface == p.ifaces[slices.Index(m.dirs, src)] {
+		sd.iface = ""
+	}
+	p.sync = &sd
 }
 
 func (m *merger) version(d *director, in *instance) int {

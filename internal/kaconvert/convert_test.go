@@ -3,6 +3,7 @@ package kaconvert
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,9 +126,12 @@ func TestMergePair(t *testing.T) {
 	}
 	for _, want := range []string{
 		`priority          = [150, 100]`,
-		`interface = "eth0"`, `interface = "eth1"`,
+		`interface    = "eth0"`, `interface    = "eth1"`,
+		`vrrp_address = "198.51.100.11"`, `vrrp_address = "198.51.100.12"`,
+		// lvs_sync_daemon on each director's own interface, no id: the instance's VRID.
+		"sync_daemon = {\n    id    = 91\n    port  = 8850\n    ttl   = 2\n    group = \"239.1.2.3\"\n  }",
 		`default     = "198.51.100.11"`, `default     = "198.51.100.12"`,
-		`vrrp_unicast     = true`,
+		`vrrp_unicast = true`,
 		`authentication    = var.vi_web_auth_pass`,
 		`command  = "/usr/bin/pgrep -x nginx"`,
 		`weight   = -30`,
@@ -300,5 +304,42 @@ func TestGARP(t *testing.T) {
 	res = convertDir(t, "mismatch", []string{"lb1.conf", "lb2.conf"})
 	if len(find(res.Report, Changed, "VI_2: garp_master_*", "the provider announces a new master the same way on both directors")) != 1 {
 		t.Errorf("differing garp settings not reported: %v", res.Report.Entries)
+	}
+}
+
+func TestSyncDaemonMapping(t *testing.T) {
+	inst := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n priority %d\n virtual_ipaddress { 198.51.100.100 }\n}\n"
+	conv := func(g1, g2 string) *Result {
+		t.Helper()
+		var in []Input
+		for i, g := range []string{g1, g2} {
+			src := "global_defs {\n" + g + "\n}\n" + fmt.Sprintf(inst, 150-50*i)
+			in = append(in, Input{Config: keepalived.Parse(fmt.Sprintf("lb%d.conf", i+1), []byte(src), nil, keepalived.Options{})})
+		}
+		res, err := Convert(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// The old positional form: INTERFACE INSTANCE SYNC_ID.
+	res := conv("lvs_sync_daemon eth1 VI_1 42", "lvs_sync_daemon eth1 VI_1 42")
+	if !bytes.Contains(res.HCL, []byte("sync_daemon = {\n    interface = \"eth1\"\n    id        = 42\n  }")) {
+		t.Errorf("positional id:\n%s", res.HCL)
+	}
+	// Without an instance keepalived's id is 0; directors that differ are reported.
+	res = conv("lvs_sync_daemon eth0", "lvs_sync_daemon eth0 id 9 port 9000")
+	if !bytes.Contains(res.HCL, []byte("sync_daemon = {\n    id = 0\n  }")) {
+		t.Errorf("no instance:\n%s", res.HCL)
+	}
+	if len(find(res.Report, Changed, "lvs_sync_daemon", "differs from lb1.conf's")) != 1 {
+		t.Errorf("difference not reported: %v", res.Report.Entries)
+	}
+	// An instance the file lacks, and bad values.
+	res = conv("lvs_sync_daemon eth0 VI_9 port 0 group 198.51.100.1", "")
+	if !bytes.Contains(res.HCL, []byte("id = 0")) || len(find(res.Report, Changed, "lvs_sync_daemon", "names vrrp_instance VI_9")) != 1 ||
+		len(find(res.Report, Error, "lvs_sync_daemon", `port "0" is not a number from 1 to 65535`)) != 1 ||
+		len(find(res.Report, Error, "lvs_sync_daemon", "198.51.100.1 is not a multicast address")) != 1 {
+		t.Errorf("report %v\n%s", res.Report.Entries, res.HCL)
 	}
 }

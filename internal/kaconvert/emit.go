@@ -120,10 +120,32 @@ func emit(p *pair) []byte {
 		var d object
 		d.set("host", ref("var", fmt.Sprintf("director%d_host", i+1)))
 		d.set("interface", str(p.ifaces[i]))
+		if p.vrrpAddr[i] != "" {
+			d.set("vrrp_address", str(p.vrrpAddr[i]))
+		}
 		dirs = append(dirs, d.tokens())
 	}
 	pb.SetAttributeRaw("directors", tupleLines(dirs))
 	pb.SetAttributeValue("sync_connections", cty.BoolVal(p.syncConns))
+	if sd := p.sync; sd != nil {
+		var o object
+		if sd.iface != "" {
+			o.set("interface", str(sd.iface))
+		}
+		o.set("id", num(*sd.id))
+		for _, f := range []struct {
+			name string
+			v    int
+		}{{"port", sd.port}, {"ttl", sd.ttl}, {"max_length", sd.maxlen}} {
+			if f.v != 0 {
+				o.set(f.name, num(f.v))
+			}
+		}
+		if sd.group != "" {
+			o.set("group", str(sd.group))
+		}
+		pb.SetAttributeRaw("sync_daemon", o.tokens())
+	}
 	if p.unicast {
 		pb.SetAttributeValue("vrrp_unicast", cty.True)
 	}

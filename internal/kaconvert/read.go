@@ -19,7 +19,8 @@ type director struct {
 	file        string
 	vrrpVersion int // global_defs vrrp_version; 0 unset
 	syncDaemon  bool
-	timeouts    [3]int // tcp, tcpfin, udp
+	sync        syncDaemon // lvs_sync_daemon's settings, when syncDaemon
+	timeouts    [3]int     // tcp, tcpfin, udp
 	timeoutsSet bool
 	timeoutsPos keepalived.Pos
 	scripts     map[string]*vrrpScript
@@ -79,6 +80,16 @@ func (g garp) wire() *agentapi.GARP {
 type syncMember struct {
 	group string
 	pos   keepalived.Pos
+}
+
+// syncDaemon is lvs_sync_daemon IFACE [inst] INSTANCE [id N] [maxlen N] [port N] [ttl N] [group A].
+type syncDaemon struct {
+	pos             keepalived.Pos
+	iface, instance string
+	id              *int // unset: keepalived takes the instance's virtual_router_id (0 without one)
+	maxlen, port    int
+	ttl             int
+	group           string
 }
 
 type vrrpScript struct {
@@ -247,6 +258,72 @@ func (r *reader) args(n *keepalived.Node, ctx string, min int) bool {
 	return true
 }
 
+// syncDaemon reads lvs_sync_daemon's arguments, keepalived's way: keyword-value pairs after the
+// interface, and the older positional INSTANCE and SYNC_ID.
+func (r *reader) syncDaemon(n *keepalived.Node) {
+	const ctx = "global_defs"
+	sd := syncDaemon{pos: n.Pos}
+	if len(n.Args) > 1 {
+		sd.iface = n.Args[1]
+	}
+	num := func(i, lo, hi int) (int, bool) {
+		if i >= len(n.Args) {
+			r.report(n, ctx, Error, "%s has no value: not mapped", n.Args[i-1])
+			return 0, false
+		}
+		v, err := strconv.Atoi(n.Args[i])
+		if err != nil || v < lo || v > hi {
+			r.report(n, ctx, Error, "%s %q is not a number from %d to %d: not mapped", n.Args[i-1], n.Args[i], lo, hi)
+			return 0, false
+		}
+		return v, true
+	}
+	for i := 2; i < len(n.Args); i++ {
+		switch a := n.Args[i]; a {
+		case "inst":
+			if i+1 < len(n.Args) {
+				sd.instance = n.Args[i+1]
+			}
+			i++
+		case "id":
+			if v, ok := num(i+1, 0, 255); ok {
+				sd.id = &v
+			}
+			i++
+		case "maxlen":
+			sd.maxlen, _ = num(i+1, 1, agentapi.MaxSyncLength)
+			i++
+		case "port":
+			sd.port, _ = num(i+1, 1, 65535)
+			i++
+		case "ttl":
+			sd.ttl, _ = num(i+1, 1, 255)
+			i++
+		case "group":
+			if i+1 < len(n.Args) {
+				if err := agentapi.ValidateSyncDaemonGroup(n.Args[i+1]); err != nil {
+					r.report(n, ctx, Error, "group: %v: not mapped", err)
+				} else {
+					sd.group = n.Args[i+1]
+				}
+			}
+			i++
+		default:
+			switch i {
+			case 2:
+				sd.instance = a
+			case 3:
+				if v, ok := num(i, 0, 255); ok {
+					sd.id = &v
+				}
+			default:
+				r.report(n, ctx, Ignored, "unknown option %s", a)
+			}
+		}
+	}
+	r.d.sync = sd
+}
+
 func (r *reader) integer(n *keepalived.Node, ctx string, i int, lo, hi int) (int, bool) {
 	if !r.args(n, ctx, i) {
 		return 0, false
@@ -376,9 +453,7 @@ func (r *reader) global(b *keepalived.Node) {
 			}
 		case "lvs_sync_daemon":
 			r.d.syncDaemon = true
-			if len(n.Args) > 3 {
-				r.report(n, "global_defs", Ignored, "the agent runs the sync daemon on the pair's interface with its own id and port")
-			}
+			r.syncDaemon(n)
 		case "lvs_timeouts":
 			r.d.timeoutsSet, r.d.timeoutsPos = true, n.Pos
 			for i := 1; i+1 < len(n.Args); i += 2 {

@@ -86,3 +86,51 @@ func TestPairStateUpgradeCLI(t *testing.T) {
 		t.Errorf("upgraded ipvs_timeouts = %v, want tcp 900s, udp 60s, tcp_fin null", got)
 	}
 }
+
+// TestPairStateBeforeSyncDaemonCLI: a schema version 1 state written before sync_daemon and
+// directors[*].vrrp_address existed (neither attribute in it) plans no change against a
+// configuration that does not set them, through the real terraform CLI (-refresh=false, as
+// TestPairStateUpgradeCLI).
+func TestPairStateBeforeSyncDaemonCLI(t *testing.T) {
+	requireTerraform(t)
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	tf := newTFCLI(t)
+	tf.write(hcl(
+		`provider "lvs" {`, fmt.Sprintf(`  ssh = { password = "unused", known_hosts_file = "/dev/null", port = %d, timeout = "2s" }`, port), `}`,
+		`resource "lvs_director_pair" "p" {`, `  name = "edge"`,
+		`  directors = [{ host = "127.0.0.1", interface = "eth0" }, { host = "127.0.0.2", interface = "eth0" }]`, `}`))
+	agent := bundle.Version()
+	v1 := map[string]any{
+		"id": "edge@127.0.0.1,127.0.0.2", "name": "edge", "pair_uuid": "0b0e5c55-6d2f-4f4e-9d7a-5a4f2c1e8b01",
+		"directors": []map[string]any{
+			{"host": "127.0.0.1", "interface": "eth0", "agent_version": agent, "status": "ready"},
+			{"host": "127.0.0.2", "interface": "eth0", "agent_version": agent, "status": "ready"},
+		},
+		"sync_connections": true, "vrrp_unicast": false, "timeouts": nil, "ipvs_timeouts": nil, "metrics": nil, "log_level": "info",
+	}
+	state := map[string]any{
+		"version": 4, "terraform_version": "1.9.0", "serial": 1, "lineage": "5e1a7c0e-2b7d-4c1f-9a55-0c3f4b2d6e78", "outputs": map[string]any{},
+		"resources": []map[string]any{{
+			"mode": "managed", "type": "lvs_director_pair", "name": "p",
+			"provider":  `provider["registry.terraform.io/lvs-provider/lvs"]`,
+			"instances": []map[string]any{{"schema_version": 1, "attributes": v1, "sensitive_attributes": []any{}}},
+		}},
+	}
+	b, err := json.Marshal(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tf.dir, "terraform.tfstate"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := tf.run("plan", "-refresh=false", "-detailed-exitcode"); r.code != 0 || !strings.Contains(r.out, "No changes.") {
+		t.Fatalf("plan of a state without sync_daemon and vrrp_address: exit %d, want 0 (no changes):\n%s", r.code, r.out)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -49,6 +50,7 @@ type directorPairModel struct {
 	Directors       []directorModel    `tfsdk:"directors"`
 	SyncConnections types.Bool         `tfsdk:"sync_connections"`
 	IPVSTimeouts    *ipvsTimeoutsModel `tfsdk:"ipvs_timeouts"`
+	SyncDaemon      *syncDaemonModel   `tfsdk:"sync_daemon"`
 	VRRPUnicast     types.Bool         `tfsdk:"vrrp_unicast"`
 	Metrics         *metricsModel      `tfsdk:"metrics"`
 	LogLevel        types.String       `tfsdk:"log_level"`
@@ -58,8 +60,18 @@ type directorPairModel struct {
 type directorModel struct {
 	Host         types.String `tfsdk:"host"`
 	Interface    types.String `tfsdk:"interface"`
+	VRRPAddress  types.String `tfsdk:"vrrp_address"`
 	AgentVersion types.String `tfsdk:"agent_version"`
 	Status       types.String `tfsdk:"status"`
+}
+
+type syncDaemonModel struct {
+	Interface types.String `tfsdk:"interface"`
+	ID        types.Int64  `tfsdk:"id"`
+	Port      types.Int64  `tfsdk:"port"`
+	TTL       types.Int64  `tfsdk:"ttl"`
+	MaxLength types.Int64  `tfsdk:"max_length"`
+	Group     types.String `tfsdk:"group"`
 }
 
 type metricsModel struct {
@@ -122,6 +134,12 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 						MarkdownDescription: "Network interface that carries the VIPs and VRRP on this director, e.g. `eth0`.",
 						Validators:          []validatorString{interfaceName{}},
 					},
+					"vrrp_address": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "This director's IP address on the VRRP link, for a director whose `host` is not on that link (keepalived's `unicast_src_ip`, and `unicast_peer` on the other director). For VIP addresses of its family, the director's adverts are sent from it (IPv6 adverts too, instead of the link-local address) and, with `vrrp_unicast`, the other director sends its adverts to it; the other director takes adverts from it. " +
+							"It must be an address of `interface` (the agent does not add it: a VIP that finds it missing reports the error), not a VIP, and of one family with the other director's. VIPs of the other family go on using `host`. Unset: `host`, and for IPv4 the interface's address the director is reached at or its first one.",
+						Validators: []validatorString{vrrpAddressValidator},
+					},
 					"agent_version": schema.StringAttribute{
 						Computed:            true,
 						MarkdownDescription: "Version of the `lvs-agent` answering on the director; empty when none answers. A plan that changes it upgrades, reinstalls or restarts the agent; it is planned to change only when the bundled agent differs from the running one by content, and an apply that restarts agents does it one director at a time, the backup first (see Upgrading the provider and the agents on the provider's page).",
@@ -147,6 +165,44 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 				Computed:            true,
 				Default:             booldefault.StaticBool(true),
 				MarkdownDescription: "Run the IPVS connection sync daemon between the two directors so established connections survive a failover. Default `true`.",
+			},
+			"sync_daemon": schema.SingleNestedAttribute{
+				Optional: true,
+				MarkdownDescription: "Settings of the connection sync daemon that `sync_connections` runs, like keepalived's `lvs_sync_daemon` and `ipvsadm --start-daemon`; ignored when `sync_connections` is `false`. Both directors run a master and a backup daemon with them. " +
+					"To sync with another director that runs keepalived's `lvs_sync_daemon`, give the same `id`, `port` and `group` as its configuration (keepalived's default `id` is the VRRP instance's `virtual_router_id`, ours is derived from the pair's `name`). " +
+					"A change restarts the daemons: connections opened meanwhile are not synced. `ipvsadm -L --daemon` shows what the kernel runs; the agent puts back a daemon someone else changed.",
+				Attributes: map[string]schema.Attribute{
+					"interface": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "Interface the daemons send and receive on, on both directors (`ipvsadm --mcast-interface`). Default: each director's `interface`.",
+						Validators:          []validatorString{interfaceName{}},
+					},
+					"id": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "Sync id, 0-255 (`ipvsadm --syncid`): a backup daemon takes only the connections its master sends with the same id; one with id `0` takes every master's. Default: derived from the pair's `name` (1-255), so that two pairs on one link do not take each other's connections.",
+						Validators:          []validatorInt64{int64validator.Between(0, 255)},
+					},
+					"port": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "UDP port of the sync messages, 1-65535 (`--mcast-port`). Default: the kernel's, 8848.",
+						Validators:          []validatorInt64{int64validator.Between(1, 65535)},
+					},
+					"ttl": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: "TTL (hop limit) of the sync messages, 1-255 (`--mcast-ttl`). Default: the kernel's, 1.",
+						Validators:          []validatorInt64{int64validator.Between(1, 255)},
+					},
+					"max_length": schema.Int64Attribute{
+						Optional:            true,
+						MarkdownDescription: fmt.Sprintf("Longest sync message in bytes, 1-%d (`--sync-maxlen`); the kernel raises a backup's to at least 1024. Default: the kernel's, from the interface's MTU (1472 at MTU 1500).", agentapi.MaxSyncLength),
+						Validators:          []validatorInt64{int64validator.Between(1, agentapi.MaxSyncLength)},
+					},
+					"group": schema.StringAttribute{
+						Optional:            true,
+						MarkdownDescription: "Multicast group of the sync messages, IPv4 or IPv6 (`--mcast-group`). Default: the kernel's, `224.0.0.81`.",
+						Validators:          []validatorString{syncDaemonGroupValidator},
+					},
+				},
 			},
 			"ipvs_timeouts": schema.SingleNestedAttribute{
 				Optional:            true,
@@ -214,6 +270,17 @@ func checkPair(c checks, root cfgVal) {
 		a, b := ds[0].at("host"), ds[1].at("host")
 		if a.known() && b.known() && a.str() == b.str() {
 			c.failAs(b.p, "Duplicate Director", "Both directors are %q. A pair needs two different hosts, so that one takes over when the other fails.", a.str())
+		}
+		va, vb := ds[0].at("vrrp_address"), ds[1].at("vrrp_address")
+		if va.known() && vb.known() && agentapi.ValidateVRRPAddress(va.str()) == nil && agentapi.ValidateVRRPAddress(vb.str()) == nil {
+			if err := agentapi.VRRPAddressPair(va.str(), vb.str()); err != nil {
+				c.failAs(vb.p, "Invalid VRRP Address", "%v.", err)
+			}
+		}
+		for i, v := range []cfgVal{va, vb} {
+			if other := ds[1-i].at("host"); v.known() && other.known() && v.str() == other.str() {
+				c.failAs(v.p, "Invalid VRRP Address", "%s is the other director's host (directors[%d].host): give this director's own address on the VRRP link.", v.str(), 1-i)
+			}
 		}
 	}
 	for _, name := range []string{"tcp", "tcp_fin", "udp"} {
@@ -295,7 +362,15 @@ func wirePair(m directorPairModel, self int) *agentapi.Pair {
 		p.MetricsListen = m.Metrics.Listen.ValueString()
 	}
 	for _, d := range m.Directors {
-		p.Directors = append(p.Directors, agentapi.Director{Host: d.Host.ValueString(), Interface: d.Interface.ValueString()})
+		p.Directors = append(p.Directors, agentapi.Director{Host: d.Host.ValueString(), Interface: d.Interface.ValueString(), VRRPAddress: d.VRRPAddress.ValueString()})
+	}
+	if s := m.SyncDaemon; s != nil {
+		p.SyncDaemon = &agentapi.SyncDaemon{Interface: s.Interface.ValueString(), Port: int(s.Port.ValueInt64()), TTL: int(s.TTL.ValueInt64()),
+			MaxLength: int(s.MaxLength.ValueInt64()), Group: s.Group.ValueString()}
+		if !s.ID.IsNull() && !s.ID.IsUnknown() {
+			id := int(s.ID.ValueInt64())
+			p.SyncDaemon.ID = &id
+		}
 	}
 	if t := m.IPVSTimeouts; t != nil {
 		p.IPVSTimeouts = &agentapi.IPVSTimeouts{TCP: ipvsSeconds(t.TCP), TCPFin: ipvsSeconds(t.TCPFin), UDP: ipvsSeconds(t.UDP)}
@@ -494,6 +569,7 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 	for i := range m.Directors {
 		if i < len(found.Directors) && found.Directors[i].Host == m.Directors[i].Host.ValueString() {
 			m.Directors[i].Interface = types.StringValue(found.Directors[i].Interface)
+			m.Directors[i].VRRPAddress = optString(found.Directors[i].VRRPAddress)
 		}
 	}
 	m.SyncConnections = types.BoolValue(found.SyncConnections)
@@ -502,6 +578,14 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 	m.Metrics = nil
 	if found.MetricsListen != "" {
 		m.Metrics = &metricsModel{Listen: types.StringValue(found.MetricsListen)}
+	}
+	m.SyncDaemon = nil
+	if s := found.SyncDaemon; s != nil {
+		m.SyncDaemon = &syncDaemonModel{Interface: optString(s.Interface), ID: types.Int64Null(), Port: optInt(s.Port), TTL: optInt(s.TTL),
+			MaxLength: optInt(s.MaxLength), Group: optString(s.Group)}
+		if s.ID != nil {
+			m.SyncDaemon.ID = types.Int64Value(int64(*s.ID))
+		}
 	}
 	m.IPVSTimeouts = nil
 	if t := found.IPVSTimeouts; t != nil {
@@ -551,6 +635,9 @@ func samePairSettings(a, b *agentapi.Pair) bool {
 		if a.Directors[i] != b.Directors[i] {
 			return false
 		}
+	}
+	if !sameSyncDaemon(a.SyncDaemon, b.SyncDaemon) {
+		return false
 	}
 	ta, tb := a.IPVSTimeouts, b.IPVSTimeouts
 	if ta == nil || tb == nil {
@@ -864,4 +951,14 @@ func (r *directorPairResource) ImportState(ctx context.Context, req resource.Imp
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// sameSyncDaemon compares two pairs' sync daemon settings; nil is no setting.
+func sameSyncDaemon(a, b *agentapi.SyncDaemon) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.ID, y.ID = nil, nil
+	return x == y && (a.ID == nil) == (b.ID == nil) && (a.ID == nil || *a.ID == *b.ID)
 }

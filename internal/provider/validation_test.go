@@ -98,6 +98,40 @@ func pairCases() []validateCase {
   timeouts {
     create = "soon"
   }`, []string{`Invalid Attribute Value Time Duration.*"soon"`}},
+		{"pair_sync_daemon", "director_pair", []string{"sync_daemon", "sync_daemon.interface", "sync_daemon.id", "sync_daemon.port", "sync_daemon.ttl", "sync_daemon.max_length", "sync_daemon.group"}, `name = "edge"
+  ` + dirs + `
+  sync_daemon = { interface = "all", id = 256, port = 0, ttl = 256, max_length = 65508, group = "198.51.100.81" }`, []string{
+			`sync_daemon.interface.*"all" is not an interface`,
+			`sync_daemon.id value must be between 0 and 255, got: 256`,
+			`sync_daemon.port value must be between 1 and 65535, got: 0`,
+			`sync_daemon.ttl value must be between 1 and 255, got: 256`,
+			`sync_daemon.max_length value must be between 1 and 65507, got: 65508`,
+			`^Invalid Sync Daemon Group: Attribute sync_daemon.group must be a multicast IP address: 198.51.100.81 is not a multicast address`,
+		}},
+		{"pair_sync_daemon_group_name", "director_pair", []string{"sync_daemon.group", "sync_daemon.id"}, `name = "edge"
+  ` + dirs + `
+  sync_daemon = { group = "sync.example", id = -1 }`, []string{
+			`sync_daemon.group must be a multicast IP address: "sync.example" is not an IP address`,
+			`sync_daemon.id value must be between 0 and 255, got: -1`,
+		}},
+		{"pair_vrrp_address", "director_pair", []string{"directors.vrrp_address"}, `name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0", vrrp_address = "director1" }, { host = "198.51.100.12", interface = "eth0", vrrp_address = "fe80::12" }]`, []string{
+			`^Invalid VRRP Address: Attribute directors\[0\].vrrp_address must be an IP address of the director on the VRRP link: "director1" is not an IP address`,
+			`directors\[1\].vrrp_address.*fe80::12 is link-local`,
+		}},
+		{"pair_vrrp_address_multicast", "director_pair", []string{"directors.vrrp_address"}, `name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0", vrrp_address = "224.0.0.18" }, { host = "198.51.100.12", interface = "eth0", vrrp_address = "198.51.100.11" }]`, []string{
+			`directors\[0\].vrrp_address.*224.0.0.18 is not the address of one host`,
+			`^Invalid VRRP Address: Attribute directors\[1\].vrrp_address: 198.51.100.11 is the other director's host`,
+		}},
+		{"pair_vrrp_address_same", "director_pair", []string{"directors.vrrp_address"}, `name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0", vrrp_address = "198.51.100.111" }, { host = "198.51.100.12", interface = "eth0", vrrp_address = "198.51.100.111" }]`, []string{
+			`^Invalid VRRP Address: Attribute directors\[1\].vrrp_address: 198.51.100.111 is directors\[0\].vrrp_address too`,
+		}},
+		{"pair_vrrp_address_families", "director_pair", []string{"directors.vrrp_address"}, `name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0", vrrp_address = "198.51.100.111" }, { host = "198.51.100.12", interface = "eth0", vrrp_address = "2001:db8::112" }]`, []string{
+			`directors\[1\].vrrp_address: 198.51.100.111 and 2001:db8::112 are of different families`,
+		}},
 		{"pair_unknown_hosts", "director_pair", []string{"directors.host"}, `name = var.unknown
   directors = [{ host = var.unknown, interface = "eth0" }, { host = var.unknown, interface = "all" }]`,
 			[]string{`directors\[1\].interface.*"all" is not an interface`}},

@@ -106,3 +106,27 @@ func (fwmarkRange) ValidateInt64(_ context.Context, req validator.Int64Request, 
 			req.Path, m, m, agentapi.ReservedFWMarkBase, agentapi.ReservedFWMarkBase|^agentapi.ReservedFWMarkMask))
 	}
 }
+
+// funcString checks a string attribute with one of the agent's own rules, at plan time.
+type funcString struct {
+	what, summary string
+	check         func(string) error
+}
+
+var (
+	syncDaemonGroupValidator = funcString{"a multicast IP address", "Invalid Sync Daemon Group", agentapi.ValidateSyncDaemonGroup}
+	vrrpAddressValidator     = funcString{"an IP address of the director on the VRRP link", "Invalid VRRP Address", agentapi.ValidateVRRPAddress}
+)
+
+func (v funcString) Description(context.Context) string { return "must be " + v.what }
+
+func (v funcString) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v funcString) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, v.summary, fmt.Sprintf("Attribute %s must be %s: %v", req.Path, v.what, err))
+	}
+}

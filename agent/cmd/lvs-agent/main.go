@@ -303,9 +303,17 @@ func formatStatus(st *agentapi.Status) string {
 		if i == p.Self {
 			self = "  <- this host"
 		}
-		fmt.Fprintf(&b, "  director %d: %s on %s%s\n", i, d.Host, d.Interface, self)
+		vrrpAt := ""
+		if d.VRRPAddress != "" {
+			vrrpAt = ", VRRP from " + d.VRRPAddress
+		}
+		fmt.Fprintf(&b, "  director %d: %s on %s%s%s\n", i, d.Host, d.Interface, vrrpAt, self)
 	}
 	fmt.Fprintf(&b, "  sync_connections: %v   vrrp_unicast: %v\n", p.SyncConnections, p.VRRPUnicast)
+	if s := p.SyncDaemon; s != nil && p.SyncConnections {
+		j, _ := json.Marshal(s)
+		fmt.Fprintf(&b, "  sync_daemon: %s\n", j)
+	}
 	if t := p.IPVSTimeouts; t != nil {
 		fmt.Fprintf(&b, "  ipvs_timeouts: tcp %ds, tcp_fin %ds, udp %ds (0 = kernel default)\n", t.TCP, t.TCPFin, t.UDP)
 	}
