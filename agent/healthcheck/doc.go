@@ -5,7 +5,7 @@
 //
 // The Manager is a reconcile.Reconciler that keeps one checker per checked real server and an
 // ipvs.HealthView that turns verdicts into weights (down: 0 with on_failure quiesce, out of the
-// table with remove). Checks of every kind (tcp, http, https, exec, dns) share one scheduler: a
+// table with remove; a real server's own on_failure overrides its virtual server's). Checks of every kind (tcp, http, https, exec, dns) share one scheduler: a
 // heap of due times dispatches attempts to short-lived goroutines, at most MaxInFlight of which
 // hold a socket or process at once, so ten thousand checks cost a few goroutines and file
 // descriptors at any instant, and a hanging check holds only its own slot until its timeout.
@@ -17,4 +17,7 @@
 //	LVS_CHECK_ADDRESS, LVS_CHECK_PORT  where to check it (connect_address/connect_port applied)
 //	LVS_VS                             the virtual server's key, e.g. tcp/198.51.100.100:80
 //	LVS_VS_PROTOCOL, LVS_VS_ADDRESS, LVS_VS_PORT, LVS_VS_FWMARK
+//
+// A real server's notify_up and notify_down commands (notify.go) run the same way when its
+// verdict flips, with these and LVS_RS_STATE (up, down) and LVS_RS_REASON.
 package healthcheck
