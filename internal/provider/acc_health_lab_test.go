@@ -40,12 +40,16 @@ func healthLab(t *testing.T) *accLab {
 // healthConfig checks every checker kind against the real servers: http with sorry server (and
 // quorum when quorum > 0) on :80 carrying the client's traffic, https with and without
 // certificate verification, tcp with connect_port overrides, exec, dns, and an http check of a
-// path that hangs, cut off by its timeout.
+// path that hangs, cut off by its timeout. on_failure is set per real server against the
+// virtual server's both ways: web1 is removed while its virtual server quiesces, tcp2 is
+// quiesced while its virtual server removes (exec2 inherits quiesce). web1 runs notify_up and
+// notify_down, which log their variables to /tmp/notify-web1 on each director.
 func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 	q := ""
 	if quorum > 0 {
 		q = fmt.Sprintf("  quorum = { min = %d }", quorum)
 	}
+	vsExtra := map[string]string{"tcp": `  on_failure = "remove"`}
 	vs := func(name, proto string, port int, check ...string) string {
 		return hcl(append(append([]string{
 			fmt.Sprintf(`resource "lvs_virtual_server" %q {`, name),
@@ -54,6 +58,7 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 			fmt.Sprintf(`  protocol  = %q`, proto),
 			fmt.Sprintf(`  port      = %d`, port),
 			`  scheduler = "rr"`,
+			vsExtra[name],
 			`  health_check = {`,
 			`    fall = 2`, // one slow answer in a loaded UML guest is not a verdict
 		}, check...), `  }`, `}`)...)
@@ -89,7 +94,9 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 		q,
 		`}`,
 	) +
-		rs("web1", "web", "198.51.100.21", 80, `  host = {}`) +
+		rs("web1", "web", "198.51.100.21", 80, `  host = {}`, `  on_failure = "remove"`,
+			`  notify_up   = "echo \"notify_up $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`,
+			`  notify_down = "echo \"notify_down $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`) +
 		rs("web2", "web", "198.51.100.22", 80, `  host = {}`) +
 		vs("tls", "tcp", 443, `    type = "https"`, `    path = "/healthz"`, `    tls_server_name = "real1"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tls1", "tls", "198.51.100.21", 443) +
@@ -97,7 +104,7 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 		rs("tls2", "tls", "198.51.100.22", 443, `  health_check = { type = "https", tls_server_name = "real2", tls_verify = true, interval = "1s", timeout = "800ms", retries = 0 }`) +
 		vs("tcp", "tcp", 8080, `    type = "tcp"`, `    connect_port = 22`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tcp1", "tcp", "198.51.100.21", 8080) +
-		rs("tcp2", "tcp", "198.51.100.22", 8080, `  health_check = { type = "tcp", connect_port = 2323, interval = "1s", timeout = "800ms", retries = 0 }`) +
+		rs("tcp2", "tcp", "198.51.100.22", 8080, `  on_failure = "quiesce"`, `  health_check = { type = "tcp", connect_port = 2323, interval = "1s", timeout = "800ms", retries = 0 }`) +
 		vs("exec", "tcp", 8081, `    type = "exec"`, `    command = "test -e /tmp/hc-up-$LVS_RS_ADDRESS"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("exec1", "exec", "198.51.100.21", 8081) +
 		rs("exec2", "exec", "198.51.100.22", 8081) +
@@ -238,6 +245,84 @@ func (a *accLab) webAnswers(n int, want []string, none ...string) error {
 	return nil
 }
 
+// notified checks that each director ran web1's notify commands as wanted, in order: "down"
+// is notify_down for a stop of its web server (connection refused), "up" notify_up. The
+// commands run right after the verdicts that healthIs awaited: a few seconds are for a loaded
+// lab host to run the shell.
+func (a *accLab) notified(want ...string) error {
+	const prefix = " tcp/198.51.100.100:80 198.51.100.21 80"
+	match := func(got []string) error {
+		if len(got) != len(want) {
+			return fmt.Errorf("%d notifications %q, want %d (%v)", len(got), got, len(want), want)
+		}
+		for i, w := range want {
+			g := strings.TrimSpace(got[i])
+			ok := g == "notify_up up"+prefix
+			if w == "down" {
+				ok = strings.HasPrefix(g, "notify_down down"+prefix+" ") && strings.Contains(g, "refused")
+			}
+			if !ok {
+				return fmt.Errorf("notification %d is %q, want notify_%s with the real server's variables", i+1, g, w)
+			}
+		}
+		return nil
+	}
+	for _, d := range []string{"director1", "director2"} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			out, err := a.run(d, "cat /tmp/notify-web1 2>/dev/null || true")
+			if err != nil {
+				return err
+			}
+			var got []string
+			if out = strings.TrimSpace(out); out != "" {
+				got = strings.Split(out, "\n")
+			}
+			err = match(got)
+			if err == nil && len(want) == 0 {
+				// Nothing is awaited: make sure nothing comes late either.
+				time.Sleep(time.Second)
+				if out, _ := a.run(d, "cat /tmp/notify-web1 2>/dev/null || true"); strings.TrimSpace(out) != "" {
+					err = fmt.Errorf("notified: %q", out)
+				}
+			}
+			if err == nil {
+				break
+			}
+			if len(got) > len(want) || time.Now().After(deadline) {
+				return fmt.Errorf("%s: %w", d, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	a.t.Logf("both directors ran web1's notify commands: %v", want)
+	return nil
+}
+
+// weights checks the weight of destinations in both directors' kernel tables: "SVC DST" →
+// weight, -1 for a destination out of the table.
+func (a *accLab) weights(want map[string]int) error {
+	for _, d := range []string{"director1", "director2"} {
+		for k, w := range want {
+			svc, dst, _ := strings.Cut(k, " ")
+			out, err := a.run(d, fmt.Sprintf(`ipvsadm -Ln -t %s | awk '$2 == "%s" {print $4}'`, svc, dst))
+			if err != nil {
+				return err
+			}
+			got := -1
+			if out = strings.TrimSpace(out); out != "" {
+				if got, err = strconv.Atoi(out); err != nil {
+					return fmt.Errorf("%s: weight of %s in %s: %q", d, dst, svc, out)
+				}
+			}
+			if got != w {
+				return fmt.Errorf("%s: %s in %s has weight %d (-1: out of the table), want %d", d, dst, svc, got, w)
+			}
+		}
+	}
+	return nil
+}
+
 const (
 	web1 = "tcp/198.51.100.100:80 198.51.100.21:80"
 	web2 = "tcp/198.51.100.100:80 198.51.100.22:80"
@@ -295,6 +380,13 @@ func TestAccHealthChecks(t *testing.T) {
 						})
 					}),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					// Down servers: tcp2 quiesced by its own on_failure although its virtual
+					// server removes, exec2 quiesced as its virtual server says.
+					step(func() error {
+						return a.weights(map[string]int{"198.51.100.100:8080 198.51.100.22:8080": 0, "198.51.100.100:8081 198.51.100.22:8081": 0})
+					}),
+					// web1 started up: no notification for the initial verdict.
+					step(func() error { return a.notified() }),
 					step(func() error {
 						for _, d := range []string{"director1", "director2"} {
 							if got := strings.Fields(a.exec(d, "sysctl -n net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template")); strings.Join(got, " ") != "1 1" {
@@ -321,6 +413,11 @@ func TestAccHealthChecks(t *testing.T) {
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: refused", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real2"}, "198.51.100.21:80") }),
 					resource.TestCheckResourceAttr("lvs_real_server.web1", "weight", "1"),
+					// web1's own on_failure removes it, its virtual server's would quiesce.
+					step(func() error {
+						return a.weights(map[string]int{"198.51.100.100:80 198.51.100.21:80": -1, "198.51.100.100:80 198.51.100.22:80": 1})
+					}),
+					step(func() error { return a.notified("down") }),
 				),
 			},
 			{
@@ -329,6 +426,7 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					step(func() error { return a.notified("down", "up") }),
 				),
 			},
 			{
@@ -337,6 +435,7 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "down: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.21:80", "198.51.100.22:80") }),
+					step(func() error { return a.notified("down", "up", "down") }),
 				),
 			},
 			{
@@ -347,6 +446,8 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.22:80") }),
+					// A changed quorum is no verdict: nothing more ran.
+					step(func() error { return a.notified("down", "up", "down") }),
 				),
 			},
 			{
@@ -355,6 +456,7 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					step(func() error { return a.notified("down", "up", "down", "up") }),
 				),
 			},
 			// Metrics on, scraped by a real Prometheus (acc_metrics_lab_test.go).

@@ -241,6 +241,23 @@ func (a *accLab) metricsStep(config string) resource.TestStep {
 				_, err = a.promWait(`lvs_real_server_health{real_server="198.51.100.21:80",state="up"}`, "instance", func(m map[string]float64) bool {
 					return len(m) == 2 && m["198.51.100.11:9469"] == 1 && m["198.51.100.12:9469"] == 1
 				})
+				if err != nil {
+					return err
+				}
+				// web1's notify commands (healthConfig) ran on each director for each of its
+				// verdicts since the test began: three down, three up, every one ok.
+				q = `sum by (instance) (lvs_real_server_notify_total)`
+				runs, err := a.promWait(q, "instance", func(m map[string]float64) bool {
+					return len(m) == 2 && m["198.51.100.11:9469"] == 6 && m["198.51.100.12:9469"] == 6
+				})
+				a.t.Logf("prometheus: %s: %v", q, runs)
+				if err == nil {
+					q = `sum by (instance) (lvs_real_server_notify_total{result="ok"})`
+					runs, err = a.promQuery(q, "instance")
+					if err == nil && (runs["198.51.100.11:9469"] != 6 || runs["198.51.100.12:9469"] != 6) {
+						err = fmt.Errorf("%s: %v, want 6 on each director", q, runs)
+					}
+				}
 				a.t.Logf("metrics step: %.0f s (apply and checks)", time.Since(began).Seconds())
 				return err
 			},
