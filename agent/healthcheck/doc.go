@@ -5,7 +5,8 @@
 //
 // The Manager is a reconcile.Reconciler that keeps one checker per checked real server and an
 // ipvs.HealthView that turns verdicts into weights (down: 0 with on_failure quiesce, out of the
-// table with remove). Checks of every kind (tcp, http, https, exec, dns, udp, smtp) share one
+// table with remove; a real server's own on_failure overrides its virtual server's). Checks
+// of every kind (tcp, http, https, exec, dns, udp, smtp) share one
 // scheduler: a heap of due times dispatches attempts to short-lived goroutines, at most
 // MaxInFlight of which hold a socket or process at once, so ten thousand checks cost a few
 // goroutines and file descriptors at any instant, and a hanging check holds only its own slot
@@ -23,4 +24,7 @@
 // and its exit status sets the weight of an up server: 0 the configured weight, 2-255 status-2.
 // That weight lives only here, in the Manager's answer to Weight: the configured weight stays
 // in the state, so the provider sees no drift, and the status shows both.
+//
+// A real server's notify_up and notify_down commands (notify.go) run the same way when its
+// verdict flips, with these and LVS_RS_STATE (up, down) and LVS_RS_REASON.
 package healthcheck

@@ -32,6 +32,12 @@ type Config struct {
 	// server's state keys, the check type, how long it took and its error (nil: passed; a
 	// context.DeadlineExceeded: timed out). It runs on the check's goroutine: it must be quick.
 	OnResult func(vs, rs, checkType string, took time.Duration, err error)
+	// OnNotify, if set, is told of every notify command's outcome (for metrics): the virtual and
+	// real server's state keys, the verdict it was for (up, down) and a Notify* result. It may
+	// be called with the Manager's locks held: it must be quick and must not call the Manager.
+	OnNotify func(vs, rs, state, result string)
+	// NotifyTimeout bounds each notify command; 0 = DefaultNotifyTimeout.
+	NotifyTimeout time.Duration
 }
 
 // Bounds of the default in-flight limit.
@@ -50,7 +56,9 @@ type target struct {
 	spec   *spec
 	fp     string
 	check  Checker // nil when the check could not be built (v says why)
-	remove bool    // on_failure = remove
+	remove bool    // on_failure = remove (the real server's, else the virtual server's)
+	// The notify commands; like remove, they change without restarting the check.
+	notifyUp, notifyDown string
 
 	// Guarded by Manager.mu.
 	v          verdict
@@ -113,6 +121,14 @@ type Manager struct {
 	started  bool
 	stopped  bool
 
+	// Notify commands (notify.go): the queues of the real servers that have some waiting or
+	// running, and the outcomes so far, guarded by nmu (taken after mu when both are).
+	nmu           sync.Mutex
+	notifies      map[rsID]*notifyQueue
+	notifyCounts  NotifyCounts
+	notifyTimeout time.Duration
+	onNotify      func(vs, rs, state, result string)
+
 	statePath string
 	persistc  chan struct{}
 	// restored holds the verdicts saved by an earlier run, until the first Apply uses them.
@@ -152,6 +168,13 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 		targets:    map[rsID]*target{},
 		statePath:  cfg.StatePath,
 		persistc:   make(chan struct{}, 1),
+
+		notifies:      map[rsID]*notifyQueue{},
+		notifyTimeout: cfg.NotifyTimeout,
+		onNotify:      cfg.OnNotify,
+	}
+	if m.notifyTimeout <= 0 {
+		m.notifyTimeout = DefaultNotifyTimeout
 	}
 	if m.statePath != "" {
 		m.restored = m.loadVerdicts()
@@ -163,11 +186,12 @@ func newManager(cfg Config, build func(*spec) (Checker, error)) *Manager {
 
 // wanted is a checked real server of the desired state.
 type wanted struct {
-	spec      *spec
-	fp        string
-	startDown bool
-	remove    bool
-	err       error // the check cannot be built
+	spec                 *spec
+	fp                   string
+	startDown            bool
+	remove               bool
+	notifyUp, notifyDown string
+	err                  error // the check cannot be built
 }
 
 // Apply starts, restarts and stops checks to match st. It never waits for a check: a new real
@@ -178,6 +202,7 @@ func (m *Manager) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigg
 	defer m.applyMu.Unlock()
 
 	want := map[rsID]*wanted{}
+	present := map[rsID]bool{} // every real server of st, checked or not
 	var errs []error
 	if st != nil {
 		for vsKey, vs := range st.VirtualServers {
@@ -188,11 +213,13 @@ func (m *Manager) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigg
 				if rs == nil {
 					continue
 				}
+				present[rsID{vsKey, rsKey}] = true
 				hc := effectiveCheck(vs, rs)
 				if hc == nil {
 					continue
 				}
-				w := &wanted{startDown: hc.StartDown, remove: vs.OnFailure == "remove"}
+				w := &wanted{startDown: hc.StartDown, remove: vs.EffectiveOnFailure(rs) == "remove",
+					notifyUp: rs.NotifyUp, notifyDown: rs.NotifyDown}
 				w.spec, w.err = newSpec(vsKey, rsKey, vs, rs, hc)
 				if w.err == nil {
 					w.fp = w.spec.fingerprint()
@@ -234,15 +261,21 @@ func (m *Manager) Apply(_ context.Context, st *agentapi.State, _ reconcile.Trigg
 		if _, ok := want[id]; !ok {
 			m.dropLocked(old)
 			delete(m.targets, id)
+			// An up real server that leaves the configuration leaves the table: keepalived runs
+			// its notify_down then too. One that only lost its check stays in, and is not told.
+			if !present[id] && old.check != nil && old.v.up {
+				m.notifyLocked(old, StateDown, ReasonRemoved)
+			}
 		}
 	}
 	for id, w := range want {
 		old := m.targets[id]
 		if _, rebuild := build[id]; !rebuild {
-			old.remove = w.remove
+			old.remove, old.notifyUp, old.notifyDown = w.remove, w.notifyUp, w.notifyDown
 			continue
 		}
-		t := &target{id: id, spec: w.spec, fp: w.fp, check: checkers[id], remove: w.remove, idx: -1, live: true, weight: -1}
+		t := &target{id: id, spec: w.spec, fp: w.fp, check: checkers[id], remove: w.remove, idx: -1, live: true, weight: -1,
+			notifyUp: w.notifyUp, notifyDown: w.notifyDown}
 		switch {
 		case old != nil && old.check != nil:
 			t.v = old.v.restarted()
@@ -299,11 +332,14 @@ func (m *Manager) wakeLocked() {
 	}
 }
 
-// Stop stops every check and waits for those under way (exec checks are killed).
+// Stop stops every check and waits for those under way (exec checks are killed). Notify
+// commands already queued (the notify_down of real servers just removed, as when the pair is
+// uninstalled) get up to notifyGrace to run first; what is left then is killed.
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	m.stopped = true
 	m.mu.Unlock()
+	m.drainNotifies(ctx)
 	m.cancel()
 	done := make(chan struct{})
 	go func() {

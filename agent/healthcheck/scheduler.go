@@ -148,6 +148,7 @@ func (m *Manager) attempt(t *target) {
 	var why string
 	if changed {
 		state, why = t.v.state(p)
+		m.notifyLocked(t, state, why)
 	}
 	m.mu.Unlock()
 

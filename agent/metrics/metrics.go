@@ -49,6 +49,7 @@ type Metrics struct {
 	commit    prometheus.Histogram
 	reconcile *prometheus.HistogramVec
 	checkDur  *prometheus.HistogramVec
+	notify    *prometheus.CounterVec
 	report    func(*agentapi.Status)
 
 	scrapes chan struct{} // bounds the scrapes served at once
@@ -90,6 +91,11 @@ func New(cfg Config) *Metrics {
 			Help:    "How long the health-check attempts of a virtual server's real servers took, by check type.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"virtual_server", "type"}),
+		// By verdict and result only: the log names the real server of a failed notify.
+		notify: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lvs_real_server_notify_total",
+			Help: "Real servers' notify_up / notify_down commands run, by verdict (up, down) and result (ok, failed, timeout, dropped: never run, too many were waiting).",
+		}, []string{"state", "result"}),
 		scrapes:  make(chan struct{}, 2),
 		failures: map[rsKey]map[string]uint64{},
 		durKeys:  map[[2]string]bool{},
@@ -101,7 +107,7 @@ func New(cfg Config) *Metrics {
 		ConstLabels: prometheus.Labels{"version": cfg.Version, "goversion": runtime.Version(), "goarch": runtime.GOARCH},
 	})
 	build.Set(1)
-	m.reg.MustRegister(build, m.commit, m.reconcile, m.checkDur,
+	m.reg.MustRegister(build, m.commit, m.reconcile, m.checkDur, m.notify,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -116,6 +122,11 @@ func (m *Metrics) ObserveApply(what string, took time.Duration) {
 		return
 	}
 	m.reconcile.WithLabelValues(what).Observe(took.Seconds())
+}
+
+// ObserveNotify is healthcheck.Config.OnNotify.
+func (m *Metrics) ObserveNotify(_, _, state, result string) {
+	m.notify.WithLabelValues(state, result).Inc()
 }
 
 // ObserveCheck is healthcheck.Config.OnResult.

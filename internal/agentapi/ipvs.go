@@ -81,6 +81,42 @@ type RealServer struct {
 	HealthCheck      *HealthCheck `json:"health_check,omitempty"`      // nil = the virtual server's
 	UpperThreshold   int          `json:"upper_threshold,omitempty"`   // connection limits, 0 = none
 	LowerThreshold   int          `json:"lower_threshold,omitempty"`
+	OnFailure        string       `json:"on_failure,omitempty"` // empty = the virtual server's
+	// NotifyUp and NotifyDown are shell commands the agent runs when the health check's verdict
+	// on this real server turns up or down (keepalived notify_up / notify_down).
+	NotifyUp   string `json:"notify_up,omitempty"`
+	NotifyDown string `json:"notify_down,omitempty"`
+}
+
+// EffectiveOnFailure is what happens to rs within vs when its health check fails: its own
+// on_failure, else the virtual server's, else quiesce.
+func (vs *VirtualServer) EffectiveOnFailure(rs *RealServer) string {
+	switch {
+	case rs != nil && rs.OnFailure != "":
+		return rs.OnFailure
+	case vs.OnFailure != "":
+		return vs.OnFailure
+	}
+	return "quiesce"
+}
+
+// MaxNotifyCommand bounds a notify command's length.
+const MaxNotifyCommand = 4096
+
+// ValidateNotifyCommand reports why cmd cannot be a notify command (an empty string is no
+// command and valid); the error reads after the attribute's name.
+func ValidateNotifyCommand(cmd string) error {
+	switch {
+	case cmd == "":
+		return nil
+	case strings.TrimSpace(cmd) == "":
+		return errors.New("is blank: give a command, or leave the attribute unset")
+	case strings.ContainsAny(cmd, "\n\r\x00"):
+		return errors.New("holds a line break or NUL: give one command line (call a script for more)")
+	case len(cmd) > MaxNotifyCommand:
+		return fmt.Errorf("is %d bytes long, over %d: call a script", len(cmd), MaxNotifyCommand)
+	}
+	return nil
 }
 
 // HealthCheck says how a director decides that a real server is up. Durations in milliseconds.
@@ -620,6 +656,15 @@ func (vs *VirtualServer) ValidateRealServer(rs *RealServer) error {
 	}
 	if rs.UpperThreshold > 0 && rs.LowerThreshold > rs.UpperThreshold {
 		return Invalid("thresholds.lower", fmt.Sprintf("%d is above the upper threshold %d", rs.LowerThreshold, rs.UpperThreshold))
+	}
+	if rs.OnFailure != "" && !slices.Contains(OnFailureActions, rs.OnFailure) {
+		return Invalid("on_failure", fmt.Sprintf("%q is not quiesce or remove (or leave it unset for the virtual server's)", rs.OnFailure))
+	}
+	if err := ValidateNotifyCommand(rs.NotifyUp); err != nil {
+		return Invalid("notify_up", err.Error())
+	}
+	if err := ValidateNotifyCommand(rs.NotifyDown); err != nil {
+		return Invalid("notify_down", err.Error())
 	}
 	return rs.HealthCheck.validate("health_check")
 }

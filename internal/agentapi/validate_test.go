@@ -196,3 +196,44 @@ func TestSyncDaemonAndVRRPAddress(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestRealServerOnFailureAndNotify: a real server's on_failure overrides its virtual server's;
+// notify commands are one non-blank line of bounded length.
+func TestRealServerOnFailureAndNotify(t *testing.T) {
+	t.Parallel()
+	vs := &agentapi.VirtualServer{VRID: 1, Protocol: "tcp", Address: "198.51.100.100", Port: 80, Scheduler: "rr", ForwardingMethod: "dr", OnFailure: "remove"}
+	rs := func(mod func(*agentapi.RealServer)) *agentapi.RealServer {
+		r := &agentapi.RealServer{Address: "198.51.100.21", Port: 80, Weight: 1}
+		mod(r)
+		return r
+	}
+	if got := vs.EffectiveOnFailure(rs(func(*agentapi.RealServer) {})); got != "remove" {
+		t.Errorf("inherited on_failure %q", got)
+	}
+	if got := vs.EffectiveOnFailure(rs(func(r *agentapi.RealServer) { r.OnFailure = "quiesce" })); got != "quiesce" {
+		t.Errorf("own on_failure %q", got)
+	}
+	if got := (&agentapi.VirtualServer{}).EffectiveOnFailure(nil); got != "quiesce" {
+		t.Errorf("default on_failure %q", got)
+	}
+	ok := rs(func(r *agentapi.RealServer) {
+		r.OnFailure, r.NotifyUp, r.NotifyDown = "remove", `logger -t lvs "$LVS_RS_ADDRESS up"`, "/usr/local/bin/rs-down"
+	})
+	if err := vs.ValidateRealServer(ok); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		mod   func(*agentapi.RealServer)
+		field string
+	}{
+		{func(r *agentapi.RealServer) { r.OnFailure = "inhibit" }, "on_failure"},
+		{func(r *agentapi.RealServer) { r.NotifyUp = " \t" }, "notify_up"},
+		{func(r *agentapi.RealServer) { r.NotifyDown = "a\nb" }, "notify_down"},
+		{func(r *agentapi.RealServer) { r.NotifyDown = "a\x00" }, "notify_down"},
+		{func(r *agentapi.RealServer) { r.NotifyUp = strings.Repeat("x", agentapi.MaxNotifyCommand+1) }, "notify_up"},
+	} {
+		if f := fieldOf(t, vs.ValidateRealServer(rs(c.mod))); f != c.field {
+			t.Errorf("field %q, want %q", f, c.field)
+		}
+	}
+}

@@ -469,9 +469,6 @@ func (m *merger) onVIP(p *pair, vs *virtualServer) *vsOut {
 func (m *merger) realServers(o *vsOut, labels map[string]bool) {
 	vs := o.vs
 	for _, rs := range vs.reals {
-		if rs.hasOnFail && rs.onFailure != vs.onFailure {
-			m.rep.add(rs.onFailPos, vs.desc+": real_server "+rs.address+": inhibit_on_failure", NotMapped, "on_failure is per virtual server (%s there): this real server's setting is not mapped", vs.onFailure)
-		}
 		o.reals = append(o.reals, &rsOut{label: uniqueLabel(labels, "rs_"+strings.TrimPrefix(o.label, "vs_")+"_"+rs.address+"_"+fmt.Sprint(rs.port)), rs: rs, check: rs.check})
 	}
 	// A check every real server shares goes on the virtual server.
@@ -530,7 +527,8 @@ func (m *merger) validateVS(o *vsOut) {
 	}
 	for _, r := range o.reals {
 		rs := &agentapi.RealServer{Address: r.rs.address, Port: r.rs.port, Weight: r.rs.weight, ForwardingMethod: r.rs.method,
-			UpperThreshold: r.rs.upper, LowerThreshold: r.rs.lower, HealthCheck: wireCheck(r.check)}
+			UpperThreshold: r.rs.upper, LowerThreshold: r.rs.lower, HealthCheck: wireCheck(r.check),
+			OnFailure: r.rs.onFailure, NotifyUp: r.rs.notifyUp, NotifyDown: r.rs.notifyDown}
 		if err := a.ValidateRealServer(rs); err != nil {
 			m.rep.add(r.rs.pos, vs.desc+": real_server "+r.rs.address, Refused, "the provider refuses the converted lvs_real_server: %v", err)
 		}

@@ -337,6 +337,15 @@ func emitServer(o *vsOut) []byte {
 			}
 			rb.SetAttributeRaw("thresholds", t.tokens())
 		}
+		if r.rs.onFailure != vs.onFailure {
+			rb.SetAttributeValue("on_failure", cty.StringVal(r.rs.onFailure))
+		}
+		if r.rs.notifyUp != "" {
+			rb.SetAttributeValue("notify_up", cty.StringVal(r.rs.notifyUp))
+		}
+		if r.rs.notifyDown != "" {
+			rb.SetAttributeValue("notify_down", cty.StringVal(r.rs.notifyDown))
+		}
 		switch {
 		case r.check != nil:
 			rb.SetAttributeRaw("health_check", checkTokens(r.check))

@@ -179,6 +179,8 @@ type realServer struct {
 	onFailure string
 	onFailPos keepalived.Pos
 	hasOnFail bool
+	// notifyUp and notifyDown are the notify_up / notify_down commands.
+	notifyUp, notifyDown string
 }
 
 // check is a health_check block, with keepalived's effective values.
@@ -1017,6 +1019,17 @@ func (r *reader) realServer(b *keepalived.Node, vsCtx string, vs *virtualServer,
 		case "inhibit_on_failure":
 			rs.onFailure = map[bool]string{true: "quiesce", false: "remove"}[boolArg(n)]
 			rs.onFailPos, rs.hasOnFail = n.Pos, true
+		case "notify_up", "notify_down":
+			if r.args(n, ctx, 1) {
+				if n.Keyword() == "notify_up" {
+					rs.notifyUp = n.Args[1]
+				} else {
+					rs.notifyDown = n.Args[1]
+				}
+				if len(n.Args) > 2 {
+					r.report(n, ctx, NotMapped, "user %s: %s", strings.Join(n.Args[2:], " "), whyScriptAs)
+				}
+			}
 		case "alpha", "delay_loop", "connect_timeout", "retry", "nb_get_retry", "delay_before_retry", "virtualhost":
 			r.checkDefault(n, ctx, &def)
 		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "DNS_CHECK", "SMTP_CHECK", "UDP_CHECK":

@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -40,12 +41,16 @@ func healthLab(t *testing.T) *accLab {
 // healthConfig checks every checker kind against the real servers: http with sorry server (and
 // quorum when quorum > 0) on :80 carrying the client's traffic, https with and without
 // certificate verification, tcp with connect_port overrides, exec, dns, and an http check of a
-// path that hangs, cut off by its timeout.
+// path that hangs, cut off by its timeout. on_failure is set per real server against the
+// virtual server's both ways: web1 is removed while its virtual server quiesces, tcp2 is
+// quiesced while its virtual server removes (exec2 inherits quiesce). web1 runs notify_up and
+// notify_down, which log their variables to /tmp/notify-web1 on each director.
 func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 	q := ""
 	if quorum > 0 {
 		q = fmt.Sprintf("  quorum = { min = %d }", quorum)
 	}
+	vsExtra := map[string]string{"tcp": `  on_failure = "remove"`}
 	vs := func(name, proto string, port int, check ...string) string {
 		return hcl(append(append([]string{
 			fmt.Sprintf(`resource "lvs_virtual_server" %q {`, name),
@@ -54,6 +59,7 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 			fmt.Sprintf(`  protocol  = %q`, proto),
 			fmt.Sprintf(`  port      = %d`, port),
 			`  scheduler = "rr"`,
+			vsExtra[name],
 			`  health_check = {`,
 			`    fall = 2`, // one slow answer in a loaded UML guest is not a verdict
 		}, check...), `  }`, `}`)...)
@@ -89,7 +95,9 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 		q,
 		`}`,
 	) +
-		rs("web1", "web", "198.51.100.21", 80, `  host = {}`) +
+		rs("web1", "web", "198.51.100.21", 80, `  host = {}`, `  on_failure = "remove"`,
+			`  notify_up   = "echo \"notify_up $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`,
+			`  notify_down = "echo \"notify_down $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`) +
 		rs("web2", "web", "198.51.100.22", 80, `  host = {}`) +
 		vs("tls", "tcp", 443, `    type = "https"`, `    path = "/healthz"`, `    tls_server_name = "real1"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tls1", "tls", "198.51.100.21", 443) +
@@ -97,7 +105,7 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 		rs("tls2", "tls", "198.51.100.22", 443, `  health_check = { type = "https", tls_server_name = "real2", tls_verify = true, interval = "1s", timeout = "800ms", retries = 0 }`) +
 		vs("tcp", "tcp", 8080, `    type = "tcp"`, `    connect_port = 22`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tcp1", "tcp", "198.51.100.21", 8080) +
-		rs("tcp2", "tcp", "198.51.100.22", 8080, `  health_check = { type = "tcp", connect_port = 2323, interval = "1s", timeout = "800ms", retries = 0 }`) +
+		rs("tcp2", "tcp", "198.51.100.22", 8080, `  on_failure = "quiesce"`, `  health_check = { type = "tcp", connect_port = 2323, interval = "1s", timeout = "800ms", retries = 0 }`) +
 		vs("exec", "tcp", 8081, `    type = "exec"`, `    command = "test -e /tmp/hc-up-$LVS_RS_ADDRESS"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("exec1", "exec", "198.51.100.21", 8081) +
 		rs("exec2", "exec", "198.51.100.22", 8081) +
@@ -238,6 +246,103 @@ func (a *accLab) webAnswers(n int, want []string, none ...string) error {
 	return nil
 }
 
+// notified checks that each director ran web1's notify commands for exactly the verdict
+// changes its agent logged for web1, in order, each with the real server's variables, the
+// state and the reason the agent logged (so nothing for web1's initial verdict, which is no
+// change); and that the last of them is want's last ("down": notify_down, "up": notify_up).
+// want lists the changes the test caused; a loaded lab may add a flap
+// (a check timing out twice), which must be notified like any other change. The commands run
+// right after the verdicts that healthIs awaited: a few seconds are for a loaded lab host to
+// run the shell. It returns how many notifications each director ran.
+func (a *accLab) notified(want ...string) (map[string]int, error) {
+	const vars = " tcp/198.51.100.100:80 198.51.100.21 80 "
+	read := func(d string) (notes []string, changes []string, err error) {
+		out, err := a.run(d, "cat /tmp/notify-web1 2>/dev/null || true")
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if l != "" {
+				notes = append(notes, strings.TrimRight(l, " "))
+			}
+		}
+		out, err = a.run(d, "grep -F '\"msg\":\"real server health changed\"' "+agentapi.LogPath+" || true")
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var e struct{ VS, RS, Health, Reason string }
+			if l == "" || json.Unmarshal([]byte(l), &e) != nil || e.VS != "tcp/198.51.100.100:80" || e.RS != "198.51.100.21:80" {
+				continue
+			}
+			changes = append(changes, strings.TrimRight("notify_"+e.Health+" "+e.Health+vars+e.Reason, " "))
+		}
+		return notes, changes, nil
+	}
+	counts := map[string]int{}
+	for _, d := range []string{"director1", "director2"} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			notes, changes, err := read(d)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case strings.Join(notes, "\n") != strings.Join(changes, "\n"):
+				err = fmt.Errorf("%s ran web1's notify commands\n  %s\nfor the verdict changes its agent logged\n  %s", d, strings.Join(notes, "\n  "), strings.Join(changes, "\n  "))
+			case len(want) > 0 && len(notes) < len(want):
+				err = fmt.Errorf("%s: %d notifications %q, want at least %d (%v)", d, len(notes), notes, len(want), want)
+			case len(want) > 0 && !strings.HasPrefix(notes[len(notes)-1], "notify_"+want[len(want)-1]+" "):
+				err = fmt.Errorf("%s: the last notification is %q, want notify_%s", d, notes[len(notes)-1], want[len(want)-1])
+			case len(want) > 0 && want[len(want)-1] == "down" && !strings.Contains(notes[len(notes)-1], "refused"):
+				err = fmt.Errorf("%s: the last notification is %q, want the stopped web server's connection refused", d, notes[len(notes)-1])
+			}
+			if err == nil {
+				counts[d] = len(notes)
+				if len(notes) != len(want) {
+					a.t.Logf("%s: web1 flapped under the lab's load: %d notifications for %d changes the test made, each one notified: %q", d, len(notes), len(want), notes)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, err
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	a.t.Logf("both directors ran web1's notify commands for each verdict change (%v by director; the test made %v)", counts, want)
+	return counts, nil
+}
+
+func (a *accLab) notified0(want ...string) error {
+	_, err := a.notified(want...)
+	return err
+}
+
+// weights checks the weight of destinations in both directors' kernel tables: "SVC DST" →
+// weight, -1 for a destination out of the table.
+func (a *accLab) weights(want map[string]int) error {
+	for _, d := range []string{"director1", "director2"} {
+		for k, w := range want {
+			svc, dst, _ := strings.Cut(k, " ")
+			out, err := a.run(d, fmt.Sprintf(`ipvsadm -Ln -t %s | awk '$2 == "%s" {print $4}'`, svc, dst))
+			if err != nil {
+				return err
+			}
+			got := -1
+			if out = strings.TrimSpace(out); out != "" {
+				if got, err = strconv.Atoi(out); err != nil {
+					return fmt.Errorf("%s: weight of %s in %s: %q", d, dst, svc, out)
+				}
+			}
+			if got != w {
+				return fmt.Errorf("%s: %s in %s has weight %d (-1: out of the table), want %d", d, dst, svc, got, w)
+			}
+		}
+	}
+	return nil
+}
+
 const (
 	web1 = "tcp/198.51.100.100:80 198.51.100.21:80"
 	web2 = "tcp/198.51.100.100:80 198.51.100.22:80"
@@ -295,6 +400,13 @@ func TestAccHealthChecks(t *testing.T) {
 						})
 					}),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					// Down servers: tcp2 quiesced by its own on_failure although its virtual
+					// server removes, exec2 quiesced as its virtual server says.
+					step(func() error {
+						return a.weights(map[string]int{"198.51.100.100:8080 198.51.100.22:8080": 0, "198.51.100.100:8081 198.51.100.22:8081": 0})
+					}),
+					// web1 started up: no notification for the initial verdict.
+					step(func() error { return a.notified0() }),
 					step(func() error {
 						for _, d := range []string{"director1", "director2"} {
 							if got := strings.Fields(a.exec(d, "sysctl -n net.ipv4.vs.expire_nodest_conn net.ipv4.vs.expire_quiescent_template")); strings.Join(got, " ") != "1 1" {
@@ -321,6 +433,11 @@ func TestAccHealthChecks(t *testing.T) {
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: refused", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real2"}, "198.51.100.21:80") }),
 					resource.TestCheckResourceAttr("lvs_real_server.web1", "weight", "1"),
+					// web1's own on_failure removes it, its virtual server's would quiesce.
+					step(func() error {
+						return a.weights(map[string]int{"198.51.100.100:80 198.51.100.21:80": -1, "198.51.100.100:80 198.51.100.22:80": 1})
+					}),
+					step(func() error { return a.notified0("down") }),
 				),
 			},
 			{
@@ -329,6 +446,7 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					step(func() error { return a.notified0("down", "up") }),
 				),
 			},
 			{
@@ -337,6 +455,7 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "down: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.21:80", "198.51.100.22:80") }),
+					step(func() error { return a.notified0("down", "up", "down") }),
 				),
 			},
 			{
@@ -347,6 +466,8 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.22:80") }),
+					// A changed quorum is no verdict: nothing more ran.
+					step(func() error { return a.notified0("down", "up", "down") }),
 				),
 			},
 			{
@@ -355,6 +476,7 @@ func TestAccHealthChecks(t *testing.T) {
 				Check: resource.ComposeAggregateTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
+					step(func() error { return a.notified0("down", "up", "down", "up") }),
 				),
 			},
 			// Metrics on, scraped by a real Prometheus (acc_metrics_lab_test.go).

@@ -241,6 +241,28 @@ func (a *accLab) metricsStep(config string) resource.TestStep {
 				_, err = a.promWait(`lvs_real_server_health{real_server="198.51.100.21:80",state="up"}`, "instance", func(m map[string]float64) bool {
 					return len(m) == 2 && m["198.51.100.11:9469"] == 1 && m["198.51.100.12:9469"] == 1
 				})
+				if err != nil {
+					return err
+				}
+				// web1's notify commands (healthConfig) ran on each director for each of its
+				// verdict changes since the test began (three down, three up, and any flap of
+				// the loaded lab), every one ok.
+				counts, err := a.notified("down", "up", "down", "up", "down", "up")
+				if err != nil {
+					return err
+				}
+				q = `sum by (instance) (lvs_real_server_notify_total{result="ok"})`
+				runs, err := a.promWait(q, "instance", func(m map[string]float64) bool {
+					return m["198.51.100.11:9469"] == float64(counts["director1"]) && m["198.51.100.12:9469"] == float64(counts["director2"])
+				})
+				a.t.Logf("prometheus: %s: %v (web1's notifications by director: %v)", q, runs, counts)
+				if err == nil {
+					var failed map[string]float64
+					failed, err = a.promQuery(`sum by (instance) (lvs_real_server_notify_total{result!="ok"})`, "instance")
+					if err == nil && len(failed) > 0 {
+						err = fmt.Errorf("notify commands not ok: %v", failed)
+					}
+				}
 				a.t.Logf("metrics step: %.0f s (apply and checks)", time.Since(began).Seconds())
 				return err
 			},

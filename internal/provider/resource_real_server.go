@@ -49,6 +49,9 @@ type realServerModel struct {
 	Weight           types.Int64       `tfsdk:"weight"`
 	ForwardingMethod types.String      `tfsdk:"forwarding_method"`
 	HealthCheck      *healthCheckModel `tfsdk:"health_check"`
+	OnFailure        types.String      `tfsdk:"on_failure"`
+	NotifyUp         types.String      `tfsdk:"notify_up"`
+	NotifyDown       types.String      `tfsdk:"notify_down"`
 	Thresholds       *thresholdsModel  `tfsdk:"thresholds"`
 	Host             *rsHostModel      `tfsdk:"host"`
 	Status           types.List        `tfsdk:"status"`
@@ -94,6 +97,11 @@ func (r *realServerResource) Schema(ctx context.Context, _ resource.SchemaReques
 				MarkdownDescription: "`dr`, `nat` or `tunnel`; default the virtual server's.",
 				Validators:          []validatorString{stringvalidator.OneOf(agentapi.ForwardingMethods...)}},
 			"health_check": healthCheckSchema("Health check of this real server, replacing the virtual server's."),
+			"on_failure": schema.StringAttribute{Optional: true,
+				MarkdownDescription: "What a failed health check does to this real server, overriding the virtual server's `on_failure`: `quiesce` (weight 0: no new connections, existing ones finish) or `remove` (out of the table). Unset: the virtual server's. keepalived's `inhibit_on_failure` in a `real_server`.",
+				Validators:          []validatorString{stringvalidator.OneOf(agentapi.OnFailureActions...)}},
+			"notify_up":   notifySchema("up", "keepalived's `notify_up`"),
+			"notify_down": notifySchema("down", "keepalived's `notify_down`; also when an up real server leaves the configuration: this resource, its virtual server or its director pair destroyed"),
 			"thresholds": schema.SingleNestedAttribute{Optional: true,
 				MarkdownDescription: "Connection limits (`ipvsadm -x/-y`): above `upper` the server gets no new connections until it is below `lower`.",
 				Attributes: map[string]schema.Attribute{
@@ -119,6 +127,19 @@ func (r *realServerResource) Schema(ctx context.Context, _ resource.SchemaReques
 	}
 }
 
+// notifySchema is notify_up or notify_down: a command run on each director when the health
+// check's verdict on this real server turns to state.
+func notifySchema(state, keepalived string) schema.StringAttribute {
+	return schema.StringAttribute{Optional: true, Sensitive: true,
+		Validators: []validatorString{notifyCommandValidator{}},
+		MarkdownDescription: fmt.Sprintf("Command line run with `/bin/sh -c` by the agent on each director when this real server's health check finds it %s (%s). ", state, keepalived) +
+			"It sees the virtual server in `LVS_VS` (and `LVS_VS_PROTOCOL`, `LVS_VS_ADDRESS`, `LVS_VS_PORT`, `LVS_VS_FWMARK`), the real server in `LVS_RS_ADDRESS` and `LVS_RS_PORT`, " +
+			"the new state (`up` or `down`) in `LVS_RS_STATE` and why in `LVS_RS_REASON`. " +
+			"It runs on verdict changes only, never for the state a real server starts with (nor at agent restarts); a real server without a health check never notifies. " +
+			"One real server's commands run one at a time in order; each is killed after 30s; a failure is logged and counted (`lvs_real_server_notify_total`), and never changes the verdict. " +
+			"Sensitive (it may carry credentials): hidden in plans and logs, kept in state."}
+}
+
 func (r *realServerResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.hosts = hostsFrom(req.ProviderData, &resp.Diagnostics)
 }
@@ -131,7 +152,8 @@ func wireRealServer(m realServerModel) (*agentapi.RealServer, resourceid.Virtual
 	if err != nil {
 		return nil, vsID, agentapi.Invalid("virtual_server_id", err.Error())
 	}
-	rs := &agentapi.RealServer{Address: m.Address.ValueString(), Port: int(m.Port.ValueInt64()), Weight: int(m.Weight.ValueInt64()), ForwardingMethod: m.ForwardingMethod.ValueString()}
+	rs := &agentapi.RealServer{Address: m.Address.ValueString(), Port: int(m.Port.ValueInt64()), Weight: int(m.Weight.ValueInt64()), ForwardingMethod: m.ForwardingMethod.ValueString(),
+		OnFailure: m.OnFailure.ValueString(), NotifyUp: m.NotifyUp.ValueString(), NotifyDown: m.NotifyDown.ValueString()}
 	if m.Weight.IsNull() {
 		rs.Weight = 1
 	}
@@ -149,7 +171,7 @@ func wireRealServer(m realServerModel) (*agentapi.RealServer, resourceid.Virtual
 }
 
 func (m realServerModel) known() bool {
-	vals := []attr.Value{m.VirtualServerID, m.Address, m.Port, m.Weight, m.ForwardingMethod}
+	vals := []attr.Value{m.VirtualServerID, m.Address, m.Port, m.Weight, m.ForwardingMethod, m.OnFailure, m.NotifyUp, m.NotifyDown}
 	if t := m.Thresholds; t != nil {
 		vals = append(vals, t.Upper, t.Lower)
 	}
@@ -424,6 +446,9 @@ func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id re
 	m.Weight = types.Int64Value(int64(found.Weight))
 	m.ForwardingMethod = optString(found.ForwardingMethod)
 	m.HealthCheck = healthCheckFrom(found.HealthCheck, m.HealthCheck)
+	m.OnFailure = optString(found.OnFailure)
+	m.NotifyUp = optString(found.NotifyUp)
+	m.NotifyDown = optString(found.NotifyDown)
 	if found.UpperThreshold != 0 || found.LowerThreshold != 0 {
 		m.Thresholds = &thresholdsModel{Upper: optInt(found.UpperThreshold), Lower: optInt(found.LowerThreshold)}
 	} else {
@@ -570,7 +595,8 @@ func (r *realServerResource) ImportState(ctx context.Context, req resource.Impor
 		return
 	}
 	m := realServerModel{ID: types.StringValue(id.String()), VirtualServerID: types.StringValue(id.VirtualServer.String()),
-		Address: types.StringNull(), Port: types.Int64Null(), Weight: types.Int64Null(), ForwardingMethod: types.StringNull()}
+		Address: types.StringNull(), Port: types.Int64Null(), Weight: types.Int64Null(), ForwardingMethod: types.StringNull(),
+		OnFailure: types.StringNull(), NotifyUp: types.StringNull(), NotifyDown: types.StringNull()}
 	m.Timeouts = nullTimeouts()
 	if !r.readInto(ctx, &m, id, &resp.Diagnostics, "It was imported from the other director.") {
 		if !resp.Diagnostics.HasError() {

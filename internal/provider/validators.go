@@ -63,6 +63,27 @@ func (interfaceName) ValidateString(_ context.Context, req validator.StringReque
 	}
 }
 
+// notifyCommand checks a real server's notify_up / notify_down with the agent's own rule
+// (agentapi.ValidateNotifyCommand), at plan time.
+type notifyCommandValidator struct{}
+
+func (notifyCommandValidator) Description(context.Context) string {
+	return fmt.Sprintf("one command line: not blank, no line break, at most %d bytes", agentapi.MaxNotifyCommand)
+}
+
+func (v notifyCommandValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (notifyCommandValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := agentapi.ValidateNotifyCommand(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Notify Command", "Attribute "+req.Path.String()+" "+err.Error()+".")
+	}
+}
+
 // metricsListen checks the agent's metrics address with the agent's own rule
 // (agentapi.ValidateMetricsListen), at plan time.
 type metricsListen struct{}

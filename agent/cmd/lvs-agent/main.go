@@ -153,7 +153,8 @@ func serve(args []string) error {
 	var parts reconcile.Multi
 	mets := metrics.New(metrics.Config{Logger: log, Version: version.Version, Report: func(st *agentapi.Status) { parts.Report(st) }})
 	checks := healthcheck.New(healthcheck.Config{Logger: log, OnChange: func() { ipvsPart.HealthChanged() },
-		StatePath: filepath.Join(filepath.Dir(c.state), "health-verdicts.json"), OnResult: mets.ObserveCheck})
+		StatePath: filepath.Join(filepath.Dir(c.state), "health-verdicts.json"), OnResult: mets.ObserveCheck,
+		OnNotify: mets.ObserveNotify})
 	ipvsPart = ipvs.New(ipvs.Config{Logger: log, Health: checks, StateDir: filepath.Dir(c.state)})
 	defer func() { _ = ipvsPart.Close() }()
 	// A planned takeover forwards the previous master's connections back to it for a moment;
