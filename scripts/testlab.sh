@@ -26,9 +26,9 @@ RUN=${LAB_RUN:-^Test(Lab|Acc)}
 # order keeps the jobs' ends close together); a test not listed counts as 60 s.
 declare -A est=(
   [TestAccOwnership]=290 [TestAccDeadDirector]=280 [TestAccRollingUpgrade]=195
-  [TestLabKeepalivedInterop]=165 [TestAccHealthChecks]=150 [TestAccDirectorPair]=145
-  [TestLabVRRP]=135 [TestAccDrain]=135 [TestAccSyncSurvivesFailover]=110 [TestAccDRCluster]=100
-  [TestLabDemo]=80 [TestAccVIP]=70 [TestLabAgentSurvives]=68 [TestLabIPVS]=53
+  [TestLabKeepalivedInterop]=165 [TestAccHealthChecks]=165 [TestAccDirectorPair]=145
+  [TestLabVRRP]=135 [TestAccDrain]=135 [TestAccSyncSurvivesFailover]=110 [TestAccDRCluster]=115
+  [TestLabDemo]=80 [TestAccVIP]=95 [TestLabAgentSurvives]=105 [TestLabIPVS]=70
   [TestAccDirectorPairErrors]=50 [TestAccTunnelMode]=45 [TestAccNATMode]=41
   [TestAccKeepalivedRoundTrip]=55 [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
 )

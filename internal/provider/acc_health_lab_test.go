@@ -1,6 +1,7 @@
 package provider_test
 
 import (
+	"crypto/md5"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,7 +19,8 @@ import (
 )
 
 // healthLab is the lab of TestAccHealthChecks: two directors, two real servers running the
-// lab's web (HTTP :80, HTTPS :443) and DNS (:53) servers, a sorry server holding the VIP on
+// lab's web (HTTP :80, HTTPS :443) and DNS (:53) servers (real1 also SMTP :25 and UDP :5300),
+// a sorry server holding the VIP on
 // loopback as operators set one up, and a client.
 func healthLab(t *testing.T) *accLab {
 	a := newAccLab(t, director(1), director(2), labHost("real1", "198.51.100.21"), labHost("real2", "198.51.100.22"),
@@ -31,17 +33,25 @@ func healthLab(t *testing.T) *accLab {
 	}
 	a.exec("sorry", "ip addr add 198.51.100.100/32 dev lo && sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2")
 	a.exec("sorry", fmt.Sprintf("setsid %s serve :80 sorry </dev/null >/tmp/serve.log 2>&1 &", bin))
-	// The exec check passes for real1 only: the file it tests exists on both directors.
+	// keepalived's SMTP_CHECK and UDP_CHECK: real1 answers both, real2 neither.
+	a.exec("real1", fmt.Sprintf("setsid %s serve-smtp :25 real1 </dev/null >/tmp/serve-smtp.log 2>&1 &", bin))
+	a.exec("real1", fmt.Sprintf("setsid %s serve-udp :5300 real1 </dev/null >/tmp/serve-udp.log 2>&1 &", bin))
+	// The exec check passes for real1 only: the file it tests exists on both directors. The
+	// dynamic one exits 9 for real1: weight 7 in the kernel (keepalived's misc_dynamic).
 	for _, d := range []string{"director1", "director2"} {
-		a.exec(d, "touch /tmp/hc-up-198.51.100.21")
+		a.exec(d, "touch /tmp/hc-up-198.51.100.21 && echo 9 > /tmp/hc-dyn-198.51.100.21")
 	}
 	return a
 }
 
+// real1Digest is the MD5 of real1's web page, as keepalived's genhash prints it.
+var real1Digest = fmt.Sprintf("%x", md5.Sum([]byte("real1\n")))
+
 // healthConfig checks every checker kind against the real servers: http with sorry server (and
 // quorum when quorum > 0) on :80 carrying the client's traffic, https with and without
-// certificate verification, tcp with connect_port overrides, exec, dns, and an http check of a
-// path that hangs, cut off by its timeout. on_failure is set per real server against the
+// certificate verification, tcp with connect_port overrides, exec, dns, an http check of a
+// path that hangs, cut off by its timeout, and keepalived's smtp, udp, several URLs with a
+// digest and an exec check setting the weight. on_failure is set per real server against the
 // virtual server's both ways: web1 is removed while its virtual server quiesces, tcp2 is
 // quiesced while its virtual server removes (exec2 inherits quiesce). web1 runs notify_up and
 // notify_down, which log their variables to /tmp/notify-web1 on each director.
@@ -113,7 +123,22 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 		rs("dns1", "dns", "198.51.100.21", 53) +
 		rs("dns2", "dns", "198.51.100.22", 53, `  health_check = { type = "dns", query_name = "nothing.example.test", interval = "1s", timeout = "800ms", retries = 0 }`) +
 		vs("hang", "tcp", 8082, `    type = "http"`, `    path = "/hang"`, `    connect_port = 80`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
-		rs("hang1", "hang", "198.51.100.21", 8082)
+		rs("hang1", "hang", "198.51.100.21", 8082) +
+		// keepalived's SMTP_CHECK, UDP_CHECK, several url blocks with a digest, and MISC_CHECK
+		// with misc_dynamic.
+		vs("smtp", "tcp", 25, `    type = "smtp"`, `    helo_name = "director.example.test"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
+		rs("smtp1", "smtp", "198.51.100.21", 25) +
+		rs("smtp2", "smtp", "198.51.100.22", 25) +
+		vs("udp", "udp", 5300, `    type = "udp"`, `    payload = "6c7673"`, `    reply_pattern = "7265616c 3x"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
+		rs("udp1", "udp", "198.51.100.21", 5300) +
+		vs("urls", "tcp", 8083, `    type = "http"`, `    connect_port = 80`,
+			fmt.Sprintf(`    urls = [{ path = "/healthz", expected_status = ["200"] }, { path = "/", digest = %q }]`, real1Digest),
+			`    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
+		rs("urls1", "urls", "198.51.100.21", 8083) +
+		rs("urls2", "urls", "198.51.100.22", 8083) +
+		vs("dyn", "tcp", 8084, `    type = "exec"`, `    command = "exit $(cat /tmp/hc-dyn-$LVS_RS_ADDRESS 2>/dev/null || echo 1)"`, `    dynamic_weight = true`,
+			`    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
+		rs("dyn1", "dyn", "198.51.100.21", 8084, `  weight = 2`)
 }
 
 // healthBound is how long after an event (a web server stopped or started, a check
@@ -397,7 +422,25 @@ func TestAccHealthChecks(t *testing.T) {
 							"udp/198.51.100.100:53 198.51.100.21:53":     "up: ",
 							"udp/198.51.100.100:53 198.51.100.22:53":     "down: NXDOMAIN",
 							"tcp/198.51.100.100:8082 198.51.100.21:8082": "down: timeout",
+							"tcp/198.51.100.100:25 198.51.100.21:25":     "up: ",
+							"tcp/198.51.100.100:25 198.51.100.22:25":     "down: refused",
+							"udp/198.51.100.100:5300 198.51.100.21:5300": "up: ",
+							"tcp/198.51.100.100:8083 198.51.100.21:8083": "up: ",
+							"tcp/198.51.100.100:8083 198.51.100.22:8083": "down: digest",
+							"tcp/198.51.100.100:8084 198.51.100.21:8084": "up: weight 7",
 						})
+					}),
+					// The weight the dynamic check set is in both kernels; the state keeps the
+					// configured one (the next step's plan is empty).
+					resource.TestCheckResourceAttr("lvs_real_server.dyn1", "weight", "2"),
+					step(func() error {
+						for _, d := range []string{"director1", "director2"} {
+							w := strings.TrimSpace(a.exec(d, `ipvsadm -Ln -t 198.51.100.100:8084 | awk '$2 == "198.51.100.21:8084" {print $4}'`))
+							if w != "7" {
+								return fmt.Errorf("%s: real1's weight in the kernel %q, want 7 (exit status 9 of its dynamic_weight check)", d, w)
+							}
+						}
+						return nil
 					}),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
 					// Down servers: tcp2 quiesced by its own on_failure although its virtual
