@@ -33,12 +33,21 @@ for t in "${targets[@]}"; do
 	pkg=${t%%:*} name=${t##*:}
 	echo "== $pkg $name ($FUZZTIME)"
 	start=$SECONDS
+	corpus="$pkg/testdata/fuzz/$name"
+	before=$(ls "$corpus" 2>/dev/null | sort)
 	$GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" \
 		-parallel "$FUZZPARALLEL" "$pkg" >"$log/out" 2>&1
 	rc=$?
 	secs=$((SECONDS - start))
 	execs=$(grep -o 'execs: [0-9]*' "$log/out" | tail -1 | cut -d' ' -f2)
-	if [[ $rc -eq 0 ]]; then
+	# Go's fuzzing coordinator can fail a run whose -fuzztime ran out while a worker was busy, with
+	# a bare "context deadline exceeded" and no input written (golang/go#75804, a race on loaded
+	# machines). A finding always writes its input to testdata/fuzz/TARGET: without a new file
+	# and with only that message, the run found nothing.
+	if [[ $rc -ne 0 && "$(ls "$corpus" 2>/dev/null | sort)" == "$before" ]] &&
+		grep -q '^    context deadline exceeded$' "$log/out" && ! grep -qE 'panic|Failing input|failure while testing seed corpus' "$log/out"; then
+		result="ok (no finding; Go's fuzz-deadline race, golang/go#75804)"
+	elif [[ $rc -eq 0 ]]; then
 		result=ok
 	else
 		failed=$((failed + 1))
