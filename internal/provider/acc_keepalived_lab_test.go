@@ -81,8 +81,9 @@ var (
 )
 
 // TestAccKeepalivedRoundTrip: keepalived 2.2.7 runs a pair's two keepalived.conf files (VRRPv2
-// with PASS authentication; DR services: wrr with HTTP_GET, lc with persistence and TCP_CHECK,
-// UDP with DNS_CHECK) on the lab's directors; then `convert-keepalived` turns the same files
+// with PASS authentication, two addresses; DR services: wrr with HTTP_GET, lc with persistence
+// and TCP_CHECK, UDP with DNS_CHECK and one-packet scheduling, a virtual_server_group over both
+// addresses) on the lab's directors; then `convert-keepalived` turns the same files
 // into HCL, which terraform applies. Each director's kernel table (`ipvsadm -Sn`, sorted) and
 // the master's adverts on the wire must be the same, byte for byte, as keepalived's.
 func TestAccKeepalivedRoundTrip(t *testing.T) {
@@ -96,7 +97,7 @@ func TestAccKeepalivedRoundTrip(t *testing.T) {
 	dir := filepath.Join("..", "kaconvert", "testdata", "roundtrip")
 	confs := []string{filepath.Join(dir, "director1.conf"), filepath.Join(dir, "director2.conf")}
 	directors := []string{"director1", "director2"}
-	const realServers = 6
+	const realServers = 10
 
 	// The reference: keepalived running the files.
 	for i, d := range directors {
@@ -124,7 +125,7 @@ func TestAccKeepalivedRoundTrip(t *testing.T) {
 		a.stopKeepalived(d)
 		// keepalived removes its VIP and virtual servers as it stops; whatever it left would
 		// make the comparison below the agent's tables plus leftovers.
-		if left := strings.TrimSpace(a.exec(d, "ipvsadm -Sn; ip -o addr show dev eth0 | grep -w 198.51.100.100 || true")); left != "" {
+		if left := strings.TrimSpace(a.exec(d, "ipvsadm -Sn; ip -o addr show dev eth0 | grep -wE '198.51.100.10[01]' || true")); left != "" {
 			t.Fatalf("%s: keepalived stopped and left:\n%s", d, left)
 		}
 	}
