@@ -22,11 +22,12 @@ JOBS=${LAB_JOBS:-$(nproc)}
 OUT=$ROOT/.cache/testlab
 RUN=${LAB_RUN:-^Test(Lab|Acc)}
 
-# Quiet-machine seconds of the long tests, only to start them first (longest-processing-time
+# Seconds of the long tests (TestAccHealthChecks: beside another lab kernel, it is the longest),
+# only to start them first (longest-processing-time
 # order keeps the jobs' ends close together); a test not listed counts as 60 s.
 declare -A est=(
   [TestAccOwnership]=290 [TestAccDeadDirector]=280 [TestAccRollingUpgrade]=195
-  [TestLabKeepalivedInterop]=165 [TestAccHealthChecks]=165 [TestAccDirectorPair]=145
+  [TestLabKeepalivedInterop]=165 [TestAccHealthChecks]=450 [TestAccDirectorPair]=145
   [TestLabVRRP]=135 [TestAccDrain]=135 [TestAccSyncSurvivesFailover]=110 [TestAccDRCluster]=115
   [TestLabDemo]=80 [TestAccVIP]=95 [TestLabAgentSurvives]=105 [TestLabIPVS]=70
   [TestAccDirectorPairErrors]=50 [TestAccTunnelMode]=45 [TestAccNATMode]=41
