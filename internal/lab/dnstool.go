@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -12,28 +11,8 @@ import (
 // ServeDNS answers DNS over UDP on addr until ctx ends, standing in for a real server's resolver
 // in dns health checks: an A or AAAA query for name gets ip, any other name NXDOMAIN.
 func ServeDNS(ctx context.Context, addr, name string, ip netip.Addr) error {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return err
-	}
-	go func() {
-		<-ctx.Done()
-		_ = pc.Close()
-	}()
 	want := strings.ToLower(strings.TrimSuffix(name, ".")) + "."
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := pc.ReadFrom(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if resp := dnsAnswer(buf[:n], want, ip); resp != nil {
-			_, _ = pc.WriteTo(resp, from)
-		}
-	}
+	return serveDatagrams(ctx, addr, func(req []byte) []byte { return dnsAnswer(req, want, ip) })
 }
 
 // dnsAnswer builds the response to one query, or nil for a packet that is not a query.

@@ -116,3 +116,36 @@ func TestServeTLS(t *testing.T) {
 		t.Errorf("GET /healthz over TLS = %q", body)
 	}
 }
+
+// TestServeUDP: each datagram comes back after the server's name and a space.
+func TestServeUDP(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t, "udp")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ServeUDP(ctx, addr, "real1") }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeUDP: %v", err)
+		}
+	}()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	for range 50 { // the server may not be listening yet
+		_, _ = c.Write([]byte("lvs"))
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if n, err := c.Read(buf); err == nil {
+			if got := string(buf[:n]); got != "real1 lvs" {
+				t.Fatalf("reply %q, want %q", got, "real1 lvs")
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond) // refused (ICMP) comes back at once
+	}
+	t.Fatal("no reply")
+}

@@ -58,6 +58,12 @@ func smtpSession(c net.Conn, name string) {
 // ServeUDP answers every datagram on addr with name, a space and the datagram, until ctx
 // ends, for udp health checks.
 func ServeUDP(ctx context.Context, addr, name string) error {
+	return serveDatagrams(ctx, addr, func(req []byte) []byte { return append([]byte(name+" "), req...) })
+}
+
+// serveDatagrams answers each datagram on addr with answer's reply (none when it returns nil)
+// until ctx ends: the loop of the lab's UDP servers.
+func serveDatagrams(ctx context.Context, addr string, answer func(req []byte) []byte) error {
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return err
@@ -75,6 +81,8 @@ func ServeUDP(ctx context.Context, addr, name string) error {
 			}
 			return err
 		}
-		_, _ = pc.WriteTo(append([]byte(name+" "), buf[:n]...), from)
+		if resp := answer(buf[:n]); resp != nil {
+			_, _ = pc.WriteTo(resp, from)
+		}
 	}
 }
