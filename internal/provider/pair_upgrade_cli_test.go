@@ -45,21 +45,7 @@ func TestPairStateUpgradeCLI(t *testing.T) {
 		"sync_connections": true, "vrrp_unicast": false, "timeouts": nil,
 		"ipvs_timeouts": map[string]any{"tcp": 900, "tcp_fin": nil, "udp": 60},
 	}
-	state := map[string]any{
-		"version": 4, "terraform_version": "1.9.0", "serial": 1, "lineage": "5e1a7c0e-2b7d-4c1f-9a55-0c3f4b2d6e77", "outputs": map[string]any{},
-		"resources": []map[string]any{{
-			"mode": "managed", "type": "lvs_director_pair", "name": "p",
-			"provider":  `provider["registry.terraform.io/lvs-provider/lvs"]`,
-			"instances": []map[string]any{{"schema_version": 0, "attributes": v0, "sensitive_attributes": []any{}}},
-		}},
-	}
-	b, err := json.Marshal(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(tf.dir, "terraform.tfstate"), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writePairState(t, tf.dir, 0, v0, "5e1a7c0e-2b7d-4c1f-9a55-0c3f4b2d6e77")
 	r := tf.run("plan", "-refresh=false", "-detailed-exitcode", "-out=plan")
 	if r.code != 0 || !strings.Contains(r.out, "No changes.") {
 		t.Fatalf("plan of the upgraded state: exit %d, want 0 (no changes):\n%s", r.code, r.out)
@@ -115,22 +101,29 @@ func TestPairStateBeforeSyncDaemonCLI(t *testing.T) {
 		},
 		"sync_connections": true, "vrrp_unicast": false, "timeouts": nil, "ipvs_timeouts": nil, "metrics": nil, "log_level": "info",
 	}
+	writePairState(t, tf.dir, 1, v1, "5e1a7c0e-2b7d-4c1f-9a55-0c3f4b2d6e78")
+	if r := tf.run("plan", "-refresh=false", "-detailed-exitcode"); r.code != 0 || !strings.Contains(r.out, "No changes.") {
+		t.Fatalf("plan of a state without sync_daemon and vrrp_address: exit %d, want 0 (no changes):\n%s", r.code, r.out)
+	}
+}
+
+// writePairState writes a terraform.tfstate in dir holding one lvs_director_pair "p" of the
+// given schema version and attributes, as an older provider left it.
+func writePairState(t *testing.T, dir string, schemaVersion int, attrs map[string]any, lineage string) {
+	t.Helper()
 	state := map[string]any{
-		"version": 4, "terraform_version": "1.9.0", "serial": 1, "lineage": "5e1a7c0e-2b7d-4c1f-9a55-0c3f4b2d6e78", "outputs": map[string]any{},
+		"version": 4, "terraform_version": "1.9.0", "serial": 1, "lineage": lineage, "outputs": map[string]any{},
 		"resources": []map[string]any{{
 			"mode": "managed", "type": "lvs_director_pair", "name": "p",
 			"provider":  `provider["registry.terraform.io/lvs-provider/lvs"]`,
-			"instances": []map[string]any{{"schema_version": 1, "attributes": v1, "sensitive_attributes": []any{}}},
+			"instances": []map[string]any{{"schema_version": schemaVersion, "attributes": attrs, "sensitive_attributes": []any{}}},
 		}},
 	}
 	b, err := json.Marshal(state)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(tf.dir, "terraform.tfstate"), b, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "terraform.tfstate"), b, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	if r := tf.run("plan", "-refresh=false", "-detailed-exitcode"); r.code != 0 || !strings.Contains(r.out, "No changes.") {
-		t.Fatalf("plan of a state without sync_daemon and vrrp_address: exit %d, want 0 (no changes):\n%s", r.code, r.out)
 	}
 }
