@@ -43,7 +43,10 @@ func TestMain(m *testing.M) {
 	lab.HelperMain(helperEnv, map[string]lab.Helper{
 		// serve PORT NAME: the client closes first, and connections end with a reset, so that
 		// no TCP state on a director outlives them (a lab host with some cannot be killed).
-		"serve":          func(args []string) error { return lab.ServeName(args, 5*time.Second, true) },
+		// A connection lives up to a minute: TestLabHandover's connections in flight stay open
+		// through a director's restart (3 s under load) and the 1.5 s of sends after it; with
+		// 5 s the server reset the last three of 40 when the restart was slow.
+		"serve":          func(args []string) error { return lab.ServeName(args, time.Minute, true) },
 		"probe":          helperProbe,
 		"watch":          helperWatch,
 		"inject":         helperInject,
