@@ -28,6 +28,19 @@ import (
 type accLab struct {
 	t   *testing.T
 	lab *lab.Lab
+	// sshTimeout is the provider block's SSH deadline; zero means labSSHTimeout.
+	sshTimeout time.Duration
+}
+
+// labSSHTimeout leaves room for a handshake in a loaded UML guest on a shared 2-core machine.
+const labSSHTimeout = 20 * time.Second
+
+// sshDeadline is the SSH deadline the provider block sets.
+func (a *accLab) sshDeadline() time.Duration {
+	if a.sshTimeout > 0 {
+		return a.sshTimeout
+	}
+	return labSSHTimeout
 }
 
 func newAccLab(t *testing.T, hosts ...lab.HostSpec) *accLab {
@@ -41,15 +54,14 @@ func director(n int) lab.HostSpec {
 	return lab.HostSpec{Name: fmt.Sprintf("director%d", n), IPv4: fmt.Sprintf("198.51.100.%d", 10+n), IPv6: fmt.Sprintf("2001:db8::%d", 10+n)}
 }
 
-// providerBlock is the provider configuration that reaches the lab's hosts, with extra lines. The
-// SSH deadline leaves room for a handshake in a loaded UML guest on a shared 2-core machine.
+// providerBlock is the provider configuration that reaches the lab's hosts, with extra lines.
 func (a *accLab) providerBlock(extra ...string) string {
 	return hcl(append([]string{
 		`provider "lvs" {`,
 		`  ssh = {`,
 		fmt.Sprintf(`    private_key_file = %q`, a.lab.PrivateKeyPath()),
 		fmt.Sprintf(`    known_hosts_file = %q`, a.lab.KnownHostsPath()),
-		`    timeout          = "20s"`,
+		fmt.Sprintf(`    timeout          = "%s"`, a.sshDeadline()),
 		`  }`,
 	}, append(extra, `}`)...)...)
 }
