@@ -153,7 +153,18 @@ const healthBound = 1*time.Second*2 + 800*time.Millisecond + 400*time.Millisecon
 // has applied its config, so a verdict that came within the bound but before the apply ended is
 // seen at the first poll.
 func (a *accLab) healthIs(since time.Time, want map[string]string) error {
-	deadline := since.Add(healthBound)
+	return a.healthWithin(since, healthBound, want)
+}
+
+// readBound is how long after an event healthIs's verdicts may be seen when no terraform run
+// came between: healthBound, plus 2 s for reading both agents' status through a lab exec on a
+// loaded 2-core machine (polls 200 ms apart, each 2 execs). The README's figure is held by
+// outWithin, in the kernel table itself.
+const readBound = healthBound + 2*time.Second
+
+// healthWithin is healthIs with its bound.
+func (a *accLab) healthWithin(since time.Time, bound time.Duration, want map[string]string) error {
+	deadline := since.Add(bound)
 	for {
 		polled := time.Now()
 		var bad []string
@@ -177,14 +188,14 @@ func (a *accLab) healthIs(since time.Time, want map[string]string) error {
 			}
 		}
 		if len(bad) == 0 {
-			a.t.Logf("health as wanted, seen %v after the event (bound %v, checked when a poll begins; terraform's apply runs before the first)",
-				time.Since(since).Round(time.Millisecond), healthBound)
+			a.t.Logf("health as wanted, seen %v after the event (bound %v, checked when a poll begins; a terraform apply may run before the first)",
+				time.Since(since).Round(time.Millisecond), bound)
 			return nil
 		}
 		if !polled.Before(deadline) {
 			logs, _ := a.run("director1", "tail -n 30 "+agentapi.LogPath)
-			return fmt.Errorf("health %v after the event (bound interval × fall + timeout + margin = %v):\n%s\ndirector1's agent log:\n%s",
-				polled.Sub(since).Round(time.Millisecond), healthBound, strings.Join(bad, "\n"), logs)
+			return fmt.Errorf("health %v after the event (bound %v):\n%s\ndirector1's agent log:\n%s",
+				polled.Sub(since).Round(time.Millisecond), bound, strings.Join(bad, "\n"), logs)
 		}
 		time.Sleep(min(200*time.Millisecond, time.Until(deadline)))
 	}
@@ -195,8 +206,8 @@ func (a *accLab) healthIs(since time.Time, want map[string]string) error {
 // quiesced or removed). The lab's hosts and this test share one kernel, so one clock.
 func (a *accLab) watchOut(svc, dst string) {
 	a.t.Helper()
-	script := fmt.Sprintf(`while ipvsadm -Ln -t %s | awk '$2 == "%s" && $4 > 0 {f = 1} END {exit !f}'; do sleep 0.02; done; date +%%s.%%N > /tmp/out-at`, svc, dst)
-	a.exec("director1", "rm -f /tmp/out-at && cat > /tmp/watch-out.sh <<'EOF'\n"+script+"\nEOF\nsetsid sh /tmp/watch-out.sh </dev/null >/dev/null 2>&1 &")
+	script := fmt.Sprintf(`while ipvsadm -Ln -t %s | awk '$2 == "%s" && $4 > 0 {f = 1} END {exit !f}'; do sleep 0.02; done; date +%%s.%%N > /tmp/out-at.new && mv /tmp/out-at.new /tmp/out-at`, svc, dst)
+	a.exec("director1", "rm -f /tmp/out-at /tmp/out-at.new && cat > /tmp/watch-out.sh <<'EOF'\n"+script+"\nEOF\nsetsid sh /tmp/watch-out.sh </dev/null >/dev/null 2>&1 &")
 }
 
 // outWithin reads when watchOut saw the destination leave rotation and checks that it was
@@ -464,14 +475,16 @@ func TestAccHealthChecks(t *testing.T) {
 			{Config: healthConfig(a, 0), PlanOnly: true},
 			{
 				// README: a stopped web server is out of the table within the bound, timed in
-				// director1's kernel table.
+				// director1's kernel table. Then the events follow one another within the step
+				// (the config does not change, and a step costs four terraform runs); the plan
+				// after the step, with both web servers down, must be empty.
 				PreConfig: func() {
 					a.watchOut("198.51.100.100:80", "198.51.100.21:80")
 					stopWeb("real1")
 					outErr = a.outWithin(event)
 				},
 				Config: healthConfig(a, 0),
-				Check: resource.ComposeAggregateTestCheckFunc(
+				Check: resource.ComposeTestCheckFunc(
 					step(func() error { return outErr }),
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: refused", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real2"}, "198.51.100.21:80") }),
@@ -481,43 +494,32 @@ func TestAccHealthChecks(t *testing.T) {
 						return a.weights(map[string]int{"198.51.100.100:80 198.51.100.21:80": -1, "198.51.100.100:80 198.51.100.22:80": 1})
 					}),
 					step(func() error { return a.notified0("down") }),
-				),
-			},
-			{
-				PreConfig: func() { startWeb("real1") },
-				Config:    healthConfig(a, 0),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
+					// real1 started again.
+					step(func() error { startWeb("real1"); return nil }),
+					step(func() error { return a.healthWithin(event, readBound, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
 					step(func() error { return a.notified0("down", "up") }),
-				),
-			},
-			{
-				PreConfig: func() { stopWeb("real1"); stopWeb("real2") },
-				Config:    healthConfig(a, 0),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "down: "}) }),
+					// Both stopped: the sorry server answers.
+					step(func() error { stopWeb("real1"); stopWeb("real2"); return nil }),
+					step(func() error {
+						return a.healthWithin(event, readBound, map[string]string{web1: "down: ", web2: "down: "})
+					}),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.21:80", "198.51.100.22:80") }),
 					step(func() error { return a.notified0("down", "up", "down") }),
 				),
 			},
 			{
 				// Quorum 2 with weights 1 + 1: one server down is below it, so the sorry server
-				// takes all traffic although real2 is up.
+				// takes all traffic although real2 is up; with real1 started again, both serve.
 				PreConfig: func() { startWeb("real2") },
 				Config:    healthConfig(a, 2),
-				Check: resource.ComposeAggregateTestCheckFunc(
+				Check: resource.ComposeTestCheckFunc(
 					step(func() error { return a.healthIs(event, map[string]string{web1: "down: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(50, []string{"sorry"}, "198.51.100.22:80") }),
 					// A changed quorum is no verdict: nothing more ran.
 					step(func() error { return a.notified0("down", "up", "down") }),
-				),
-			},
-			{
-				PreConfig: func() { startWeb("real1") },
-				Config:    healthConfig(a, 2),
-				Check: resource.ComposeAggregateTestCheckFunc(
-					step(func() error { return a.healthIs(event, map[string]string{web1: "up: ", web2: "up: "}) }),
+					step(func() error { startWeb("real1"); return nil }),
+					step(func() error { return a.healthWithin(event, readBound, map[string]string{web1: "up: ", web2: "up: "}) }),
 					step(func() error { return a.webAnswers(100, []string{"real1", "real2"}) }),
 					step(func() error { return a.notified0("down", "up", "down", "up") }),
 				),
