@@ -172,7 +172,7 @@ func serve(args []string) error {
 		ha.New(ha.Config{Logger: log, Forwarder: fwd}), checks, ipvsPart,
 		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)}), mets}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, IPVS: ipvsPart, Logger: log, Resync: *resync,
-		Observe: mets.ObserveApply})
+		Observe: mets.ObserveApply, CheckLink: checkLink})
 	if err != nil {
 		return err
 	}
@@ -476,4 +476,10 @@ func uninstall(args []string) error {
 	}
 	fmt.Println("lvs-agent uninstalled")
 	return nil
+}
+
+// checkLink tells why the host has no interface name (a VIP's interface).
+func checkLink(name string) error {
+	_, err := net.InterfaceByName(name)
+	return err
 }
