@@ -94,12 +94,12 @@ type Notify struct {
 
 // VIPStatus is what the agent reports of one VIP.
 type VIPStatus struct {
-	VRID           int      `json:"vrid"`
-	State          string   `json:"state"` // INIT, BACKUP, MASTER or FAULT
-	Priority       int      `json:"priority"`
-	Master         string   `json:"master,omitempty"` // address of the current master, if known
-	Addresses      []string `json:"addresses"`
-	HeldAddresses  []string `json:"held_addresses,omitempty"` // VIPs on the interface now
+	VRID          int      `json:"vrid"`
+	State         string   `json:"state"` // INIT, BACKUP, MASTER or FAULT
+	Priority      int      `json:"priority"`
+	Master        string   `json:"master,omitempty"` // address of the current master, if known
+	Addresses     []string `json:"addresses"`
+	HeldAddresses []string `json:"held_addresses,omitempty"` // VIPs on the interface now
 	// Interface is the link the addresses are held on (the VIP's interface, else the pair's).
 	Interface string `json:"interface,omitempty"`
 	// StrayAddresses are the VIP's addresses found on another interface of the host (put
