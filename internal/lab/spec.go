@@ -175,6 +175,9 @@ const HostIface = "eth0"
 // 02:<kind>:<the four address bytes>. A host keeps its MAC across reboots like a real NIC, so
 // its peers' neighbour caches stay right (a new random MAC each boot stalls them for ~30 s).
 // Kind 0 is a host's eth0, 1 the bridge end of its veth, 2 the bridge.
+// MACFor is the MAC address of a host's interface (eth0 or eth1) with the IPv4 address ipv4.
+func MACFor(ipv4 string) string { return macFor(ipv4, 0) }
+
 func macFor(ipv4 string, kind byte) string {
 	a := netip.MustParseAddr(ipv4).As4()
 	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", kind, a[0], a[1], a[2], a[3])
