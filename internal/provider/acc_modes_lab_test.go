@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -569,6 +570,19 @@ func TestAccNATMode(t *testing.T) {
 				},
 			},
 			{Config: config("[100, 150]"), PlanOnly: true},
+			{
+				// An interface the directors lack: refused, naming the VIP and the interface;
+				// the create is undone (CheckDestroy finds no agent state left).
+				Config: config("[100, 150]") + hcl(
+					`resource "lvs_vip" "bad" {`,
+					`  director_pair_id  = lvs_director_pair.p.id`,
+					`  virtual_router_id = 93`,
+					`  addresses         = ["198.51.100.253/26"]`,
+					`  interface         = "eth9"`,
+					`}`,
+				),
+				ExpectError: regexp.MustCompile(`rejected\s+interface:\s+VIP\s+93:\s+interface\s+eth9\s+is\s+not\s+on\s+this\s+director`),
+			},
 			{ResourceName: "lvs_real_server.r1", ImportState: true, ImportStateVerify: true},
 		},
 	})

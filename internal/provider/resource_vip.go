@@ -252,7 +252,7 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"interface": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "Interface the addresses are held on and announced on (gratuitous ARP, unsolicited NA, with `gratuitous_arp`'s settings), as keepalived's `dev` in `virtual_ipaddress`: e.g. the inside gateway address of a two-armed NAT director on `eth1` while VRRP runs on the pair's `eth0`. " +
-					"Unset: the pair's interface. VRRP adverts always use the pair's interface. Both directors must have it: a director without it refuses the VIP (nothing is changed). " +
+					"Unset: the pair's interface. VRRP adverts always use the pair's interface. Both directors must have it: a director without it refuses the VIP with nothing changed on it, and a create is undone on the other director. " +
 					"The director that gives the VIP up stops answering ARP for it on this interface during a planned handover; the handover's forwarding window (see the Operations guide) applies on the pair's interface only. " +
 					"An address of this VIP found on the pair's interface (moved by hand) is removed and put back here by the agent within 2 s. " +
 					"For addresses on two links, use one `lvs_vip` per link in one `sync_group`. " +
