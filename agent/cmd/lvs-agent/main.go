@@ -329,7 +329,14 @@ func formatStatus(st *agentapi.Status) string {
 		if v.SyncGroup != "" {
 			fmt.Fprintf(&b, ", sync group %s", v.SyncGroup)
 		}
-		fmt.Fprintf(&b, "\n  addresses %s; held here: %s\n", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
+		fmt.Fprintf(&b, "\n  addresses %s; held here: %s", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
+		if v.Interface != "" {
+			fmt.Fprintf(&b, " (on %s)", v.Interface)
+		}
+		b.WriteString("\n")
+		if len(v.StrayAddresses) > 0 {
+			fmt.Fprintf(&b, "  on the wrong interface (being removed): %s\n", strings.Join(v.StrayAddresses, ", "))
+		}
 		fmt.Fprintf(&b, "  adverts in %d, out %d; dropped: %s\n", v.AdvertsIn, v.AdvertsOut, formatCounts(v.Dropped))
 		if v.GARP != nil {
 			fmt.Fprintf(&b, "  gratuitous ARP/NA on takeover: %s\n", formatGARP(v.GARP))
