@@ -95,6 +95,7 @@ type Manager struct {
 type instance struct {
 	key   instKey
 	conn  connKey
+	ann   *connKey // the announcer of the addresses' interface, when not the pair's
 	eng   *vrrp.Engine
 	group string // the sync group it is a member of, or ""
 }
@@ -114,6 +115,9 @@ type connKey struct {
 	ifname  string
 	ifindex int
 	v6      bool
+	// announce: an announcer (vrrp.OpenAnnouncer) of an interface that carries VIP addresses
+	// but no adverts.
+	announce bool
 }
 
 type connRef struct {
@@ -210,12 +214,41 @@ func (m *Manager) applyLocked(ctx context.Context, pair *agentapi.Pair, vips map
 	specs, vipErrs := instanceSpecs(pair, vips, hostEnvOf{m.net})
 	m.errs = vipErrs
 	link, linkErr := m.net.Link(ifname)
+	// The VIPs' own interfaces: one missing on this host keeps its VIP from running (the
+	// server refuses such a VIP; this is for a link removed since).
+	annKeys := map[instKey]*connKey{}
+	missing := map[int]bool{}
+	prepared := map[string]bool{ifname: true}
+	for _, k := range sortedKeys(specs) {
+		spec := specs[k]
+		if spec.AddrInterface == "" || spec.AddrInterface == spec.Interface {
+			continue
+		}
+		l, err := m.net.Link(spec.AddrInterface)
+		if err != nil {
+			missing[k.vrid] = true
+			m.errs[k.vrid] = fmt.Errorf("interface %s (lvs_vip.interface) is not on this host: %w", spec.AddrInterface, err)
+			continue
+		}
+		if !prepared[spec.AddrInterface] {
+			prepared[spec.AddrInterface] = true
+			if err := m.net.PrepareVIPInterface(spec.AddrInterface); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		annKeys[k] = &connKey{ifname: spec.AddrInterface, ifindex: l.Index, v6: k.v6, announce: true}
+	}
+	for vrid := range missing {
+		// Neither family runs: the addresses of both would go on the missing link.
+		delete(specs, instKey{vrid, false})
+		delete(specs, instKey{vrid, true})
+	}
 
 	// Engines no longer wanted go first (handing their VIPs over): a VRID that moves to
 	// another interface must leave the old socket before it registers on the new one.
 	for k, in := range m.instances {
 		spec, ok := specs[k]
-		if !ok || linkErr != nil || in.conn != (connKey{spec.Interface, link.Index, k.v6}) {
+		if !ok || linkErr != nil || in.conn != (connKey{ifname: spec.Interface, ifindex: link.Index, v6: k.v6}) || !sameConnKey(in.ann, annKeys[k]) {
 			m.stopInstanceLocked(in)
 		}
 	}
@@ -241,6 +274,11 @@ func (m *Manager) applyLocked(ctx context.Context, pair *agentapi.Pair, vips map
 			if !k.v6 {
 				spec.Forwarder = m.fwd
 			}
+			if ak := annKeys[k]; ak != nil {
+				if cr := m.conns[*ak]; cr != nil {
+					spec.Announcer = cr.conn
+				}
+			}
 			vr := m.vips[k.vrid]
 			v6 := k.v6
 			spec.OnTransition = func(t vrrp.Transition) { vr.notifier.transition(t, v6) }
@@ -253,7 +291,7 @@ func (m *Manager) applyLocked(ctx context.Context, pair *agentapi.Pair, vips map
 				}
 				continue
 			}
-			if err := m.startInstanceLocked(k, spec, connKey{spec.Interface, link.Index, k.v6}); err != nil {
+			if err := m.startInstanceLocked(k, spec, connKey{ifname: spec.Interface, ifindex: link.Index, v6: k.v6}, annKeys[k]); err != nil {
 				errs = append(errs, fmt.Errorf("vip %s: %w", k, err))
 				m.errs[k.vrid] = err
 			}
@@ -488,19 +526,48 @@ func (m *Manager) setTrackingLocked(vrid int, vr *vipRun, w int, f bool, why str
 	}
 }
 
-func (m *Manager) startInstanceLocked(k instKey, spec vrrp.EngineConfig, ck connKey) error {
-	cr := m.conns[ck]
-	if cr == nil {
-		var c *vrrp.Conn
-		err := m.net.Do(func() (err error) {
+// sameConnKey reports whether two optional announcer keys are the same.
+func sameConnKey(a, b *connKey) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// connLocked returns the socket of ck, opening it if none is open yet (refs unchanged).
+func (m *Manager) connLocked(ck connKey) (*connRef, error) {
+	if cr := m.conns[ck]; cr != nil {
+		return cr, nil
+	}
+	var c *vrrp.Conn
+	err := m.net.Do(func() (err error) {
+		if ck.announce {
+			c, err = vrrp.OpenAnnouncer(ck.ifname, ck.v6)
+		} else {
 			c, err = vrrp.ListenConn(ck.ifname, ck.v6)
-			return err
-		})
-		if err != nil {
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	cr := &connRef{conn: c}
+	m.conns[ck] = cr
+	return cr, nil
+}
+
+func (m *Manager) startInstanceLocked(k instKey, spec vrrp.EngineConfig, ck connKey, ak *connKey) error {
+	cr, err := m.connLocked(ck)
+	if err != nil {
+		return err
+	}
+	var ar *connRef
+	if ak != nil {
+		if ar, err = m.connLocked(*ak); err != nil {
+			m.releaseConnLocked(ck, cr)
 			return err
 		}
-		cr = &connRef{conn: c}
-		m.conns[ck] = cr
+		spec.Announcer = ar.conn
 	}
 	eng, err := vrrp.NewEngine(spec, cr.conn, m.net)
 	if err == nil {
@@ -510,10 +577,16 @@ func (m *Manager) startInstanceLocked(k instKey, spec vrrp.EngineConfig, ck conn
 	}
 	if err != nil {
 		m.releaseConnLocked(ck, cr)
+		if ar != nil {
+			m.releaseConnLocked(*ak, ar)
+		}
 		return err
 	}
 	cr.refs++
-	m.instances[k] = &instance{key: k, conn: ck, eng: eng}
+	if ar != nil {
+		ar.refs++
+	}
+	m.instances[k] = &instance{key: k, conn: ck, ann: ak, eng: eng}
 	delete(m.errs, k.vrid)
 	m.log.Info("vrrp instance started", "vrid", k.vrid, "instance", k.String(), "priority", spec.Router.Priority)
 	return nil
@@ -536,6 +609,12 @@ func (m *Manager) stopInstanceLocked(in *instance) {
 	if cr := m.conns[in.conn]; cr != nil {
 		cr.refs--
 		m.releaseConnLocked(in.conn, cr)
+	}
+	if in.ann != nil {
+		if cr := m.conns[*in.ann]; cr != nil {
+			cr.refs--
+			m.releaseConnLocked(*in.ann, cr)
+		}
 	}
 	m.log.Info("vrrp instance stopped", "instance", in.key.String())
 }
@@ -727,12 +806,31 @@ func (m *Manager) Status() []agentapi.VIPStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []agentapi.VIPStatus
-	var held []netip.Prefix
-	if m.pairIf != "" && m.net != nil {
-		held, _ = m.net.Addresses(m.pairIf)
+	// The addresses of each interface the VIPs live on, read once.
+	heldOn := map[string][]netip.Prefix{}
+	addrsOf := func(ifname string) []netip.Prefix {
+		if ifname == "" || m.net == nil {
+			return nil
+		}
+		ps, ok := heldOn[ifname]
+		if !ok {
+			ps, _ = m.net.Addresses(ifname)
+			heldOn[ifname] = ps
+		}
+		return ps
 	}
 	for _, vrid := range slices.Sorted(maps.Keys(m.desired)) {
-		vs := agentapi.VIPStatus{VRID: vrid, State: vrrp.StateInit.String(), Addresses: slices.Clone(m.desired[vrid].Addresses), Dropped: map[string]uint64{}, SyncGroup: m.desired[vrid].SyncGroup}
+		d := m.desired[vrid]
+		vs := agentapi.VIPStatus{VRID: vrid, State: vrrp.StateInit.String(), Addresses: slices.Clone(d.Addresses), Dropped: map[string]uint64{}, SyncGroup: d.SyncGroup}
+		vs.Interface = m.pairIf
+		if d.Interface != "" {
+			vs.Interface = d.Interface
+		}
+		held := addrsOf(vs.Interface)
+		var stray []netip.Prefix
+		if vs.Interface != m.pairIf {
+			stray = addrsOf(m.pairIf)
+		}
 		vr := m.vips[vrid]
 		if vr == nil {
 			vr = &vipRun{}
@@ -771,6 +869,9 @@ func (m *Manager) Status() []agentapi.VIPStatus {
 			for _, a := range cfg.Addresses {
 				if slices.ContainsFunc(held, func(p netip.Prefix) bool { return p.Addr() == a.Addr() }) {
 					vs.HeldAddresses = append(vs.HeldAddresses, a.String())
+				}
+				if slices.ContainsFunc(stray, func(p netip.Prefix) bool { return p.Addr() == a.Addr() }) {
+					vs.StrayAddresses = append(vs.StrayAddresses, a.String()+" on "+m.pairIf)
 				}
 			}
 		}

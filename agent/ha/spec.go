@@ -139,8 +139,9 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 		}
 	}
 	cfg := vrrp.EngineConfig{
-		Interface: self.Interface,
-		Addresses: prefixes,
+		Interface:     self.Interface,
+		AddrInterface: vipInterface(v, self),
+		Addresses:     prefixes,
 		Router: vrrp.Config{
 			Version:        uint8(v.Version),
 			VRID:           uint8(v.VRID),
@@ -189,6 +190,14 @@ func engineConfig(v *agentapi.VIP, p *agentapi.Pair, k instKey, prefixes []netip
 		return cfg, fmt.Errorf("cannot resolve the peer director %s: only its adverts are accepted", other.Host)
 	}
 	return cfg, nil
+}
+
+// vipInterface is the interface a VIP's addresses live on: its own, else the pair's.
+func vipInterface(v *agentapi.VIP, self agentapi.Director) string {
+	if v.Interface != "" {
+		return v.Interface
+	}
+	return self.Interface
 }
 
 // garpPolicy is the engine's form of a VIP's announcement policy: keepalived's delay 0 (no second

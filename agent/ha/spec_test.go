@@ -219,3 +219,24 @@ func TestInstanceSpecs(t *testing.T) {
 		})
 	}
 }
+
+// A VIP's own interface is where its engines keep the addresses, in both families; the adverts
+// stay on the pair's interface. Unset, the addresses are on the pair's.
+func TestInstanceSpecsVIPInterface(t *testing.T) {
+	t.Parallel()
+	v := testVIP(52, "198.51.100.120/26", "2001:db8:1::120")
+	v.Interface = "inside0"
+	plain := testVIP(53, "198.51.100.121")
+	specs, errs := instanceSpecs(testPair(0), map[int]*agentapi.VIP{52: v, 53: plain}, fakeEnv{})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	for _, k := range []instKey{{52, false}, {52, true}} {
+		if s := specs[k]; s.Interface != "eth0" || s.AddrInterface != "inside0" {
+			t.Errorf("%s: adverts on %q, addresses on %q; want eth0, inside0", k, s.Interface, s.AddrInterface)
+		}
+	}
+	if s := specs[instKey{53, false}]; s.Interface != "eth0" || s.AddrInterface != "eth0" {
+		t.Errorf("VIP without interface: adverts on %q, addresses on %q; want eth0 for both", s.Interface, s.AddrInterface)
+	}
+}

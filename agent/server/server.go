@@ -45,6 +45,9 @@ type Config struct {
 	// Observe, if set, is told how long each apply took (for metrics): what is "commit" for a
 	// batch of writes (store and apply), or why the current state was re-applied ("resync", ...).
 	Observe func(what string, took time.Duration)
+	// CheckLink, if set, tells why an interface a VIP names cannot carry its addresses (it is
+	// not on this host): such a VIP is refused before anything is stored or applied.
+	CheckLink func(name string) error
 }
 
 // Server serves the agent API.
@@ -57,6 +60,7 @@ type Server struct {
 	started time.Time
 	freed   time.Time // when a resync last returned free memory to the system (applyCurrent)
 	observe func(what string, took time.Duration)
+	link    func(name string) error
 
 	mu    sync.Mutex // guards state: the pointer only, as a state is never changed once current
 	state *store.State
@@ -107,7 +111,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{store: cfg.Store, rec: cfg.Reconciler, ipvs: cfg.IPVS, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr, observe: cfg.Observe}, nil
+	return &Server{store: cfg.Store, rec: cfg.Reconciler, ipvs: cfg.IPVS, log: cfg.Logger, resync: cfg.Resync, started: time.Now(), state: st, stateErr: stateErr, observe: cfg.Observe, link: cfg.CheckLink}, nil
 }
 
 // Run listens on socketPath (0600 in a 0700 directory), re-applies the stored state and serves until
@@ -519,6 +523,12 @@ func (s *Server) putVIP(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := v.Validate(); err != nil {
 		return err
+	}
+	if v.Interface != "" && s.link != nil {
+		if err := s.link(v.Interface); err != nil {
+			return agentapi.Invalid("interface", fmt.Sprintf(
+				"VIP %d: interface %s is not on this director (%v); nothing was changed: create the link first, or name one the director has", vrid, v.Interface, err))
+		}
 	}
 	createOnly := r.Header.Get(agentapi.HeaderIfNoneMatch) == "*"
 	st, err := s.commit(gateOf(w), func(st *store.State) error {

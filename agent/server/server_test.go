@@ -55,6 +55,12 @@ type harness struct {
 // start runs a real server on a unix socket in a temp dir, as the agent does on a host.
 func start(t *testing.T, statePath string) *harness {
 	t.Helper()
+	return startWith(t, statePath, nil)
+}
+
+// startWith is start with the configuration edited by edit (if not nil).
+func startWith(t *testing.T, statePath string, edit func(*server.Config)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	if statePath == "" {
 		statePath = filepath.Join(dir, "state", "state.json")
@@ -62,7 +68,11 @@ func start(t *testing.T, statePath string) *harness {
 	sock := filepath.Join(dir, "run", "agent.sock")
 	st := store.New(statePath)
 	rec := &countingReconciler{}
-	srv, err := server.New(server.Config{Store: st, Reconciler: rec})
+	cfg := server.Config{Store: st, Reconciler: rec}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,9 +85,23 @@ type Transition struct {
 	Reason   string
 }
 
+// Announcer sends gratuitous ARPs or unsolicited NAs out of one interface: where the virtual
+// addresses live when that is not the VRRP interface (EngineConfig.AddrInterface).
+type Announcer interface {
+	// Announce sends count gratuitous ARPs or unsolicited NAs for each address.
+	Announce(addrs []netip.Addr, count int) error
+}
+
 // EngineConfig configures one Engine: one virtual router on one interface and family.
 type EngineConfig struct {
+	// Interface carries the VRRP adverts.
 	Interface string
+	// AddrInterface, when set and not Interface, is where the virtual addresses are added,
+	// removed and announced (keepalived's "dev" in virtual_ipaddress): Announcer must then be
+	// set. The handover's ARP silence applies there; its forwarding window does not (it is
+	// opened on Interface only, so none is opened for such a router).
+	AddrInterface string
+	Announcer     Announcer
 	// Router is the virtual router. Its Addresses are ignored: they come from Addresses.
 	// PrimaryAddr is the address adverts are sent from (the interface's link-local address
 	// for IPv6), without zone.
@@ -119,6 +133,17 @@ type EngineConfig struct {
 	Logger    *slog.Logger
 }
 
+// addrIf is the interface the virtual addresses live on.
+func (c *EngineConfig) addrIf() string {
+	if c.AddrInterface != "" {
+		return c.AddrInterface
+	}
+	return c.Interface
+}
+
+// split reports whether the addresses live on another interface than the adverts.
+func (c *EngineConfig) split() bool { return c.addrIf() != c.Interface }
+
 func (c *EngineConfig) machineConfig() Config {
 	mc := c.Router
 	mc.Addresses = make([]netip.Addr, len(c.Addresses))
@@ -133,7 +158,7 @@ func (c *EngineConfig) machineConfig() Config {
 // RepairInterval, Forwarder and Logger aside).
 func (c *EngineConfig) Equal(o *EngineConfig) bool {
 	a, b := c.machineConfig(), o.machineConfig()
-	return c.Interface == o.Interface && c.Peer == o.Peer && slices.Equal(c.Trusted, o.Trusted) &&
+	return c.Interface == o.Interface && c.addrIf() == o.addrIf() && c.Peer == o.Peer && slices.Equal(c.Trusted, o.Trusted) &&
 		slices.Equal(c.Addresses, o.Addresses) && slices.Equal(a.Addresses, b.Addresses) &&
 		a.Version == b.Version && a.VRID == b.VRID && a.Priority == b.Priority &&
 		a.AdvertInterval == b.AdvertInterval && a.PrimaryAddr == b.PrimaryAddr &&
@@ -145,6 +170,9 @@ func (c *EngineConfig) Equal(o *EngineConfig) bool {
 func (c *EngineConfig) validate() (*Machine, error) {
 	if c.Interface == "" {
 		return nil, errors.New("vrrp: engine: no interface")
+	}
+	if c.split() && c.Announcer == nil {
+		return nil, fmt.Errorf("vrrp: engine: addresses on %s but no announcer for it", c.AddrInterface)
 	}
 	for _, p := range c.Addresses {
 		if !p.IsValid() {
@@ -303,7 +331,7 @@ func NewEngine(cfg EngineConfig, tr Transport, addrs AddrOps) (*Engine, error) {
 	e := &Engine{
 		id: engineIDs.Add(1), vrid: cfg.Router.VRID, fam: fam,
 		tr: tr, addrs: addrs, cfg: cfg, m: m,
-		log:     log.With("vrid", cfg.Router.VRID, "family", fam, "interface", cfg.Interface),
+		log:     log.With("vrid", cfg.Router.VRID, "family", fam, "interface", cfg.Interface, "addresses_on", cfg.addrIf()),
 		rx:      make(chan Packet, 64),
 		rxOther: make(chan Packet, 64),
 		trackc:  make(chan struct{}, 1),
@@ -371,9 +399,9 @@ func (e *Engine) SetTracking(weight int, fault bool, reason string) {
 // restarts as backup.
 func (e *Engine) Reconfigure(cfg EngineConfig) error {
 	cur := e.Config()
-	if cfg.Interface != cur.Interface || cfg.Router.VRID != cur.Router.VRID ||
+	if cfg.Interface != cur.Interface || cfg.addrIf() != cur.addrIf() || cfg.Router.VRID != cur.Router.VRID ||
 		cfg.Router.PrimaryAddr.Unmap().Is4() != cur.Router.PrimaryAddr.Unmap().Is4() {
-		return errors.New("vrrp: reconfigure cannot change the interface, VRID or family")
+		return errors.New("vrrp: reconfigure cannot change the interfaces, VRID or family")
 	}
 	if cfg.RepairInterval <= 0 {
 		cfg.RepairInterval = 2 * time.Second
@@ -817,7 +845,7 @@ func (e *Engine) reconfigure(req reconfReq) {
 func (e *Engine) removeStale(old []netip.Prefix) {
 	for _, p := range old {
 		if !slices.ContainsFunc(e.cfg.Addresses, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
-			e.addrErr(e.addrs.RemoveAddress(e.cfg.Interface, p))
+			e.addrErr(e.addrs.RemoveAddress(e.cfg.addrIf(), p))
 		}
 	}
 }
@@ -828,28 +856,62 @@ func (e *Engine) repair() {
 	if e.release != nil {
 		return // addresses kept on purpose for a moment
 	}
-	held, err := e.addrs.Addresses(e.cfg.Interface)
+	held, err := e.addrs.Addresses(e.cfg.addrIf())
 	if e.addrErr(err) {
 		return
 	}
 	master := e.m.State() == StateMaster
+	e.removeStray()
 	for _, p := range e.cfg.Addresses {
 		has := slices.ContainsFunc(held, func(q netip.Prefix) bool { return q.Addr() == p.Addr() })
 		switch {
 		case master && !has:
 			e.log.Warn("vrrp: virtual address missing while master, adding it back", "address", p)
-			if !e.addrErr(e.addrs.AddAddress(e.cfg.Interface, p)) {
+			if !e.addrErr(e.addrs.AddAddress(e.cfg.addrIf(), p)) {
 				e.announce(p.Addr())
 			}
 		case !master && has:
 			e.log.Warn("vrrp: virtual address present while not master, removing it", "address", p, "state", e.m.State().String())
+			e.addrErr(e.addrs.RemoveAddress(e.cfg.addrIf(), p))
+		}
+	}
+}
+
+// removeStray removes the virtual addresses from the VRRP interface when they live on another
+// one: an address found there (moved by hand, or left by a configuration that kept them on the
+// VRRP interface) would answer ARP on the wrong link.
+func (e *Engine) removeStray() {
+	if !e.cfg.split() {
+		return
+	}
+	held, err := e.addrs.Addresses(e.cfg.Interface)
+	if e.addrErr(err) {
+		return
+	}
+	for _, p := range e.cfg.Addresses {
+		if slices.ContainsFunc(held, func(q netip.Prefix) bool { return q.Addr() == p.Addr() }) {
+			e.log.Warn("vrrp: virtual address on the VRRP interface instead of its own, removing it", "address", p, "wrong_interface", e.cfg.Interface, "interface", e.cfg.AddrInterface)
 			e.addrErr(e.addrs.RemoveAddress(e.cfg.Interface, p))
 		}
 	}
 }
 
+// announcer sends the announcements: out of the addresses' interface.
+func (e *Engine) announcer() Announcer {
+	if e.cfg.split() {
+		return e.cfg.Announcer
+	}
+	return e.tr
+}
+
+// watcher follows the traffic for the addresses where it arrives, if it can.
+func (e *Engine) watcher() (trafficWatcher, bool) {
+	tw, ok := e.announcer().(trafficWatcher)
+	return tw, ok
+}
+
 func (e *Engine) announce(addrs ...netip.Addr) {
-	if err := e.tr.Announce(addrs, e.garpRepeat()); err != nil {
+	if err := e.announcer().Announce(addrs, e.garpRepeat()); err != nil {
 		e.log.Warn("vrrp: announce addresses", "err", err)
 	}
 }
@@ -878,18 +940,18 @@ func (e *Engine) execute(acts []Action, notify bool) {
 		case AddVIPs:
 			e.cancelRelease()
 			for _, p := range e.cfg.Addresses {
-				e.addrErr(e.addrs.AddAddress(e.cfg.Interface, p))
+				e.addrErr(e.addrs.AddAddress(e.cfg.addrIf(), p))
 			}
 		case RemoveVIPs:
 			for _, p := range e.cfg.Addresses {
-				e.addrErr(e.addrs.RemoveAddress(e.cfg.Interface, p))
+				e.addrErr(e.addrs.RemoveAddress(e.cfg.addrIf(), p))
 			}
 		case SendGratuitous:
 			addrs := make([]netip.Addr, len(e.cfg.Addresses))
 			for i, p := range e.cfg.Addresses {
 				addrs[i] = p.Addr()
 			}
-			if err := e.tr.Announce(addrs, a.Count); err != nil {
+			if err := e.announcer().Announce(addrs, a.Count); err != nil {
 				e.log.Warn("vrrp: announce addresses", "err", err)
 			}
 		case Notify:

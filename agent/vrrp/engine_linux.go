@@ -34,6 +34,8 @@ type Conn struct {
 	mac     net.HardwareAddr
 	v6      bool
 	router  bool // IPv6 forwarding on: NAs carry the Router flag
+	// announceOnly: opened by OpenAnnouncer, without the VRRP socket.
+	announceOnly bool
 
 	pc  net.PacketConn
 	r4  *ipv4.RawConn    // IPv4: with IP_HDRINCL, so the source and TTL are ours
@@ -74,6 +76,25 @@ func ListenConn(ifname string, v6 bool) (*Conn, error) {
 	go c.read()
 	return c, nil
 }
+
+// OpenAnnouncer opens what announcing addresses on an interface that carries no adverts needs
+// (keepalived's "dev" in virtual_ipaddress): the packet socket and the traffic watch of a Conn,
+// without the VRRP socket. Register and Send fail on it.
+func OpenAnnouncer(ifname string, v6 bool) (*Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("vrrp: interface %s: %w", ifname, err)
+	}
+	c := &Conn{ifname: ifname, ifindex: ifi.Index, mac: ifi.HardwareAddr, v6: v6, pkt: -1, announceOnly: true,
+		handlers: map[uint8]func(Packet){}, dropped: map[string]uint64{}}
+	if err := c.openAnnounce(); err != nil {
+		_ = c.closeSockets()
+		return nil, fmt.Errorf("vrrp: open %s announcer on %s: %w", c.family(), ifname, err)
+	}
+	return c, nil
+}
+
+var errAnnounceOnly = errors.New("vrrp: this interface only announces addresses")
 
 func (c *Conn) family() string {
 	if c.v6 {
@@ -132,8 +153,6 @@ func (c *Conn) open(ifi *net.Interface) error {
 				return fmt.Errorf("%s: %w", step.what, err)
 			}
 		}
-		b, _ := os.ReadFile("/proc/sys/net/ipv6/conf/" + c.ifname + "/forwarding")
-		c.router = strings.TrimSpace(string(b)) == "1"
 	} else {
 		r, err := ipv4.NewRawConn(pc)
 		if err != nil {
@@ -152,6 +171,16 @@ func (c *Conn) open(ifi *net.Interface) error {
 				return fmt.Errorf("%s: %w", step.what, err)
 			}
 		}
+	}
+	return c.openAnnounce()
+}
+
+// openAnnounce opens the packet socket for announcements, the traffic watch and the netlink
+// handle, and reads whether NAs carry the Router flag.
+func (c *Conn) openAnnounce() error {
+	if c.v6 {
+		b, _ := os.ReadFile("/proc/sys/net/ipv6/conf/" + c.ifname + "/forwarding")
+		c.router = strings.TrimSpace(string(b)) == "1"
 	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0) // protocol 0: receives nothing
 	if err != nil {
@@ -174,6 +203,9 @@ func (c *Conn) watchTraffic(addrs []netip.Addr) (lastSeen func() time.Time, stop
 
 // Register implements Transport.
 func (c *Conn) Register(vrid uint8, deliver func(Packet)) (func(), error) {
+	if c.announceOnly {
+		return nil, errAnnounceOnly
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -370,6 +402,9 @@ func (c *Conn) count(reason string) {
 
 // Send implements Transport: TTL/hop limit 255, from src (which must be on the interface).
 func (c *Conn) Send(payload []byte, src, dst netip.Addr) error {
+	if c.announceOnly {
+		return errAnnounceOnly
+	}
 	if c.v6 {
 		cm := &ipv6.ControlMessage{HopLimit: TTL, Src: src.AsSlice(), IfIndex: c.ifindex}
 		_, err := c.p6.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice()})

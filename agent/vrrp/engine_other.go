@@ -18,6 +18,11 @@ func ListenConn(string, bool) (*Conn, error) {
 	return nil, errors.New("vrrp: raw sockets are only implemented on Linux")
 }
 
+// OpenAnnouncer fails: packet sockets are only implemented on Linux.
+func OpenAnnouncer(string, bool) (*Conn, error) {
+	return nil, errors.New("vrrp: packet sockets are only implemented on Linux")
+}
+
 // Register implements Transport.
 func (c *Conn) Register(uint8, func(Packet)) (func(), error) { return nil, errors.ErrUnsupported }
 

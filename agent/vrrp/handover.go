@@ -78,7 +78,7 @@ func (e *Engine) shutdown() {
 	// Watch the traffic for the addresses from the start, so that what arrives while the
 	// successor takes over counts.
 	var lastSeen func() time.Time
-	if tw, ok := e.tr.(trafficWatcher); ok && handover {
+	if tw, ok := e.watcher(); ok && handover {
 		seen, stop, err := tw.watchTraffic(e.addrList())
 		if err != nil {
 			e.log.Warn("vrrp: cannot watch the traffic for the addresses; keeping them a fixed time after the successor advertised", "err", err)
@@ -111,7 +111,7 @@ func (e *Engine) silenceARP() func() {
 	if e.cfg.Forwarder == nil {
 		return nil
 	}
-	stop, err := e.cfg.Forwarder.SilenceARP(e.cfg.Interface, e.addrList())
+	stop, err := e.cfg.Forwarder.SilenceARP(e.cfg.addrIf(), e.addrList())
 	if err != nil {
 		e.log.Warn("vrrp: cannot stop answering ARP for the addresses; keeping them only while clients send to them", "err", err)
 		return nil
@@ -198,7 +198,7 @@ func (e *Engine) holdForClients() {
 		e.release = time.NewTimer(maxGrace)
 		return
 	}
-	if tw, ok := e.tr.(trafficWatcher); ok {
+	if tw, ok := e.watcher(); ok {
 		if seen, stop, err := tw.watchTraffic(e.addrList()); err == nil {
 			e.releaseSeen, e.releaseStop = seen, stop
 		} else {
@@ -267,6 +267,12 @@ const handoverWindow = maxGrace + 250*time.Millisecond
 // to last handoverWindow from now; it reports whether it opened one.
 func (e *Engine) startForwarding(prev netip.Addr) bool {
 	if e.cfg.Forwarder == nil || prev == e.cfg.Router.PrimaryAddr.WithZone("") {
+		return false
+	}
+	if e.cfg.split() {
+		// The window forwards to the previous master over the VRRP link; the addresses'
+		// clients are on another one. The previous master silences ARP there and serves
+		// what still reaches it until the announcements have moved them.
 		return false
 	}
 	if !e.fromPeer(prev) {

@@ -50,6 +50,10 @@ func TestInterfaceNamesAreValidated(t *testing.T) {
 		if f := fieldOf(t, v.Validate()); f != "track_interfaces[1].name" {
 			t.Errorf("VIP tracking %q: field %q", name, f)
 		}
+		v.TrackInterfaces, v.Interface = nil, name
+		if f := fieldOf(t, v.Validate()); f != "interface" {
+			t.Errorf("VIP on interface %q: field %q", name, f)
+		}
 	}
 	if err := validPair().Validate(); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,10 @@ type VIP struct {
 	// Addresses are the virtual addresses, each "ADDR" or "ADDR/LEN" (IPv4 default /32, IPv6
 	// /128). IPv4 and IPv6 may be mixed; with VRRPv3 the agent runs one instance per family.
 	Addresses []string `json:"addresses"`
+	// Interface is the link the addresses live on and are announced on (gratuitous ARP,
+	// unsolicited NA), as keepalived's "dev" in virtual_ipaddress; empty means the pair's
+	// interface. VRRP adverts always go over the pair's interface.
+	Interface string `json:"interface,omitempty"`
 	// Priorities per director index, 1-254 (255 = address owner), different from each other.
 	Priorities [2]int `json:"priorities"`
 	// AdvertIntervalCS is the advertisement interval in centiseconds (v3: 1-4095; v2: whole
@@ -90,12 +94,17 @@ type Notify struct {
 
 // VIPStatus is what the agent reports of one VIP.
 type VIPStatus struct {
-	VRID           int      `json:"vrid"`
-	State          string   `json:"state"` // INIT, BACKUP, MASTER or FAULT
-	Priority       int      `json:"priority"`
-	Master         string   `json:"master,omitempty"` // address of the current master, if known
-	Addresses      []string `json:"addresses"`
-	HeldAddresses  []string `json:"held_addresses,omitempty"` // VIPs on the interface now
+	VRID          int      `json:"vrid"`
+	State         string   `json:"state"` // INIT, BACKUP, MASTER or FAULT
+	Priority      int      `json:"priority"`
+	Master        string   `json:"master,omitempty"` // address of the current master, if known
+	Addresses     []string `json:"addresses"`
+	HeldAddresses []string `json:"held_addresses,omitempty"` // VIPs on the interface now
+	// Interface is the link the addresses are held on (the VIP's interface, else the pair's).
+	Interface string `json:"interface,omitempty"`
+	// StrayAddresses are the VIP's addresses found on another interface of the host (put
+	// there by hand): drift, which the agent removes.
+	StrayAddresses []string `json:"stray_addresses,omitempty"`
 	LastTransition string   `json:"last_transition,omitempty"`
 	Reason         string   `json:"reason,omitempty"` // why the last transition happened
 	// Counters of received adverts dropped, by reason (checksum, ttl, auth, vrid, ...).
@@ -124,6 +133,11 @@ func (v *VIP) Validate() error {
 	}
 	if len(v.Addresses) == 0 {
 		return Invalid("addresses", "needs at least one address")
+	}
+	if v.Interface != "" {
+		if err := ValidateInterfaceName(v.Interface); err != nil {
+			return Invalid("interface", err.Error())
+		}
 	}
 	seen := map[netip.Addr]bool{}
 	for i, a := range v.Addresses {

@@ -75,6 +75,7 @@ type vip struct {
 	priority [2]int
 	version  int
 	addrs    []string
+	iface    string // lvs_vip.interface, "" for the pair's
 	authVar  string
 }
 
@@ -95,6 +96,8 @@ type rsOut struct {
 type merger struct {
 	rep  *Report
 	dirs []*director
+	// vrids given to the lvs_vip that split instances' addresses on another dev go to.
+	vrids map[int]bool
 }
 
 func (m *merger) merge() *pair {
@@ -214,8 +217,13 @@ func (m *merger) merge() *pair {
 		if len(a.peers) == 1 && p.hostDef[1] == "" {
 			p.hostDef[1] = a.peers[0]
 		}
+		extra := m.splitByDev(v, b, labels)
 		m.validateVIP(v)
 		p.vips = append(p.vips, v)
+		for _, x := range extra {
+			m.validateVIP(x)
+			p.vips = append(p.vips, x)
+		}
 	}
 	m.syncGroups(p.vips)
 	for _, v := range p.vips {
@@ -351,6 +359,96 @@ func (m *merger) syncGroups(vips []*vip) {
 	}
 }
 
+// splitByDev maps keepalived's "dev" in virtual_ipaddress to lvs_vip.interface. An lvs_vip has
+// one interface: the addresses of an instance on one dev make the VIP's interface; those on
+// others go to one more lvs_vip per dev, with a virtual_router_id no instance uses, in the
+// instance's sync group (one named after the instance if it has none), so that they fail over
+// together. It returns those VIPs. b is the other director's instance, or nil.
+func (m *merger) splitByDev(v *vip, b *instance, labels map[string]bool) []*vip {
+	a := v.in
+	if b != nil && len(b.addrs) == len(b.addrDevs) {
+		devOf := map[netip.Addr]string{}
+		for i, s := range b.addrs {
+			if p, err := agentapi.ParseVIPAddress(s); err == nil {
+				devOf[p.Addr()] = b.addrDevs[i]
+			}
+		}
+		for i, s := range a.addrs {
+			if p, err := agentapi.ParseVIPAddress(s); err == nil {
+				if d, ok := devOf[p.Addr()]; ok && d != a.addrDevs[i] {
+					m.rep.add(b.addrPos, "vrrp_instance "+b.name+": virtual_ipaddress", Changed, "%s is on dev %q here and %q in %s: the provider has one interface for both directors, the first file's", s, d, a.addrDevs[i], a.addrPos)
+				}
+			}
+		}
+	}
+	var devs []string
+	byDev := map[string][]string{}
+	for i, s := range a.addrs {
+		d := a.addrDevs[i]
+		if _, ok := byDev[d]; !ok {
+			devs = append(devs, d)
+		}
+		byDev[d] = append(byDev[d], s)
+	}
+	if len(devs) == 0 {
+		return nil
+	}
+	// The instance's own interface keeps the instance's VIP, else the first dev.
+	if slices.Contains(devs, "") {
+		devs = append([]string{""}, slices.DeleteFunc(devs, func(d string) bool { return d == "" })...)
+	}
+	v.addrs, v.iface = byDev[devs[0]], devs[0]
+	if len(devs) == 1 {
+		return nil
+	}
+	if a.syncGroup == "" {
+		a.syncGroup = a.name
+		if agentapi.ValidateSyncGroup(a.syncGroup) != nil {
+			a.syncGroup = v.label
+		}
+	}
+	var out []*vip
+	for _, d := range devs[1:] {
+		vrid := m.freeVRID()
+		if vrid == 0 {
+			m.rep.add(a.addrPos, "vrrp_instance "+a.name+": virtual_ipaddress", NotMapped, "dev %s (%s): no free virtual_router_id for a second lvs_vip; not converted", d, strings.Join(byDev[d], " "))
+			continue
+		}
+		in := *a
+		in.vrid, in.addrs, in.addrDevs = vrid, byDev[d], nil
+		// A sync group shares its members' tracking (weights add up) and runs each member's
+		// notify: the instance's VIP carries them, once.
+		in.trackIfs, in.trackScripts, in.notify = nil, nil, [3]string{}
+		x := &vip{label: uniqueLabel(labels, a.name+"_"+d), in: &in, priority: v.priority, version: v.version, addrs: byDev[d], iface: d, authVar: v.authVar}
+		m.rep.add(a.addrPos, "vrrp_instance "+a.name+": virtual_ipaddress", Changed,
+			"the addresses on dev %s (%s) go to lvs_vip.%s, virtual_router_id %d, in sync_group %q with the instance's other addresses (which carry the tracking and notify): an lvs_vip has one interface. Its adverts are its own (keepalived's one instance announced all the addresses in one): pick a virtual_router_id free on the link if %d is not",
+			d, strings.Join(byDev[d], " "), x.label, vrid, a.syncGroup, vrid)
+		out = append(out, x)
+	}
+	return out
+}
+
+// freeVRID is the lowest virtual_router_id that no instance of the files uses and that was not
+// given yet, 0 if none is left.
+func (m *merger) freeVRID() int {
+	if m.vrids == nil {
+		m.vrids = map[int]bool{}
+	}
+	used := map[int]bool{}
+	for _, d := range m.dirs {
+		for _, in := range d.instances {
+			used[in.vrid] = true
+		}
+	}
+	for id := 1; id <= 255; id++ {
+		if !used[id] && !m.vrids[id] {
+			m.vrids[id] = true
+			return id
+		}
+	}
+	return 0
+}
+
 func sameAddrs(a, b []string) bool {
 	norm := func(s []string) []string {
 		var out []string
@@ -370,7 +468,7 @@ func sameAddrs(a, b []string) bool {
 // validateVIP runs the provider's own checks on the VIP and reports what it would refuse.
 func (m *merger) validateVIP(v *vip) {
 	a := &agentapi.VIP{VRID: v.in.vrid, Addresses: v.addrs, Priorities: v.priority, AdvertIntervalCS: v.in.advertMS / 10,
-		Version: v.version, Preempt: v.in.preempt, PreemptDelayMS: v.in.preemptDelay, GARP: v.in.garp.wire(), SyncGroup: v.in.syncGroup}
+		Version: v.version, Preempt: v.in.preempt, PreemptDelayMS: v.in.preemptDelay, GARP: v.in.garp.wire(), SyncGroup: v.in.syncGroup, Interface: v.iface}
 	for _, t := range v.in.trackIfs {
 		a.TrackInterfaces = append(a.TrackInterfaces, agentapi.TrackInterface{Name: t.name, Weight: t.weight})
 	}

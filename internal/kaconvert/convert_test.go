@@ -343,3 +343,56 @@ func TestSyncDaemonMapping(t *testing.T) {
 		t.Errorf("report %v\n%s", res.Report.Entries, res.HCL)
 	}
 }
+
+// virtual_ipaddress dev: one dev is lvs_vip.interface (also when interface comes after the
+// addresses, and dev naming the instance's interface is no dev); addresses on a second dev go to
+// a second lvs_vip with a free virtual_router_id in the instance's sync group, named after the
+// instance; a dev that differs between the files is reported.
+func TestVIPDev(t *testing.T) {
+	one := func(body string) string {
+		return "vrrp_instance NAT {\n virtual_router_id 7\n priority 150\n virtual_ipaddress {\n" + body + " }\n interface eth0\n track_interface { eth2 }\n}\n" +
+			"vrrp_instance OTHER {\n interface eth0\n virtual_router_id 1\n priority 150\n virtual_ipaddress { 198.51.100.100 }\n}\n"
+	}
+	lb1 := one("  198.51.100.101 dev eth0\n  198.51.100.254/26 dev eth1\n  2001:db8:1::254 dev eth1\n")
+	lb2 := strings.ReplaceAll(strings.ReplaceAll(lb1, "priority 150", "priority 100"), "2001:db8:1::254 dev eth1", "2001:db8:1::254 dev eth2")
+	res, err := Convert([]Input{
+		{Config: keepalived.Parse("lb1.conf", []byte(lb1), nil, keepalived.Options{})},
+		{Config: keepalived.Parse("lb2.conf", []byte(lb2), nil, keepalived.Options{})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hcl := string(res.HCL)
+	for _, want := range []string{
+		"resource \"lvs_vip\" \"nat\" {\n  director_pair_id  = lvs_director_pair.pair.id\n  virtual_router_id = 7\n  addresses         = [\"198.51.100.101\"]\n",
+		"resource \"lvs_vip\" \"nat_eth1\" {\n  director_pair_id  = lvs_director_pair.pair.id\n  virtual_router_id = 2\n  addresses         = [\"198.51.100.254/26\", \"2001:db8:1::254\"]\n  interface         = \"eth1\"\n",
+	} {
+		if !strings.Contains(hcl, want) {
+			t.Errorf("no\n%s\nin the HCL:\n%s", want, hcl)
+		}
+	}
+	if n := strings.Count(hcl, `sync_group        = "NAT"`); n != 2 {
+		t.Errorf("%d VIPs in sync group NAT, want 2:\n%s", n, hcl)
+	}
+	if n := strings.Count(hcl, `name = "eth2"`); n != 1 {
+		t.Errorf("the tracking is on %d VIPs, want the instance's only:\n%s", n, hcl)
+	}
+	if len(find(res.Report, Changed, "NAT: virtual_ipaddress", "go to lvs_vip.nat_eth1, virtual_router_id 2")) != 1 ||
+		len(find(res.Report, Changed, "NAT: virtual_ipaddress", `2001:db8:1::254 is on dev "eth2" here and "eth1"`)) != 1 {
+		t.Errorf("report: %v", res.Report.Entries)
+	}
+	for _, e := range res.Report.Entries {
+		if e.Kind == NotMapped && strings.Contains(e.Why, "dev") {
+			t.Errorf("dev reported as not mapped: %+v", e)
+		}
+	}
+
+	// All on one dev: that is the VIP's interface, no second VIP.
+	res, err = Convert([]Input{{Config: keepalived.Parse("k.conf", []byte(one("  198.51.100.254/26 dev eth1\n")), nil, keepalived.Options{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := string(res.HCL); !strings.Contains(h, "interface         = \"eth1\"") || strings.Contains(h, "nat_eth1") || strings.Contains(h, "sync_group") {
+		t.Errorf("one dev:\n%s", h)
+	}
+}

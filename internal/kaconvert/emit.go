@@ -184,6 +184,9 @@ func emitVIP(body *hclwrite.Body, v *vip) {
 	b.SetAttributeTraversal("director_pair_id", hcl.Traversal{hcl.TraverseRoot{Name: "lvs_director_pair"}, hcl.TraverseAttr{Name: "pair"}, hcl.TraverseAttr{Name: "id"}})
 	b.SetAttributeValue("virtual_router_id", cty.NumberIntVal(int64(in.vrid)))
 	b.SetAttributeRaw("addresses", strList(v.addrs))
+	if v.iface != "" {
+		b.SetAttributeValue("interface", cty.StringVal(v.iface))
+	}
 	b.SetAttributeRaw("priority", hclwrite.TokensForTuple([]hclwrite.Tokens{num(v.priority[0]), num(v.priority[1])}))
 	b.SetAttributeValue("advert_interval", cty.StringVal(dur(in.advertMS)))
 	b.SetAttributeValue("vrrp_version", cty.NumberIntVal(int64(v.version)))

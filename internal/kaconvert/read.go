@@ -113,6 +113,7 @@ type instance struct {
 	authPass     string
 	authPos      keepalived.Pos
 	addrs        []string
+	addrDevs     []string // per address: its "dev", "" for the instance's interface
 	addrPos      keepalived.Pos
 	preempt      bool
 	preemptDelay int // ms
@@ -683,6 +684,13 @@ func (r *reader) instance(b *keepalived.Node) {
 		r.report(b, "", Error, "vrrp_instance %s has no interface: the pair needs one; not converted", in.name)
 		return
 	}
+	// "dev" naming the instance's interface is no dev: known only now (interface may come
+	// after virtual_ipaddress).
+	for i, d := range in.addrDevs {
+		if d == in.iface {
+			in.addrDevs[i] = ""
+		}
+	}
 	if in.vrid == 0 {
 		r.report(b, "", Error, "vrrp_instance %s has no virtual_router_id: not converted", in.name)
 		return
@@ -699,12 +707,16 @@ func (r *reader) vipAddress(in *instance, a *keepalived.Node, ctx string) {
 		}
 	}
 	var extra []string
+	dev := ""
 	for i := 1; i < len(a.Args); i++ {
 		switch a.Args[i] {
 		case "dev":
-			if i+1 < len(a.Args) && a.Args[i+1] != in.iface && in.iface != "" {
-				r.report(a, ctx, NotMapped, "dev %s: a VIP's addresses are on the pair's interface (%s) only; address %s is not converted", a.Args[i+1], in.iface, addr)
-				return
+			if i+1 < len(a.Args) {
+				if err := agentapi.ValidateInterfaceName(a.Args[i+1]); err != nil {
+					r.report(a, ctx, Error, "dev %v: address %s is not converted", err, addr)
+					return
+				}
+				dev = a.Args[i+1]
 			}
 			i++
 		default:
@@ -723,6 +735,7 @@ func (r *reader) vipAddress(in *instance, a *keepalived.Node, ctx string) {
 		}
 	}
 	in.addrs = append(in.addrs, addr)
+	in.addrDevs = append(in.addrDevs, dev)
 }
 
 var rangeRE = regexp.MustCompile(`^(.*[.:])([0-9a-fA-F]+)-([0-9a-fA-F]+)$`)

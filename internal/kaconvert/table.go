@@ -122,7 +122,7 @@ var table = []Row{
 	{bInstance, "advert_int", "lvs_vip.advert_interval", mapped, "must be the same in both files"},
 	{bInstance, "version", "lvs_vip.vrrp_version", mapped, ""},
 	{bInstance, "authentication", "lvs_vip.authentication", mapped, "`auth_type PASS` only; the password goes into a sensitive variable"},
-	{bInstance, "virtual_ipaddress", "lvs_vip.addresses", mapped, "must be the same in both files; `dev` other than the instance's interface is not mapped"},
+	{bInstance, "virtual_ipaddress", "lvs_vip.addresses", mapped, "must be the same in both files; `dev` is `lvs_vip.interface` (addresses on two devs: one more `lvs_vip` per dev, in the instance's sync group)"},
 	{bInstance, "virtual_ipaddress_excluded", "lvs_vip.addresses", Changed, "added to the addresses, which the agent also puts in its adverts"},
 	{bInstance, "nopreempt", "lvs_vip.preempt", mapped, "`false`"},
 	{bInstance, "preempt", "lvs_vip.preempt", mapped, "`true` (the default)"},
@@ -170,7 +170,8 @@ var table = []Row{
 	{bAuth, "auth_type", "", mapped, "`PASS`; `AH` is not mapped"},
 	{bAuth, "auth_pass", "lvs_vip.authentication", mapped, "through a sensitive variable `<instance>_auth_pass`"},
 
-	{bVIP, "ADDRESS[/LEN]", "lvs_vip.addresses[]", mapped, "`dev` must be the instance's interface; `label`, `scope`, `brd` and the other `ip addr` options are not mapped"},
+	{bVIP, "ADDRESS[/LEN]", "lvs_vip.addresses[]", mapped, "`label`, `scope`, `brd` and the other `ip addr` options are not mapped"},
+	{bVIP, "dev", "lvs_vip.interface", mapped, "addresses of one instance on another dev than the instance's interface go to a second `lvs_vip` (a free `virtual_router_id`) in the instance's `sync_group` (named after the instance if it has none)"},
 
 	{bVS, "lb_algo", "lvs_virtual_server.scheduler", mapped, "also `lvs_sched`"},
 	{bVS, "lvs_sched", "lvs_virtual_server.scheduler", mapped, ""},

@@ -5,6 +5,9 @@
 // running a real OpenSSH sshd. Every host has a veth on the bridge lab0, which lives in the
 // admin network namespace lvslab-admin together with 198.51.100.1/24 and 2001:db8::1/64. The
 // bridge has no uplink and hosts have no default route, so lab traffic never leaves the lab.
+// A host whose HostSpec has inside addresses also has an eth1 on a second bridge, lab1 (no
+// uplink, no admin address), with an address in 198.51.100.192/26 and 2001:db8:1::/64: the
+// inside link of a two-armed NAT director and its real servers. Partition unplugs eth0 only.
 //
 // IPVS needs a kernel with IP_VS. The lab code always runs inside a "kernel context" made by
 // `lab run` (see Run): on a machine whose kernel has IP_VS that is the machine itself, elsewhere

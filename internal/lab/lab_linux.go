@@ -42,6 +42,8 @@ type Host struct {
 	Name string
 	IPv4 string
 	IPv6 string
+	// InsideIPv4 and InsideIPv6 are the host's addresses on eth1 (Bridge2), "" without one.
+	InsideIPv4, InsideIPv6 string
 
 	lab *Lab
 	idx int // in lab.st.Hosts
@@ -82,7 +84,7 @@ func (l *Lab) Host(name string) *Host {
 func (l *Lab) Spec() Spec {
 	var s Spec
 	for _, h := range l.hosts {
-		s.Hosts = append(s.Hosts, HostSpec{Name: h.Name, IPv4: h.IPv4, IPv6: h.IPv6})
+		s.Hosts = append(s.Hosts, HostSpec{Name: h.Name, IPv4: h.IPv4, IPv6: h.IPv6, InsideIPv4: h.InsideIPv4, InsideIPv6: h.InsideIPv6})
 	}
 	return s
 }
@@ -176,7 +178,7 @@ func create(ctx context.Context, dir string, spec Spec) (*Lab, error) {
 		l.st.Hosts = append(l.st.Hosts, hostState{
 			HostSpec: hs, Veth: vethName(hs.Name), Disk: p.disk, Root: p.root, Console: p.console,
 		})
-		l.hosts = append(l.hosts, &Host{Name: hs.Name, IPv4: hs.IPv4, IPv6: hs.IPv6, lab: l, idx: i})
+		l.hosts = append(l.hosts, &Host{Name: hs.Name, IPv4: hs.IPv4, IPv6: hs.IPv6, InsideIPv4: hs.InsideIPv4, InsideIPv6: hs.InsideIPv6, lab: l, idx: i})
 	}
 	// Write lab.json early so that Down and Load find a partly made lab.
 	if err := l.save(); err != nil {
@@ -365,7 +367,7 @@ func Load(dir string) (*Lab, error) {
 	}
 	l := &Lab{dir: dir, st: st}
 	for i, hs := range st.Hosts {
-		l.hosts = append(l.hosts, &Host{Name: hs.Name, IPv4: hs.IPv4, IPv6: hs.IPv6, lab: l, idx: i})
+		l.hosts = append(l.hosts, &Host{Name: hs.Name, IPv4: hs.IPv4, IPv6: hs.IPv6, InsideIPv4: hs.InsideIPv4, InsideIPv6: hs.InsideIPv6, lab: l, idx: i})
 	}
 	return l, nil
 }
@@ -576,7 +578,14 @@ func (h *Host) Kill() error {
 // `lab down` by more than 15 s. A real power cut takes the NIC off the wire at once; so does this.
 // The namespace itself goes whenever its last socket does; nothing can reach or reuse it.
 func (h *Host) unplug(ctx context.Context) error {
-	veth := vethName(h.Name)
+	if err := unplugVeth(ctx, h.Name, veth2Name(h.Name)); err != nil {
+		return err
+	}
+	return unplugVeth(ctx, h.Name, vethName(h.Name))
+}
+
+// unplugVeth deletes the admin end of one of a host's veth pairs, if it is there.
+func unplugVeth(ctx context.Context, host, veth string) error {
 	if _, err := net.InterfaceByName(veth); err != nil {
 		return nil
 	}
@@ -584,10 +593,10 @@ func (h *Host) unplug(ctx context.Context) error {
 		if _, gone := net.InterfaceByName(veth); gone != nil {
 			return nil // freed with its namespace meanwhile
 		}
-		return fmt.Errorf("host %s: unplug: %w", h.Name, err)
+		return fmt.Errorf("host %s: unplug: %w", host, err)
 	}
 	if _, err := net.InterfaceByName(veth); err == nil {
-		return fmt.Errorf("host %s: %s still present after it was deleted", h.Name, veth)
+		return fmt.Errorf("host %s: %s still present after it was deleted", host, veth)
 	}
 	return nil
 }
@@ -679,8 +688,39 @@ func (h *Host) plugNetwork(ctx context.Context, pid int) error {
 	if err := ipBatch(ctx, 0, fmt.Sprintf("link set %s master %s\nlink set %s up\n", veth, Bridge, veth)); err != nil {
 		return err
 	}
-	return ipBatch(ctx, pid, fmt.Sprintf("link set lo up\nlink set %[1]s up\naddr add %[2]s/%[3]d dev %[1]s\naddr add %[4]s/%[5]d dev %[1]s nodad\n",
-		HostIface, h.IPv4, IPv4Net.Bits(), h.IPv6, IPv6Net.Bits()))
+	if err := ipBatch(ctx, pid, fmt.Sprintf("link set lo up\nlink set %[1]s up\naddr add %[2]s/%[3]d dev %[1]s\naddr add %[4]s/%[5]d dev %[1]s nodad\n",
+		HostIface, h.IPv4, IPv4Net.Bits(), h.IPv6, IPv6Net.Bits())); err != nil {
+		return err
+	}
+	return h.plugInside(ctx, pid)
+}
+
+// plugInside gives a host with inside addresses its eth1 on Bridge2, making the bridge (as
+// lab0: no STP, no multicast snooping) if this is the first such host.
+func (h *Host) plugInside(ctx context.Context, pid int) error {
+	if h.InsideIPv4 == "" {
+		return nil
+	}
+	if _, err := net.InterfaceByName(Bridge2); err != nil {
+		if err := ipBatch(ctx, 0, fmt.Sprintf("link add %s type bridge stp_state 0 forward_delay 0 mcast_snooping 0\nlink set %[1]s up\n", Bridge2)); err != nil {
+			if _, again := net.InterfaceByName(Bridge2); again != nil { // not made by a host booting alongside
+				return err
+			}
+		}
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+Bridge2+"/disable_ipv6", []byte("1"), 0o644)
+	}
+	veth := veth2Name(h.Name)
+	add := fmt.Sprintf("link add %s address %s type veth peer name %s address %s netns %d\n",
+		veth, macFor(h.InsideIPv4, 1), HostIface2, macFor(h.InsideIPv4, 0), pid)
+	if err := ipBatch(ctx, 0, add); err != nil {
+		return err
+	}
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+veth+"/disable_ipv6", []byte("1"), 0o644)
+	if err := ipBatch(ctx, 0, fmt.Sprintf("link set %s master %s\nlink set %s up\n", veth, Bridge2, veth)); err != nil {
+		return err
+	}
+	return ipBatch(ctx, pid, fmt.Sprintf("link set %[1]s up\naddr add %[2]s/%[3]d dev %[1]s\naddr add %[4]s/%[5]d dev %[1]s nodad\n",
+		HostIface2, h.InsideIPv4, InsideIPv4Net.Bits(), h.InsideIPv6, InsideIPv6Net.Bits()))
 }
 
 // ipBatch runs `ip -batch -` with script, in the network namespace of pid, or here if pid is 0.

@@ -13,7 +13,7 @@ var errNotLinux = errors.New("the lab needs Linux")
 type Lab struct{}
 
 // Host is a lab host; only Linux has them.
-type Host struct{ Name, IPv4, IPv6 string }
+type Host struct{ Name, IPv4, IPv6, InsideIPv4, InsideIPv6 string }
 
 // Up fails: the lab needs Linux.
 func Up(context.Context, Spec) (*Lab, error) { return nil, errNotLinux }

@@ -14,6 +14,12 @@ var (
 	IPv4Net = netip.MustParsePrefix("198.51.100.0/24")
 	// IPv6Net is the lab's IPv6 subnet, inside the documentation prefix 2001:db8::/32.
 	IPv6Net = netip.MustParsePrefix("2001:db8::/64")
+	// InsideIPv4Net and InsideIPv6Net are the addresses of the optional second link (Bridge2,
+	// a host's eth1: the inside of a two-armed NAT director). The /26 is inside IPv4Net, and
+	// wins over eth0's /24 by its longer prefix; lab hosts and VIPs otherwise use low
+	// addresses and .100, so the two do not meet.
+	InsideIPv4Net = netip.MustParsePrefix("198.51.100.192/26")
+	InsideIPv6Net = netip.MustParsePrefix("2001:db8:1::/64")
 	// AdminIPv4 and AdminIPv6 are the admin context's addresses on the bridge.
 	AdminIPv4 = netip.MustParseAddr("198.51.100.1")
 	AdminIPv6 = netip.MustParseAddr("2001:db8::1")
@@ -25,6 +31,9 @@ const (
 	AdminNetns = "lvslab-admin"
 	// Bridge is the lab's bridge in AdminNetns. It has no uplink.
 	Bridge = "lab0"
+	// Bridge2 is the second link's bridge in AdminNetns, made when the first host that has an
+	// inside address boots. No uplink, no address of the admin's: only hosts meet there.
+	Bridge2 = "lab1"
 	// DefaultDir is where the lab keeps its state when LVS_LAB_DIR is unset.
 	DefaultDir = "/run/lvs-lab"
 	// SSHUser is the user the lab's key logs in as on every host.
@@ -54,11 +63,16 @@ type Spec struct {
 	Hosts []HostSpec `json:"hosts"`
 }
 
-// HostSpec is one host: a name (also its hostname) and its addresses on the lab bridge.
+// HostSpec is one host: a name (also its hostname) and its addresses on the lab bridge, and
+// optionally on the second link.
 type HostSpec struct {
 	Name string `json:"name"`
 	IPv4 string `json:"ipv4"` // in 198.51.100.0/24
 	IPv6 string `json:"ipv6"` // in 2001:db8::/64
+	// InsideIPv4 and InsideIPv6, both or neither, give the host an eth1 on Bridge2 with these
+	// addresses, in InsideIPv4Net and InsideIPv6Net.
+	InsideIPv4 string `json:"insideIpv4,omitempty"`
+	InsideIPv6 string `json:"insideIpv6,omitempty"`
 }
 
 // DefaultSpec is the lab of the design: two directors, two real servers and a client.
@@ -119,12 +133,40 @@ func (s Spec) Validate() error {
 		if err := claim("address "+v6.String(), h.Name); err != nil {
 			return err
 		}
+		if err := h.validateInside(claim); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// validateInside checks the host's second-link addresses, if any.
+func (h HostSpec) validateInside(claim func(key, host string) error) error {
+	if h.InsideIPv4 == "" && h.InsideIPv6 == "" {
+		return nil
+	}
+	v4, err := netip.ParseAddr(h.InsideIPv4)
+	if err != nil || !v4.Is4() || !InsideIPv4Net.Contains(v4) || v4 == InsideIPv4Net.Addr() || v4.As4()[3] == 255 {
+		return fmt.Errorf("host %q: inside IPv4 %q is not a host address in %s", h.Name, h.InsideIPv4, InsideIPv4Net)
+	}
+	v6, err := netip.ParseAddr(h.InsideIPv6)
+	if err != nil || !v6.Is6() || v6.Is4In6() || v6.Zone() != "" || !InsideIPv6Net.Contains(v6) || v6 == InsideIPv6Net.Addr() {
+		return fmt.Errorf("host %q: inside IPv6 %q is not a host address in %s", h.Name, h.InsideIPv6, InsideIPv6Net)
+	}
+	if err := claim("address "+v4.String(), h.Name); err != nil {
+		return err
+	}
+	return claim("address "+v6.String(), h.Name)
+}
+
 // vethName is the admin-side end of a host's veth pair; inside the host it is eth0.
 func vethName(host string) string { return "vh-" + host }
+
+// veth2Name is the admin-side end of a host's second veth pair; inside the host it is eth1.
+func veth2Name(host string) string { return "vi-" + host }
+
+// HostIface2 is the name of a host's interface on the second link.
+const HostIface2 = "eth1"
 
 // HostIface is the name of every host's lab interface.
 const HostIface = "eth0"
@@ -133,6 +175,9 @@ const HostIface = "eth0"
 // 02:<kind>:<the four address bytes>. A host keeps its MAC across reboots like a real NIC, so
 // its peers' neighbour caches stay right (a new random MAC each boot stalls them for ~30 s).
 // Kind 0 is a host's eth0, 1 the bridge end of its veth, 2 the bridge.
+// MACFor is the MAC address of a host's interface (eth0 or eth1) with the IPv4 address ipv4.
+func MACFor(ipv4 string) string { return macFor(ipv4, 0) }
+
 func macFor(ipv4 string, kind byte) string {
 	a := netip.MustParseAddr(ipv4).As4()
 	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", kind, a[0], a[1], a[2], a[3])

@@ -26,6 +26,12 @@ func TestSpecValidate(t *testing.T) {
 		{"v6 outside", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: "2001:db9::1"}}, "not an address in"},
 		{"v6 as v4", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: "198.51.100.40"}}, "not an address in"},
 		{"v6 admin", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: "2001:db8::1"}}, "reserved"},
+		{"inside", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: ok.IPv6, InsideIPv4: "198.51.100.201", InsideIPv6: "2001:db8:1::201"}}, ""},
+		{"inside v4 only", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: ok.IPv6, InsideIPv4: "198.51.100.201"}}, "inside IPv6"},
+		{"inside v4 outside the /26", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: ok.IPv6, InsideIPv4: "198.51.100.41", InsideIPv6: "2001:db8:1::41"}}, "inside IPv4"},
+		{"inside v4 network", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: ok.IPv6, InsideIPv4: "198.51.100.192", InsideIPv6: "2001:db8:1::41"}}, "inside IPv4"},
+		{"inside v6 on eth0's prefix", []HostSpec{{Name: "h", IPv4: ok.IPv4, IPv6: ok.IPv6, InsideIPv4: "198.51.100.201", InsideIPv6: "2001:db8::201"}}, "inside IPv6"},
+		{"inside v4 used on eth0", []HostSpec{ok, {Name: "h2", IPv4: "198.51.100.201", IPv6: "2001:db8::41"}, {Name: "h3", IPv4: "198.51.100.42", IPv6: "2001:db8::42", InsideIPv4: "198.51.100.201", InsideIPv6: "2001:db8:1::201"}}, "already used"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

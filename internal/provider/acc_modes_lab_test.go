@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -405,13 +407,27 @@ func TestAccTunnelMode(t *testing.T) {
 // replies to the client through a second VIP of the pair, the floating gateway; the directors
 // get ip_forward=1 (and no ICMP redirects) while the NAT service exists, and their original
 // values back after destroy.
+// TestAccNATMode is a two-armed NAT director pair: VRRP and the service VIP on eth0, the real
+// servers on an inside link (eth1, lab1) whose gateway is a VIP on the directors' eth1
+// (lvs_vip.interface), the two VIPs in one sync group. The inside VIP is on the master's eth1
+// only, its gratuitous ARPs reach the inside link, a failover moves both VIPs, an address moved
+// to eth0 by hand goes back, and the traffic flows through NAT before and after.
 func TestAccNATMode(t *testing.T) {
-	a := modesLab(t)
+	inside := func(h lab.HostSpec, v4 string) lab.HostSpec {
+		h.InsideIPv4, h.InsideIPv6 = v4, "2001:db8:1::"+v4[strings.LastIndexByte(v4, '.')+1:]
+		return h
+	}
+	a := newAccLab(t, inside(director(1), "198.51.100.201"), inside(director(2), "198.51.100.202"),
+		inside(labHost("real1", "198.51.100.21"), "198.51.100.221"), inside(labHost("real2", "198.51.100.22"), "198.51.100.222"),
+		labHost("client", modesClient))
+	a.serveWeb("real1")
+	a.serveWeb("real2")
 	directors := []string{"director1", "director2"}
-	const gw = "198.51.100.254"
+	const gw = "198.51.100.254" // in the inside /26
 	for _, h := range []string{"real1", "real2"} {
-		// In a NAT setup the directors are the real servers' gateway; the lab is one subnet,
-		// so a host route to the client stands for the default route.
+		// The directors' inside VIP is the real servers' gateway; the lab has no default
+		// route, so a host route to the client stands for it. It goes out of eth1 (the
+		// gateway is in eth1's /26).
 		a.exec(h, fmt.Sprintf("ip route add %s/32 via %s", modesClient, gw))
 	}
 	const sysctls = "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/send_redirects"
@@ -419,27 +435,74 @@ func TestAccNATMode(t *testing.T) {
 	for _, h := range directors {
 		orig[h] = a.exec(h, sysctls)
 	}
-	config := pairAndVIP(a, "100ms") + hcl(
-		`resource "lvs_vip" "gw" {`,
-		`  director_pair_id  = lvs_director_pair.p.id`,
-		`  virtual_router_id = 92`,
-		`  addresses         = ["198.51.100.254/24"]`,
-		`  advert_interval   = "100ms"`,
-		`}`,
-		`resource "lvs_virtual_server" "web" {`,
-		`  vip_id            = lvs_vip.v.id`,
-		`  address           = "198.51.100.100"`,
-		`  port              = 8080`,
-		`  scheduler         = "rr"`,
-		`  forwarding_method = "nat"`,
-		// The gateway must be up before the service is used.
-		`  depends_on        = [lvs_vip.gw]`,
-		`}`,
-	) + modesRealServers(80)
+	config := func(prio string) string {
+		return a.providerBlock() + hcl(
+			`resource "lvs_director_pair" "p" {`,
+			`  name      = "edge"`,
+			pairDirectors,
+			`}`,
+			`resource "lvs_vip" "v" {`,
+			`  director_pair_id  = lvs_director_pair.p.id`,
+			`  virtual_router_id = 91`,
+			`  addresses         = ["198.51.100.100/24"]`,
+			`  advert_interval   = "100ms"`,
+			`  priority          = `+prio,
+			`  sync_group        = "nat"`,
+			`}`,
+			`resource "lvs_vip" "gw" {`,
+			`  director_pair_id  = lvs_director_pair.p.id`,
+			`  virtual_router_id = 92`,
+			`  addresses         = ["198.51.100.254/26"]`,
+			`  interface         = "eth1"`,
+			`  advert_interval   = "100ms"`,
+			`  priority          = `+prio,
+			`  sync_group        = "nat"`,
+			`}`,
+			`resource "lvs_virtual_server" "web" {`,
+			`  vip_id            = lvs_vip.v.id`,
+			`  address           = "198.51.100.100"`,
+			`  port              = 8080`,
+			`  scheduler         = "rr"`,
+			`  forwarding_method = "nat"`,
+			// The gateway must be up before the service is used.
+			`  depends_on        = [lvs_vip.gw]`,
+			`}`,
+		) + natRealServers("198.51.100.221", "198.51.100.222")
+	}
+	// Where the two VIPs are: master holds the outside one on eth0 and the gateway on eth1
+	// only; the other director holds neither, anywhere.
+	placed := func(master, other string) error {
+		for _, c := range []struct {
+			host, ifname, addr string
+			want               bool
+		}{
+			{master, "eth0", modesVIP, true}, {master, "eth1", gw, true}, {master, "eth0", gw, false},
+			{other, "eth0", modesVIP, false}, {other, "eth1", gw, false}, {other, "eth0", gw, false},
+		} {
+			if err := a.holdsOn(c.host, c.ifname, c.addr, c.want); err != nil {
+				return err
+			}
+		}
+		st, err := a.agentStatus(master)
+		if err != nil {
+			return err
+		}
+		for _, v := range st.VIPs {
+			if v.VRID == 92 && (v.Interface != "eth1" || len(v.HeldAddresses) != 1 || v.State != "MASTER") {
+				return fmt.Errorf("%s: lvs-agent status of the gateway VIP: %+v, want MASTER holding it on eth1", master, v)
+			}
+		}
+		return nil
+	}
+	var garps *garpWatch
+	var movedAt time.Time
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: factories,
 		CheckDestroy: func(*terraform.State) error {
 			if err := a.modesCleanHosts(); err != nil {
+				return err
+			}
+			if err := a.checkHostsOutput(directors, "ip -o addr show dev eth1", false, " "+gw+"/"); err != nil {
 				return err
 			}
 			for _, h := range directors {
@@ -451,9 +514,10 @@ func TestAccNATMode(t *testing.T) {
 		},
 		Steps: []resource.TestStep{
 			{
-				Config: config,
+				Config: config("[150, 100]"),
 				Check: resource.ComposeAggregateTestCheckFunc(
 					resource.TestCheckResourceAttr("lvs_virtual_server.web", "forwarding_method", "nat"),
+					resource.TestCheckResourceAttr("lvs_vip.gw", "interface", "eth1"),
 					resource.TestCheckResourceAttr("lvs_real_server.r1", "port", "80"),
 					func(*terraform.State) error {
 						for _, h := range directors {
@@ -465,17 +529,168 @@ func TestAccNATMode(t *testing.T) {
 								return fmt.Errorf("%s: ip_forward, conf.all.send_redirects = %v, want 1 0 while a NAT service exists", h, got)
 							}
 						}
-						if err := a.holdsVIP("director1", gw, true); err != nil {
+						if err := placed("director1", "director2"); err != nil {
 							return err
 						}
-						return a.checkHostsOutput(directors, "ipvsadm -Ln", true, "TCP  198.51.100.100:8080", "198.51.100.21:80", "198.51.100.22:80", "Masq")
+						return a.checkHostsOutput(directors, "ipvsadm -Ln", true, "TCP  198.51.100.100:8080", "198.51.100.221:80", "198.51.100.222:80", "Masq")
+					},
+					// The replies come back through the gateway VIP on eth1.
+					a.checkSpreadURL("http://198.51.100.100:8080/", 60, map[string]int{"real1": 1, "real2": 1}),
+				),
+			},
+			{
+				// Failover: the sync group moves both VIPs to director2, whose gratuitous
+				// ARPs for the gateway reach the inside link (seen by real1).
+				PreConfig: func() { garps = a.watchGARP("real1", "eth1", gw, lab.MACFor("198.51.100.202")) },
+				Config:    config("[100, 150]"),
+				Check: resource.ComposeAggregateTestCheckFunc(
+					func(*terraform.State) error {
+						if err := placed("director2", "director1"); err != nil {
+							return err
+						}
+						return garps.wait()
 					},
 					a.checkSpreadURL("http://198.51.100.100:8080/", 60, map[string]int{"real1": 1, "real2": 1}),
 				),
 			},
+			{
+				// Drift: the gateway moved to eth0 by hand on the master. The agent puts it back
+				// on eth1 (its repair, every 2 s) and takes it off eth0; the plan is then empty.
+				PreConfig: func() {
+					a.exec("director2", fmt.Sprintf("ip addr del %s/26 dev eth1 && ip addr add %[1]s/26 dev eth0", gw))
+					movedAt = time.Now()
+				},
+				Config: config("[100, 150]"),
+				Check: func(*terraform.State) error {
+					if err := placed("director2", "director1"); err != nil {
+						return err
+					}
+					a.t.Logf("the gateway VIP moved to eth0 by hand was back on eth1 only within %v of the move", time.Since(movedAt).Round(time.Millisecond))
+					return nil
+				},
+			},
+			{Config: config("[100, 150]"), PlanOnly: true},
+			{
+				// An interface the directors lack: refused, naming the VIP and the interface;
+				// the create is undone (CheckDestroy finds no agent state left).
+				Config: config("[100, 150]") + hcl(
+					`resource "lvs_vip" "bad" {`,
+					`  director_pair_id  = lvs_director_pair.p.id`,
+					`  virtual_router_id = 93`,
+					`  addresses         = ["198.51.100.253/26"]`,
+					`  interface         = "eth9"`,
+					`}`,
+				),
+				ExpectError: regexp.MustCompile(`rejected\s+interface:\s+VIP\s+93:\s+interface\s+eth9\s+is\s+not\s+on\s+this\s+director`),
+			},
 			{ResourceName: "lvs_real_server.r1", ImportState: true, ImportStateVerify: true},
 		},
 	})
+}
+
+// natRealServers are the real servers of lvs_virtual_server.web on port 80 at addrs.
+func natRealServers(addrs ...string) string {
+	var s string
+	for i, addr := range addrs {
+		s += hcl(
+			fmt.Sprintf(`resource "lvs_real_server" "r%d" {`, i+1),
+			`  virtual_server_id = lvs_virtual_server.web.id`,
+			fmt.Sprintf(`  address           = %q`, addr),
+			`  port              = 80`,
+			`}`,
+		)
+	}
+	return s
+}
+
+// holdsOn waits up to 20 s until host has (want) or lacks addr on ifname.
+func (a *accLab) holdsOn(host, ifname, addr string, want bool) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, err := a.run(host, "ip -o addr show dev "+ifname)
+		if err != nil {
+			return err
+		}
+		if has := strings.Contains(out, " "+addr+"/"); has == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: holds %s on %s = %v after 20 s, want %v:\n%s", host, addr, ifname, !want, want, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// garpWatch is a tcpdump on a lab host waiting for one gratuitous ARP for an address.
+type garpWatch struct {
+	addr string
+	mac  string
+	out  bytes.Buffer
+	done chan error
+}
+
+// watchGARP starts capturing, on host's ifname, the first gratuitous ARP (sender and target
+// addr) from mac for at most 60 s; it returns once the capture listens. (The old master sends
+// some too: a master announces again when its priority changes.)
+func (a *accLab) watchGARP(host, ifname, addr, mac string) *garpWatch {
+	a.t.Helper()
+	ip := netip.MustParseAddr(addr).As4()
+	word := fmt.Sprintf("0x%02x%02x%02x%02x", ip[0], ip[1], ip[2], ip[3])
+	w := &garpWatch{addr: addr, mac: mac, done: make(chan error, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	a.t.Cleanup(cancel)
+	cmd := a.lab.Host(host).Command(ctx, "timeout", "60", "tcpdump", "-i", ifname, "-n", "-e", "-l", "-c", "1",
+		fmt.Sprintf("ether src %s and arp and arp[14:4] = %s and arp[24:4] = %s", mac, word, word))
+	cmd.Stdout = &w.out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		a.t.Fatalf("%s: tcpdump: %v", host, err)
+	}
+	listening := make(chan struct{})
+	go func() {
+		var once bool
+		buf := make([]byte, 4096)
+		var seen []byte
+		for {
+			n, err := stderr.Read(buf)
+			seen = append(seen, buf[:n]...)
+			if !once && bytes.Contains(seen, []byte("listening on")) {
+				once = true
+				close(listening)
+			}
+			if err != nil {
+				break
+			}
+		}
+		if !once {
+			close(listening)
+		}
+		err := cmd.Wait()
+		if err != nil {
+			err = fmt.Errorf("%s: tcpdump: %v: %s", host, err, seen)
+		}
+		w.done <- err
+	}()
+	select {
+	case <-listening:
+	case <-time.After(30 * time.Second):
+		a.t.Fatalf("%s: tcpdump did not start listening within 30 s", host)
+	}
+	return w
+}
+
+// wait waits for the capture and checks what it caught.
+func (w *garpWatch) wait() error {
+	if err := <-w.done; err != nil {
+		return fmt.Errorf("no gratuitous ARP for %s from %s: %v", w.addr, w.mac, err)
+	}
+	if !strings.Contains(w.out.String(), w.mac+" > ff:ff:ff:ff:ff:ff") {
+		return fmt.Errorf("the gratuitous ARP for %s did not come from %s: %s", w.addr, w.mac, w.out.String())
+	}
+	return nil
 }
 
 // checkSpreadURL checks that n requests from the client to url are all answered, by the real

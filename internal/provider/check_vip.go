@@ -84,6 +84,12 @@ func checkVIP(c checks, root cfgVal) {
 		}
 	}
 
+	if ifc := root.at("interface"); ifc.known() {
+		if err := agentapi.ValidateInterfaceName(ifc.str()); err != nil {
+			c.fail(ifc.p, "%v (the interface the addresses are held on; leave it unset for the pair's)", err)
+		}
+	}
+
 	checkGARP(c, root.at("gratuitous_arp"))
 	if sg := root.at("sync_group"); sg.known() {
 		if sg.str() == "" {

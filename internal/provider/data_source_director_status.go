@@ -46,6 +46,7 @@ type vipStatusEntry struct {
 	Priority        types.Int64    `tfsdk:"priority"`
 	Master          types.String   `tfsdk:"master"`
 	HeldAddresses   []types.String `tfsdk:"held_addresses"`
+	Interface       types.String   `tfsdk:"interface"`
 	SyncGroup       types.String   `tfsdk:"sync_group"`
 }
 
@@ -101,6 +102,7 @@ func (d *directorStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 							"priority":          num("Effective priority, after tracking."),
 							"master":            str("Address of the current master, when known."),
 							"held_addresses":    schema.ListAttribute{Computed: true, ElementType: types.StringType, MarkdownDescription: "VIPs on the interface now."},
+							"interface":         str("The interface the VIP's addresses are held on: its `interface`, else the pair's."),
 							"sync_group":        str("The VIP's `sync_group`, empty when it has none."),
 						}},
 					},
@@ -195,7 +197,7 @@ func fillStatus(e *directorStatusEntry, st *agentapi.Status) {
 		e.VIPs = append(e.VIPs, vipStatusEntry{
 			VirtualRouterID: types.Int64Value(int64(v.VRID)), State: types.StringValue(v.State),
 			Priority: types.Int64Value(int64(v.Priority)), Master: types.StringValue(v.Master), HeldAddresses: held,
-			SyncGroup: types.StringValue(v.SyncGroup),
+			Interface: types.StringValue(v.Interface), SyncGroup: types.StringValue(v.SyncGroup),
 		})
 	}
 	for _, s := range st.IPVS {

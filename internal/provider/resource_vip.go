@@ -49,6 +49,7 @@ type vipModel struct {
 	ID              types.String          `tfsdk:"id"`
 	DirectorPairID  types.String          `tfsdk:"director_pair_id"`
 	Addresses       []types.String        `tfsdk:"addresses"`
+	Interface       types.String          `tfsdk:"interface"`
 	VirtualRouterID types.Int64           `tfsdk:"virtual_router_id"`
 	Priority        []types.Int64         `tfsdk:"priority"`
 	AdvertInterval  types.String          `tfsdk:"advert_interval"`
@@ -248,6 +249,15 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 					},
 				},
 			},
+			"interface": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "Interface the addresses are held on and announced on (gratuitous ARP, unsolicited NA, with `gratuitous_arp`'s settings), as keepalived's `dev` in `virtual_ipaddress`: e.g. the inside gateway address of a two-armed NAT director on `eth1` while VRRP runs on the pair's `eth0`. " +
+					"Unset: the pair's interface. VRRP adverts always use the pair's interface. Both directors must have it: a director without it refuses the VIP with nothing changed on it, and a create is undone on the other director. " +
+					"The director that gives the VIP up stops answering ARP for it on this interface during a planned handover; the handover's forwarding window (see the Operations guide) applies on the pair's interface only. " +
+					"An address of this VIP found on the pair's interface (moved by hand) is removed and put back here by the agent within 2 s. " +
+					"For addresses on two links, use one `lvs_vip` per link in one `sync_group`. " +
+					"Changed in place: each director restarts the VIP's VRRP instance, so the VIP moves to the peer and back.",
+			},
 			"sync_group": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "Name of a sync group (keepalived's `vrrp_sync_group`): the VIPs of one pair with the same `sync_group` fail over together, so that, say, a NAT director's outside and inside VIPs are never split between the directors. " +
@@ -348,6 +358,7 @@ func wireVIP(m vipModel) (*agentapi.VIP, *agentapi.Error) {
 		v.GARP = w
 	}
 	v.SyncGroup = m.SyncGroup.ValueString()
+	v.Interface = m.Interface.ValueString()
 	if err := v.Validate(); err != nil {
 		var ae *agentapi.Error
 		if errors.As(err, &ae) {
@@ -597,6 +608,7 @@ func setVIPModel(m *vipModel, v *agentapi.VIP) {
 		tis = append(tis, trackInterfaceModel{Name: types.StringValue(t.Name), Weight: w})
 	}
 	m.TrackInterfaces = tis
+	m.Interface = optString(v.Interface)
 	m.SyncGroup = types.StringNull()
 	if v.SyncGroup != "" {
 		m.SyncGroup = types.StringValue(v.SyncGroup)

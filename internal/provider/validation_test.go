@@ -161,6 +161,18 @@ func vipCases() []validateCase {
 		{"vip_vrid", "vip", []string{"virtual_router_id"}, unknownPair + `
   addresses = ["198.51.100.100"]
   virtual_router_id = 0`, []string{`virtual_router_id value must be between 1 and 255, got: 0`}},
+		{"vip_interface_empty", "vip", []string{"interface"}, unknownPair + `
+  ` + a + `
+  interface = ""`, []string{`interface: must not be empty \(the interface the addresses are held on; leave it unset for the pair's\)`}},
+		{"vip_interface_all", "vip", []string{"interface"}, unknownPair + `
+  ` + a + `
+  interface = "all"`, []string{`interface: "all" is not an interface: net.ipv4.conf.all stands for every interface`}},
+		{"vip_interface_long", "vip", []string{"interface"}, unknownPair + `
+  ` + a + `
+  interface = "eth0.1000000000000"`, []string{`interface: "eth0.1000000000000" is longer than 15 bytes, the longest Linux interface name`}},
+		{"vip_interface_alias", "vip", []string{"interface"}, unknownPair + `
+  ` + a + `
+  interface = "eth1:0"`, []string{`interface: "eth1:0" is not a Linux interface name: printable ASCII without '/', ':' or white space`}},
 		{"vip_sync_group_name", "vip", []string{"sync_group"}, unknownPair + `
   ` + a + `
   sync_group = "nat outside"`, []string{`sync_group: "nat outside": use letters, digits, '_', '-' and '.' only`}},

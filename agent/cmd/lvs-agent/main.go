@@ -172,7 +172,7 @@ func serve(args []string) error {
 		ha.New(ha.Config{Logger: log, Forwarder: fwd}), checks, ipvsPart,
 		rshost.New(rshost.Config{Logger: log, StateDir: filepath.Dir(c.state)}), mets}
 	srv, err := server.New(server.Config{Store: store.New(c.state), Reconciler: parts, IPVS: ipvsPart, Logger: log, Resync: *resync,
-		Observe: mets.ObserveApply})
+		Observe: mets.ObserveApply, CheckLink: checkLink})
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,14 @@ func formatStatus(st *agentapi.Status) string {
 		if v.SyncGroup != "" {
 			fmt.Fprintf(&b, ", sync group %s", v.SyncGroup)
 		}
-		fmt.Fprintf(&b, "\n  addresses %s; held here: %s\n", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
+		fmt.Fprintf(&b, "\n  addresses %s; held here: %s", strings.Join(v.Addresses, " "), orNone(v.HeldAddresses))
+		if v.Interface != "" {
+			fmt.Fprintf(&b, " (on %s)", v.Interface)
+		}
+		b.WriteString("\n")
+		if len(v.StrayAddresses) > 0 {
+			fmt.Fprintf(&b, "  on the wrong interface (being removed): %s\n", strings.Join(v.StrayAddresses, ", "))
+		}
 		fmt.Fprintf(&b, "  adverts in %d, out %d; dropped: %s\n", v.AdvertsIn, v.AdvertsOut, formatCounts(v.Dropped))
 		if v.GARP != nil {
 			fmt.Fprintf(&b, "  gratuitous ARP/NA on takeover: %s\n", formatGARP(v.GARP))
@@ -476,4 +483,10 @@ func uninstall(args []string) error {
 	}
 	fmt.Println("lvs-agent uninstalled")
 	return nil
+}
+
+// checkLink tells why the host has no interface name (a VIP's interface).
+func checkLink(name string) error {
+	_, err := net.InterfaceByName(name)
+	return err
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -56,19 +57,29 @@ func releaseVIPs(statePath string) ([]string, error) {
 	if p == nil || len(st.VIPs) == 0 || p.Self < 0 || p.Self >= len(p.Directors) {
 		return nil, nil
 	}
-	ifname := p.Directors[p.Self].Interface
+	pairIf := p.Directors[p.Self].Interface
 	h, err := netconf.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = h.Close() }()
-	held, err := h.Addresses(ifname)
-	if err != nil {
-		return nil, err
-	}
+	// Each VIP's addresses are on its own interface (lvs_vip.interface), else the pair's.
+	heldOn := map[string][]netip.Prefix{}
 	var out []string
 	var errs []error
 	for _, v := range st.VIPs {
+		ifname := pairIf
+		if v.Interface != "" {
+			ifname = v.Interface
+		}
+		held, ok := heldOn[ifname]
+		if !ok {
+			if held, err = h.Addresses(ifname); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			heldOn[ifname] = held
+		}
 		for _, s := range v.Addresses {
 			want, err := agentapi.ParseVIPAddress(s)
 			if err != nil {

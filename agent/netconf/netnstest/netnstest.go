@@ -95,6 +95,24 @@ func NewLAN(t testing.TB, n int) []*Host {
 	return hosts
 }
 
+// AddLink gives every host of a LAN a second interface eth1 on a second bridge lan1 (no uplink
+// either), with the addresses 198.51.100.201+i/26 and 2001:db8:1::11+i/64: the inside link of a
+// two-armed director.
+func AddLink(t testing.TB, hosts []*Host) {
+	t.Helper()
+	if len(hosts) == 0 {
+		return
+	}
+	br := hosts[0].Name[:strings.LastIndex(hosts[0].Name, "-h")] + "-br"
+	batch(t, br, "link add lan1 type bridge mcast_snooping 0 stp_state 0\nlink set lan1 up\n")
+	for i, h := range hosts {
+		port := fmt.Sprintf("q%d", i)
+		batch(t, br, fmt.Sprintf("link add %s type veth peer name eth1 netns %s\nlink set %s master lan1\nlink set %s up\n", port, h.Name, port, port))
+		h.Exec(t, "sysctl", "-qw", "net.ipv6.conf.eth1.accept_dad=0")
+		batch(t, h.Name, fmt.Sprintf("link set eth1 up\naddr add 198.51.100.%d/26 dev eth1\naddr add 2001:db8:1::%x/64 dev eth1 nodad\n", 201+i, 0x11+i))
+	}
+}
+
 // Exec runs argv in the host's namespace and returns its output; failure fails the test.
 func (h *Host) Exec(t testing.TB, argv ...string) string {
 	t.Helper()
