@@ -20,7 +20,9 @@ import (
 // TestBenchScale measures `terraform apply`, `plan` and `destroy` of one virtual server with 100
 // and 1,000 real servers, with the provider binary as users run it (a separate process, through
 // a real terraform CLI), and counts the SSH connections each run opened per host. It runs only
-// with LVS_BENCH=1 (make bench); the targets: apply ≤ 30 s, plan ≤ 10 s at 1,000.
+// with LVS_BENCH=1 (make bench); the targets: apply ≤ 30 s, plan ≤ 10 s at 1,000. Right after
+// each size, the same terraform applies, plans and destroys as many terraform_data resources:
+// terraform's own floor, printed with our ratio to it.
 //
 // Under `lab run --native`, terraform and the provider run on the machine itself, as operators
 // run them, and reach the directors in the lab over SSH; otherwise they run inside the lab's
@@ -59,6 +61,8 @@ func TestBenchScale(t *testing.T) {
 		apply, plan, destroy        time.Duration
 		applyConns, planConns       string
 		applySessions, planSessions string
+		// terraform's own floor: the same count of terraform_data, in the same run (benchmark only)
+		floorApply, floorPlan, floorDestroy time.Duration
 	}
 	var rows []row
 	for _, n := range benchSizes(t) {
@@ -149,6 +153,9 @@ func TestBenchScale(t *testing.T) {
 		}
 		keepBenchLogs(t, a, dir, n) // before destroy, which removes the agents and their logs
 		r.destroy, _, _ = run("destroy.log", "destroy", "-auto-approve", "-no-color")
+		if !check {
+			r.floorApply, r.floorPlan, r.floorDestroy = terraformFloor(t, tf, dir, n)
+		}
 		rows = append(rows, r)
 		t.Logf("%d real servers: apply %v, plan %v, destroy %v; SSH connections: apply %s, plan %s; agent sessions: apply %s, plan %s",
 			n, r.apply, r.plan, r.destroy, r.applyConns, r.planConns, r.applySessions, r.planSessions)
@@ -173,8 +180,60 @@ func TestBenchScale(t *testing.T) {
 	for _, r := range rows {
 		fmt.Fprintf(&b, "| %d | %.1f s | %.1f s | %.1f s | %s | %s | %s | %s |\n", r.n, r.apply.Seconds(), r.plan.Seconds(), r.destroy.Seconds(), r.applyConns, r.planConns, r.applySessions, r.planSessions)
 	}
-	fmt.Fprintf(&b, "\nMethod: provider binary via dev_overrides, terraform CLI; %s; 2 director agents in the lab; targets: apply ≤ 30 s and plan ≤ 10 s at 1,000; one SSH connection per host per run.\n", where)
+	if !check {
+		ratio := func(ours, floor time.Duration) string {
+			return fmt.Sprintf("%.1f s (%.2f×)", floor.Seconds(), ours.Seconds()/max(floor.Seconds(), 0.001))
+		}
+		fmt.Fprintf(&b, "\n| same count of terraform_data | terraform apply (ours ÷ it) | terraform plan | terraform destroy |\n|---|---|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(&b, "| %d | %s | %s | %s |\n", r.n, ratio(r.apply, r.floorApply), ratio(r.plan, r.floorPlan), ratio(r.destroy, r.floorDestroy))
+		}
+	}
+	fmt.Fprintf(&b, "\nMethod: provider binary via dev_overrides, terraform CLI; %s; 2 director agents in the lab; targets: apply ≤ 30 s and plan ≤ 10 s at 1,000; one SSH connection per host per run. terraform's floor: the same count of terraform_data resources (built into terraform: no provider process, no hosts), each holding an address, a port and a weight, applied, planned and destroyed by the same terraform on the same machine right after ours.\n", where)
 	t.Log(b.String())
+}
+
+// terraformFloor applies, plans and destroys n terraform_data resources, each holding a real
+// server's address, port and weight, with the same terraform where the benchmark runs it: what
+// terraform itself costs for that many resources, with no provider process and no host.
+func terraformFloor(t *testing.T, tf, dir string, n int) (apply, plan, destroy time.Duration) {
+	t.Helper()
+	floor := filepath.Join(dir, "floor")
+	if err := os.MkdirAll(floor, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeSynced(t, filepath.Join(floor, "main.tf"), hcl(
+		`resource "terraform_data" "r" {`,
+		fmt.Sprintf(`  count = %d`, n),
+		`  input = { address = format("2001:db8::1:%x", count.index + 1), port = 80, weight = 1 + count.index % 3 }`,
+		`}`,
+	))
+	env := []string{"CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1"}
+	run := func(args ...string) time.Duration {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+		defer cancel()
+		if lab.NativeDir() != "" {
+			res, err := lab.RunNative(ctx, floor, env, append([]string{tf}, args...)...)
+			if err != nil || res.Code != 0 {
+				t.Fatalf("terraform %s of terraform_data (native): exit %d, %v\n%s", args[0], res.Code, err, res.Output)
+			}
+			t.Logf("terraform %s of %d terraform_data: %v", args[0], n, res.Took.Round(time.Millisecond))
+			return res.Took
+		}
+		cmd := exec.CommandContext(ctx, tf, args...)
+		cmd.Dir = floor
+		cmd.Env = append(os.Environ(), env...)
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("terraform %s of terraform_data: %v\n%s", args[0], err, out)
+		}
+		return time.Since(start)
+	}
+	apply = run("apply", "-auto-approve", "-no-color")
+	plan = run("plan", "-no-color")
+	destroy = run("destroy", "-auto-approve", "-no-color")
+	return apply, plan, destroy
 }
 
 // kernelCPU returns the busy and total jiffies of the kernel the test runs in (under UML, the
