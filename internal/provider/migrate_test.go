@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
 	"github.com/lvs-provider/terraform-provider-lvs/internal/agentapi"
+	"github.com/lvs-provider/terraform-provider-lvs/internal/remote"
 )
 
 // fakeMigration is a pair whose director d1 runs keepalived (MASTER at priority 150) and d2
@@ -205,4 +208,40 @@ func TestSwitchFromKeepalivedRefusals(t *testing.T) {
 			t.Errorf("events %q, want none", f.events)
 		}
 	})
+}
+
+// TestRunByRegistry: what the pair says of its directors decides; a child's recorded status
+// only fills in for a run where the pair said nothing; agent calls to a director run by
+// keepalived are skipped, not errors; children plan `keepalived` on it.
+func TestRunByRegistry(t *testing.T) {
+	hosts := remote.New(nil)
+	pairHosts := []string{"198.51.100.11", "198.51.100.12"}
+	hosts.SetRunByKeepalived(pairHosts[0], false) // the pair: director1 runs the agent now
+	learnRunBy(hosts, pairHosts, stringList([]string{"keepalived", "ready"}))
+	if hosts.RunByKeepalived(pairHosts[0]) {
+		t.Error("a child's old status overrode the pair's word")
+	}
+	learnRunBy(hosts, pairHosts, stringList([]string{"ready", "keepalived"}))
+	if !hosts.RunByKeepalived(pairHosts[1]) {
+		t.Error("a child's status did not tell a director the pair said nothing of")
+	}
+	errs := runOnHosts(pairHosts, func(_ int, h string) error {
+		if h == pairHosts[0] {
+			return nil // not dialled here: the test has no SSH
+		}
+		_, err := hosts.Agent(h).Status(context.Background())
+		return err
+	})
+	if !slices.Equal(errs, []error{nil, nil}) {
+		t.Errorf("runOnHosts: %v, want the keepalived director skipped", errs)
+	}
+	if got := statusAt(hosts, pairHosts[1], false, false); got != statusKeepalived {
+		t.Errorf("statusAt: %q", got)
+	}
+	hosts.PlanRunByKeepalived(pairHosts[1], false) // the plan switches director2
+	hosts.PlanRunByKeepalived(pairHosts[0], true)
+	got := plannedStatus(hosts, types.ListNull(types.StringType), pairHosts)
+	if want := stringList([]string{"keepalived", "ready"}); !got.Equal(want) {
+		t.Errorf("plannedStatus %v, want %v", got, want)
+	}
 }
