@@ -31,7 +31,7 @@ declare -A est=(
   [TestLabVRRP]=135 [TestAccDrain]=135 [TestAccSyncSurvivesFailover]=110 [TestAccDRCluster]=115
   [TestLabDemo]=80 [TestAccVIP]=95 [TestLabAgentSurvives]=105 [TestLabIPVS]=70
   [TestAccDirectorPairErrors]=50 [TestAccTunnelMode]=45 [TestAccNATMode]=41
-  [TestAccMigrateFromKeepalived]=95 [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
+  [TestAccMigrateFromKeepalived]=140 [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
 )
 
 # Tests whose assertions are failover timings at 100 ms adverts (a master-down bound of a few
