@@ -31,7 +31,7 @@ declare -A est=(
   [TestLabVRRP]=135 [TestAccDrain]=135 [TestAccSyncSurvivesFailover]=110 [TestAccDRCluster]=115
   [TestLabDemo]=80 [TestAccVIP]=95 [TestLabAgentSurvives]=105 [TestLabIPVS]=70
   [TestAccDirectorPairErrors]=50 [TestAccTunnelMode]=45 [TestAccNATMode]=41
-  [TestAccKeepalivedRoundTrip]=55 [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
+  [TestAccMigrateFromKeepalived]=140 [TestLabBenchReconcile]=39 [TestLabHostsRealHosts]=45 [TestLabForgedAdverts]=35
 )
 
 # Tests whose assertions are failover timings at 100 ms adverts (a master-down bound of a few
@@ -40,7 +40,7 @@ declare -A est=(
 # so that another lab kernel's load cannot break a bound that a real regression would break
 # (beside another lab kernel, TestAccRollingUpgrade and TestAccDeadDirector each lost 1-2
 # requests of thousands to the 200 ms bound). LAB_SOLO overrides the list (a regex of names).
-SOLO=${LAB_SOLO:-^(TestLabVRRP|TestLabHandover|TestLabStalledBackup|TestLabForgedAdverts|TestLabKeepalivedInterop|TestLabDemo|TestAccSyncSurvivesFailover|TestAccRollingUpgrade|TestAccDeadDirector)$}
+SOLO=${LAB_SOLO:-^(TestLabVRRP|TestLabHandover|TestLabStalledBackup|TestLabForgedAdverts|TestLabKeepalivedInterop|TestLabDemo|TestAccSyncSurvivesFailover|TestAccRollingUpgrade|TestAccDeadDirector|TestAccMigrateFromKeepalived)$}
 
 rm -rf "$OUT"
 mkdir -p "$OUT/bin"

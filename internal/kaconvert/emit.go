@@ -109,6 +109,13 @@ func emit(p *pair) []byte {
 		}
 		variable(fmt.Sprintf("director%d_host", i+1), desc, "string", def, false)
 	}
+	// A live pair moves to the agent one director at a time: apply first with
+	// -var director1_run_by=keepalived (director 1 serving as keepalived's MASTER meanwhile),
+	// then with the default.
+	agent := "agent"
+	for i := 0; i < 2; i++ {
+		variable(fmt.Sprintf("director%d_run_by", i+1), fmt.Sprintf("What runs director %d: \"agent\", or \"keepalived\" while it still runs keepalived during a live migration (at most one director; see the guide Migrating from keepalived).", i+1), "string", &agent, false)
+	}
 	for _, v := range p.authVars {
 		variable(v, "VRRPv2 password (auth_pass) of the VIP, at most 8 bytes.", "string", nil, true)
 	}
@@ -120,6 +127,7 @@ func emit(p *pair) []byte {
 		var d object
 		d.set("host", ref("var", fmt.Sprintf("director%d_host", i+1)))
 		d.set("interface", str(p.ifaces[i]))
+		d.set("run_by", ref("var", fmt.Sprintf("director%d_run_by", i+1)))
 		if p.vrrpAddr[i] != "" {
 			d.set("vrrp_address", str(p.vrrpAddr[i]))
 		}

@@ -90,7 +90,7 @@ func (d *directorStatusDataSource) Schema(_ context.Context, _ datasource.Schema
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
 					"host":          str("Director address."),
 					"agent_version": str("Version of the agent answering; empty when none does."),
-					"agent_state":   str("`ready`, `agent_missing`, `agent_stopped`, or `unreachable` when the director could not be reached over SSH (down, or cut off: connection refused or timed out, no route, name not resolving); then `error` says why and the other fields are empty."),
+					"agent_state":   str("`ready`, `agent_missing`, `agent_stopped`, or `unreachable` when the director could not be reached over SSH (down, or cut off: connection refused or timed out, no route, name not resolving); then `error` says why and the other fields are empty; `keepalived` for a director the pair has with `run_by = \"keepalived\"`, which is not read (the other fields are empty)."),
 					"reachable":     schema.BoolAttribute{Computed: true, MarkdownDescription: "Whether the provider reached the director over SSH. `false` with `agent_state = \"unreachable\"`; authentication and host-key failures are errors, not `false`."},
 					"error":         str("Why the director could not be reached; empty when it was."),
 					"vips": schema.ListNestedAttribute{
@@ -154,6 +154,12 @@ func (d *directorStatusDataSource) Read(ctx context.Context, req datasource.Read
 	resp.Diagnostics.Append(forEachHost(pair.Hosts[:], path.Root("director_pair_id"), func(i int, h string) error {
 		e := directorStatusEntry{Host: types.StringValue(h), AgentVersion: types.StringValue(""), Reachable: types.BoolValue(true), Error: types.StringValue(""),
 			VIPs: []vipStatusEntry{}, VirtualServers: []serviceStatusEntry{}}
+		if d.hosts.RunByKeepalived(h) {
+			// Not the provider's to read (run_by = "keepalived").
+			e.AgentState = statusKeepalived.value()
+			entries[i] = e
+			return nil
+		}
 		state, _, err := d.hosts.Probe(ctx, h)
 		if u := remote.Unreachable(err); u != nil {
 			// Reported, not failed on: telling a dead director is what this data source is for.

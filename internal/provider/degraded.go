@@ -70,7 +70,7 @@ func onDirectorsInOrder(hosts []string, at path.Path, skipped string, fn func(i 
 	errs := make([]error, len(hosts))
 	alive := 0
 	for i, h := range hosts {
-		errs[i] = fn(i, h)
+		errs[i] = skipKeepalived(fn(i, h))
 		if errs[i] != nil && remote.Unreachable(errs[i]) != nil {
 			down[i] = true
 			continue
@@ -129,6 +129,9 @@ func plannedStatus(hosts *remote.Hosts, prior types.List, pairHosts []string) ty
 	ready := make([]string, max(len(pairHosts), 2))
 	for i := range ready {
 		ready[i] = string(statusReady)
+		if hosts != nil && i < len(pairHosts) && hosts.PlannedRunByKeepalived(pairHosts[i]) {
+			ready[i] = string(statusKeepalived)
+		}
 	}
 	return stringList(ready)
 }

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"errors"
+
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 
@@ -8,13 +10,14 @@ import (
 )
 
 // runOnHosts runs fn on every host at once and returns each host's error, in the hosts' order,
-// so that the diagnostics made of them come in the same order every time.
+// so that the diagnostics made of them come in the same order every time. A director run by
+// keepalived is no error: what fn did not do there is not the provider's to do (see migrate.go).
 func runOnHosts(hosts []string, fn func(i int, host string) error) []error {
 	errs := make([]error, len(hosts))
 	done := make(chan struct{}, len(hosts))
 	for i, h := range hosts {
 		go func() {
-			errs[i] = fn(i, h)
+			errs[i] = skipKeepalived(fn(i, h))
 			done <- struct{}{}
 		}()
 	}
@@ -34,4 +37,12 @@ func forEachHost(hosts []string, at path.Path, fn func(i int, host string) error
 		}
 	}
 	return diags
+}
+
+// skipKeepalived drops the error of an agent call to a director run by keepalived.
+func skipKeepalived(err error) error {
+	if errors.Is(err, remote.ErrRunByKeepalived) {
+		return nil
+	}
+	return err
 }

@@ -54,6 +54,7 @@ type directorPairModel struct {
 	VRRPUnicast     types.Bool         `tfsdk:"vrrp_unicast"`
 	Metrics         *metricsModel      `tfsdk:"metrics"`
 	LogLevel        types.String       `tfsdk:"log_level"`
+	KeepalivedStop  types.String       `tfsdk:"keepalived_stop_command"`
 	Timeouts        timeouts.Value     `tfsdk:"timeouts"`
 }
 
@@ -61,6 +62,7 @@ type directorModel struct {
 	Host         types.String `tfsdk:"host"`
 	Interface    types.String `tfsdk:"interface"`
 	VRRPAddress  types.String `tfsdk:"vrrp_address"`
+	RunBy        types.String `tfsdk:"run_by"`
 	AgentVersion types.String `tfsdk:"agent_version"`
 	Status       types.String `tfsdk:"status"`
 }
@@ -139,6 +141,14 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 						MarkdownDescription: "This director's IP address on the VRRP link, for a director whose `host` is not on that link (keepalived's `unicast_src_ip`, and `unicast_peer` on the other director). For VIP addresses of its family, the director's adverts are sent from it (IPv6 adverts too, instead of the link-local address) and, with `vrrp_unicast`, the other director sends its adverts to it; the other director takes adverts from it. " +
 							"It must be an address of `interface` (the agent does not add it: a VIP that finds it missing reports the error), not a VIP, and of one family with the other director's. VIPs of the other family go on using `host`. Unset: `host`, and for IPv4 the interface's address the director is reached at or its first one.",
 						Validators: []validatorString{vrrpAddressValidator},
+					},
+					"run_by": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "What runs this director: `agent` (unset: the default) or `keepalived`, for the live migration of a keepalived pair one director at a time (see the guide Migrating from keepalived). " +
+							"A director run by keepalived is not installed, configured or read by any resource or data source: its `status` is `keepalived`, and the agent on the other director peers with its keepalived by VRRP, so the VIPs' settings must be the ones its keepalived.conf has (`convert-keepalived` writes them). At most one director may be run by keepalived. " +
+							"Changing it from `keepalived` to `agent` switches that director in one apply, without an outage: the other director's agent, which must be ready, takes every VIP over (its priority raised for the moment; this director keeps the IPv4 VIPs on its loopback, answering no ARP for them, for the 3 s in which that agent sends back the packets of the connections keepalived was serving), keepalived is stopped and disabled there (see `keepalived_stop_command`), the agent is installed and gets the whole configuration, and once it is ready the priorities are restored (a preempting director takes its VIPs back). " +
+							"Going back from `agent` to `keepalived` is refused: remove the pair instead.",
+						Validators: []validatorString{stringvalidator.OneOf(runByAgent, runByKeepalived)},
 					},
 					"agent_version": schema.StringAttribute{
 						Computed:            true,
@@ -232,6 +242,12 @@ func (r *directorPairResource) Schema(ctx context.Context, _ resource.SchemaRequ
 					},
 				},
 			},
+			"keepalived_stop_command": schema.StringAttribute{
+				Optional: true,
+				MarkdownDescription: "Shell command, run as root, that stops keepalived on a director that switches from `run_by = \"keepalived\"` to the agent, and on a director run by the agent while the other is run by keepalived (when the pair is created); the provider then waits up to 30 s until no `keepalived` process is left. " +
+					"Unset: `systemctl disable --now keepalived.service` where that unit exists, else SIGTERM to the PID in `/run/keepalived.pid`. Ignored while no director is run by keepalived.",
+				Validators: []validatorString{stringvalidator.LengthAtLeast(1)},
+			},
 			"log_level": schema.StringAttribute{
 				Optional:            true,
 				Computed:            true,
@@ -277,6 +293,9 @@ func checkPair(c checks, root cfgVal) {
 				c.failAs(vb.p, "Invalid VRRP Address", "%v.", err)
 			}
 		}
+		if ra, rb := ds[0].at("run_by"), ds[1].at("run_by"); ra.known() && rb.known() && ra.str() == runByKeepalived && rb.str() == runByKeepalived {
+			c.failAs(rb.p, "Both Directors Run By keepalived", "At most one director may be run by keepalived: the migration moves one director at a time to the agent, and the other one must run it. Set `run_by = \"agent\"` (or leave it unset) on one of them.")
+		}
 		for i, v := range []cfgVal{va, vb} {
 			if other := ds[1-i].at("host"); v.known() && other.known() && v.str() == other.str() {
 				c.failAs(v.p, "Invalid VRRP Address", "%s is the other director's host (directors[%d].host): give this director's own address on the VRRP link.", v.str(), 1-i)
@@ -316,7 +335,27 @@ func (r *directorPairResource) ModifyPlan(ctx context.Context, req resource.Modi
 			return
 		}
 	}
+	notePlannedRunBy(r.hosts, plan)
 	for i := range plan.Directors {
+		d := plan.Directors[i]
+		var prior *directorModel
+		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(d.Host) {
+			prior = &state.Directors[i]
+		}
+		if d.keepalived() {
+			if prior != nil && !prior.keepalived() {
+				resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(i).AtName("run_by"), "Director Cannot Go Back To keepalived",
+					fmt.Sprintf("%s runs the agent; run_by = \"keepalived\" is only for a director that still runs keepalived when it joins the pair. To hand the director back to keepalived, destroy the pair (or remove the director from it) first.", d.Host.ValueString()))
+			}
+			plan.Directors[i].AgentVersion = types.StringValue("")
+			plan.Directors[i].Status = statusKeepalived.value()
+			continue
+		}
+		if prior != nil && prior.keepalived() {
+			resp.Diagnostics.AddAttributeWarning(path.Root("directors").AtListIndex(i).AtName("run_by"), "Director Switches From keepalived To The Agent",
+				fmt.Sprintf("Apply switches %s to the agent without an outage: the other director's agent takes every VIP over (its priority raised for the moment), keepalived is stopped and disabled on %s, the agent is installed there with the whole configuration, and once it is ready the configured priorities are restored. "+
+					"The other director's agent must be ready, or the apply changes nothing and fails.", d.Host.ValueString(), d.Host.ValueString()))
+		}
 		plan.Directors[i].AgentVersion = r.plannedAgentVersion(ctx, state, plan, i, &resp.Diagnostics)
 		plan.Directors[i].Status = statusReady.value()
 		if state != nil && i < len(state.Directors) && state.Directors[i].Host.Equal(plan.Directors[i].Host) && statusUnreachable.is(state.Directors[i].Status) {
@@ -408,11 +447,20 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 	defer cancel()
 	uuid := newPairUUID()
 	plan.PairUUID = types.StringValue(uuid)
+	noteRunBy(r.hosts, plan)
+	// A director run by keepalived is left alone (its agent calls fail with
+	// remote.ErrRunByKeepalived, which forEachDirector skips); keepalived goes from the other
+	// one, where the agent comes (the first step of a live migration: keepalived there should
+	// be the BACKUP).
+	migrating := slices.ContainsFunc(plan.Directors, directorModel.keepalived)
 	hosts := hostsOf(plan)
 	// Check both hosts before changing either: a host held by another pair fails the create
 	// with nothing changed anywhere. (The create-only writes below decide a race.)
 	before := make([]remote.AgentState, len(hosts))
 	resp.Diagnostics.Append(forEachDirector(hosts, func(i int, h string) error {
+		if plan.Directors[i].keepalived() {
+			return nil
+		}
 		if installed, err := r.hosts.Installed(ctx, h); err != nil || !installed {
 			before[i] = remote.AgentMissing
 			return err
@@ -440,7 +488,15 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 		return
 	}
 	created := make([]bool, len(hosts))
-	diags := forEachDirector(hosts, func(_ int, h string) error {
+	diags := forEachDirector(hosts, func(i int, h string) error {
+		if plan.Directors[i].keepalived() {
+			return nil
+		}
+		if migrating {
+			if err := r.hosts.StopKeepalived(ctx, h, plan.KeepalivedStop.ValueString()); err != nil {
+				return err
+			}
+		}
 		_, err := r.hosts.Install(ctx, h)
 		return err
 	})
@@ -453,6 +509,9 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 		}
 		for _, i := range order {
 			h := hosts[i]
+			if plan.Directors[i].keepalived() {
+				continue
+			}
 			a := r.hosts.Agent(h)
 			_, err := a.CreatePair(ctx, wirePair(plan, i))
 			if errors.Is(err, agentapi.ErrExists) {
@@ -472,6 +531,9 @@ func (r *directorPairResource) Create(ctx context.Context, req resource.CreateRe
 		// The resource is not recorded: take back what this create added, and only that.
 		resp.Diagnostics.Append(diags...)
 		for i, h := range hosts {
+			if plan.Directors[i].keepalived() {
+				continue
+			}
 			if err := r.undoCreate(ctx, h, before[i], created[i], uuid); err != nil {
 				summary, detail := remote.Describe(h, err)
 				resp.Diagnostics.AddWarning(summaryCleanupFailedCreate+summary, detail)
@@ -491,7 +553,13 @@ func (r *directorPairResource) readInto(ctx context.Context, m *directorPairMode
 	hosts := hostsOf(*m)
 	pairs := make([]*agentapi.Pair, len(hosts))
 	down := make([]error, len(hosts))
+	noteRunBy(r.hosts, *m)
 	d := forEachDirector(hosts, func(i int, h string) error {
+		if m.Directors[i].keepalived() {
+			m.Directors[i].Status = statusKeepalived.value()
+			m.Directors[i].AgentVersion = types.StringValue("")
+			return nil
+		}
 		prior := m.Directors[i].Status.ValueString()
 		state, info, err := r.hosts.Probe(ctx, h)
 		if err != nil && remote.Unreachable(err) != nil {
@@ -724,10 +792,13 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 	ctx, cancel := bounded(ctx, plan.Timeouts, opUpdate, &resp.Diagnostics)
 	defer cancel()
 	plan.PairUUID = types.StringValue(pairUUIDOf(plan, state))
+	noteRunBy(r.hosts, state)
 	newHosts, oldHosts := hostsOf(plan), hostsOf(state)
 	replaced := map[string]bool{}
-	for _, h := range oldHosts {
-		replaced[h] = true
+	for i, h := range oldHosts {
+		if !state.Directors[i].keepalived() {
+			replaced[h] = true
+		}
 	}
 	for _, h := range newHosts {
 		delete(replaced, h)
@@ -792,10 +863,70 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		}
 		return upgrade(ctx, h)
 	}
-	rolled, err := rollingUpdate(ctx, ops, newHosts, plan.SyncConnections.ValueBool())
-	if err != nil {
-		resp.Diagnostics.Append(rollingDiags(err)...)
-		return
+	// With a director run by keepalived, or switching from it, the other one is updated alone;
+	// then the switch (migrate.go).
+	sw, migrating := -1, false
+	for i, d := range plan.Directors {
+		migrating = migrating || d.keepalived()
+		if !d.keepalived() && priorRunBy(state, d.Host.ValueString()) == runByKeepalived {
+			sw, migrating = i, true
+		}
+	}
+	rolled := false
+	if !migrating {
+		var err error
+		rolled, err = rollingUpdate(ctx, ops, newHosts, plan.SyncConnections.ValueBool())
+		if err != nil {
+			resp.Diagnostics.Append(rollingDiags(err)...)
+			return
+		}
+	}
+	if migrating {
+		resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
+			if isDown(h) || i == sw || plan.Directors[i].keepalived() {
+				return nil
+			}
+			if _, err := r.hosts.Install(ctx, h); err != nil {
+				return skipDown(h, err)
+			}
+			return configure(ctx, i, h)
+		})...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		if sw >= 0 {
+			r.hosts.SetRunByKeepalived(newHosts[sw], false)
+			sops := switchOps{rollingOps: hostsRollingOps(r.hosts),
+				putVIP: func(ctx context.Context, h string, v *agentapi.VIP) error {
+					_, err := r.hosts.Agent(h).PutVIP(ctx, v)
+					return err
+				},
+				putState: func(ctx context.Context, i int, h string, st *agentapi.State) error {
+					c := st.Clone()
+					c.Pair = wirePair(plan, i)
+					return r.hosts.Agent(h).PutState(ctx, c)
+				},
+				heldAddresses: r.hosts.HeldAddresses,
+				holdAddresses: r.hosts.HoldAddresses,
+				release:       r.hosts.ReleaseAddresses,
+				hold:          handoverHold,
+				stopKeepalived: func(ctx context.Context, h string) error {
+					return r.hosts.StopKeepalived(ctx, h, plan.KeepalivedStop.ValueString())
+				},
+			}
+			if isDown(newHosts[1-sw]) {
+				resp.Diagnostics.AddAttributeError(path.Root("directors").AtListIndex(1-sw).AtName("host"), "Cannot Switch From keepalived",
+					fmt.Sprintf("%s cannot be reached, and the switch of %s from keepalived to the agent needs its agent to take the VIPs over. Nothing was changed on %s.", newHosts[1-sw], newHosts[sw], newHosts[sw]))
+				return
+			}
+			if err := switchFromKeepalived(ctx, sops, newHosts, sw, plan.SyncConnections.ValueBool()); err != nil {
+				// The state keeps run_by = "keepalived": apply again resumes the switch, each
+				// step of which finds its work done if it was.
+				resp.Diagnostics.Append(directorDiagsOf(err, "Switch From keepalived")...)
+				return
+			}
+		}
+		rolled = true
 	}
 	if !rolled {
 		resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
@@ -845,6 +976,20 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// priorRunBy is the recorded run_by of the director host in m ("agent" when unset), "" if it
+// is not one.
+func priorRunBy(m directorPairModel, host string) string {
+	for _, d := range m.Directors {
+		if d.Host.ValueString() == host {
+			if d.keepalived() {
+				return runByKeepalived
+			}
+			return runByAgent
+		}
+	}
+	return ""
 }
 
 // priorStatus is the recorded status of the director host in m, "" if it is not one.
@@ -900,7 +1045,11 @@ func (r *directorPairResource) Delete(ctx context.Context, req resource.DeleteRe
 	hosts := hostsOf(state)
 	warnings := make([]string, len(hosts))
 	down := make([]error, len(hosts))
+	noteRunBy(r.hosts, state)
 	resp.Diagnostics.Append(forEachDirector(hosts, func(i int, h string) error {
+		if state.Directors[i].keepalived() {
+			return nil
+		}
 		var err error
 		warnings[i], err = r.release(ctx, h, state.Name.ValueString(), state.PairUUID.ValueString())
 		if remote.Unreachable(err) != nil {

@@ -115,7 +115,7 @@ func (r *realServerResource) Schema(ctx context.Context, _ resource.SchemaReques
 					"status":      schema.StringAttribute{Computed: true, MarkdownDescription: "`ready` when the real server holds the VIP binding; `missing` otherwise (a change apply repairs)."},
 				}},
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the real server was read from, and changes applied to, the other director). The live weight and health are in `lvs_director_status`."},
+				MarkdownDescription: "Per director: `ready` when its agent holds this real server as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the real server was read from, and changes applied to, the other director). `keepalived` on a director the pair has with `run_by = \"keepalived\"`, which is left to keepalived (not written, not read). The live weight and health are in `lvs_director_status`."},
 			"drain_timeout": schema.StringAttribute{Optional: true,
 				MarkdownDescription: "How long a destroy (or a replacement) drains this real server before removing it, e.g. `\"30s\"`, `\"5m\"`; `\"0\"` removes it at once. Default `\"5m\"`. " +
 					"The destroy first sets the weight to 0 on both directors (no new connections; established ones go on and stay synced to the backup director), " +
@@ -230,6 +230,7 @@ func (r *realServerResource) ModifyPlan(ctx context.Context, req resource.Modify
 	if vs, err := resourceid.ParseVirtualServer(plan.VirtualServerID.ValueString()); err == nil && !plan.VirtualServerID.IsUnknown() {
 		pairHosts = vs.VIP.Pair.Hosts[:]
 	}
+	learnRunBy(r.hosts, pairHosts, prior.Status)
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	if plan.Host != nil {
 		plan.Host.Status = statusReady.value()
@@ -290,6 +291,7 @@ func (r *realServerResource) Create(ctx context.Context, req resource.CreateRequ
 	key := agentapi.RealServerKey(rs)
 	id := resourceid.RealServer{VirtualServer: vsID, Key: key}
 	hosts := vsID.VIP.Pair.Hosts[:]
+	learnRunBy(r.hosts, hosts, plan.Status)
 	// The real server host first: it must accept VIP traffic before directors send it any.
 	if plan.Host != nil {
 		if !r.bind(ctx, plan, vsID, rs, id, true, &resp.Diagnostics) {
@@ -401,6 +403,7 @@ func (r *realServerResource) unbind(ctx context.Context, host string, id resourc
 // director that cannot be reached meant for this real server.
 func (r *realServerResource) readInto(ctx context.Context, m *realServerModel, id resourceid.RealServer, diags *diag.Diagnostics, skipped string) bool {
 	hosts := id.VirtualServer.VIP.Pair.Hosts[:]
+	learnRunBy(r.hosts, hosts, m.Status)
 	got := make([]*agentapi.RealServer, len(hosts))
 	d, down := onDirectors(hosts, path.Root("virtual_server_id"), skipped, func(i int, h string) error {
 		rs, err := r.hosts.Agent(h).GetRealServer(ctx, id.VirtualServer.Key, id.Key)
@@ -430,7 +433,7 @@ func (r *realServerResource) fill(ctx context.Context, m *realServerModel, id re
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, rs := range got {
-		status[i] = string(statusOf(rs != nil, down[i]))
+		status[i] = string(statusAt(r.hosts, hosts[i], rs != nil, down[i]))
 		if rs == nil {
 			continue
 		}
@@ -514,6 +517,7 @@ func (r *realServerResource) Update(ctx context.Context, req resource.UpdateRequ
 	}
 	got := make([]*agentapi.RealServer, len(vsID.VIP.Pair.Hosts))
 	planned := plan.Status
+	learnRunBy(r.hosts, vsID.VIP.Pair.Hosts[:], planned)
 	put, down := onDirectors(vsID.VIP.Pair.Hosts[:], path.Root("virtual_server_id"), fmt.Sprintf("The change to real server %s of %s was applied to the other director only.", id.Key, vsID.Key), func(i int, h string) error {
 		out, err := r.hosts.Agent(h).PutRealServer(ctx, vsID.Key, rs)
 		if err != nil {
@@ -560,6 +564,7 @@ func (r *realServerResource) Delete(ctx context.Context, req resource.DeleteRequ
 		return
 	}
 	// Drain first, so that the removal resets no connection that could have finished.
+	learnRunBy(r.hosts, id.VirtualServer.VIP.Pair.Hosts[:], state.Status)
 	drain, ae := parseDrainTimeout(state.DrainTimeout.ValueString())
 	if ae != nil {
 		drain = defaultDrainTimeout // validated at plan time; a state edited by hand still drains

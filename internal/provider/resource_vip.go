@@ -269,7 +269,7 @@ func (r *vipResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp
 			"status": schema.ListAttribute{
 				ElementType:         types.StringType,
 				Computed:            true,
-				MarkdownDescription: "Per director: `ready` when its agent holds this VIP as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the VIP was read from, and changes applied to, the other director). Anything but `ready` shows as a change that apply repairs. The live VRRP role is in the `lvs_director_status` data source.",
+				MarkdownDescription: "Per director: `ready` when its agent holds this VIP as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the VIP was read from, and changes applied to, the other director). `keepalived` on a director the pair has with `run_by = \"keepalived\"`, which is left to keepalived (not written, not read). Anything but `ready` shows as a change that apply repairs. The live VRRP role is in the `lvs_director_status` data source.",
 			},
 		},
 		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
@@ -431,6 +431,7 @@ func (r *vipResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanReq
 	}
 	checkSyncGroupPlan(r.hosts, plan, &resp.Diagnostics)
 	pairHosts, _ := vipHosts(plan)
+	learnRunBy(r.hosts, pairHosts, prior.Status)
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	plan.ID = types.StringUnknown()
 	if !plan.DirectorPairID.IsUnknown() && !plan.VirtualRouterID.IsUnknown() {
@@ -531,6 +532,7 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 		diags.AddAttributeError(path.Root("director_pair_id"), summaryInvalidPairID, err.Error())
 		return false
 	}
+	learnRunBy(r.hosts, hosts, m.Status)
 	vrid := int(m.VirtualRouterID.ValueInt64())
 	got := make([]*agentapi.VIP, len(hosts))
 	d, down := onDirectors(hosts, path.Root("director_pair_id"), skipped, func(i int, h string) error {
@@ -561,7 +563,7 @@ func (r *vipResource) readInto(ctx context.Context, m *vipModel, diags *diag.Dia
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, v := range got {
-		status[i] = string(statusOf(v != nil, down[i]))
+		status[i] = string(statusAt(r.hosts, hosts[i], v != nil, down[i]))
 		if v == nil {
 			continue
 		}
@@ -707,6 +709,7 @@ func (r *vipResource) Update(ctx context.Context, req resource.UpdateRequest, re
 		return
 	}
 	planned := plan.Status
+	learnRunBy(r.hosts, hosts, planned)
 	put, _ := onDirectors(hosts, path.Root("director_pair_id"), fmt.Sprintf("The change to VIP %d was applied to the other director only.", v.VRID), func(_ int, h string) error {
 		_, err := r.hosts.Agent(h).PutVIP(ctx, v)
 		return err
@@ -749,6 +752,7 @@ func (r *vipResource) Delete(ctx context.Context, req resource.DeleteRequest, re
 		return
 	}
 	vrid := int(state.VirtualRouterID.ValueInt64())
+	learnRunBy(r.hosts, hosts, state.Status)
 	d, _ := onDirectors(hosts, path.Root("director_pair_id"), fmt.Sprintf("VIP %d was deleted from the other director only. %s", vrid, staleOnReturn), func(_ int, h string) error {
 		err := r.hosts.Agent(h).DeleteVIP(ctx, vrid)
 		if errors.Is(err, agentapi.ErrNotFound) {

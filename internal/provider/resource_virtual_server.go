@@ -139,7 +139,7 @@ func (r *virtualServerResource) Schema(ctx context.Context, _ resource.SchemaReq
 					"hysteresis": schema.Int64Attribute{Optional: true, MarkdownDescription: "Hysteresis around `min`. Default 0."},
 				}},
 			"status": schema.ListAttribute{ElementType: types.StringType, Computed: true,
-				MarkdownDescription: "Per director: `ready` when its agent holds the service as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the service was read from, and changes applied to, the other director). Anything but `ready` shows as a change that apply repairs."},
+				MarkdownDescription: "Per director: `ready` when its agent holds the service as configured, `missing` when it lost it, `unreachable` when the director could not be reached (see `lvs_director_pair`; the service was read from, and changes applied to, the other director). `keepalived` on a director the pair has with `run_by = \"keepalived\"`, which is left to keepalived (not written, not read). Anything but `ready` shows as a change that apply repairs."},
 		},
 		Blocks: map[string]schema.Block{"timeouts": timeoutsBlock(ctx)},
 	}
@@ -272,6 +272,7 @@ func (r *virtualServerResource) ModifyPlan(ctx context.Context, req resource.Mod
 	if vip, err := resourceid.ParseVIP(plan.VIPID.ValueString()); err == nil && !plan.VIPID.IsUnknown() {
 		pairHosts = vip.Pair.Hosts[:]
 	}
+	learnRunBy(r.hosts, pairHosts, prior.Status)
 	plan.Status = plannedStatus(r.hosts, prior.Status, pairHosts)
 	plan.ID = types.StringUnknown()
 	if plan.known() {
@@ -297,6 +298,7 @@ func (r *virtualServerResource) Create(ctx context.Context, req resource.CreateR
 	}
 	key := agentapi.VirtualServerKey(vs)
 	hosts := vip.Pair.Hosts[:]
+	learnRunBy(r.hosts, hosts, plan.Status)
 	id := resourceid.VirtualServer{VIP: vip, Key: key}
 	// Create-only writes, one director after the other in the pair's order: an existing virtual
 	// server is refused with nothing changed, and of two creates of one service the one that
@@ -348,6 +350,7 @@ func sameService(a, b *agentapi.VirtualServer) bool {
 // for it in a warning ("" when the caller warned already).
 func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerModel, id resourceid.VirtualServer, diags *diag.Diagnostics, skipped string) bool {
 	hosts := id.VIP.Pair.Hosts[:]
+	learnRunBy(r.hosts, hosts, m.Status)
 	got := make([]*agentapi.VirtualServer, len(hosts))
 	d, down := onDirectors(hosts, path.Root("vip_id"), skipped, func(i int, h string) error {
 		vs, err := r.hosts.Agent(h).GetVirtualServer(ctx, id.Key)
@@ -372,7 +375,7 @@ func (r *virtualServerResource) readInto(ctx context.Context, m *virtualServerMo
 	status := make([]string, len(hosts))
 	defer func() { m.Status = stringList(status) }()
 	for i, vs := range got {
-		status[i] = string(statusOf(vs != nil, down[i]))
+		status[i] = string(statusAt(r.hosts, hosts[i], vs != nil, down[i]))
 		if vs == nil {
 			continue
 		}
@@ -484,6 +487,7 @@ func (r *virtualServerResource) Update(ctx context.Context, req resource.UpdateR
 	}
 	key := agentapi.VirtualServerKey(vs)
 	planned := plan.Status
+	learnRunBy(r.hosts, vip.Pair.Hosts[:], planned)
 	put, _ := onDirectors(vip.Pair.Hosts[:], path.Root("vip_id"), fmt.Sprintf("The change to virtual server %s was applied to the other director only.", key), func(_ int, h string) error {
 		_, err := r.hosts.Agent(h).PutVirtualServer(ctx, vs)
 		return err
@@ -522,6 +526,7 @@ func (r *virtualServerResource) Delete(ctx context.Context, req resource.DeleteR
 		resp.Diagnostics.AddError("Invalid Virtual Server ID In State", err.Error())
 		return
 	}
+	learnRunBy(r.hosts, id.VIP.Pair.Hosts[:], state.Status)
 	d, _ := onDirectors(id.VIP.Pair.Hosts[:], path.Root("vip_id"), fmt.Sprintf("Virtual server %s was deleted from the other director only. %s", id.Key, staleOnReturn), func(_ int, h string) error {
 		err := r.hosts.Agent(h).DeleteVirtualServer(ctx, id.Key)
 		if errors.Is(err, agentapi.ErrNotFound) {

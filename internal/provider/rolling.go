@@ -87,22 +87,26 @@ func (e *waitError) Error() string {
 	if e.last != "" {
 		msg += "; last seen: " + e.last
 	}
-	return msg + ". Nothing further was restarted (the director serving the VIPs keeps them); `lvs-agent status` on the director shows what is missing, and apply again resumes the upgrade"
+	return msg + ". Nothing further was restarted (the director serving the VIPs keeps them); `lvs-agent status` on the director shows what is missing, and apply again resumes the upgrade (or the switch from keepalived)"
 }
 
 // rollingDiags turns an error of rollingUpdate into a diagnostic on the director it concerns.
-func rollingDiags(err error) diag.Diagnostics {
+func rollingDiags(err error) diag.Diagnostics { return directorDiagsOf(err, "Rolling Upgrade") }
+
+// directorDiagsOf turns an error of rollingUpdate or switchFromKeepalived (what) into a
+// diagnostic on the director it concerns.
+func directorDiagsOf(err error, what string) diag.Diagnostics {
 	var diags diag.Diagnostics
 	var de *directorError
 	if !errors.As(err, &de) {
-		diags.AddError("Rolling Upgrade Failed", err.Error())
+		diags.AddError(what+" Failed", err.Error())
 		return diags
 	}
 	var we *waitError
-	summary, detail := "Rolling Upgrade Stopped: Director Not Ready", de.err.Error()
+	summary, detail := what+" Stopped: Director Not Ready", de.err.Error()
 	if !errors.As(de.err, &we) {
 		summary, detail = remote.Describe(de.host, de.err)
-		summary = "Rolling Upgrade: " + summary
+		summary = what + ": " + summary
 	}
 	diags.AddAttributeError(path.Root("directors").AtListIndex(de.i).AtName("host"), summary, detail)
 	return diags

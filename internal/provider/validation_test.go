@@ -114,6 +114,16 @@ func pairCases() []validateCase {
 			`sync_daemon.group must be a multicast IP address: "sync.example" is not an IP address`,
 			`sync_daemon.id value must be between 0 and 255, got: -1`,
 		}},
+		{"pair_run_by", "director_pair", []string{"directors.run_by", "keepalived_stop_command"}, `name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0", run_by = "systemd" }, { host = "198.51.100.12", interface = "eth0" }]
+  keepalived_stop_command = ""`, []string{
+			`directors\[0\].run_by value must be one of: \["agent" "keepalived"\], got: "systemd"`,
+			`keepalived_stop_command string length must be at least 1, got: 0`,
+		}},
+		{"pair_run_by_both_keepalived", "director_pair", []string{"directors.run_by"}, `name = "edge"
+  directors = [{ host = "198.51.100.11", interface = "eth0", run_by = "keepalived" }, { host = "198.51.100.12", interface = "eth0", run_by = "keepalived" }]`, []string{
+			`^Both Directors Run By keepalived: Attribute directors\[1\].run_by: At most one director may be run by keepalived`,
+		}},
 		{"pair_vrrp_address", "director_pair", []string{"directors.vrrp_address"}, `name = "edge"
   directors = [{ host = "198.51.100.11", interface = "eth0", vrrp_address = "director1" }, { host = "198.51.100.12", interface = "eth0", vrrp_address = "fe80::12" }]`, []string{
 			`^Invalid VRRP Address: Attribute directors\[0\].vrrp_address must be an IP address of the director on the VRRP link: "director1" is not an IP address`,

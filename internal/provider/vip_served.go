@@ -75,7 +75,7 @@ func (r *vipResource) waitVIPServed(ctx context.Context, hosts []string, v *agen
 			}
 		}
 		var ok bool
-		if ok, why = vipServed(hosts, v.Addresses, states); ok {
+		if ok, why = vipServed(hosts, v.Addresses, states); ok || r.servedByKeepalived(hosts, states) {
 			return
 		}
 		if time.Now().Add(poll).After(deadline) || ctx.Err() != nil {
@@ -88,4 +88,19 @@ func (r *vipResource) waitVIPServed(ctx context.Context, hosts []string, v *agen
 			"The agents go on with the election; `lvs-agent status` on each director shows why (a tracked interface or script down, "+
 			"adverts not reaching the peer: check IP protocol 112 between the directors).",
 			v.VRID, bound, strings.Join(v.Addresses, ", "), why))
+}
+
+// servedByKeepalived tells whether a director run by keepalived serves the VIP: every agent
+// BACKUP with a master heard (the agents do not hear each other: there is one other director).
+func (r *vipResource) servedByKeepalived(hosts []string, states []*agentapi.VIPStatus) bool {
+	ka := false
+	for i, h := range hosts {
+		switch {
+		case r.hosts.RunByKeepalived(h):
+			ka = true
+		case states[i] == nil || states[i].State != "BACKUP" || states[i].Master == "":
+			return false
+		}
+	}
+	return ka
 }

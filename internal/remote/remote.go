@@ -38,12 +38,14 @@ type Hosts struct {
 	// again until the run ends, so that a powered-off director costs one dial timeout per run,
 	// not one per resource read from it.
 	down map[string]*DownError
+	// runBy: hosts known to be run by keepalived (true) or not (false); see keepalived.go.
+	runBy, planRunBy map[string]bool
 }
 
 // New returns Hosts that resolve settings with resolve.
 func New(resolve Resolver) *Hosts {
 	return &Hosts{resolve: resolve, pool: sshx.NewPool(), agents: map[string]*agentclient.Client{}, sessions: map[string]int{},
-		noStreamLocal: map[string]bool{}, down: map[string]*DownError{}}
+		noStreamLocal: map[string]bool{}, down: map[string]*DownError{}, runBy: map[string]bool{}, planRunBy: map[string]bool{}}
 }
 
 // OnDial sets a function called for every SSH connection opened (the provider logs them, so
@@ -140,6 +142,9 @@ func (h *Hosts) Agent(addr string) *agentclient.Client {
 		return a
 	}
 	a := agentclient.New(addr, func(ctx context.Context) (net.Conn, error) {
+		if h.RunByKeepalived(addr) {
+			return nil, ErrRunByKeepalived
+		}
 		ih, err := h.installHost(ctx, addr)
 		if err != nil {
 			return nil, err
