@@ -83,7 +83,8 @@ type RealServer struct {
 	LowerThreshold   int          `json:"lower_threshold,omitempty"`
 	OnFailure        string       `json:"on_failure,omitempty"` // empty = the virtual server's
 	// NotifyUp and NotifyDown are shell commands the agent runs when the health check's verdict
-	// on this real server turns up or down (keepalived notify_up / notify_down).
+	// on this real server turns up or down (keepalived notify_up / notify_down; the provider's
+	// notify.up and notify.down).
 	NotifyUp   string `json:"notify_up,omitempty"`
 	NotifyDown string `json:"notify_down,omitempty"`
 }
@@ -661,10 +662,10 @@ func (vs *VirtualServer) ValidateRealServer(rs *RealServer) error {
 		return Invalid("on_failure", fmt.Sprintf("%q is not quiesce or remove (or leave it unset for the virtual server's)", rs.OnFailure))
 	}
 	if err := ValidateNotifyCommand(rs.NotifyUp); err != nil {
-		return Invalid("notify_up", err.Error())
+		return Invalid("notify.up", err.Error())
 	}
 	if err := ValidateNotifyCommand(rs.NotifyDown); err != nil {
-		return Invalid("notify_down", err.Error())
+		return Invalid("notify.down", err.Error())
 	}
 	return rs.HealthCheck.validate("health_check")
 }

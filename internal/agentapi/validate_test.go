@@ -231,10 +231,10 @@ func TestRealServerOnFailureAndNotify(t *testing.T) {
 		field string
 	}{
 		{func(r *agentapi.RealServer) { r.OnFailure = "inhibit" }, "on_failure"},
-		{func(r *agentapi.RealServer) { r.NotifyUp = " \t" }, "notify_up"},
-		{func(r *agentapi.RealServer) { r.NotifyDown = "a\nb" }, "notify_down"},
-		{func(r *agentapi.RealServer) { r.NotifyDown = "a\x00" }, "notify_down"},
-		{func(r *agentapi.RealServer) { r.NotifyUp = strings.Repeat("x", agentapi.MaxNotifyCommand+1) }, "notify_up"},
+		{func(r *agentapi.RealServer) { r.NotifyUp = " \t" }, "notify.up"},
+		{func(r *agentapi.RealServer) { r.NotifyDown = "a\nb" }, "notify.down"},
+		{func(r *agentapi.RealServer) { r.NotifyDown = "a\x00" }, "notify.down"},
+		{func(r *agentapi.RealServer) { r.NotifyUp = strings.Repeat("x", agentapi.MaxNotifyCommand+1) }, "notify.up"},
 	} {
 		if f := fieldOf(t, vs.ValidateRealServer(rs(c.mod))); f != c.field {
 			t.Errorf("field %q, want %q", f, c.field)

@@ -351,11 +351,15 @@ func emitServer(o *vsOut) []byte {
 		if r.rs.onFailure != vs.onFailure {
 			rb.SetAttributeValue("on_failure", cty.StringVal(r.rs.onFailure))
 		}
-		if r.rs.notifyUp != "" {
-			rb.SetAttributeValue("notify_up", cty.StringVal(r.rs.notifyUp))
-		}
-		if r.rs.notifyDown != "" {
-			rb.SetAttributeValue("notify_down", cty.StringVal(r.rs.notifyDown))
+		if r.rs.notifyUp != "" || r.rs.notifyDown != "" {
+			var n object
+			if r.rs.notifyUp != "" {
+				n.set("up", str(r.rs.notifyUp))
+			}
+			if r.rs.notifyDown != "" {
+				n.set("down", str(r.rs.notifyDown))
+			}
+			rb.SetAttributeRaw("notify", n.tokens())
 		}
 		switch {
 		case r.check != nil:

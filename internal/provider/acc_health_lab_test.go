@@ -53,8 +53,8 @@ var real1Digest = fmt.Sprintf("%x", md5.Sum([]byte("real1\n")))
 // path that hangs, cut off by its timeout, and keepalived's smtp, udp, several URLs with a
 // digest and an exec check setting the weight. on_failure is set per real server against the
 // virtual server's both ways: web1 is removed while its virtual server quiesces, tcp2 is
-// quiesced while its virtual server removes (exec2 inherits quiesce). web1 runs notify_up and
-// notify_down, which log their variables to /tmp/notify-web1 on each director.
+// quiesced while its virtual server removes (exec2 inherits quiesce). web1 runs notify.up and
+// notify.down, which log their variables to /tmp/notify-web1 on each director.
 func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 	q := ""
 	if quorum > 0 {
@@ -106,8 +106,10 @@ func healthConfig(a *accLab, quorum int, pairExtra ...string) string {
 		`}`,
 	) +
 		rs("web1", "web", "198.51.100.21", 80, `  host = {}`, `  on_failure = "remove"`,
-			`  notify_up   = "echo \"notify_up $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`,
-			`  notify_down = "echo \"notify_down $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`) +
+			`  notify = {`,
+			`    up   = "echo \"notify_up $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`,
+			`    down = "echo \"notify_down $LVS_RS_STATE $LVS_VS $LVS_RS_ADDRESS $LVS_RS_PORT $LVS_RS_REASON\" >> /tmp/notify-web1"`,
+			`  }`) +
 		rs("web2", "web", "198.51.100.22", 80, `  host = {}`) +
 		vs("tls", "tcp", 443, `    type = "https"`, `    path = "/healthz"`, `    tls_server_name = "real1"`, `    interval = "1s"`, `    timeout = "800ms"`, `    retries = 0`) +
 		rs("tls1", "tls", "198.51.100.21", 443) +

@@ -19,7 +19,7 @@ func TestCommandsAreSensitive(t *testing.T) {
 	}{
 		{NewVIPResource(), []string{"track_scripts.command", "notify.master", "notify.backup", "notify.fault"}},
 		{NewVirtualServerResource(), []string{"health_check.command"}},
-		{NewRealServerResource(), []string{"health_check.command", "notify_up", "notify_down"}},
+		{NewRealServerResource(), []string{"health_check.command", "notify.up", "notify.down"}},
 	} {
 		var resp resource.SchemaResponse
 		tc.r.Schema(context.Background(), resource.SchemaRequest{}, &resp)

@@ -483,14 +483,13 @@ func realServerCases() []validateCase {
   health_check = { type = "exec" }`, []string{`health_check.command: an exec check needs a command`}},
 		{"rs_on_failure", "real_server", []string{"on_failure"}, a + `
   on_failure = "inhibit"`, []string{`on_failure value must be one of: \["quiesce" "remove"\]`}},
-		{"rs_notify", "real_server", []string{"notify_up", "notify_down"}, a + `
-  notify_up = "  "
-  notify_down = "logger down\nreboot"`, []string{
-			`^Invalid Notify Command: Attribute notify_up is blank: give a command, or leave the attribute unset`,
-			`^Invalid Notify Command: Attribute notify_down holds a line break or NUL: give one command line \(call a script for more\)`,
+		{"rs_notify", "real_server", []string{"notify", "notify.up", "notify.down"}, a + `
+  notify = { up = "  ", down = "logger down\nreboot" }`, []string{
+			`^Invalid Notify Command: Attribute notify.up is blank: give a command, or leave the attribute unset`,
+			`^Invalid Notify Command: Attribute notify.down holds a line break or NUL: give one command line \(call a script for more\)`,
 		}},
-		{"rs_notify_long", "real_server", []string{"notify_up"}, a + `
-  notify_up = format("%04097d", 0)`, []string{`^Invalid Notify Command: Attribute notify_up is 4097 bytes long, over 4096: call a script`}},
+		{"rs_notify_long", "real_server", []string{"notify.up"}, a + `
+  notify = { up = format("%04097d", 0) }`, []string{`^Invalid Notify Command: Attribute notify.up is 4097 bytes long, over 4096: call a script`}},
 		{"rs_drain_timeout", "real_server", []string{"drain_timeout"}, a + `
   drain_timeout = "5 minutes"`, []string{`^Invalid Drain Timeout: .*drain_timeout.*"5 minutes" is not a duration`}},
 		{"rs_drain_negative", "real_server", []string{"drain_timeout"}, a + `

@@ -63,7 +63,7 @@ func (interfaceName) ValidateString(_ context.Context, req validator.StringReque
 	}
 }
 
-// notifyCommand checks a real server's notify_up / notify_down with the agent's own rule
+// notifyCommand checks a real server's notify.up / notify.down with the agent's own rule
 // (agentapi.ValidateNotifyCommand), at plan time.
 type notifyCommandValidator struct{}
 

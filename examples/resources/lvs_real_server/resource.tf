@@ -19,7 +19,9 @@ resource "lvs_real_server" "web2" {
   drain_timeout = "2m"
   # Out of the table when its check fails, whatever the virtual server's on_failure; each
   # director logs its verdicts (keepalived's inhibit_on_failure off, notify_up, notify_down).
-  on_failure  = "remove"
-  notify_up   = "logger -t lvs \"$LVS_VS $LVS_RS_ADDRESS:$LVS_RS_PORT up\""
-  notify_down = "logger -t lvs \"$LVS_VS $LVS_RS_ADDRESS:$LVS_RS_PORT down: $LVS_RS_REASON\""
+  on_failure = "remove"
+  notify = {
+    up   = "logger -t lvs \"$LVS_VS $LVS_RS_ADDRESS:$LVS_RS_PORT up\""
+    down = "logger -t lvs \"$LVS_VS $LVS_RS_ADDRESS:$LVS_RS_PORT down: $LVS_RS_REASON\""
+  }
 }
