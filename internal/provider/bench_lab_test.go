@@ -29,8 +29,8 @@ import (
 // kernel context, where under User-Mode-Linux every system call is slowed down by ptrace.
 //
 // With LVS_SCALE_CHECK=1 instead (the `scale` step of `make test`, natively like the benchmark),
-// it is the CI-sized check of the README's figures at 1,000 real servers (apply 37.0 s, plan
-// 6.3 s, one SSH connection per director per run): one pass, bounded at the design's targets
+// it is the CI-sized check of the README's figures at 1,000 real servers (apply 31.1 s, plan
+// 5.2 s, one SSH connection per director per run): one pass, bounded at the design's targets
 // with a margin for a noisy machine, and the connections counted exactly.
 func TestBenchScale(t *testing.T) {
 	check := os.Getenv("LVS_BENCH") != "1" && os.Getenv("LVS_SCALE_CHECK") == "1"
@@ -38,7 +38,7 @@ func TestBenchScale(t *testing.T) {
 		t.Skip("benchmark: run with LVS_BENCH=1 (make bench), or LVS_SCALE_CHECK=1 (make test)")
 	}
 	// Bounds of the check: the targets (apply ≤ 30 s, plan ≤ 10 s at 1,000) with 50% for a
-	// loaded 2-core machine; the figures measured are 37.0 s and 6.3 s.
+	// loaded 2-core machine; the figures measured are 31.1 s and 5.2 s.
 	const maxApply, maxPlan = 45 * time.Second, 15 * time.Second
 	oneConn, oneSession := "198.51.100.11:22=1 198.51.100.12:22=1", "198.51.100.11=1 198.51.100.12=1"
 	providerDir := os.Getenv("LVS_PROVIDER_DIR")
