@@ -259,17 +259,21 @@ func (a *accLab) checkFullConfig(host string, self int, directors [2]string, wei
 	return fmt.Errorf("%s holds no service tcp/198.51.100.100:80: %+v", host, st.IPVS)
 }
 
+// stateValuesJSON is the "values" of a state in `terraform show -json`: each resource's
+// address and attribute values.
+type stateValuesJSON struct {
+	RootModule struct {
+		Resources []struct {
+			Address string          `json:"address"`
+			Values  json.RawMessage `json:"values"`
+		} `json:"resources"`
+	} `json:"root_module"`
+}
+
 // planJSON is what the test reads of `terraform show -json PLAN`.
 type planJSON struct {
 	PriorState struct {
-		Values struct {
-			RootModule struct {
-				Resources []struct {
-					Address string          `json:"address"`
-					Values  json.RawMessage `json:"values"`
-				} `json:"resources"`
-			} `json:"root_module"`
-		} `json:"values"`
+		Values stateValuesJSON `json:"values"`
 	} `json:"prior_state"`
 }
 

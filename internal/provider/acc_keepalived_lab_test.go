@@ -171,14 +171,7 @@ func TestAccMigrateFromKeepalived(t *testing.T) {
 	statuses := func() map[string][]string {
 		t.Helper()
 		var show struct {
-			Values struct {
-				RootModule struct {
-					Resources []struct {
-						Address string          `json:"address"`
-						Values  json.RawMessage `json:"values"`
-					} `json:"resources"`
-				} `json:"root_module"`
-			} `json:"values"`
+			Values stateValuesJSON `json:"values"`
 		}
 		out := tf.must(0, "show", "-json").out
 		if err := json.Unmarshal([]byte(out[strings.IndexByte(out, '{'):]), &show); err != nil {

@@ -881,16 +881,20 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 			return
 		}
 	}
-	if migrating {
-		resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
-			if isDown(h) || i == sw || plan.Directors[i].keepalived() {
+	// installAll installs and configures every director that is up and not skipped.
+	installAll := func(skip func(i int) bool) diag.Diagnostics {
+		return forEachDirector(newHosts, func(i int, h string) error {
+			if isDown(h) || skip(i) {
 				return nil
 			}
 			if _, err := r.hosts.Install(ctx, h); err != nil {
 				return skipDown(h, err)
 			}
 			return configure(ctx, i, h)
-		})...)
+		})
+	}
+	if migrating {
+		resp.Diagnostics.Append(installAll(func(i int) bool { return i == sw || plan.Directors[i].keepalived() })...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
@@ -929,15 +933,7 @@ func (r *directorPairResource) Update(ctx context.Context, req resource.UpdateRe
 		rolled = true
 	}
 	if !rolled {
-		resp.Diagnostics.Append(forEachDirector(newHosts, func(i int, h string) error {
-			if isDown(h) {
-				return nil
-			}
-			if _, err := r.hosts.Install(ctx, h); err != nil {
-				return skipDown(h, err)
-			}
-			return configure(ctx, i, h)
-		})...)
+		resp.Diagnostics.Append(installAll(func(int) bool { return false })...)
 	}
 	if resp.Diagnostics.HasError() {
 		return
