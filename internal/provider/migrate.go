@@ -54,24 +54,23 @@ func (d directorModel) keepalived() bool { return d.RunBy.ValueString() == runBy
 
 // noteRunBy tells hosts which directors of m are run by keepalived.
 func noteRunBy(hosts *remote.Hosts, m directorPairModel) {
-	if hosts == nil {
-		return
-	}
-	for _, d := range m.Directors {
-		if !d.Host.IsUnknown() && !d.Host.IsNull() {
-			hosts.SetRunByKeepalived(d.Host.ValueString(), d.keepalived())
-		}
+	if hosts != nil {
+		eachRunBy(m, hosts.SetRunByKeepalived)
 	}
 }
 
 // notePlannedRunBy tells hosts which directors of the planned m will be run by keepalived.
 func notePlannedRunBy(hosts *remote.Hosts, m directorPairModel) {
-	if hosts == nil {
-		return
+	if hosts != nil {
+		eachRunBy(m, hosts.PlanRunByKeepalived)
 	}
+}
+
+// eachRunBy calls note with each director of m whose host is known, and whether keepalived runs it.
+func eachRunBy(m directorPairModel, note func(host string, keepalived bool)) {
 	for _, d := range m.Directors {
 		if !d.Host.IsUnknown() && !d.Host.IsNull() {
-			hosts.PlanRunByKeepalived(d.Host.ValueString(), d.keepalived())
+			note(d.Host.ValueString(), d.keepalived())
 		}
 	}
 }
